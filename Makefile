@@ -1,0 +1,45 @@
+# bindwatch: see README.md. Every target works on a fresh Debian 12 machine
+# once .ci/run (or `make deps`) has installed the packages listed there.
+
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build generate test test-go test-vm lint demo deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/bindwatch ./cmd/bindwatch
+
+# Rebuild the BPF object and its Go bindings with Debian's clang; the output
+# is committed so that `go build` needs no clang.
+generate:
+	$(GO) generate ./bpf/
+
+# Every tier: lint, unit and native tests (native ones need root), and the
+# capture tests inside a Debian 6.1 kernel under qemu, once per hook.
+test: lint test-go test-vm
+
+test-go:
+	$(GO) test -count=1 $(PKGS)
+
+test-vm:
+	test/vm/run.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+# A few seconds of `bindwatch snoop` while a few binds happen.
+demo: build
+	test/demo.sh
+
+# Debian packages the build, the tests and the demo use.
+deps:
+	.ci/install-deps
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The few kernel types bindwatch reads, declared by hand instead of a
+ * multi-megabyte vmlinux.h. Every struct carries preserve_access_index, so
+ * field offsets are relocated against the running kernel's BTF at load time
+ * (CO-RE): only the names and types of the fields we touch must match, not
+ * the layout.
+ */
+#ifndef BINDWATCH_KERNEL_TYPES_H
+#define BINDWATCH_KERNEL_TYPES_H
+
+/* Tells bpf_tracing.h to use the kernel's pt_regs field names (di, si, ax). */
+#define __VMLINUX_H__
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+struct sockaddr;
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct pt_regs {
+	unsigned long si;
+	unsigned long di;
+	unsigned long dx;
+	unsigned long cx;
+	unsigned long r8;
+	unsigned long r9;
+	unsigned long ax;
+	unsigned long sp;
+	unsigned long ip;
+};
+
+struct trace_event_raw_sys_enter {
+	long id;
+	unsigned long args[6];
+};
+
+struct trace_event_raw_sys_exit {
+	long id;
+	long ret;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct mnt_namespace {
+	struct ns_common ns;
+};
+
+struct nsproxy {
+	struct mnt_namespace *mnt_ns;
+};
+
+struct inode {
+	unsigned short i_mode;
+};
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct task_struct *real_parent;
+	struct nsproxy *nsproxy;
+	struct files_struct *files;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+struct sock_common {
+	__be32 skc_rcv_saddr;
+	__u16 skc_num;
+	unsigned short skc_family;
+	unsigned char skc_reuse : 4;
+	unsigned char skc_reuseport : 1;
+	unsigned char skc_ipv6only : 1;
+	int skc_bound_dev_if;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+	__u16 sk_type;
+};
+
+struct socket {
+	short type;
+	struct file *file;
+	struct sock *sk;
+};
+
+/* Linux 6.6 folded the option bitfields into inet_flags (bit numbers below). */
+struct inet_sock {
+	unsigned long inet_flags;
+};
+
+/* Before 6.6 the options were bitfields; CO-RE picks whichever layout exists. */
+struct inet_sock___pre_6_6 {
+	__u8 freebind : 1;
+	__u8 transparent : 1;
+	__u8 bind_address_no_port : 1;
+};
+
+/* A bool since 6.x; declared as a bitfield so the probed read fits both. */
+struct tcp_sock {
+	__u8 is_mptcp : 1;
+};
+
+#pragma clang attribute pop
+
+#define INET_FLAGS_FREEBIND 11
+#define INET_FLAGS_TRANSPARENT 15
+#define INET_FLAGS_BIND_ADDRESS_NO_PORT 18
+
+#define AF_UNSPEC 0
+#define AF_INET 2
+#define AF_INET6 10
+
+#define IPPROTO_TCP 6
+#define IPPROTO_MPTCP 262
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+#endif /* BINDWATCH_KERNEL_TYPES_H */

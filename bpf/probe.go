@@ -1,0 +1,206 @@
+package bpf
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// DefaultRingBufferBytes holds about 8700 events: over 50 ms of the fastest
+// bind loop measured on one core, long enough to ride out a GC pause.
+const DefaultRingBufferBytes = 1 << 20
+
+// Options configure Load.
+type Options struct {
+	Hook   Hook
+	Filter Filter
+	// RingBufferBytes is the ring buffer size: a power of two, at least a page.
+	// Zero means DefaultRingBufferBytes.
+	RingBufferBytes uint32
+	Logger          *slog.Logger
+}
+
+// Refusal records why a hook could not be used.
+type Refusal struct {
+	Hook Hook
+	Err  error
+}
+
+// Probe is the loaded and attached BPF program of one hook.
+type Probe struct {
+	hook     Hook
+	mptcp    bool
+	refused  []Refusal
+	coll     *ebpf.Collection
+	mptcpSet *ebpf.Collection
+	links    []link.Link
+}
+
+// Load checks the kernel, loads the BPF objects and attaches the first hook
+// of opts.Hook's candidates that works, logging why earlier ones did not.
+func Load(opts Options) (*Probe, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "bpf")
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising the memlock limit for BPF maps: %w", err)
+	}
+	spec, err := loadBindwatch()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	size := opts.RingBufferBytes
+	if size == 0 {
+		size = DefaultRingBufferBytes
+	}
+	if size < 4096 || size&(size-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: want a power of two of at least 4096 bytes", size)
+	}
+	spec.Maps["events"].MaxEntries = size
+
+	replacements, err := pinnedSets(spec, opts.Filter)
+	if err != nil {
+		return nil, err
+	}
+	defer closeMaps(replacements)
+
+	collOpts := ebpf.CollectionOptions{MapReplacements: replacements, Cache: btf.NewCache()}
+	var refused []Refusal
+	for _, h := range opts.Hook.candidates() {
+		p, err := loadHook(spec, h, collOpts, opts.Filter, log)
+		if err != nil {
+			err = explain(h, err)
+			log.Info("hook refused", "hook", h, "reason", err)
+			refused = append(refused, Refusal{Hook: h, Err: err})
+			continue
+		}
+		p.refused = refused
+		log.Info("hook attached", "hook", h, "mptcp_bind", p.mptcp)
+		return p, nil
+	}
+	return nil, &NoHookError{Refused: refused}
+}
+
+func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, log *slog.Logger) (*Probe, error) {
+	progs := programsOf[h]
+	coll, err := loadPrograms(spec, progs.base, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Probe{hook: h, coll: coll}
+	if err := p.SetFilter(f); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if p.links, err = attachBase(h, coll); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if len(progs.mptcp) > 0 {
+		if err := p.attachMPTCP(spec, progs.mptcp, opts, f); err != nil {
+			// inet_bind still reports MPTCP subflows, labelled MPTCP.
+			log.Info("mptcp_bind not hooked; MPTCP binds are seen through their subflow", "hook", h, "reason", err)
+		}
+	}
+	return p, nil
+}
+
+// attachMPTCP loads the mptcp_bind programs against the already loaded maps.
+func (p *Probe) attachMPTCP(spec *ebpf.CollectionSpec, programs []string, opts ebpf.CollectionOptions, f Filter) error {
+	opts.MapReplacements = p.coll.Maps
+	coll, err := loadPrograms(spec, programs, opts)
+	if err != nil {
+		return err
+	}
+	links, err := attachMPTCP(p.hook, coll)
+	if err != nil {
+		coll.Close()
+		return err
+	}
+	p.mptcpSet, p.mptcp = coll, true
+	p.links = append(p.links, links...)
+	return p.SetFilter(f)
+}
+
+// NoHookError says why every candidate hook was refused.
+type NoHookError struct{ Refused []Refusal }
+
+func (e *NoHookError) Error() string {
+	var b strings.Builder
+	b.WriteString("no bind hook could be attached:")
+	for _, r := range e.Refused {
+		fmt.Fprintf(&b, "\n  %s: %v", r.Hook, r.Err)
+	}
+	return b.String()
+}
+
+func (e *NoHookError) Unwrap() []error {
+	errs := make([]error, len(e.Refused))
+	for i, r := range e.Refused {
+		errs[i] = r.Err
+	}
+	return errs
+}
+
+// Hook is the hook in use.
+func (p *Probe) Hook() Hook { return p.hook }
+
+// MPTCPHooked reports whether mptcp_bind itself is hooked (fexit, kprobe).
+func (p *Probe) MPTCPHooked() bool { return p.mptcp }
+
+// Refused lists the hooks tried before this one and why they failed.
+func (p *Probe) Refused() []Refusal { return p.refused }
+
+// SetFilter changes what the attached programs report, effective for the
+// next bind. The pinned-map paths cannot change here.
+func (p *Probe) SetFilter(f Filter) error {
+	return writeFilter(p.coll.Maps["filter_ports"], p.coll.Maps["filters"], f, p.mptcp)
+}
+
+// Events is the ring buffer map the programs write to.
+func (p *Probe) Events() *ebpf.Map { return p.coll.Maps["events"] }
+
+// Drops counts records the kernel side could not deliver.
+type Drops struct {
+	// RingBufferFull counts records lost because the ring buffer had no room.
+	RingBufferFull uint64
+	// PendingFull counts binds whose entry could not be stashed for the return.
+	PendingFull uint64
+}
+
+// Drops sums the per-CPU drop counters.
+func (p *Probe) Drops() (Drops, error) {
+	var d Drops
+	m := p.coll.Maps["drops"]
+	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull} {
+		var perCPU []uint64
+		if err := m.Lookup(uint32(reason), &perCPU); err != nil {
+			return d, fmt.Errorf("reading drop counter %d: %w", reason, err)
+		}
+		for _, n := range perCPU {
+			*dst += n
+		}
+	}
+	return d, nil
+}
+
+// Close detaches the programs and frees the maps.
+func (p *Probe) Close() error {
+	closeLinks(p.links)
+	p.links = nil
+	if p.mptcpSet != nil {
+		p.mptcpSet.Close()
+	}
+	p.coll.Close()
+	return nil
+}

@@ -1,0 +1,67 @@
+// Package schemas holds the versioned Avro schemas bindwatch publishes and
+// the Go record that mirrors the newest one.
+//
+// A new version only adds fields with defaults; the compatibility test reads
+// each version's records with its neighbours' schemas in both directions.
+package schemas
+
+import (
+	"embed"
+	"fmt"
+	"time"
+)
+
+//go:embed bind_event/*.avsc
+var files embed.FS
+
+// Latest is the newest BindEvent schema version.
+const Latest = 1
+
+// Subject is the schema registry subject, following the TopicNameStrategy
+// default of "<topic>-value".
+func Subject(topic string) string { return topic + "-value" }
+
+// BindEventSchema returns the text of BindEvent schema version v.
+func BindEventSchema(v int) (string, error) {
+	b, err := files.ReadFile(fmt.Sprintf("bind_event/v%d.avsc", v))
+	if err != nil {
+		return "", fmt.Errorf("no BindEvent schema version %d (have 1..%d)", v, Latest)
+	}
+	return string(b), nil
+}
+
+// BindEvent is one record of the Latest schema. Field order and names follow
+// the schema file; TestRecordMatchesSchema keeps them in step.
+type BindEvent struct {
+	Host              string    `avro:"host"`
+	HostID            string    `avro:"host_id"`
+	BootID            string    `avro:"boot_id"`
+	Seq               int64     `avro:"seq"`
+	Time              time.Time `avro:"time"`
+	PID               int32     `avro:"pid"`
+	TID               int32     `avro:"tid"`
+	PPID              int32     `avro:"ppid"`
+	UID               int64     `avro:"uid"`
+	GID               int64     `avro:"gid"`
+	Comm              string    `avro:"comm"`
+	CgroupID          int64     `avro:"cgroup_id"`
+	ContainerID       *string   `avro:"container_id"`
+	ContainerRuntime  *string   `avro:"container_runtime"`
+	MntNSID           int64     `avro:"mntns_id"`
+	NetNSID           int64     `avro:"netns_id"`
+	Protocol          string    `avro:"protocol"`
+	Family            string    `avro:"family"`
+	Addr              string    `avro:"addr"`
+	Port              int32     `avro:"port"`
+	RequestedAddr     *string   `avro:"requested_addr"`
+	RequestedPort     *int32    `avro:"requested_port"`
+	Freebind          bool      `avro:"freebind"`
+	Transparent       bool      `avro:"transparent"`
+	BindAddressNoPort bool      `avro:"bind_address_no_port"`
+	ReuseAddr         bool      `avro:"reuseaddr"`
+	ReusePort         bool      `avro:"reuseport"`
+	V6Only            bool      `avro:"v6only"`
+	BoundIf           int32     `avro:"bound_if"`
+	BoundIfName       *string   `avro:"bound_if_name"`
+	Error             int32     `avro:"error"`
+}
