@@ -170,6 +170,16 @@ func (p *Probe) SetFilter(f Filter) error {
 // Events is the ring buffer map the programs write to.
 func (p *Probe) Events() *ebpf.Map { return p.coll.Maps["events"] }
 
+// NextSeq is the sequence number the next reported bind will get: the count
+// of binds that passed the filters since the counter was created.
+func (p *Probe) NextSeq() (uint64, error) {
+	var n uint64
+	if err := p.coll.Maps["seq_counter"].Lookup(uint32(0), &n); err != nil {
+		return 0, fmt.Errorf("reading the sequence counter: %w", err)
+	}
+	return n, nil
+}
+
 // Drops counts records the kernel side could not deliver.
 type Drops struct {
 	// RingBufferFull counts records lost because the ring buffer had no room.

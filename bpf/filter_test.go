@@ -1,0 +1,74 @@
+package bpf
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParsePorts(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []uint16
+		wantErr string
+	}{
+		{in: "80", want: []uint16{80}},
+		{in: "80,443, 8080", want: []uint16{80, 443, 8080}},
+		{in: "65535", want: []uint16{65535}},
+		{in: "", wantErr: `invalid port ""`},
+		{in: "80,", wantErr: `invalid port ""`},
+		{in: "0", wantErr: `invalid port "0"`},
+		{in: "65536", wantErr: `invalid port "65536"`},
+		{in: "http", wantErr: `invalid port "http" in "http": want a comma-separated list of ports 1-65535`},
+		{in: "-1", wantErr: `invalid port "-1"`},
+	}
+	for _, tt := range tests {
+		got, err := ParsePorts(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParsePorts(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ParsePorts(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestFilterConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		f     Filter
+		mptcp bool
+		want  bindwatchFilterConfig
+	}{
+		{"zero reports every successful bind", Filter{}, false, bindwatchFilterConfig{}},
+		{"pid", Filter{PID: 7}, false, bindwatchFilterConfig{Flags: filterPID, Pid: 7}},
+		{"uid 0 is a filter", Filter{HasUID: true}, false, bindwatchFilterConfig{Flags: filterUID}},
+		{"uid without HasUID is ignored", Filter{UID: 5}, false, bindwatchFilterConfig{}},
+		{"ports", Filter{Ports: []uint16{80}}, false, bindwatchFilterConfig{Flags: filterPorts}},
+		{"maps and errors", Filter{CgroupMap: "/a", MntNSMap: "/b", Errors: true}, true,
+			bindwatchFilterConfig{Flags: filterCgroup | filterMntNS | captureErrors | mptcpHooked}},
+	}
+	for _, tt := range tests {
+		if got := tt.f.config(tt.mptcp); got != tt.want {
+			t.Errorf("%s: config = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseHook(t *testing.T) {
+	for _, s := range []string{"auto", "fexit", "kprobe", "tracepoint"} {
+		if h, err := ParseHook(s); err != nil || string(h) != s {
+			t.Errorf("ParseHook(%q) = %q, %v", s, h, err)
+		}
+	}
+	_, err := ParseHook("uprobe")
+	if err == nil || err.Error() != `unknown hook "uprobe": want auto, fexit, kprobe, tracepoint` {
+		t.Errorf("ParseHook(uprobe) = %v", err)
+	}
+	if got := HookAuto.candidates(); !slices.Equal(got, Hooks) {
+		t.Errorf("auto tries %v, want %v", got, Hooks)
+	}
+}

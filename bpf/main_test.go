@@ -1,0 +1,134 @@
+package bpf
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// childBindVar makes the test binary, re-executed, perform one bind and exit:
+// filters are about other processes, so tests need other processes.
+const childBindVar = "BINDWATCH_TEST_CHILD_BIND"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childBindVar); spec != "" {
+		if err := childBind(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "child bind:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childBind binds a socket as spec says ("tcp4 127.0.0.1:0" or "udp6 [::1]:0"),
+// first waiting for a line on stdin when BINDWATCH_TEST_CHILD_WAIT=1.
+func childBind(spec string) error {
+	if os.Getenv("BINDWATCH_TEST_CHILD_WAIT") == "1" {
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return fmt.Errorf("waiting for the go-ahead: %w", err)
+		}
+	}
+	kind, addr, _ := strings.Cut(spec, " ")
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return err
+	}
+	s := map[string]socketSpec{"tcp4": tcp4, "udp4": udp4, "tcp6": tcp6, "udp6": udp6}[kind]
+	fd, err := unix.Socket(s.family, s.sotype, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return bindAddr(fd, s.family, ap)
+}
+
+// child is a re-executed test binary that binds once.
+type child struct {
+	cmd   *exec.Cmd
+	stdin *os.File
+}
+
+// startChild starts a child that binds as spec says. With wait, the child
+// binds only after release is called.
+func startChild(t *testing.T, spec string, attr *syscall.SysProcAttr, wait bool) *child {
+	t.Helper()
+	exe := os.Args[0]
+	if attr != nil && attr.Credential != nil {
+		exe = worldExecutableCopy(t)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childBindVar+"="+spec)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = attr
+	c := &child{cmd: cmd}
+	if wait {
+		cmd.Env = append(cmd.Env, "BINDWATCH_TEST_CHILD_WAIT=1")
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdin, c.stdin = r, w
+		defer r.Close()
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting child: %v", err)
+	}
+	return c
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+func (c *child) release(t *testing.T) {
+	t.Helper()
+	if _, err := c.stdin.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.stdin.Close()
+}
+
+func (c *child) wait(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("child bind failed: %v", err)
+	}
+}
+
+// runChild starts a child, lets it bind and waits for it.
+func runChild(t *testing.T, spec string, attr *syscall.SysProcAttr) int {
+	t.Helper()
+	c := startChild(t, spec, attr, false)
+	c.wait(t)
+	return c.pid()
+}
+
+// worldExecutableCopy copies the test binary where an unprivileged user can
+// run it: go test builds it inside a directory only root may enter.
+func worldExecutableCopy(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bindwatch-child-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "child.test")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
