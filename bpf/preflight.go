@@ -43,7 +43,7 @@ func (h host) preflight() error {
 		return fmt.Errorf("reading this process's capabilities: %w", err)
 	}
 	if !hasCap(caps, capSysAdmin) && !(hasCap(caps, capBPF) && hasCap(caps, capPerfmon)) {
-		return errors.New("bindwatch must run as root, or with CAP_BPF and CAP_PERFMON, to load its BPF programs")
+		return errors.New("must run as root, or with CAP_BPF and CAP_PERFMON, to load BPF programs")
 	}
 	if _, err := os.Stat(h.btfPath); err != nil {
 		return fmt.Errorf("this kernel has no BTF at %s (built without CONFIG_DEBUG_INFO_BTF); bindwatch needs it to read kernel structs", h.btfPath)

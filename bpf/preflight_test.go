@@ -19,7 +19,7 @@ func TestPreflight(t *testing.T) {
 		{"root on a capable kernel", host{func() (uint64, error) { return root, nil }, "/", ok}, ""},
 		{"CAP_BPF and CAP_PERFMON suffice", host{func() (uint64, error) { return 1<<capBPF | 1<<capPerfmon, nil }, "/", ok}, ""},
 		{"not root", host{func() (uint64, error) { return 1 << capBPF, nil }, "/", ok},
-			"bindwatch must run as root, or with CAP_BPF and CAP_PERFMON, to load its BPF programs"},
+			"must run as root, or with CAP_BPF and CAP_PERFMON, to load BPF programs"},
 		{"no BTF", host{func() (uint64, error) { return root, nil }, "/nonexistent/vmlinux", ok},
 			"this kernel has no BTF at /nonexistent/vmlinux (built without CONFIG_DEBUG_INFO_BTF); bindwatch needs it to read kernel structs"},
 		{"no ring buffer", host{func() (uint64, error) { return root, nil }, "/", func() error {

@@ -204,10 +204,16 @@ func (p *Probe) Drops() (Drops, error) {
 	return d, nil
 }
 
-// Close detaches the programs and frees the maps.
-func (p *Probe) Close() error {
+// Detach stops capture while keeping the maps, so a reader can drain the
+// ring buffer and the drop counters stay readable.
+func (p *Probe) Detach() {
 	closeLinks(p.links)
 	p.links = nil
+}
+
+// Close detaches the programs and frees the maps.
+func (p *Probe) Close() error {
+	p.Detach()
 	if p.mptcpSet != nil {
 		p.mptcpSet.Close()
 	}
