@@ -1,0 +1,198 @@
+package enrich
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// Enricher turns kernel events into schema records. It is not safe for
+// concurrent use: one goroutine (Run's, or the caller's) owns its caches.
+// Stats may be read from any goroutine.
+type Enricher struct {
+	id      Identity
+	clock   *Clock
+	cgroups *cgroupResolver
+	ifnames *ifnameResolver
+	log     *slog.Logger
+	resync  time.Duration
+
+	cgroupMisses   atomic.Uint64
+	cgroupUnknown  atomic.Uint64
+	ifnameMisses   atomic.Uint64
+	ifnameUnknown  atomic.Uint64
+	clockResamples atomic.Uint64
+}
+
+// Stats counts the enricher's slow paths since it was made.
+type Stats struct {
+	// CgroupMisses counts cgroup ids looked up outside the cache.
+	CgroupMisses uint64
+	// CgroupUnknown counts those that could not be resolved.
+	CgroupUnknown uint64
+	// IfnameMisses and IfnameUnknown are the same for bound interfaces.
+	IfnameMisses  uint64
+	IfnameUnknown uint64
+	// ClockResamples counts offset measurements after the first.
+	ClockResamples uint64
+}
+
+// New reads the host identity, samples the clock and finds the cgroup2 mount.
+// Only a missing identity or clock is fatal: without a cgroup2 mount the
+// records just carry no container.
+func New(cfg Config) (*Enricher, error) {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("component", "enrich")
+
+	id, err := ReadIdentity(cfg.RootFS, cfg.ProcRoot, cfg.Hostname)
+	if err != nil {
+		return nil, fmt.Errorf("enrich: %w", err)
+	}
+	clock, err := NewClock()
+	if err != nil {
+		return nil, fmt.Errorf("enrich: %w", err)
+	}
+	mount := cgroupMount{dir: cfg.CgroupRoot, root: "/"}
+	if mount.dir == "" {
+		if mount, err = findCgroupMount(cfg.ProcRoot); err != nil {
+			log.Warn("container ids unavailable", "err", err)
+		}
+	}
+	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
+		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
+	return &Enricher{
+		id:      id,
+		clock:   clock,
+		cgroups: newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL),
+		ifnames: newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
+		log:     log,
+		resync:  cfg.ClockResync,
+	}, nil
+}
+
+// Identity is the host identity every record carries.
+func (e *Enricher) Identity() Identity { return e.id }
+
+// Stats is a snapshot of the slow-path counters.
+func (e *Enricher) Stats() Stats {
+	return Stats{
+		CgroupMisses:   e.cgroupMisses.Load(),
+		CgroupUnknown:  e.cgroupUnknown.Load(),
+		IfnameMisses:   e.ifnameMisses.Load(),
+		IfnameUnknown:  e.ifnameUnknown.Load(),
+		ClockResamples: e.clockResamples.Load(),
+	}
+}
+
+// ResampleClock remeasures the boot-to-wall offset; Run calls it on a timer.
+func (e *Enricher) ResampleClock() {
+	if err := e.clock.Resample(); err != nil {
+		e.log.Warn("clock offset not resampled", "err", err)
+		return
+	}
+	e.clockResamples.Add(1)
+}
+
+// Enrich fills every field of out from ev. Pointer fields may be shared
+// with other records (container id and runtime, interface name come from
+// the caches): treat them as read-only.
+func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
+	out.Host = e.id.Hostname
+	out.HostID = e.id.HostID
+	out.BootID = e.id.BootID
+	out.Seq = int64(ev.Seq)
+	out.Time = e.clock.Wall(ev.BootNS)
+	out.PID = int32(ev.PID)
+	out.TID = int32(ev.TID)
+	out.PPID = int32(ev.PPID)
+	out.UID = int64(ev.UID)
+	out.GID = int64(ev.GID)
+	out.Comm = ev.CommString()
+	out.CgroupID = int64(ev.CgroupID)
+	out.ContainerID, out.ContainerRuntime = nil, nil
+	if cg := e.cgroup(ev); cg != nil {
+		out.ContainerID, out.ContainerRuntime = cg.containerID, cg.runtime
+	}
+	out.MntNSID = int64(ev.MntNS)
+	out.NetNSID = int64(ev.NetNS)
+	out.Protocol = bpf.ProtocolName(ev.Protocol)
+	out.Family = bpf.FamilyName(ev.Family)
+	out.Addr = addrText(ev.EffectiveAddr())
+	out.Port = int32(ev.Port)
+	out.RequestedAddr, out.RequestedPort = nil, nil
+	if ra := ev.RequestedAddr(); ra.IsValid() {
+		r := &requested{addr: addrText(ra), port: int32(ev.ReqPort)}
+		out.RequestedAddr, out.RequestedPort = &r.addr, &r.port
+	}
+	out.Freebind = ev.Opts.Has(bpf.OptFreebind)
+	out.Transparent = ev.Opts.Has(bpf.OptTransparent)
+	out.BindAddressNoPort = ev.Opts.Has(bpf.OptBindAddressNoPort)
+	out.ReuseAddr = ev.Opts.Has(bpf.OptReuseAddr)
+	out.ReusePort = ev.Opts.Has(bpf.OptReusePort)
+	out.V6Only = ev.Opts.Has(bpf.OptV6Only)
+	out.BoundIf = int32(ev.BoundIf)
+	out.BoundIfName = nil
+	if ev.BoundIf != 0 {
+		out.BoundIfName = e.ifname(ev)
+	}
+	out.Error = int32(ev.Errno())
+}
+
+// requested holds both requested values in one allocation.
+type requested struct {
+	addr string
+	port int32
+}
+
+func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {
+	info, hit := e.cgroups.lookup(ev.CgroupID, ev.PID, ev.PPID)
+	if !hit {
+		e.cgroupMisses.Add(1)
+		if info == nil {
+			e.cgroupUnknown.Add(1)
+			e.log.Debug("cgroup unresolved", "cgroup_id", ev.CgroupID, "pid", ev.PID)
+		}
+	}
+	return info
+}
+
+func (e *Enricher) ifname(ev *bpf.Event) *string {
+	name, hit := e.ifnames.lookup(ev.NetNS, ev.BoundIf, ev.PID, ev.PPID)
+	if !hit {
+		e.ifnameMisses.Add(1)
+		if name == nil {
+			e.ifnameUnknown.Add(1)
+			e.log.Debug("interface unresolved", "netns", ev.NetNS, "ifindex", ev.BoundIf, "pid", ev.PID)
+		}
+	}
+	return name
+}
+
+// addrText avoids formatting the addresses most binds use.
+func addrText(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return ""
+	case a == ipv4Any:
+		return "0.0.0.0"
+	case a == ipv6Any:
+		return "::"
+	case a == ipv4Loopback:
+		return "127.0.0.1"
+	case a == ipv6Loopback:
+		return "::1"
+	}
+	return a.String()
+}
+
+var (
+	ipv4Any      = netip.IPv4Unspecified()
+	ipv6Any      = netip.IPv6Unspecified()
+	ipv4Loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	ipv6Loopback = netip.IPv6Loopback()
+)
