@@ -11,12 +11,12 @@ import (
 // cgroupTree is a temporary directory standing in for the cgroup2 mount,
 // beside a fake procfs: the inode numbers are real, as on cgroupfs.
 type cgroupTree struct {
-	t     *testing.T
+	t     testing.TB
 	mount string
 	proc  string
 }
 
-func newCgroupTree(t *testing.T, dirs ...string) *cgroupTree {
+func newCgroupTree(t testing.TB, dirs ...string) *cgroupTree {
 	t.Helper()
 	base := t.TempDir()
 	tr := &cgroupTree{t: t, mount: filepath.Join(base, "cgroup"), proc: filepath.Join(base, "proc")}

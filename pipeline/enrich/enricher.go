@@ -19,6 +19,8 @@ type Enricher struct {
 	clock   *Clock
 	cgroups *cgroupResolver
 	ifnames *ifnameResolver
+	addrs   *internTable[netip.Addr]
+	comms   *internTable[[16]byte]
 	log     *slog.Logger
 	resync  time.Duration
 
@@ -41,6 +43,10 @@ type Stats struct {
 	// ClockResamples counts offset measurements after the first.
 	ClockResamples uint64
 }
+
+// internSize caps the address and command name tables: far above what a
+// host uses, small enough to be emptied without a pause.
+const internSize = 4096
 
 // New reads the host identity, samples the clock and finds the cgroup2 mount.
 // Only a missing identity or clock is fatal: without a cgroup2 mount the
@@ -70,6 +76,8 @@ func New(cfg Config) (*Enricher, error) {
 		clock:   clock,
 		cgroups: newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL),
 		ifnames: newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
+		addrs:   newInternTable[netip.Addr](internSize),
+		comms:   newInternTable[[16]byte](internSize),
 		log:     log,
 		resync:  cfg.ClockResync,
 	}, nil
@@ -98,9 +106,9 @@ func (e *Enricher) ResampleClock() {
 	e.clockResamples.Add(1)
 }
 
-// Enrich fills every field of out from ev. Pointer fields may be shared
-// with other records (container id and runtime, interface name come from
-// the caches): treat them as read-only.
+// Enrich fills every field of out from ev. The strings and numbers that
+// pointer fields point to are shared with other records and with the
+// caches: treat them as read-only.
 func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.Host = e.id.Hostname
 	out.HostID = e.id.HostID
@@ -112,7 +120,7 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.PPID = int32(ev.PPID)
 	out.UID = int64(ev.UID)
 	out.GID = int64(ev.GID)
-	out.Comm = ev.CommString()
+	out.Comm = *e.comms.get(ev.Comm, commText)
 	out.CgroupID = int64(ev.CgroupID)
 	out.ContainerID, out.ContainerRuntime = nil, nil
 	if cg := e.cgroup(ev); cg != nil {
@@ -122,12 +130,13 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.NetNSID = int64(ev.NetNS)
 	out.Protocol = bpf.ProtocolName(ev.Protocol)
 	out.Family = bpf.FamilyName(ev.Family)
-	out.Addr = addrText(ev.EffectiveAddr())
+	addr := ev.EffectiveAddr()
+	out.Addr = *e.addrs.get(addr, addrText)
 	out.Port = int32(ev.Port)
 	out.RequestedAddr, out.RequestedPort = nil, nil
 	if ra := ev.RequestedAddr(); ra.IsValid() {
-		r := &requested{addr: addrText(ra), port: int32(ev.ReqPort)}
-		out.RequestedAddr, out.RequestedPort = &r.addr, &r.port
+		out.RequestedAddr = e.addrs.get(ra, addrText)
+		out.RequestedPort = &portValues[ev.ReqPort]
 	}
 	out.Freebind = ev.Opts.Has(bpf.OptFreebind)
 	out.Transparent = ev.Opts.Has(bpf.OptTransparent)
@@ -141,12 +150,6 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 		out.BoundIfName = e.ifname(ev)
 	}
 	out.Error = int32(ev.Errno())
-}
-
-// requested holds both requested values in one allocation.
-type requested struct {
-	addr string
-	port int32
 }
 
 func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {
@@ -172,27 +175,3 @@ func (e *Enricher) ifname(ev *bpf.Event) *string {
 	}
 	return name
 }
-
-// addrText avoids formatting the addresses most binds use.
-func addrText(a netip.Addr) string {
-	switch {
-	case !a.IsValid():
-		return ""
-	case a == ipv4Any:
-		return "0.0.0.0"
-	case a == ipv6Any:
-		return "::"
-	case a == ipv4Loopback:
-		return "127.0.0.1"
-	case a == ipv6Loopback:
-		return "::1"
-	}
-	return a.String()
-}
-
-var (
-	ipv4Any      = netip.IPv4Unspecified()
-	ipv6Any      = netip.IPv6Unspecified()
-	ipv4Loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	ipv6Loopback = netip.IPv6Loopback()
-)

@@ -16,7 +16,7 @@ import (
 
 // fixtureEnricher works on testdata/proc and a temporary cgroup tree holding
 // the cgroups the fixture processes 4242 (docker) and 4343 (nginx) are in.
-func fixtureEnricher(t *testing.T) (e *Enricher, dockerID, nginxID uint64) {
+func fixtureEnricher(t testing.TB) (e *Enricher, dockerID, nginxID uint64) {
 	t.Helper()
 	tr := newCgroupTree(t, dockerScope, nginx)
 	e, err := New(Config{
@@ -33,7 +33,7 @@ func fixtureEnricher(t *testing.T) (e *Enricher, dockerID, nginxID uint64) {
 	return e, tr.id(dockerScope), tr.id(nginx)
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

@@ -1,0 +1,85 @@
+package enrich
+
+import (
+	"testing"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// The hot path: every lookup hits the caches, as in steady state.
+func BenchmarkEnrich(b *testing.B) {
+	e, dockerID, _ := fixtureEnricher(b)
+	events := map[string]bpf.Event{
+		"ipv4-any": {
+			BootNS: 123_456_789_000, Seq: 1, CgroupID: dockerID, PID: 4242, TID: 4242, PPID: 1,
+			NetNS: fixtureNetNS, Protocol: bpf.ProtoTCP, Family: bpf.AFInet, Port: 8080,
+			ReqPort: 8080, ReqFamily: bpf.AFInet, Opts: bpf.OptReuseAddr, Comm: comm("nginx"),
+		},
+		"ipv4-addr": {
+			BootNS: 123_456_789_000, Seq: 1, CgroupID: dockerID, PID: 4242, TID: 4242, PPID: 1,
+			NetNS: fixtureNetNS, Protocol: bpf.ProtoUDP, Family: bpf.AFInet, Port: 53,
+			ReqPort: 53, ReqFamily: bpf.AFInet, Addr: addr16("10.1.2.3"), ReqAddr: addr16("10.1.2.3"),
+			Comm: comm("coredns"),
+		},
+		"ipv6-addr-bound-if": {
+			BootNS: 123_456_789_000, Seq: 1, CgroupID: dockerID, PID: 4242, TID: 4243, PPID: 1,
+			NetNS: fixtureNetNS, Protocol: bpf.ProtoTCP, Family: bpf.AFInet6, Port: 8443,
+			ReqPort: 8443, ReqFamily: bpf.AFInet6, Addr: addr16("fd00:1::5"), ReqAddr: addr16("fd00:1::5"),
+			BoundIf: 3, Comm: comm("envoy"),
+		},
+	}
+	for name, ev := range events {
+		b.Run(name, func(b *testing.B) {
+			var out schemas.BindEvent
+			e.Enrich(&ev, &out) // warm the caches
+			if out.ContainerID == nil {
+				b.Fatal("container not resolved")
+			}
+			misses := e.Stats().CgroupMisses + e.Stats().IfnameMisses
+			b.ReportAllocs()
+			for b.Loop() {
+				ev.Seq++
+				e.Enrich(&ev, &out)
+			}
+			if got := e.Stats().CgroupMisses + e.Stats().IfnameMisses; got != misses {
+				b.Fatalf("%d cache misses in the loop", got-misses)
+			}
+		})
+	}
+}
+
+// Run as a stage: channel hand-offs included, one producer, one consumer.
+func BenchmarkRun(b *testing.B) {
+	e, dockerID, _ := fixtureEnricher(b)
+	ev := bpf.Event{
+		BootNS: 123_456_789_000, CgroupID: dockerID, PID: 4242, TID: 4242, PPID: 1,
+		Protocol: bpf.ProtoTCP, Family: bpf.AFInet, Port: 8080, ReqPort: 8080,
+		ReqFamily: bpf.AFInet, Addr: addr16("10.1.2.3"), ReqAddr: addr16("10.1.2.3"), Comm: comm("nginx"),
+	}
+	in := make(chan bpf.Event, 1024)
+	out := make(chan schemas.BindEvent, 1024)
+	done := make(chan error)
+	go func() { done <- e.Run(b.Context(), in, out) }()
+	consumed := make(chan int)
+	go func() {
+		n := 0
+		for range out {
+			n++
+		}
+		consumed <- n
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ev.Seq = uint64(i)
+		in <- ev
+	}
+	close(in)
+	if n := <-consumed; n != b.N {
+		b.Fatalf("%d records for %d events", n, b.N)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
