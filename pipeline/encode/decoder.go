@@ -1,0 +1,154 @@
+package encode
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// Record is one decoded message: the writer schema's fields in schema order.
+type Record struct {
+	Fields []Field
+	Source Source
+}
+
+// Field is one record field. Value is nil for a null union branch, else a
+// Go native (string, int, int64, bool, float32, float64, []byte), a
+// time.Time for timestamp logical types, or []Field for a nested record.
+type Field struct {
+	Name  string
+	Value any
+}
+
+// Source says how a message named its writer schema.
+type Source struct {
+	Framing     Framing
+	Fingerprint uint64 // SingleObject: the fingerprint in the header
+	SchemaID    int    // Confluent: the registry id in the header
+	// Version is the embedded BindEvent schema version whose canonical form
+	// equals the writer schema's, 0 when none does (a foreign schema read
+	// through the registry).
+	Version int
+}
+
+// writerSchema is a schema messages may be written with, ready to read.
+type writerSchema struct {
+	version int
+	codec   *bodyCodec
+}
+
+// Decoder reads messages in either framing. Single-object messages are
+// matched against every embedded BindEvent schema version by fingerprint;
+// Confluent ones are resolved through the registry, once per id. It is safe
+// for concurrent use.
+type Decoder struct {
+	byFingerprint map[uint64]writerSchema
+	known         string     // "v1 0x…, v2 0x…" for errors
+	fetch         schemaByID // nil without a registry
+
+	mu   sync.Mutex
+	byID map[int]writerSchema
+}
+
+// NewDecoder prepares a Decoder. registryURL may be empty: Confluent-framed
+// messages then fail with an error saying so.
+func NewDecoder(registryURL string) (*Decoder, error) {
+	d := &Decoder{byFingerprint: map[uint64]writerSchema{}, byID: map[int]writerSchema{}}
+	for v := 1; v <= schemas.Latest; v++ {
+		text, err := schemas.BindEventSchema(v)
+		if err != nil {
+			return nil, err
+		}
+		fp, err := Fingerprint([]byte(text))
+		if err != nil {
+			return nil, fmt.Errorf("BindEvent schema v%d: %w", v, err)
+		}
+		if prev, dup := d.byFingerprint[fp]; dup {
+			return nil, fmt.Errorf("BindEvent schema v%d has the fingerprint of v%d (%#016x): same canonical form", v, prev.version, fp)
+		}
+		codec, err := newBodyCodec([]byte(text))
+		if err != nil {
+			return nil, fmt.Errorf("BindEvent schema v%d: %w", v, err)
+		}
+		d.byFingerprint[fp] = writerSchema{version: v, codec: codec}
+		if d.known != "" {
+			d.known += ", "
+		}
+		d.known += fmt.Sprintf("v%d %#016x", v, fp)
+	}
+	if registryURL != "" {
+		fetch, err := registrySchemas(registryURL)
+		if err != nil {
+			return nil, err
+		}
+		d.fetch = fetch
+	}
+	return d, nil
+}
+
+// Decode reads one framed message.
+func (d *Decoder) Decode(ctx context.Context, msg []byte) (Record, error) {
+	h, body, err := parseHeader(msg)
+	if err != nil {
+		return Record{}, err
+	}
+	src := Source{Framing: h.framing, Fingerprint: h.fingerprint, SchemaID: h.schemaID}
+	var ws writerSchema
+	switch h.framing {
+	case SingleObject:
+		var ok bool
+		ws, ok = d.byFingerprint[h.fingerprint]
+		if !ok {
+			return Record{}, fmt.Errorf("single-object message with schema fingerprint %#016x: no BindEvent schema version has it (%s)", h.fingerprint, d.known)
+		}
+	case Confluent:
+		ws, err = d.schemaForID(ctx, h.schemaID)
+		if err != nil {
+			return Record{}, err
+		}
+	}
+	fields, err := ws.codec.decodeBody(body)
+	if err != nil {
+		return Record{}, fmt.Errorf("%s message (%s): %w", h.framing, describe(src), err)
+	}
+	src.Version = ws.version
+	return Record{Fields: fields, Source: src}, nil
+}
+
+func (d *Decoder) schemaForID(ctx context.Context, id int) (writerSchema, error) {
+	if d.fetch == nil {
+		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d, but no schema registry url was given", id)
+	}
+	d.mu.Lock()
+	ws, ok := d.byID[id]
+	d.mu.Unlock()
+	if ok {
+		return ws, nil
+	}
+	text, err := d.fetch(ctx, id)
+	if err != nil {
+		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
+	}
+	codec, err := newBodyCodec([]byte(text))
+	if err != nil {
+		return writerSchema{}, fmt.Errorf("schema id %d: %w", id, err)
+	}
+	ws = writerSchema{codec: codec}
+	// Tell which of our versions the registry's copy is, when it is one.
+	if fp, err := Fingerprint([]byte(text)); err == nil {
+		ws.version = d.byFingerprint[fp].version
+	}
+	d.mu.Lock()
+	d.byID[id] = ws
+	d.mu.Unlock()
+	return ws, nil
+}
+
+func describe(s Source) string {
+	if s.Framing == Confluent {
+		return fmt.Sprintf("schema id %d", s.SchemaID)
+	}
+	return fmt.Sprintf("fingerprint %#016x", s.Fingerprint)
+}

@@ -1,0 +1,229 @@
+package encode
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+func schemaText(t testing.TB, v int) string {
+	t.Helper()
+	text, err := schemas.BindEventSchema(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// wantFields lists ev's values as the decoder must return them for the
+// Latest schema: in schema order, nil for null, int for Avro int, int64 for
+// long, time.Time for the timestamp.
+func wantFields(ev *schemas.BindEvent) []Field {
+	str := func(p *string) any {
+		if p == nil {
+			return nil
+		}
+		return *p
+	}
+	i32 := func(p *int32) any {
+		if p == nil {
+			return nil
+		}
+		return int(*p)
+	}
+	return []Field{
+		{"host", ev.Host}, {"host_id", ev.HostID}, {"boot_id", ev.BootID},
+		{"seq", ev.Seq}, {"time", ev.Time.Truncate(time.Microsecond)},
+		{"pid", int(ev.PID)}, {"tid", int(ev.TID)}, {"ppid", int(ev.PPID)},
+		{"uid", ev.UID}, {"gid", ev.GID}, {"comm", ev.Comm}, {"cgroup_id", ev.CgroupID},
+		{"container_id", str(ev.ContainerID)}, {"container_runtime", str(ev.ContainerRuntime)},
+		{"mntns_id", ev.MntNSID}, {"netns_id", ev.NetNSID},
+		{"protocol", ev.Protocol}, {"family", ev.Family}, {"addr", ev.Addr}, {"port", int(ev.Port)},
+		{"requested_addr", str(ev.RequestedAddr)}, {"requested_port", i32(ev.RequestedPort)},
+		{"freebind", ev.Freebind}, {"transparent", ev.Transparent},
+		{"bind_address_no_port", ev.BindAddressNoPort}, {"reuseaddr", ev.ReuseAddr},
+		{"reuseport", ev.ReusePort}, {"v6only", ev.V6Only},
+		{"bound_if", int(ev.BoundIf)}, {"bound_if_name", str(ev.BoundIfName)}, {"error", int(ev.Error)},
+	}
+}
+
+func compareFields(t *testing.T, got, want []Field) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d fields, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Name != w.Name {
+			t.Errorf("field %d is %q, want %q", i, g.Name, w.Name)
+			continue
+		}
+		if gt, ok := g.Value.(time.Time); ok {
+			if wt, ok := w.Value.(time.Time); !ok || !gt.Equal(wt) {
+				t.Errorf("%s = %v, want %v", g.Name, g.Value, w.Value)
+			}
+			continue
+		}
+		if g.Value != w.Value {
+			t.Errorf("%s = %#v (%T), want %#v (%T)", g.Name, g.Value, g.Value, w.Value, w.Value)
+		}
+	}
+}
+
+func TestSingleObjectRoundTrip(t *testing.T) {
+	text := schemaText(t, schemas.Latest)
+	enc, err := NewSingleObject([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := NewDecoder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := Fingerprint([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ev   *schemas.BindEvent
+	}{{"full", fullEvent()}, {"nulls", nullEvent()}, {"zero", &schemas.BindEvent{Time: time.Unix(0, 0)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := []byte("kept")
+			msg, err := enc.Append(prefix, tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(msg, []byte("kept")) {
+				t.Fatalf("Append overwrote dst: % x", msg[:4])
+			}
+			msg = msg[len(prefix):]
+			if msg[0] != 0xC3 || msg[1] != 0x01 {
+				t.Errorf("marker % x, want c3 01", msg[:2])
+			}
+			if got := binary.LittleEndian.Uint64(msg[2:10]); got != fp {
+				t.Errorf("header fingerprint %#016x, want %#016x", got, fp)
+			}
+			rec, err := dec.Decode(context.Background(), msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Source{Framing: SingleObject, Fingerprint: fp, Version: schemas.Latest}
+			if rec.Source != want {
+				t.Errorf("source %+v, want %+v", rec.Source, want)
+			}
+			compareFields(t, rec.Fields, wantFields(tc.ev))
+		})
+	}
+}
+
+func TestNullableFieldsEncodeAsUnionBranches(t *testing.T) {
+	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := enc.Append(nil, fullEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	null, err := enc.Append(nil, nullEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A union writes its branch index (one byte for 0 or 1) then the value:
+	// null has none, so each null saves exactly the value's encoding.
+	ev := fullEvent()
+	saved := 0
+	for _, s := range []*string{ev.ContainerID, ev.ContainerRuntime, ev.RequestedAddr, ev.BoundIfName} {
+		saved += varintLen(int64(len(*s))) + len(*s)
+	}
+	saved += varintLen(int64(*ev.RequestedPort))
+	if len(full)-len(null) != saved {
+		t.Errorf("full %d bytes, all-null %d: saved %d, want %d", len(full), len(null), len(full)-len(null), saved)
+	}
+}
+
+func varintLen(v int64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutVarint(b[:], v)
+}
+
+func TestEncoderErrors(t *testing.T) {
+	tests := []struct {
+		name, schema, wantErr string
+	}{
+		{"not json", `{`, "parse schema json"},
+		{"not a record", `"string"`, "want a record"},
+		{"undefined reference", `{"type":"record","name":"R","fields":[{"name":"host","type":"Nope"}]}`, `undefined type "Nope"`},
+		{"int where BindEvent has long", `{"type":"record","name":"R","fields":[{"name":"seq","type":"int"}]}`, `"seq" is "int", schemas.BindEvent writes it as "long"`},
+		{"time without its logical type", `{"type":"record","name":"R","fields":[{"name":"time","type":"long"}]}`, `"time" is "long", schemas.BindEvent writes it as "long" (timestamp-micros)`},
+		{"nullable with null last", `{"type":"record","name":"R","fields":[{"name":"comm","type":"string"},{"name":"bound_if_name","type":["string","null"]}]}`, `"bound_if_name" is ["string","null"]`},
+		{"field the struct lacks", `{"type":"record","name":"R","fields":[{"name":"nope","type":"string"}]}`, "does not fit schemas.BindEvent"},
+		{"field of another type", `{"type":"record","name":"R","fields":[{"name":"host","type":"long"}]}`, "does not fit schemas.BindEvent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewSingleObject([]byte(tt.schema))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NewSingleObject error %v, want one with %q", err, tt.wantErr)
+			}
+		})
+	}
+	for _, id := range []int{-1, 1 << 31} {
+		if _, err := NewConfluent([]byte(schemaText(t, 1)), id); err == nil {
+			t.Errorf("NewConfluent(id %d) accepted an id outside the registry's int32", id)
+		}
+	}
+	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := []byte{1, 2, 3}
+	got, err := enc.Append(dst, nil)
+	if err == nil || !bytes.Equal(got, dst) {
+		t.Errorf("Append(nil event) = % x, %v; want dst back and an error", got, err)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	dec, err := NewDecoder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := enc.Append(nil, fullEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownFP := append([]byte{0xC3, 0x01, 0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01}, good[10:]...)
+	tests := []struct {
+		name    string
+		msg     []byte
+		wantErr string
+	}{
+		{"empty", nil, "empty message"},
+		{"plain json", []byte(`{"host":"x"}`), "not an avro message: starts with 7b 22 68 6f"},
+		{"short single-object", []byte{0xC3, 0x01, 1, 2}, "shorter than its 10-byte header"},
+		{"short confluent", []byte{0, 0, 1}, "shorter than its 5-byte header"},
+		{"unknown fingerprint", unknownFP, "fingerprint 0x0123456789abcdef"},
+		{"confluent without registry", []byte{0, 0, 0, 0, 7, 0}, "schema id 7, but no schema registry url"},
+		{"truncated body", good[:len(good)-3], "avro decode"},
+		{"trailing bytes", append(append([]byte{}, good...), 0, 0), "trailing bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, err := dec.Decode(context.Background(), tt.msg)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Decode error %v, want one with %q (record %v)", err, tt.wantErr, rec)
+			}
+		})
+	}
+}

@@ -1,0 +1,59 @@
+package encode
+
+import (
+	"time"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// fullEvent has every field set, nullable ones included, with values that
+// exercise the encoding: multi-byte varints, negative numbers, non-ASCII
+// text, a time with microseconds.
+func fullEvent() *schemas.BindEvent {
+	return &schemas.BindEvent{
+		Host:              "node-7.example",
+		HostID:            "4c4c4544004d3510804cb3c04f4b3732",
+		BootID:            "0e4f7c2a-9d1b-4c55-a0a8-2a6d7e0b91f3",
+		Seq:               1<<40 + 17,
+		Time:              time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC),
+		PID:               4242,
+		TID:               4243,
+		PPID:              1,
+		UID:               1000,
+		GID:               4294967294,
+		Comm:              "nginx: wörker",
+		CgroupID:          12345678901,
+		ContainerID:       ptr("a3f1e5b2c4d6e8f0a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7"),
+		ContainerRuntime:  ptr("containerd"),
+		MntNSID:           4026531841,
+		NetNSID:           4026531840,
+		Protocol:          "MPTCP",
+		Family:            "AF_INET6",
+		Addr:              "fd00::1",
+		Port:              8443,
+		RequestedAddr:     ptr("::"),
+		RequestedPort:     ptr(int32(0)),
+		Freebind:          true,
+		Transparent:       false,
+		BindAddressNoPort: true,
+		ReuseAddr:         true,
+		ReusePort:         false,
+		V6Only:            true,
+		BoundIf:           3,
+		BoundIfName:       ptr("eth0"),
+		Error:             98,
+	}
+}
+
+// nullEvent has every nullable field null.
+func nullEvent() *schemas.BindEvent {
+	ev := fullEvent()
+	ev.ContainerID = nil
+	ev.ContainerRuntime = nil
+	ev.RequestedAddr = nil
+	ev.RequestedPort = nil
+	ev.BoundIfName = nil
+	return ev
+}

@@ -1,0 +1,142 @@
+package encode
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// debianPython is the interpreter Debian's python3-avro is installed for;
+// the python3 first on PATH (pyenv) does not see it.
+const debianPython = "/usr/bin/python3"
+
+var pyAvroVersion = sync.OnceValues(func() ([]byte, error) {
+	return exec.Command(debianPython, "-c", "import avro, sys; sys.stdout.write(avro.__version__)").CombinedOutput()
+})
+
+// requirePyAvro stops t unless Apache Avro's Python implementation can run.
+func requirePyAvro(t *testing.T) {
+	t.Helper()
+	out, err := pyAvroVersion()
+	if err != nil {
+		testenv.Unavailable(t, "needs %s with the avro module (Debian package python3-avro): %v: %s", debianPython, err, out)
+	}
+}
+
+// pyAvro sends req to testdata/pyavro.py and decodes its answer into ans.
+func pyAvro(t *testing.T, req, ans any) {
+	t.Helper()
+	requirePyAvro(t)
+	in, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(debianPython, "testdata/pyavro.py")
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pyavro.py: %v\n%s", err, stderr.String())
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber() // 64-bit values must compare exactly
+	if err := dec.Decode(ans); err != nil {
+		t.Fatalf("pyavro.py answer %q: %v", out, err)
+	}
+}
+
+// TestPythonAvroDecodesWhatWeEncode hands our messages, in both framings, to
+// Apache Avro's Python reader with the v1 schema: it checks the header bytes
+// itself, decodes the body, and every field must come back as we wrote it.
+func TestPythonAvroDecodesWhatWeEncode(t *testing.T) {
+	requirePyAvro(t)
+	text := schemaText(t, 1)
+	fp, err := Fingerprint([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := NewSingleObject([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const schemaID = 0x01020304 // every byte distinct: catches a wrong byte order
+	confluent, err := NewConfluent([]byte(text), schemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		Framing     string         `json:"framing"`
+		Fingerprint string         `json:"fingerprint"`
+		SchemaID    json.Number    `json:"schema_id"`
+		Record      map[string]any `json:"record"`
+	}
+	events := []*schemas.BindEvent{fullEvent(), nullEvent()}
+	for _, tc := range []struct {
+		name string
+		enc  Encoder
+		want answer
+	}{
+		{"single-object", single, answer{Framing: "single-object", Fingerprint: hex16(fp)}},
+		{"confluent", confluent, answer{Framing: "confluent", SchemaID: json.Number(strconv.Itoa(schemaID))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var msgs []string
+			for _, ev := range events {
+				msg, err := tc.enc.Append(nil, ev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs = append(msgs, hex.EncodeToString(msg))
+			}
+			var got []answer
+			pyAvro(t, map[string]any{"op": "decode", "schema": text, "messages": msgs}, &got)
+			if len(got) != len(events) {
+				t.Fatalf("python decoded %d messages, want %d", len(got), len(events))
+			}
+			for i, ev := range events {
+				g := got[i]
+				if g.Framing != tc.want.Framing || g.Fingerprint != tc.want.Fingerprint || g.SchemaID != tc.want.SchemaID {
+					t.Errorf("event %d header: python read %s fingerprint=%q id=%q, want %s fingerprint=%q id=%q", i,
+						g.Framing, g.Fingerprint, g.SchemaID, tc.want.Framing, tc.want.Fingerprint, tc.want.SchemaID)
+				}
+				want := wantFields(ev)
+				if len(g.Record) != len(want) {
+					t.Errorf("event %d: python record has %d fields, want %d", i, len(g.Record), len(want))
+				}
+				for _, f := range want {
+					pv, ok := g.Record[f.Name]
+					if !ok {
+						t.Errorf("event %d: python record lacks %s", i, f.Name)
+						continue
+					}
+					if w := pythonShape(f.Value); pv != w {
+						t.Errorf("event %d: %s = %#v from python, want %#v", i, f.Name, pv, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+// pythonShape is how pyavro.py's JSON carries a decoded value.
+func pythonShape(v any) any {
+	switch v := v.(type) {
+	case int:
+		return json.Number(strconv.Itoa(v))
+	case int64:
+		return json.Number(strconv.FormatInt(v, 10))
+	case time.Time:
+		return json.Number(strconv.FormatInt(v.UnixMicro(), 10))
+	default:
+		return v
+	}
+}

@@ -1,0 +1,57 @@
+package encode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hamba/avro/v2/registry"
+)
+
+// Register returns the registry id of schemaJSON under subject, registering
+// it first if the subject does not hold it yet. The agent calls it once at
+// start and keeps the id for NewConfluent.
+func Register(ctx context.Context, registryURL, subject, schemaJSON string) (int, error) {
+	// The registry may store a schema it cannot parse (srfake does); check
+	// first so a bad schema never gets a version there.
+	if _, err := newBodyCodec([]byte(schemaJSON)); err != nil {
+		return 0, fmt.Errorf("register under subject %q: %w", subject, err)
+	}
+	client, err := registry.NewClient(registryURL)
+	if err != nil {
+		return 0, fmt.Errorf("schema registry url %q: %w", registryURL, err)
+	}
+	id, _, err := client.IsRegistered(ctx, subject, schemaJSON)
+	if err == nil {
+		return id, nil
+	}
+	// 404 means the subject or the schema under it is unknown: register it.
+	// Anything else (unreachable, 5xx, invalid schema) stops here.
+	var rerr registry.Error
+	if !errors.As(err, &rerr) || rerr.StatusCode != http.StatusNotFound {
+		return 0, fmt.Errorf("look up schema under subject %q at %s: %w", subject, registryURL, err)
+	}
+	id, _, err = client.CreateSchema(ctx, subject, schemaJSON)
+	if err != nil {
+		return 0, fmt.Errorf("register schema under subject %q at %s: %w", subject, registryURL, err)
+	}
+	return id, nil
+}
+
+// schemaByID fetches the text of the schema the registry knows as id.
+type schemaByID func(ctx context.Context, id int) (string, error)
+
+func registrySchemas(registryURL string) (schemaByID, error) {
+	client, err := registry.NewClient(registryURL)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry url %q: %w", registryURL, err)
+	}
+	return func(ctx context.Context, id int) (string, error) {
+		s, err := client.GetSchema(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("fetch schema id %d from %s: %w", id, registryURL, err)
+		}
+		return s.String(), nil
+	}, nil
+}
