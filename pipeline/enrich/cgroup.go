@@ -87,6 +87,10 @@ func (r *cgroupResolver) monoNS() int64 { return int64(r.now().Sub(r.epoch)) }
 // the pid may have been reused or the process moved since the event.
 // Failing that, it searches the hierarchy by inode.
 func (r *cgroupResolver) resolve(id uint64, pid, ppid uint32) (*cgroupInfo, cgroupSource) {
+	if id == 0 {
+		// No cgroup has id 0; the hook could not read one. Do not walk for it.
+		return nil, sourceNone
+	}
 	for i, p := range [2]uint32{pid, ppid} {
 		if p == 0 || (i == 1 && p == pid) {
 			continue

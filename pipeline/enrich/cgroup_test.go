@@ -98,6 +98,7 @@ func TestCgroupResolve(t *testing.T) {
 		{"parent elsewhere is not trusted", tr.id(nginx), 200, 100, "/" + nginx, sourceWalk, "", ""},
 		{"root cgroup", tr.id("."), 200, 1, "/", sourceWalk, "", ""},
 		{"no such cgroup", 1 << 40, 200, 1, "", sourceNone, "", ""},
+		{"id zero, even with a live process", 0, 100, 1, "", sourceNone, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

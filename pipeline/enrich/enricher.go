@@ -130,8 +130,7 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.NetNSID = int64(ev.NetNS)
 	out.Protocol = bpf.ProtocolName(ev.Protocol)
 	out.Family = bpf.FamilyName(ev.Family)
-	addr := ev.EffectiveAddr()
-	out.Addr = *e.addrs.get(addr, addrText)
+	out.Addr = *e.addrs.get(ev.EffectiveAddr(), addrText)
 	out.Port = int32(ev.Port)
 	out.RequestedAddr, out.RequestedPort = nil, nil
 	if ra := ev.RequestedAddr(); ra.IsValid() {

@@ -58,13 +58,6 @@ func (c *lru[K, V]) put(k K, v V) *V {
 	return &e.val
 }
 
-func (c *lru[K, V]) remove(k K) {
-	if e, ok := c.m[k]; ok {
-		c.unlink(e)
-		delete(c.m, k)
-	}
-}
-
 func (c *lru[K, V]) len() int { return len(c.m) }
 
 func (c *lru[K, V]) moveToFront(e *lruEntry[K, V]) {

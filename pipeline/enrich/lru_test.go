@@ -56,20 +56,6 @@ func TestLRU(t *testing.T) {
 	}
 }
 
-func TestLRURemove(t *testing.T) {
-	c := newLRU[int, int](3)
-	c.put(1, 1)
-	c.put(2, 2)
-	c.remove(1)
-	c.remove(9)
-	if _, ok := c.get(1); ok {
-		t.Error("removed key still present")
-	}
-	if v, ok := c.get(2); !ok || *v != 2 || c.len() != 1 {
-		t.Errorf("other key damaged: %v %v len %d", v, ok, c.len())
-	}
-}
-
 // A full cache must not allocate per insertion: it runs on every miss.
 func TestLRUSteadyStateAllocs(t *testing.T) {
 	c := newLRU[uint64, int](64)
