@@ -1,0 +1,277 @@
+package config
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// Limits of the values Validate accepts, with the reason for each.
+const (
+	// minRingBufferBytes is one page: the kernel wants a page-aligned power
+	// of two. maxRingBufferBytes is far above any need: 50 ms of the
+	// fastest binds (1.8M failing binds/s, about 120 bytes a record) take
+	// about 11MB.
+	minRingBufferBytes = 4 << 10
+	maxRingBufferBytes = 1 << 30
+	// maxPID is the kernel's PID_MAX_LIMIT on 64-bit.
+	maxPID = 4 << 20
+	// maxUID excludes 4294967295, which is (uid_t)-1, "no user".
+	maxUID = 1<<32 - 2
+	// maxFilterPorts is MAX_PORTS of the BPF port set (bpf/bindwatch.c).
+	maxFilterPorts = 1024
+	maxBatchSize   = 100000
+	// maxQueueSize bounds the memory of the queue: 16M events of some
+	// hundred bytes each is already gigabytes.
+	maxQueueSize = 1 << 24
+	// minSpoolBytes is one filesystem block: less is a typo, not a spool.
+	minSpoolBytes = 4 << 10
+)
+
+// maxHostName is the longest DNS name.
+const maxHostName = 253
+
+var (
+	topicName  = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+	envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate checks every value of c and returns all problems joined, each a
+// *FieldError naming the key, the value and what is allowed. It reads
+// nothing but c (no files, no environment), so a reload can check a new
+// Config before it replaces the running one.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, k := range keys {
+		if e := checkKey(k.name, c); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	errs = append(errs, c.checkAcross()...)
+	return errors.Join(errs...)
+}
+
+// checkKey checks the value of one key, reading that field only: Load
+// checks each layer's values this way where they come from, so a wrong
+// value in the file is refused even where the environment overrides it.
+func checkKey(name string, c *Config) *FieldError {
+	switch name {
+	case "capture.hook":
+		return enum(name, c.Capture.Hook, hookValues)
+	case "capture.ring_buffer_bytes":
+		if n := c.Capture.RingBufferBytes; n < minRingBufferBytes || n > maxRingBufferBytes || n&(n-1) != 0 {
+			return fieldErr(name, "%d is not allowed; want a power of two from %s to %s", n, formatSize(minRingBufferBytes), formatSize(maxRingBufferBytes))
+		}
+	case "capture.pid":
+		if p := c.Capture.PID; p != -1 && (p < 1 || p > maxPID) {
+			return fieldErr(name, "%d is out of range; want -1 (all) or 1 to %d", p, maxPID)
+		}
+	case "capture.uid":
+		if u := c.Capture.UID; u != -1 && (u < 0 || u > maxUID) {
+			return fieldErr(name, "%d is out of range; want -1 (all) or 0 to %d", u, int64(maxUID))
+		}
+	case "capture.ports":
+		if slices.Contains(c.Capture.Ports, 0) {
+			return fieldErr(name, "0 is not a port (want 1-65535)")
+		}
+		if n := len(c.Capture.Ports); n > maxFilterPorts {
+			return fieldErr(name, "%d ports are too many; want at most %d", n, maxFilterPorts)
+		}
+	case "host.name":
+		if n := c.Host.Name; len(n) > maxHostName || strings.IndexFunc(n, notInName) >= 0 {
+			return fieldErr(name, "%q is not allowed; want at most %d characters, no spaces or control characters, or empty for the OS host name", n, maxHostName)
+		}
+	case "kafka.brokers":
+		if len(c.Kafka.Brokers) == 0 {
+			return fieldErr(name, "no broker; want at least one host:port")
+		}
+		for _, b := range c.Kafka.Brokers {
+			if !hostPort(b, false) {
+				return fieldErr(name, "%q is not allowed; want host:port with a port 1-65535", b)
+			}
+		}
+	case "kafka.topic":
+		if t := c.Kafka.Topic; !topicName.MatchString(t) || t == "." || t == ".." {
+			return fieldErr(name, `%q is not allowed; want 1 to 249 of a-z, A-Z, 0-9, ".", "_", "-" (not "." or "..")`, t)
+		}
+	case "kafka.client_id":
+		if id := c.Kafka.ClientID; id == "" || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+			return fieldErr(name, "%q is not allowed; want a name without control characters", id)
+		}
+	case "kafka.acks":
+		return enum(name, c.Kafka.Acks, acksValues)
+	case "kafka.compression":
+		return enum(name, c.Kafka.Compression, compressionValues)
+	case "kafka.batch_timeout":
+		return positive(name, c.Kafka.BatchTimeout)
+	case "kafka.write_timeout":
+		return positive(name, c.Kafka.WriteTimeout)
+	case "kafka.sasl.mechanism":
+		return enum(name, c.Kafka.SASL.Mechanism, saslValues)
+	case "kafka.sasl.password_env":
+		v := c.Kafka.SASL.PasswordEnv
+		if v != "" && !envVarName.MatchString(v) {
+			return fieldErr(name, "%q is not allowed; want an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", v)
+		}
+		for _, k := range keys {
+			if EnvName(k.name) == v {
+				return fieldErr(name, "%q is the variable of key %s; want a variable of its own", v, k.name)
+			}
+		}
+	case "schema.registry_url":
+		if u := c.Schema.RegistryURL; u != "" {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return fieldErr(name, "%q is not allowed; want an http:// or https:// URL, or empty for no registry", u)
+			}
+		}
+	case "schema.version":
+		return intRange(name, int64(c.Schema.Version), 1, schemas.Latest)
+	case "pipeline.batch_size":
+		return intRange(name, int64(c.Pipeline.BatchSize), 1, maxBatchSize)
+	case "pipeline.batch_timeout":
+		return positive(name, c.Pipeline.BatchTimeout)
+	case "pipeline.queue_size":
+		return intRange(name, int64(c.Pipeline.QueueSize), 1, maxQueueSize)
+	case "spool.dir":
+		if d := c.Spool.Dir; !filepath.IsAbs(d) {
+			return fieldErr(name, "%q is not allowed; want an absolute directory", d)
+		}
+	case "spool.max_bytes":
+		if n := c.Spool.MaxBytes; n < minSpoolBytes {
+			return fieldErr(name, "%d is too small; want at least %s", n, formatSize(minSpoolBytes))
+		}
+	case "spool.full_policy":
+		return enum(name, c.Spool.FullPolicy, fullPolicyValues)
+	case "spool.fsync":
+		return enum(name, c.Spool.Fsync, fsyncValues)
+	case "metrics.listen":
+		if l := c.Metrics.Listen; l != "" && !hostPort(l, true) {
+			return fieldErr(name, "%q is not allowed; want host:port (port 0 picks a free one), or empty to disable", l)
+		}
+	case "log.level":
+		return enum(name, c.Log.Level, logLevelValues)
+	case "log.format":
+		return enum(name, c.Log.Format, logFormatValues)
+	case "shutdown.timeout":
+		return positive(name, c.Shutdown.Timeout)
+	}
+	return nil
+}
+
+// checkAcross checks what depends on several keys, on the merged Config
+// only: which layer set each part does not matter.
+func (c *Config) checkAcross() []error {
+	return append(c.Kafka.TLS.validate(), c.Kafka.SASL.validate()...)
+}
+
+func (t KafkaTLS) validate() []error {
+	var errs []error
+	if !t.Enabled {
+		// Settings for a TLS that is off are a half-done change: the agent
+		// would talk plaintext while the operator believes otherwise.
+		for _, s := range []struct {
+			key string
+			set bool
+			val any
+		}{
+			{"kafka.tls.ca_file", t.CAFile != "", t.CAFile},
+			{"kafka.tls.cert_file", t.CertFile != "", t.CertFile},
+			{"kafka.tls.key_file", t.KeyFile != "", t.KeyFile},
+			{"kafka.tls.server_name", t.ServerName != "", t.ServerName},
+			{"kafka.tls.insecure_skip_verify", t.InsecureSkipVerify, t.InsecureSkipVerify},
+		} {
+			if s.set {
+				errs = append(errs, fieldErr(s.key, "%s is set but kafka.tls.enabled is false; enable TLS or remove it", quote(s.val)))
+			}
+		}
+	}
+	if t.CertFile != "" && t.KeyFile == "" {
+		errs = append(errs, fieldErr("kafka.tls.key_file", `"" is not allowed; kafka.tls.cert_file needs its key`))
+	}
+	if t.KeyFile != "" && t.CertFile == "" {
+		errs = append(errs, fieldErr("kafka.tls.cert_file", `"" is not allowed; kafka.tls.key_file needs its certificate`))
+	}
+	return errs
+}
+
+func (s KafkaSASL) validate() []error {
+	if !slices.Contains(saslValues, s.Mechanism) {
+		return nil // checkKey reports it
+	}
+	var errs []error
+	if s.Mechanism == SASLNone {
+		for _, f := range []struct{ key, val string }{
+			{"kafka.sasl.username", s.Username},
+			{"kafka.sasl.password_file", s.PasswordFile},
+			{"kafka.sasl.password_env", s.PasswordEnv},
+		} {
+			if f.val != "" {
+				errs = append(errs, fieldErr(f.key, "%q is set but kafka.sasl.mechanism is none; set a mechanism or remove it", f.val))
+			}
+		}
+		return errs
+	}
+	if s.Username == "" {
+		errs = append(errs, fieldErr("kafka.sasl.username", `"" is not allowed; mechanism %s needs a user name`, s.Mechanism))
+	}
+	switch {
+	case s.PasswordFile != "" && s.PasswordEnv != "":
+		errs = append(errs, fieldErr("kafka.sasl", "password_file and password_env are both set; want exactly one"))
+	case s.PasswordFile == "" && s.PasswordEnv == "":
+		errs = append(errs, fieldErr("kafka.sasl", "mechanism %s needs a password; want exactly one of password_file, password_env", s.Mechanism))
+	}
+	return errs
+}
+
+func enum[S ~string](key string, v S, allowed []S) *FieldError {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return fieldErr(key, "%q is not allowed; %s", string(v), oneOf(allowed))
+}
+
+func intRange(key string, v, lo, hi int64) *FieldError {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	if lo == hi {
+		return fieldErr(key, "%d is out of range; want %d", v, lo)
+	}
+	return fieldErr(key, "%d is out of range; want %d to %d", v, lo, hi)
+}
+
+func positive(key string, d time.Duration) *FieldError {
+	if d > 0 {
+		return nil
+	}
+	return fieldErr(key, "%s is not allowed; want a duration above 0", d)
+}
+
+// hostPort accepts host:port with a numeric port; a listener may use port 0
+// and an empty host (all addresses), a broker address needs both.
+func hostPort(s string, listener bool) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return false
+	}
+	if listener {
+		return true
+	}
+	return host != "" && n != 0
+}
+
+func notInName(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
