@@ -28,7 +28,7 @@ var programsOf = map[Hook]hookPrograms{
 	},
 	HookTracepoint: {
 		// The fd's socket is the MPTCP socket itself: no extra hook needed.
-		base: []string{"tracepoint_enter_bind", "tracepoint_exit_bind"},
+		base: []string{"tracepoint_exit_bind"},
 	},
 }
 
@@ -97,9 +97,6 @@ func attachBase(h Hook, c *ebpf.Collection) ([]link.Link, error) {
 		return attachAll(
 			func() (link.Link, error) {
 				return link.Tracepoint("syscalls", "sys_exit_bind", p["tracepoint_exit_bind"], nil)
-			},
-			func() (link.Link, error) {
-				return link.Tracepoint("syscalls", "sys_enter_bind", p["tracepoint_enter_bind"], nil)
 			},
 		)
 	}

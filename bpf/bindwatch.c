@@ -8,8 +8,8 @@
  *   fexit      inet_bind, inet6_bind, mptcp_bind: arguments and return value
  *              in one program, no per-thread state.
  *   kprobe     the same functions, entry + return, the socket stashed per thread.
- *   tracepoint syscalls/sys_{enter,exit}_bind: needs neither trampolines nor
- *              kprobes; the socket is found from the fd in the task's file table.
+ *   tracepoint syscalls/sys_exit_bind: needs neither trampolines nor kprobes;
+ *              the socket is found from the fd in the task's file table.
  */
 
 #include "headers/kernel_types.h"
@@ -25,6 +25,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MAX_SET_ENTRIES 1024
 #define MAX_PENDING 10240
 #define SOCKADDR_IN6_LEN 28
+/* A bind_event in the ring buffer: 8-byte header plus the record. */
+#define RECORD_BYTES (8 + sizeof(struct bind_event))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -52,8 +54,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct filter_config);
-} filters SEC(".maps");
+	__type(value, struct capture_config);
+} config_map SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -104,20 +106,15 @@ static __always_inline void count_drop(__u32 reason)
 		*n += 1;
 }
 
-static __always_inline struct filter_config *config(void)
+static __always_inline struct capture_config *config(void)
 {
 	__u32 zero = 0;
-	return bpf_map_lookup_elem(&filters, &zero);
-}
-
-static __always_inline __u32 task_mntns(struct task_struct *task)
-{
-	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	return bpf_map_lookup_elem(&config_map, &zero);
 }
 
 /* Filters that depend only on the calling task: applied at entry, so the
  * kprobe and tracepoint variants stash nothing for tasks nobody asked about. */
-static __always_inline bool task_wanted(const struct filter_config *cfg)
+static __always_inline bool task_wanted(const struct capture_config *cfg)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -131,7 +128,7 @@ static __always_inline bool task_wanted(const struct filter_config *cfg)
 			return false;
 	}
 	if (cfg->flags & FILTER_MNTNS) {
-		__u64 mntns = task_mntns((struct task_struct *)bpf_get_current_task());
+		__u64 mntns = bpf_get_current_task_btf()->nsproxy->mnt_ns->ns.inum;
 		if (!bpf_map_lookup_elem(&mntns_set, &mntns))
 			return false;
 	}
@@ -148,10 +145,9 @@ static __always_inline bool is_mptcp_subflow(struct sock *sk)
 	return BPF_CORE_READ_BITFIELD_PROBED(tp, is_mptcp);
 }
 
-/* The OPT_* bits of the socket, and its raw skc_reuse value into *reuse. */
-static __always_inline __u8 socket_options(struct sock *sk, __u8 *reuse)
+/* The option bits kept in inet_sock: FREEBIND, TRANSPARENT, BIND_ADDRESS_NO_PORT. */
+static __always_inline __u8 inet_options(struct sock *sk)
 {
-	struct sock_common *skc = (struct sock_common *)sk;
 	__u8 opts = 0;
 
 	if (bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
@@ -172,13 +168,6 @@ static __always_inline __u8 socket_options(struct sock *sk, __u8 *reuse)
 		if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
 			opts |= OPT_BIND_ADDRESS_NO_PORT;
 	}
-	*reuse = BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuse);
-	if (*reuse)
-		opts |= OPT_REUSEADDR;
-	if (BPF_CORE_READ_BITFIELD_PROBED(skc, skc_reuseport))
-		opts |= OPT_REUSEPORT;
-	if (BPF_CORE_READ_BITFIELD_PROBED(skc, skc_ipv6only))
-		opts |= OPT_V6ONLY;
 	return opts;
 }
 
@@ -193,21 +182,33 @@ struct requested {
 	__u8 addr[16];
 };
 
+/* Copies the caller's sockaddr. Reads no more than the caller passed, since
+ * a short sockaddr may end at a page boundary; the sizes are constants so
+ * the verifier needs no bounds reasoning. */
+static __always_inline long copy_sockaddr(__u8 *buf, __u32 size, __u64 uaddr, bool user)
+{
+	if (user)
+		return bpf_probe_read_user(buf, size, (void *)uaddr);
+	return bpf_probe_read_kernel(buf, size, (void *)uaddr);
+}
+
 static __always_inline void read_requested(struct requested *req, __u64 uaddr, __s32 addrlen,
 					   bool user)
 {
-	__u8 buf[32] = {}; /* a power of two, so the masked length below stays inside */
-	__u32 len = addrlen;
+	__u8 buf[SOCKADDR_IN6_LEN] = {};
 
-	if (!uaddr || addrlen < 2)
+	if (!uaddr)
 		return;
-	if (len > SOCKADDR_IN6_LEN)
-		len = SOCKADDR_IN6_LEN;
-	/* Read no more than the caller passed: a short sockaddr may end a page. */
-	if (user)
-		bpf_probe_read_user(buf, len & 0x1f, (void *)uaddr);
+	if (addrlen >= SOCKADDR_IN6_LEN)
+		copy_sockaddr(buf, SOCKADDR_IN6_LEN, uaddr, user);
+	else if (addrlen >= 24) /* SIN6_LEN_RFC2133: no scope id */
+		copy_sockaddr(buf, 24, uaddr, user);
+	else if (addrlen >= 16) /* sockaddr_in */
+		copy_sockaddr(buf, 16, uaddr, user);
+	else if (addrlen >= 4)
+		copy_sockaddr(buf, 4, uaddr, user);
 	else
-		bpf_probe_read_kernel(buf, len & 0x1f, (void *)uaddr);
+		return;
 
 	req->family = buf[0] | (buf[1] << 8);
 	req->port = (buf[2] << 8) | buf[3];
@@ -217,7 +218,7 @@ static __always_inline void read_requested(struct requested *req, __u64 uaddr, _
 		__builtin_memcpy(req->addr, &buf[4], 4);
 }
 
-static __always_inline bool port_wanted(const struct filter_config *cfg, __u16 port,
+static __always_inline bool port_wanted(const struct capture_config *cfg, __u16 port,
 					__u16 req_port)
 {
 	if (!(cfg->flags & FILTER_PORTS))
@@ -227,28 +228,37 @@ static __always_inline bool port_wanted(const struct filter_config *cfg, __u16 p
 	       bpf_map_lookup_elem(&filter_ports, &req_port);
 }
 
-static __always_inline void emit(struct socket *sock, __u64 uaddr, __s32 addrlen, bool user_addr,
+/*
+ * Everything emit needs from struct sock_common lies in its first bytes
+ * (family, port, both local addresses, the reuse and v6only bits, the bound
+ * device, the netns), so it is copied with one helper call and read from the
+ * copy at CO-RE-relocated offsets: a probe read per field would cost more
+ * than the rest of the program.
+ */
+#define SKC_COPY_BYTES 96
+
+static __always_inline void emit(struct sock *sk, __u64 uaddr, __s32 addrlen, bool user_addr,
 				 __s32 ret, bool mptcp_subflow)
 {
-	struct filter_config *cfg = config();
+	struct capture_config *cfg = config();
+	__u64 skc_copy[SKC_COPY_BYTES / 8];
+	struct sock_common *skc = (void *)skc_copy;
 	struct requested req = {};
 	struct bind_event *e;
-	struct sock *sk;
 	__u64 *seqp;
 	__u32 zero = 0;
 	__u16 family, port;
 
-	if (!cfg)
+	if (!cfg || !sk)
 		return;
 	if (ret != 0 && !(cfg->flags & CAPTURE_ERRORS))
 		return;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
+	if (bpf_probe_read_kernel(skc_copy, sizeof(skc_copy), sk))
 		return;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = skc->skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return;
-	port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	port = skc->skc_num;
 	read_requested(&req, uaddr, addrlen, user_addr);
 	if (!port_wanted(cfg, port, req.port))
 		return;
@@ -265,38 +275,51 @@ static __always_inline void emit(struct socket *sock, __u64 uaddr, __s32 addrlen
 		return;
 	}
 
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u8 opts = inet_options(sk);
 
 	e->ts_boot_ns = bpf_ktime_get_boot_ns();
 	e->seq = seq;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->ppid = task->real_parent->tgid;
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
-	e->mntns = task_mntns(task);
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e->mntns = task->nsproxy->mnt_ns->ns.inum;
+	e->netns = BPF_CORE_READ(skc->skc_net.net, ns.inum);
 	e->ret = ret;
-	e->bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
+	e->bound_dev_if = skc->skc_bound_dev_if;
 	/* A subflow is TCP to the kernel but MPTCP to the caller who made it. */
 	e->protocol = mptcp_subflow ? IPPROTO_MPTCP : BPF_CORE_READ(sk, sk_protocol);
 	e->family = family;
 	e->port = port;
 	e->req_port = req.port;
 	e->req_family = req.family;
-	e->opts = socket_options(sk, &e->reuse);
+	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
+	if (e->reuse)
+		opts |= OPT_REUSEADDR;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
+		opts |= OPT_REUSEPORT;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
+		opts |= OPT_V6ONLY;
+	e->opts = opts;
 	__builtin_memset(e->addr, 0, sizeof(e->addr));
 	if (family == AF_INET)
-		bpf_core_read(e->addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		__builtin_memcpy(e->addr, &skc->skc_rcv_saddr, 4);
 	else
-		bpf_core_read(e->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		__builtin_memcpy(e->addr, &skc->skc_v6_rcv_saddr, 16);
 	__builtin_memcpy(e->req_addr, req.addr, sizeof(e->req_addr));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
-	bpf_ringbuf_submit(e, 0);
+	/* Wake the reader once per crossing of the watermark, not per record. */
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (unread >= cfg->wakeup_bytes && unread - RECORD_BYTES < cfg->wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 }
 
 /* ---- fexit ---------------------------------------------------------------- */
@@ -304,15 +327,16 @@ static __always_inline void emit(struct socket *sock, __u64 uaddr, __s32 addrlen
 static __always_inline int fexit_inet(struct socket *sock, struct sockaddr *uaddr, int addrlen,
 				      int ret)
 {
-	struct filter_config *cfg = config();
+	struct capture_config *cfg = config();
 	bool subflow;
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
-	subflow = is_mptcp_subflow(BPF_CORE_READ(sock, sk));
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	subflow = is_mptcp_subflow(sk);
 	if (subflow && (cfg->flags & MPTCP_HOOKED))
 		return 0;
-	emit(sock, (__u64)uaddr, addrlen, false, ret, subflow);
+	emit(sk, (__u64)uaddr, addrlen, false, ret, subflow);
 	return 0;
 }
 
@@ -331,11 +355,11 @@ int BPF_PROG(fexit_inet6_bind, struct socket *sock, struct sockaddr *uaddr, int 
 SEC("fexit/mptcp_bind")
 int BPF_PROG(fexit_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen, int ret)
 {
-	struct filter_config *cfg = config();
+	struct capture_config *cfg = config();
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
-	emit(sock, (__u64)uaddr, addrlen, false, ret, false);
+	emit(BPF_CORE_READ(sock, sk), (__u64)uaddr, addrlen, false, ret, false);
 	return 0;
 }
 
@@ -366,12 +390,11 @@ static __always_inline bool unstash(struct pending_bind *out)
 static __always_inline int kretprobe_emit(int ret)
 {
 	struct pending_bind p;
-	struct socket *sock;
 
 	if (!unstash(&p))
 		return 0;
-	sock = (struct socket *)p.sock;
-	emit(sock, p.uaddr, p.addrlen, false, ret, is_mptcp_subflow(BPF_CORE_READ(sock, sk)));
+	struct sock *sk = BPF_CORE_READ((struct socket *)p.sock, sk);
+	emit(sk, p.uaddr, p.addrlen, false, ret, is_mptcp_subflow(sk));
 	return 0;
 }
 
@@ -381,7 +404,7 @@ static __always_inline int kretprobe_emit(int ret)
 SEC("kprobe/inet_bind")
 int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen)
 {
-	struct filter_config *cfg = config();
+	struct capture_config *cfg = config();
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
@@ -394,7 +417,7 @@ int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr, in
 SEC("kprobe/mptcp_bind")
 int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen)
 {
-	struct filter_config *cfg = config();
+	struct capture_config *cfg = config();
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
@@ -426,54 +449,56 @@ int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 	return kretprobe_emit(ret);
 }
 
-/* ---- syscall tracepoints --------------------------------------------------- */
-
-SEC("tracepoint/syscalls/sys_enter_bind")
-int tracepoint_enter_bind(struct trace_event_raw_sys_enter *ctx)
+/* The socket behind fd in task's file table. A bind that succeeded proves
+ * fd is a socket; after a failure it may be any file (bind can fail before
+ * the fd is looked at), so the inode type and the socket's back pointer are
+ * checked: an O_PATH fd of a socket inode has no socket behind it. */
+static __always_inline struct socket *socket_from_fd(struct task_struct *task, __u64 fd, __s32 ret)
 {
-	struct filter_config *cfg = config();
-
-	if (!cfg || !task_wanted(cfg))
-		return 0;
-	stash(ctx->args[0], ctx->args[1], (__s32)ctx->args[2]);
-	return 0;
-}
-
-/* The socket behind fd in the current task's file table, or NULL when fd is
- * not a socket (bind on it fails with ENOTSOCK and is not an inet bind). */
-static __always_inline struct socket *socket_from_fd(__u64 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
 	struct socket *sock;
 
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
-		return NULL;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return NULL;
 	sock = BPF_CORE_READ(f, private_data);
-	/* An O_PATH fd of a socket inode has no socket behind it. */
-	if (!sock || BPF_CORE_READ(sock, file) != f)
+	if (!sock || ret == 0)
+		return sock;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	if (BPF_CORE_READ(sock, file) != f)
 		return NULL;
 	return sock;
 }
 
+/* ---- syscall tracepoint --------------------------------------------------- */
+
+/*
+ * Only the exit is hooked: bind's arguments are still in the registers the
+ * task saved at syscall entry, so no entry program and no per-thread map are
+ * needed. On x86-64 they are di (fd), si (sockaddr), dx (length).
+ */
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
-	struct pending_bind p;
+	struct capture_config *cfg = config();
+	struct task_struct *task;
+	struct pt_regs *regs;
 	struct socket *sock;
+	__s32 ret = ctx->ret;
 
-	if (!unstash(&p))
+	/* Not a socket: nothing to report. */
+	if (ret == -ENOTSOCK || ret == -EBADF)
 		return 0;
-	sock = socket_from_fd(p.sock);
+	if (!cfg || !task_wanted(cfg))
+		return 0;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	sock = socket_from_fd(task, regs->di, ret);
 	if (!sock)
 		return 0;
-	emit(sock, p.uaddr, p.addrlen, true, (__s32)ctx->ret, false);
+	emit(BPF_CORE_READ(sock, sk), regs->si, (__s32)regs->dx, true, ret, false);
 	return 0;
 }

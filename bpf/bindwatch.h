@@ -43,7 +43,7 @@ struct bind_event {
 	char comm[TASK_COMM_LEN];
 };
 
-/* filter_config.flags */
+/* capture_config.flags */
 #define FILTER_PID (1 << 0)
 #define FILTER_UID (1 << 1)
 #define FILTER_PORTS (1 << 2)
@@ -53,11 +53,15 @@ struct bind_event {
 /* Set when the mptcp_bind hook is attached: inet_bind then skips subflows. */
 #define MPTCP_HOOKED (1 << 6)
 
-struct filter_config {
+/* What to report, and when to wake the reader; written by the loader. */
+struct capture_config {
 	__u32 flags;
 	__u32 pid;
 	__u32 uid;
-	__u32 _pad;
+	/* Records are submitted without waking the reader, which polls on a
+	 * timer: a wakeup is an IPI, which costs microseconds per bind inside
+	 * a VM. Only crossing this many unread bytes forces one. */
+	__u32 wakeup_bytes;
 };
 
 /* Indexes of the per-CPU drop counter array. */

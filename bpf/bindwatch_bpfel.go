@@ -39,12 +39,12 @@ type bindwatchBindEvent struct {
 	Comm       [16]int8
 }
 
-type bindwatchFilterConfig struct {
-	_     structs.HostLayout
-	Flags uint32
-	Pid   uint32
-	Uid   uint32
-	Pad   uint32
+type bindwatchCaptureConfig struct {
+	_           structs.HostLayout
+	Flags       uint32
+	Pid         uint32
+	Uid         uint32
+	WakeupBytes uint32
 }
 
 type bindwatchPendingBind struct {
@@ -59,24 +59,23 @@ type bindwatchPendingBind struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bindwatchMapCgroupSet            = "cgroup_set"
-	bindwatchMapDrops                = "drops"
-	bindwatchMapEvents               = "events"
-	bindwatchMapFilterPorts          = "filter_ports"
-	bindwatchMapFilters              = "filters"
-	bindwatchMapMntnsSet             = "mntns_set"
-	bindwatchMapPending              = "pending"
-	bindwatchMapSeqCounter           = "seq_counter"
-	bindwatchProgFexitInet6Bind      = "fexit_inet6_bind"
-	bindwatchProgFexitInetBind       = "fexit_inet_bind"
-	bindwatchProgFexitMptcpBind      = "fexit_mptcp_bind"
-	bindwatchProgKprobeInetBind      = "kprobe_inet_bind"
-	bindwatchProgKprobeMptcpBind     = "kprobe_mptcp_bind"
-	bindwatchProgKretprobeInetBind   = "kretprobe_inet_bind"
-	bindwatchProgKretprobeMptcpBind  = "kretprobe_mptcp_bind"
-	bindwatchProgTracepointEnterBind = "tracepoint_enter_bind"
-	bindwatchProgTracepointExitBind  = "tracepoint_exit_bind"
-	bindwatchVarUnusedBindEvent      = "unused_bind_event"
+	bindwatchMapCgroupSet           = "cgroup_set"
+	bindwatchMapConfigMap           = "config_map"
+	bindwatchMapDrops               = "drops"
+	bindwatchMapEvents              = "events"
+	bindwatchMapFilterPorts         = "filter_ports"
+	bindwatchMapMntnsSet            = "mntns_set"
+	bindwatchMapPending             = "pending"
+	bindwatchMapSeqCounter          = "seq_counter"
+	bindwatchProgFexitInet6Bind     = "fexit_inet6_bind"
+	bindwatchProgFexitInetBind      = "fexit_inet_bind"
+	bindwatchProgFexitMptcpBind     = "fexit_mptcp_bind"
+	bindwatchProgKprobeInetBind     = "kprobe_inet_bind"
+	bindwatchProgKprobeMptcpBind    = "kprobe_mptcp_bind"
+	bindwatchProgKretprobeInetBind  = "kretprobe_inet_bind"
+	bindwatchProgKretprobeMptcpBind = "kretprobe_mptcp_bind"
+	bindwatchProgTracepointExitBind = "tracepoint_exit_bind"
+	bindwatchVarUnusedBindEvent     = "unused_bind_event"
 )
 
 // loadBindwatch returns the embedded CollectionSpec for bindwatch.
@@ -121,15 +120,14 @@ type bindwatchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bindwatchProgramSpecs struct {
-	FexitInet6Bind      *ebpf.ProgramSpec `ebpf:"fexit_inet6_bind"`
-	FexitInetBind       *ebpf.ProgramSpec `ebpf:"fexit_inet_bind"`
-	FexitMptcpBind      *ebpf.ProgramSpec `ebpf:"fexit_mptcp_bind"`
-	KprobeInetBind      *ebpf.ProgramSpec `ebpf:"kprobe_inet_bind"`
-	KprobeMptcpBind     *ebpf.ProgramSpec `ebpf:"kprobe_mptcp_bind"`
-	KretprobeInetBind   *ebpf.ProgramSpec `ebpf:"kretprobe_inet_bind"`
-	KretprobeMptcpBind  *ebpf.ProgramSpec `ebpf:"kretprobe_mptcp_bind"`
-	TracepointEnterBind *ebpf.ProgramSpec `ebpf:"tracepoint_enter_bind"`
-	TracepointExitBind  *ebpf.ProgramSpec `ebpf:"tracepoint_exit_bind"`
+	FexitInet6Bind     *ebpf.ProgramSpec `ebpf:"fexit_inet6_bind"`
+	FexitInetBind      *ebpf.ProgramSpec `ebpf:"fexit_inet_bind"`
+	FexitMptcpBind     *ebpf.ProgramSpec `ebpf:"fexit_mptcp_bind"`
+	KprobeInetBind     *ebpf.ProgramSpec `ebpf:"kprobe_inet_bind"`
+	KprobeMptcpBind    *ebpf.ProgramSpec `ebpf:"kprobe_mptcp_bind"`
+	KretprobeInetBind  *ebpf.ProgramSpec `ebpf:"kretprobe_inet_bind"`
+	KretprobeMptcpBind *ebpf.ProgramSpec `ebpf:"kretprobe_mptcp_bind"`
+	TracepointExitBind *ebpf.ProgramSpec `ebpf:"tracepoint_exit_bind"`
 }
 
 // bindwatchMapSpecs contains maps before they are loaded into the kernel.
@@ -137,10 +135,10 @@ type bindwatchProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bindwatchMapSpecs struct {
 	CgroupSet   *ebpf.MapSpec `ebpf:"cgroup_set"`
+	ConfigMap   *ebpf.MapSpec `ebpf:"config_map"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	FilterPorts *ebpf.MapSpec `ebpf:"filter_ports"`
-	Filters     *ebpf.MapSpec `ebpf:"filters"`
 	MntnsSet    *ebpf.MapSpec `ebpf:"mntns_set"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
 	SeqCounter  *ebpf.MapSpec `ebpf:"seq_counter"`
@@ -174,10 +172,10 @@ func (o *bindwatchObjects) Close() error {
 // It can be passed to loadBindwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bindwatchMaps struct {
 	CgroupSet   *ebpf.Map `ebpf:"cgroup_set"`
+	ConfigMap   *ebpf.Map `ebpf:"config_map"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	FilterPorts *ebpf.Map `ebpf:"filter_ports"`
-	Filters     *ebpf.Map `ebpf:"filters"`
 	MntnsSet    *ebpf.Map `ebpf:"mntns_set"`
 	Pending     *ebpf.Map `ebpf:"pending"`
 	SeqCounter  *ebpf.Map `ebpf:"seq_counter"`
@@ -186,10 +184,10 @@ type bindwatchMaps struct {
 func (m *bindwatchMaps) Close() error {
 	return _BindwatchClose(
 		m.CgroupSet,
+		m.ConfigMap,
 		m.Drops,
 		m.Events,
 		m.FilterPorts,
-		m.Filters,
 		m.MntnsSet,
 		m.Pending,
 		m.SeqCounter,
@@ -207,15 +205,14 @@ type bindwatchVariables struct {
 //
 // It can be passed to loadBindwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bindwatchPrograms struct {
-	FexitInet6Bind      *ebpf.Program `ebpf:"fexit_inet6_bind"`
-	FexitInetBind       *ebpf.Program `ebpf:"fexit_inet_bind"`
-	FexitMptcpBind      *ebpf.Program `ebpf:"fexit_mptcp_bind"`
-	KprobeInetBind      *ebpf.Program `ebpf:"kprobe_inet_bind"`
-	KprobeMptcpBind     *ebpf.Program `ebpf:"kprobe_mptcp_bind"`
-	KretprobeInetBind   *ebpf.Program `ebpf:"kretprobe_inet_bind"`
-	KretprobeMptcpBind  *ebpf.Program `ebpf:"kretprobe_mptcp_bind"`
-	TracepointEnterBind *ebpf.Program `ebpf:"tracepoint_enter_bind"`
-	TracepointExitBind  *ebpf.Program `ebpf:"tracepoint_exit_bind"`
+	FexitInet6Bind     *ebpf.Program `ebpf:"fexit_inet6_bind"`
+	FexitInetBind      *ebpf.Program `ebpf:"fexit_inet_bind"`
+	FexitMptcpBind     *ebpf.Program `ebpf:"fexit_mptcp_bind"`
+	KprobeInetBind     *ebpf.Program `ebpf:"kprobe_inet_bind"`
+	KprobeMptcpBind    *ebpf.Program `ebpf:"kprobe_mptcp_bind"`
+	KretprobeInetBind  *ebpf.Program `ebpf:"kretprobe_inet_bind"`
+	KretprobeMptcpBind *ebpf.Program `ebpf:"kretprobe_mptcp_bind"`
+	TracepointExitBind *ebpf.Program `ebpf:"tracepoint_exit_bind"`
 }
 
 func (p *bindwatchPrograms) Close() error {
@@ -227,7 +224,6 @@ func (p *bindwatchPrograms) Close() error {
 		p.KprobeMptcpBind,
 		p.KretprobeInetBind,
 		p.KretprobeMptcpBind,
-		p.TracepointEnterBind,
 		p.TracepointExitBind,
 	)
 }

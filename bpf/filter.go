@@ -10,7 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Bits of struct filter_config.flags in bindwatch.h.
+// Bits of struct capture_config.flags in bindwatch.h.
 const (
 	filterPID     = 1 << 0
 	filterUID     = 1 << 1
@@ -61,8 +61,8 @@ func ParsePorts(s string) ([]uint16, error) {
 	return ports, nil
 }
 
-func (f Filter) config(mptcp bool) bindwatchFilterConfig {
-	var c bindwatchFilterConfig
+func (f Filter) config(mptcp bool, wakeupBytes uint32) bindwatchCaptureConfig {
+	c := bindwatchCaptureConfig{WakeupBytes: wakeupBytes}
 	if f.PID != 0 {
 		c.Flags |= filterPID
 		c.Pid = f.PID
@@ -92,7 +92,7 @@ func (f Filter) config(mptcp bool) bindwatchFilterConfig {
 // writeFilter installs f into the loaded maps. The port set goes in before
 // the flags that enable it, so a live change never filters on a half-written
 // set.
-func writeFilter(ports, filters *ebpf.Map, f Filter, mptcp bool) error {
+func writeFilter(ports, config *ebpf.Map, f Filter, mptcp bool, wakeupBytes uint32) error {
 	if len(f.Ports) > maxFilterPorts {
 		return fmt.Errorf("%d ports given, at most %d can be filtered", len(f.Ports), maxFilterPorts)
 	}
@@ -112,7 +112,7 @@ func writeFilter(ports, filters *ebpf.Map, f Filter, mptcp bool) error {
 			return fmt.Errorf("adding port %d to the filter: %w", p, err)
 		}
 	}
-	if err := filters.Put(uint32(0), f.config(mptcp)); err != nil {
+	if err := config.Put(uint32(0), f.config(mptcp, wakeupBytes)); err != nil {
 		return fmt.Errorf("writing filter config: %w", err)
 	}
 	for _, p := range stale {

@@ -41,18 +41,19 @@ func TestFilterConfig(t *testing.T) {
 		name  string
 		f     Filter
 		mptcp bool
-		want  bindwatchFilterConfig
+		want  bindwatchCaptureConfig
 	}{
-		{"zero reports every successful bind", Filter{}, false, bindwatchFilterConfig{}},
-		{"pid", Filter{PID: 7}, false, bindwatchFilterConfig{Flags: filterPID, Pid: 7}},
-		{"uid 0 is a filter", Filter{HasUID: true}, false, bindwatchFilterConfig{Flags: filterUID}},
-		{"uid without HasUID is ignored", Filter{UID: 5}, false, bindwatchFilterConfig{}},
-		{"ports", Filter{Ports: []uint16{80}}, false, bindwatchFilterConfig{Flags: filterPorts}},
+		{"zero reports every successful bind", Filter{}, false, bindwatchCaptureConfig{}},
+		{"pid", Filter{PID: 7}, false, bindwatchCaptureConfig{Flags: filterPID, Pid: 7}},
+		{"uid 0 is a filter", Filter{HasUID: true}, false, bindwatchCaptureConfig{Flags: filterUID}},
+		{"uid without HasUID is ignored", Filter{UID: 5}, false, bindwatchCaptureConfig{}},
+		{"ports", Filter{Ports: []uint16{80}}, false, bindwatchCaptureConfig{Flags: filterPorts}},
 		{"maps and errors", Filter{CgroupMap: "/a", MntNSMap: "/b", Errors: true}, true,
-			bindwatchFilterConfig{Flags: filterCgroup | filterMntNS | captureErrors | mptcpHooked}},
+			bindwatchCaptureConfig{Flags: filterCgroup | filterMntNS | captureErrors | mptcpHooked}},
 	}
 	for _, tt := range tests {
-		if got := tt.f.config(tt.mptcp); got != tt.want {
+		tt.want.WakeupBytes = 4096
+		if got := tt.f.config(tt.mptcp, 4096); got != tt.want {
 			t.Errorf("%s: config = %+v, want %+v", tt.name, got, tt.want)
 		}
 	}

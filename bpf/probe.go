@@ -33,12 +33,14 @@ type Refusal struct {
 
 // Probe is the loaded and attached BPF program of one hook.
 type Probe struct {
-	hook     Hook
-	mptcp    bool
-	refused  []Refusal
-	coll     *ebpf.Collection
-	mptcpSet *ebpf.Collection
-	links    []link.Link
+	hook Hook
+	// wakeupBytes is how much unread data forces a reader wakeup.
+	wakeupBytes uint32
+	mptcp       bool
+	refused     []Refusal
+	coll        *ebpf.Collection
+	mptcpSet    *ebpf.Collection
+	links       []link.Link
 }
 
 // Load checks the kernel, loads the BPF objects and attaches the first hook
@@ -77,7 +79,7 @@ func Load(opts Options) (*Probe, error) {
 	collOpts := ebpf.CollectionOptions{MapReplacements: replacements, Cache: btf.NewCache()}
 	var refused []Refusal
 	for _, h := range opts.Hook.candidates() {
-		p, err := loadHook(spec, h, collOpts, opts.Filter, log)
+		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, log)
 		if err != nil {
 			err = explain(h, err)
 			log.Info("hook refused", "hook", h, "reason", err)
@@ -91,13 +93,13 @@ func Load(opts Options) (*Probe, error) {
 	return nil, &NoHookError{Refused: refused}
 }
 
-func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, log *slog.Logger) (*Probe, error) {
+func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, log *slog.Logger) (*Probe, error) {
 	progs := programsOf[h]
 	coll, err := loadPrograms(spec, progs.base, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Probe{hook: h, coll: coll}
+	p := &Probe{hook: h, coll: coll, wakeupBytes: wakeupBytes}
 	if err := p.SetFilter(f); err != nil {
 		p.Close()
 		return nil, err
@@ -164,7 +166,7 @@ func (p *Probe) Refused() []Refusal { return p.refused }
 // SetFilter changes what the attached programs report, effective for the
 // next bind. The pinned-map paths cannot change here.
 func (p *Probe) SetFilter(f Filter) error {
-	return writeFilter(p.coll.Maps["filter_ports"], p.coll.Maps["filters"], f, p.mptcp)
+	return writeFilter(p.coll.Maps["filter_ports"], p.coll.Maps["config_map"], f, p.mptcp, p.wakeupBytes)
 }
 
 // Events is the ring buffer map the programs write to.

@@ -156,6 +156,9 @@ struct tcp_sock {
 #define IPPROTO_TCP 6
 #define IPPROTO_MPTCP 262
 
+#define EBADF 9
+#define ENOTSOCK 88
+
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 
