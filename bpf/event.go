@@ -2,9 +2,13 @@ package bpf
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 )
+
+// ErrShortRecord is wrapped by Decode's error for a record too short to be an event.
+var ErrShortRecord = errors.New("short bind event record")
 
 // EventSize is the size of struct bind_event in bindwatch.h.
 const EventSize = 120
@@ -76,7 +80,7 @@ type Event struct {
 // reflection: it runs once per bind on the hot path.
 func (e *Event) Decode(b []byte) error {
 	if len(b) < EventSize {
-		return fmt.Errorf("bind event record is %d bytes, want %d", len(b), EventSize)
+		return fmt.Errorf("%w: %d bytes, want %d", ErrShortRecord, len(b), EventSize)
 	}
 	le := binary.LittleEndian
 	e.BootNS = le.Uint64(b[offTimestamp:])

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -128,7 +129,7 @@ func TestDecodeBytes(t *testing.T) {
 func TestDecodeShort(t *testing.T) {
 	var ev Event
 	err := ev.Decode(make([]byte, EventSize-1))
-	if err == nil || !strings.Contains(err.Error(), "119 bytes") {
+	if !errors.Is(err, ErrShortRecord) || !strings.Contains(err.Error(), "119 bytes") {
 		t.Fatalf("Decode of a short record = %v, want an error giving its size", err)
 	}
 }
