@@ -14,8 +14,11 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // SASL mechanism names as kfake and Kafka spell them.
@@ -120,6 +123,12 @@ func (c *Cluster) start() error {
 			return fmt.Errorf("broker address %q: %w", a, err)
 		}
 	}
+	if len(o.Users) > 0 && (o.TLS == nil || o.TLS.ClientAuth < tls.RequireAnyClientCert) {
+		if err := advertiseHandshakeV0(kc, addrs[0], o.TLS != nil); err != nil {
+			kc.Close()
+			return err
+		}
+	}
 	// A cluster reloaded from DataDir already has its topic.
 	if o.Topic != "" && kc.TopicInfo(o.Topic) == nil {
 		parts := o.Partitions
@@ -153,4 +162,43 @@ func (c *Cluster) Restart(t testing.TB) {
 	if err := c.start(); err != nil {
 		t.Fatalf("restart kfake cluster on ports %v: %v", c.ports, err)
 	}
+}
+
+// advertiseHandshakeV0 makes the cluster list SaslHandshake from version 0.
+// kfake, like Kafka 4, serves only v1; librdkafka 2.0.2 (Debian 12's kcat)
+// refuses to authenticate unless v0 is listed, and then sends v1 anyway. The
+// rest of the ApiVersions answer is the cluster's own, read once over an
+// unauthenticated connection (ApiVersions needs no authentication). With
+// client certificates required that read cannot be made, so kcat cannot use
+// SASL on such a cluster.
+func advertiseHandshakeV0(kc *kfake.Cluster, addr string, useTLS bool) error {
+	d := &kafka.Dialer{Timeout: 5 * time.Second}
+	if useTLS {
+		d.TLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // reads the API list of our own test broker
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("read api versions: %w", err)
+	}
+	defer conn.Close()
+	vs, err := conn.ApiVersions()
+	if err != nil {
+		return fmt.Errorf("read api versions: %w", err)
+	}
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(vs))
+	for _, v := range vs {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = v.ApiKey, v.MinVersion, v.MaxVersion
+		if k.ApiKey == int16(kmsg.SASLHandshake) {
+			k.MinVersion = 0
+		}
+		keys = append(keys, k)
+	}
+	kc.ControlKey(int16(kmsg.ApiVersions), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+		resp.ApiKeys = keys
+		return resp, nil, true
+	})
+	return nil
 }

@@ -1,0 +1,87 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// ErrMessageTooLarge is why a message bigger than MaxMessageBytes failed: it
+// was never sent, and resending it cannot succeed.
+var ErrMessageTooLarge = fmt.Errorf("message larger than %d bytes", MaxMessageBytes)
+
+// Error is what Publish returns when some or all of its messages did not
+// reach Kafka.
+type Error struct {
+	Total  int     // messages in the Publish call
+	Failed []int   // indexes of the failed messages, ascending
+	Errs   []error // Errs[i] is why message Failed[i] failed
+}
+
+// Error summarises the distinct causes with how many messages each failed.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kafka publish: %d of %d messages failed", len(e.Failed), e.Total)
+	for i, c := range e.causes() {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		fmt.Fprintf(&b, "%s%d × %v (first at message %d)", sep, c.count, c.err, c.first)
+	}
+	return b.String()
+}
+
+// Unwrap gives errors.Is and errors.As each distinct cause.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, c := range e.causes() {
+		errs = append(errs, c.err)
+	}
+	return errs
+}
+
+type cause struct {
+	err   error
+	count int
+	first int
+}
+
+// causes groups Errs by message text, in order of first appearance: a whole
+// failed batch carries one error many times.
+func (e *Error) causes() []cause {
+	var cs []cause
+	at := map[string]int{}
+	for i, err := range e.Errs {
+		s := err.Error()
+		if j, ok := at[s]; ok {
+			cs[j].count++
+			continue
+		}
+		at[s] = len(cs)
+		cs = append(cs, cause{err: err, count: 1, first: e.Failed[i]})
+	}
+	return cs
+}
+
+// Rejected reports whether err, the failure of one message, says the message
+// itself is unacceptable (too large, corrupt, bad timestamp), so that sending
+// the same bytes again cannot succeed. Other failures (broker down, timeouts,
+// leadership changes, authorization) may pass on a later attempt.
+func Rejected(err error) bool {
+	var tooLarge kafka.MessageTooLargeError
+	switch {
+	case errors.Is(err, ErrMessageTooLarge), errors.As(err, &tooLarge):
+		return true
+	case errors.Is(err, kafka.MessageSizeTooLarge),
+		errors.Is(err, kafka.RecordListTooLarge),
+		errors.Is(err, kafka.InvalidMessage),
+		errors.Is(err, kafka.InvalidMessageSize),
+		errors.Is(err, kafka.InvalidRecord),
+		errors.Is(err, kafka.InvalidTimestamp):
+		return true
+	}
+	return false
+}
