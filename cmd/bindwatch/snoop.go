@@ -16,6 +16,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/snoop"
+	"github.com/bindwatch/bindwatch/pipeline/enrich"
 )
 
 const snoopExamples = `examples:
@@ -186,11 +187,11 @@ func newSnoopSink(out *bufio.Writer, f *snoopFlags) (snoopSink, error) {
 			finish: func() error { return c.WriteTable(out) },
 		}, nil
 	case f.json:
-		clock, err := newWallClock()
+		clock, err := enrich.NewClock()
 		if err != nil {
 			return snoopSink{}, err
 		}
-		j := snoop.NewJSONWriter(out, clock)
+		j := snoop.NewJSONWriter(out, clock.Wall)
 		return snoopSink{write: j.Write, finish: func() error { return nil }}, nil
 	default:
 		t := snoop.NewTextWriter(out, f.cols)
