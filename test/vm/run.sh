@@ -132,15 +132,16 @@ say "building the guest init"
 CGO_ENABLED=0 go build -trimpath -o "$stage/init" ./test/vm/guestinit
 
 n=0
+list_format='{{.Dir}}|{{.ImportPath}}|{{len .TestGoFiles}}|{{len .XTestGoFiles}}'
 read -ra patterns <<<"$packages"
 ((${#patterns[@]})) || die "BINDWATCH_VM_PACKAGES names no package"
 for pattern in "${patterns[@]}"; do
 	# A directory is listed from inside it, so a package of another module
 	# (a throwaway test under /tmp) builds with that module's go.mod.
 	if [[ -d $pattern && $pattern != *...* ]]; then
-		listing=$(go -C "$pattern" list -f '{{.Dir}}|{{.ImportPath}}|{{len .TestGoFiles}}|{{len .XTestGoFiles}}' .)
+		listing=$(go -C "$pattern" list -f "$list_format" .) || die "go list $pattern failed"
 	else
-		listing=$(go list -f '{{.Dir}}|{{.ImportPath}}|{{len .TestGoFiles}}|{{len .XTestGoFiles}}' "$pattern")
+		listing=$(go list -f "$list_format" "$pattern") || die "go list $pattern failed"
 	fi
 	while IFS='|' read -r dir importpath ntest nxtest; do
 		((ntest + nxtest > 0)) || die "package $importpath has no test files: nothing to run"
