@@ -393,7 +393,10 @@ static __always_inline int kretprobe_emit(int ret)
 
 	if (!unstash(&p))
 		return 0;
-	struct sock *sk = BPF_CORE_READ((struct socket *)p.sock, sk);
+	/* Outside BPF_CORE_READ: its relocations must not reach our own struct. */
+	struct socket *sock = (struct socket *)p.sock;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+
 	emit(sk, p.uaddr, p.addrlen, false, ret, is_mptcp_subflow(sk));
 	return 0;
 }

@@ -16,6 +16,9 @@ import (
 // directory, and fails when the committed output differs: someone changed
 // the C without running `make generate`.
 func TestGeneratedUpToDate(t *testing.T) {
+	if os.Getenv("BINDWATCH_IN_VM") == "1" {
+		t.Skip("the VM guest has no compiler; the host tier runs this check")
+	}
 	testenv.RequireTool(t, "clang", "clang")
 	testenv.RequireTool(t, "llvm-strip", "llvm")
 	if _, err := os.Stat("/usr/include/bpf/bpf_helpers.h"); err != nil {
