@@ -9,9 +9,10 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// This file is the only one that imports hamba/avro/v2: the library is
-// unmaintained upstream (its README, 2026-01), and replacing it means
-// rewriting bodyCodec and nothing else.
+// This file is the only one that imports hamba/avro/v2 (registry.go uses its
+// registry client package): the library is unmaintained upstream (its
+// README, 2026-01), and replacing it means rewriting bodyCodec here and the
+// two client calls there, nothing else.
 
 // bodyCodec reads the Avro binary body of one record, without any framing,
 // for one writer schema. (Encoding is eventwriter.go's: see why there.)
@@ -46,7 +47,7 @@ func (c *bodyCodec) decodeBody(body []byte) ([]Field, error) {
 	// the body was written with another schema.
 	r.Peek()
 	if !errors.Is(r.Error, io.EOF) {
-		return nil, fmt.Errorf("avro decode: trailing bytes after the %d-byte body's record", len(body))
+		return nil, fmt.Errorf("avro decode: bytes left over after the record in a %d-byte body (written with another schema?)", len(body))
 	}
 	return plain(c.schema, v).([]Field), nil
 }

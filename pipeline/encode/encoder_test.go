@@ -216,7 +216,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown fingerprint", unknownFP, "fingerprint 0x0123456789abcdef"},
 		{"confluent without registry", []byte{0, 0, 0, 0, 7, 0}, "schema id 7, but no schema registry url"},
 		{"truncated body", good[:len(good)-3], "avro decode"},
-		{"trailing bytes", append(append([]byte{}, good...), 0, 0), "trailing bytes"},
+		{"trailing bytes", append(append([]byte{}, good...), 0, 0), "bytes left over after the record"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
