@@ -12,6 +12,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/bindwatch ./cmd/bindwatch
+	$(GO) build -o $(BIN)/devkafka ./cmd/devkafka
 
 # Rebuild the BPF object and its Go bindings with Debian's clang; the output
 # is committed so that `go build` needs no clang.

@@ -25,6 +25,9 @@ type command struct {
 
 var commands = map[string]command{
 	"snoop":   {"print binds as they happen, like bcc's bindsnoop", runSnoop},
+	"run":     {"the agent: publish binds to Kafka as Avro (systemd runs this)", runAgent},
+	"consume": {"decode the topic's Avro messages to JSON lines", runConsume},
+	"schema":  {"print the Avro schema, or register it", runSchema},
 	"version": {"print the version", runVersion},
 }
 

@@ -61,15 +61,16 @@ func Run(ctx context.Context, src Source, probe Stopper, out chan<- bpf.Event, s
 			}
 			return fmt.Errorf("reading the ring buffer: %w", err)
 		}
-		stats.Read.Add(1)
 		if ctx.Err() != nil {
 			out <- ev // draining: the next stages are still reading
-			continue
+		} else {
+			select {
+			case out <- ev:
+			default:
+				stats.QueueFull.Add(1)
+			}
 		}
-		select {
-		case out <- ev:
-		default:
-			stats.QueueFull.Add(1)
-		}
+		// Counted once handled, so Read = queued + QueueFull at any moment.
+		stats.Read.Add(1)
 	}
 }

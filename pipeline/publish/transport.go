@@ -86,3 +86,18 @@ func (s SASLConfig) mechanism() (sasl.Mechanism, error) {
 	}
 	return nil, fmt.Errorf("sasl.mechanism %q: want one of none, plain, scram-sha-256, scram-sha-512", s.Mechanism)
 }
+
+// Dialer returns a kafka-go dialer with c's TLS and SASL settings, for
+// reading the topic back (bindwatch consume) as the agent would write it.
+func (c Config) Dialer() (*kafka.Dialer, error) {
+	c = c.withDefaults()
+	tc, err := c.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	mech, err := c.SASL.mechanism()
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: tc, SASLMechanism: mech}, nil
+}

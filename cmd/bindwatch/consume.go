@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/topic"
+	"github.com/bindwatch/bindwatch/pipeline"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
+)
+
+// consumeFlags say which topic to read and how far.
+type consumeFlags struct {
+	configPath    string
+	brokers       string
+	topic         string
+	registry      string
+	fromBeginning bool
+	max           int
+	timeout       time.Duration
+}
+
+func runConsume(args []string) error {
+	var f consumeFlags
+	fs := pflag.NewFlagSet("consume", pflag.ContinueOnError)
+	fs.StringVar(&f.configPath, "config", "", "read brokers, topic, registry, TLS and SASL settings from this agent config")
+	fs.StringVar(&f.brokers, "brokers", "", "comma-separated bootstrap brokers (default: the config's, else 127.0.0.1:9092)")
+	fs.StringVar(&f.topic, "topic", "", "topic to read (default: the config's)")
+	fs.StringVar(&f.registry, "registry", "", "schema registry URL, for Confluent-framed messages (default: the config's)")
+	fs.BoolVar(&f.fromBeginning, "from-beginning", false, "start at the oldest retained message instead of the end")
+	fs.IntVar(&f.max, "max", 0, "stop after this many messages (0: no limit)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long without a message (0: wait until Ctrl-C)")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: bindwatch consume --brokers B --topic T [--registry URL] [--from-beginning] [--max N] [--timeout D]\n\n"+
+			"Decodes BindEvent messages (single-object or Confluent framing) to JSON lines,\n"+
+			"one event a line, in schema field order.\n\n%s", fs.FlagUsages())
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if f.max < 0 || f.timeout < 0 {
+		return &usageError{err: errors.New("--max and --timeout cannot be negative"), usage: fs.FlagUsages()}
+	}
+	cfg, err := config.Load(f.configPath, os.Environ(), nil)
+	if err != nil {
+		return err
+	}
+	if f.brokers != "" {
+		cfg.Kafka.Brokers = strings.Split(f.brokers, ",")
+	}
+	if f.topic != "" {
+		cfg.Kafka.Topic = f.topic
+	}
+	if fs.Changed("registry") {
+		cfg.Schema.RegistryURL = f.registry
+	}
+	pcfg, err := pipeline.PublishConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dialer, err := pcfg.Dialer()
+	if err != nil {
+		return err
+	}
+	dec, err := encode.NewDecoder(cfg.Schema.RegistryURL)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := topic.Open(ctx, dialer, cfg.Kafka.Brokers, cfg.Kafka.Topic, f.fromBeginning)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	var line []byte
+	for n := 0; f.max == 0 || n < f.max; n++ {
+		waitCtx, cancel := ctx, context.CancelFunc(func() {})
+		if f.timeout > 0 {
+			waitCtx, cancel = context.WithTimeout(ctx, f.timeout)
+		}
+		m, err := r.Next(waitCtx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+				return nil // interrupted, or idle for --timeout
+			}
+			return err
+		}
+		rec, err := dec.Decode(ctx, m.Value)
+		if err != nil {
+			// One bad message must not hide the rest: say which and go on.
+			fmt.Fprintf(os.Stderr, "bindwatch consume: partition %d offset %d: %v\n", m.Partition, m.Offset, err)
+			continue
+		}
+		if line, err = rec.AppendJSONLine(line[:0]); err != nil {
+			return err
+		}
+		out.Write(line)
+		if r.Buffered() == 0 {
+			out.Flush()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+// Package pipeline assembles the agent: the capture, enrich, batch, encode
+// and publish stages joined by bounded channels, run under one errgroup and
+// stopped in order, each stage draining its input before closing its output.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/pipeline/batch"
+	"github.com/bindwatch/bindwatch/pipeline/capture"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/pipeline/enrich"
+	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// Stats are every stage's counters.
+type Stats struct {
+	Capture capture.Stats
+	Encode  encode.StageStats
+	Publish publish.StageStats
+}
+
+// Agent is a started pipeline: hooks attached, encoder and publisher ready.
+type Agent struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	probe    *bpf.Probe
+	reader   *bpf.Reader
+	enricher *enrich.Enricher
+	encoder  encode.Encoder
+	pub      *publish.Publisher
+	stats    Stats
+}
+
+// Start prepares every stage and attaches the BPF hooks; events are captured
+// from then on, queued until Run reads them.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, log: log}
+	var err error
+	a.enricher, err = enrich.New(enrich.Config{Hostname: cfg.Host.Name, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("enrichment: %w", err)
+	}
+	framing, err := a.newEncoder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := PublishConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.pub, err = publish.New(pcfg, log); err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	a.probe, err = bpf.Load(bpf.Options{
+		Hook:            bpf.Hook(cfg.Capture.Hook),
+		Filter:          captureFilter(cfg),
+		RingBufferBytes: uint32(cfg.Capture.RingBufferBytes),
+		Logger:          log,
+	})
+	if err != nil {
+		a.pub.Close(ctx)
+		return nil, err
+	}
+	if a.reader, err = a.probe.NewReader(); err != nil {
+		a.probe.Close()
+		a.pub.Close(ctx)
+		return nil, err
+	}
+	id := a.enricher.Identity()
+	log.Info("bindwatch agent started", "component", "agent",
+		"hook", a.probe.Hook(), "kernel", kernelRelease(), "host", id.Hostname, "host_id", id.HostID,
+		"brokers", cfg.Kafka.Brokers, "topic", cfg.Kafka.Topic, "framing", framing)
+	return a, nil
+}
+
+// newEncoder picks the framing: Confluent when a registry is configured
+// (the schema registered or looked up once, here), else single-object.
+// It returns a description of the framing for the start log line.
+func (a *Agent) newEncoder(ctx context.Context) (string, error) {
+	v := a.cfg.Schema.Version
+	text, err := schemas.BindEventSchema(v)
+	if err != nil {
+		return "", err
+	}
+	if url := a.cfg.Schema.RegistryURL; url != "" {
+		subject := schemas.Subject(a.cfg.Kafka.Topic)
+		id, err := encode.Register(ctx, url, subject, text)
+		if err != nil {
+			return "", fmt.Errorf("schema registry: %w", err)
+		}
+		if a.encoder, err = encode.NewConfluent([]byte(text), id); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("confluent schema v%d subject %s id %d", v, subject, id), nil
+	}
+	fp, err := encode.Fingerprint([]byte(text))
+	if err != nil {
+		return "", err
+	}
+	if a.encoder, err = encode.NewSingleObject([]byte(text)); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("single-object schema v%d fingerprint %#016x", v, fp), nil
+}
+
+// Stats are the live counters of every stage.
+func (a *Agent) Stats() *Stats { return &a.stats }
+
+// Probe is the attached BPF probe.
+func (a *Agent) Probe() *bpf.Probe { return a.probe }
+
+// Run moves events through the stages until ctx is cancelled, then stops
+// capture and drains every stage in order: what the kernel delivered is
+// published, or counted as lost at the shutdown deadline.
+func (a *Agent) Run(ctx context.Context) error {
+	p := a.cfg.Pipeline
+	events := make(chan bpf.Event, p.QueueSize)
+	records := make(chan schemas.BindEvent, p.BatchSize)
+	batches := make(chan []schemas.BindEvent, 4)
+	encoded := make(chan [][]byte, 4)
+	stage := publish.Stage{
+		Publisher:       a.pub,
+		Key:             []byte(a.enricher.Identity().HostID),
+		ShutdownTimeout: a.cfg.Shutdown.Timeout,
+		Stats:           &a.stats.Publish,
+		Logger:          a.log,
+	}
+	// Stages after capture ignore ctx: each ends when its input closes.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.stats.Capture) })
+	g.Go(func() error { return a.enricher.Run(gctx, events, records) })
+	g.Go(func() error { return batch.Run(gctx, records, batches, p.BatchSize, p.BatchTimeout) })
+	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
+	g.Go(func() error { return stage.Run(gctx, encoded) })
+	return g.Wait()
+}
+
+// Close releases the probe and the publisher, waiting for the publisher at
+// most until ctx's deadline.
+func (a *Agent) Close(ctx context.Context) error {
+	a.reader.Close()
+	a.probe.Close()
+	return a.pub.Close(ctx)
+}
+
+func captureFilter(cfg *config.Config) bpf.Filter {
+	f := bpf.Filter{Errors: cfg.Capture.Errors, Ports: cfg.Capture.Ports}
+	if cfg.Capture.PID >= 0 {
+		f.PID = uint32(cfg.Capture.PID)
+	}
+	if cfg.Capture.UID >= 0 {
+		f.UID, f.HasUID = uint32(cfg.Capture.UID), true
+	}
+	return f
+}
+
+// PublishConfig maps the agent configuration onto the publisher's, reading
+// the SASL secret from its file or variable.
+func PublishConfig(cfg *config.Config) (publish.Config, error) {
+	k := cfg.Kafka
+	pc := publish.Config{
+		Brokers:      k.Brokers,
+		Topic:        k.Topic,
+		ClientID:     k.ClientID,
+		Acks:         string(k.Acks),
+		Compression:  string(k.Compression),
+		BatchSize:    cfg.Pipeline.BatchSize,
+		BatchTimeout: k.BatchTimeout,
+		WriteTimeout: k.WriteTimeout,
+		TLS: publish.TLSConfig{
+			Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
+			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify,
+		},
+		SASL: publish.SASLConfig{Mechanism: string(k.SASL.Mechanism), Username: k.SASL.Username},
+	}
+	if k.SASL.Mechanism != config.SASLNone && k.SASL.Mechanism != "" {
+		secret, err := k.SASL.Secret(os.Environ())
+		if err != nil {
+			return pc, fmt.Errorf("kafka.sasl: %w", err)
+		}
+		pc.SASL.Password = secret
+	}
+	return pc, nil
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}

@@ -1,0 +1,52 @@
+package encode
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// StageStats count the encode stage's work; safe to read at any time.
+type StageStats struct {
+	Encoded atomic.Uint64
+	// Errors counts events that could not be encoded and were dropped.
+	Errors atomic.Uint64
+}
+
+// Run encodes each batch of records from in into one buffer and sends the
+// framed messages, as slices of it, on out; it closes out when in is closed.
+// A record that fails to encode is counted and left out of its batch.
+func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out chan<- [][]byte, stats *StageStats, log *slog.Logger) error {
+	defer close(out)
+	// Sized from the previous batch, so a batch usually takes one allocation.
+	perRecord := 256
+	for batch := range in {
+		buf := make([]byte, 0, perRecord*len(batch)+perRecord)
+		ends := make([]int, 0, len(batch))
+		for i := range batch {
+			next, err := enc.Append(buf, &batch[i])
+			if err != nil {
+				stats.Errors.Add(1)
+				log.Error("dropping an event that does not encode", "component", "encode", "seq", batch[i].Seq, "error", err)
+				continue
+			}
+			buf = next
+			ends = append(ends, len(buf))
+		}
+		if len(ends) == 0 {
+			continue
+		}
+		msgs := make([][]byte, len(ends))
+		start := 0
+		for i, end := range ends {
+			msgs[i] = buf[start:end:end]
+			start = end
+		}
+		perRecord = len(buf)/len(ends) + 16
+		stats.Encoded.Add(uint64(len(ends)))
+		out <- msgs
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// StageStats count what the publish stage did, in messages; safe to read at
+// any time.
+type StageStats struct {
+	Published atomic.Uint64 // acknowledged by the brokers
+	Failed    atomic.Uint64 // failed attempts, each retried unless rejected or lost
+	Rejected  atomic.Uint64 // refused for their content: retrying cannot help
+	Lost      atomic.Uint64 // still failing when the shutdown deadline came
+	Batches   atomic.Uint64 // batches fully delivered
+}
+
+// Stage publishes encoded batches. Each batch's messages are keyed by Key
+// (the host id), so Kafka keeps one host's events in order on one partition.
+type Stage struct {
+	Publisher *Publisher
+	Key       []byte
+	// ShutdownTimeout bounds how long delivery keeps trying once ctx is
+	// cancelled; what is still undelivered then is counted as lost.
+	ShutdownTimeout time.Duration
+	Stats           *StageStats
+	Logger          *slog.Logger
+	// Backoff between attempts grows from MinBackoff to MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Run publishes every batch from in until in is closed. A batch that fails
+// is retried, only its failed messages, until they are acknowledged: a
+// broker outage stalls the stage, the queues behind it fill, and the capture
+// stage counts what it cannot queue. Run returns when in is closed and the
+// last batch is delivered, or lost at the shutdown deadline.
+func (s *Stage) Run(ctx context.Context, in <-chan [][]byte) error {
+	minB, maxB := s.MinBackoff, s.MaxBackoff
+	if minB <= 0 {
+		minB = 100 * time.Millisecond
+	}
+	if maxB < minB {
+		maxB = 5 * time.Second
+	}
+	// deliverCtx outlives ctx by ShutdownTimeout: shutdown drains.
+	deliverCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		t := time.NewTimer(s.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-deliverCtx.Done():
+		}
+	}()
+
+	for values := range in {
+		msgs := make([]kafka.Message, len(values))
+		for i, v := range values {
+			msgs[i] = kafka.Message{Key: s.Key, Value: v}
+		}
+		s.deliver(deliverCtx, msgs, minB, maxB)
+	}
+	return nil
+}
+
+// deliver sends msgs until each is acknowledged, rejected, or ctx ends.
+func (s *Stage) deliver(ctx context.Context, msgs []kafka.Message, minB, maxB time.Duration) {
+	backoff := minB
+	for len(msgs) > 0 {
+		failed, err := s.Publisher.Publish(ctx, msgs)
+		s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
+		if err == nil {
+			s.Stats.Batches.Add(1)
+			return
+		}
+		s.Stats.Failed.Add(uint64(len(failed)))
+		var perr *Error
+		retry := msgs[:0:0]
+		if errors.As(err, &perr) {
+			for i, idx := range perr.Failed {
+				if Rejected(perr.Errs[i]) {
+					s.Stats.Rejected.Add(1)
+					continue
+				}
+				retry = append(retry, msgs[idx])
+			}
+		} else {
+			retry = msgs
+		}
+		if ctx.Err() != nil {
+			s.Stats.Lost.Add(uint64(len(retry)))
+			s.Logger.Error("shutdown deadline passed: messages not delivered", "component", "publish", "lost", len(retry), "error", err)
+			return
+		}
+		s.Logger.Warn("kafka publish failed; retrying", "component", "publish", "failed", len(failed), "of", len(msgs), "retry_in", backoff, "error", err)
+		msgs = retry
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, maxB)
+	}
+}
