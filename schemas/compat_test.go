@@ -8,13 +8,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hamba/avro/v2"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -111,7 +110,7 @@ func checkTextReads(t *testing.T, wText, rText string) {
 		compareRead(t, "hamba", reader, records[i], got, hambaValue)
 	}
 
-	requirePyAvro(t)
+	avrotest.Require(t)
 	var hexBodies []string
 	for _, b := range bodies {
 		hexBodies = append(hexBodies, hex.EncodeToString(b))
@@ -223,21 +222,6 @@ func pythonValue(v any) string {
 	return hambaValue(v)
 }
 
-const debianPython = "/usr/bin/python3"
-
-var pyAvroVersion = sync.OnceValues(func() ([]byte, error) {
-	return exec.Command(debianPython, "-c", "import avro, sys; sys.stdout.write(avro.__version__)").CombinedOutput()
-})
-
-// requirePyAvro stops t unless Apache Avro's Python implementation can run;
-// the python3 first on PATH (pyenv) does not see Debian's module.
-func requirePyAvro(t *testing.T) {
-	t.Helper()
-	if out, err := pyAvroVersion(); err != nil {
-		testenv.Unavailable(t, "needs %s with the avro module (Debian package python3-avro): %v: %s", debianPython, err, out)
-	}
-}
-
 // runPython sends req to a testdata script and decodes its answer into ans;
 // the error carries the script's stderr.
 func runPython(t *testing.T, script string, req, ans any) error {
@@ -246,7 +230,7 @@ func runPython(t *testing.T, script string, req, ans any) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(debianPython, script)
+	cmd := exec.Command(avrotest.Python, script)
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -302,7 +286,7 @@ func TestCompatibilityCheckOnSyntheticV2(t *testing.T) {
 	if err := avro.NewSchemaCompatibility().Compatible(reader, writer); err == nil {
 		t.Error("hamba: a new field without a default passed as backward compatible")
 	}
-	requirePyAvro(t)
+	avrotest.Require(t)
 	body, err := avro.Marshal(writer, sampleRecord(writer, true))
 	if err != nil {
 		t.Fatal(err)

@@ -1,64 +1,27 @@
 package encode
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
-// debianPython is the interpreter Debian's python3-avro is installed for;
-// the python3 first on PATH (pyenv) does not see it.
-const debianPython = "/usr/bin/python3"
-
-var pyAvroVersion = sync.OnceValues(func() ([]byte, error) {
-	return exec.Command(debianPython, "-c", "import avro, sys; sys.stdout.write(avro.__version__)").CombinedOutput()
-})
-
-// requirePyAvro stops t unless Apache Avro's Python implementation can run.
-func requirePyAvro(t *testing.T) {
-	t.Helper()
-	out, err := pyAvroVersion()
-	if err != nil {
-		testenv.Unavailable(t, "needs %s with the avro module (Debian package python3-avro): %v: %s", debianPython, err, out)
-	}
-}
-
-// pyAvro sends req to testdata/pyavro.py and decodes its answer into ans.
+// pyAvro runs python3-avro through internal/avrotest.
 func pyAvro(t *testing.T, req, ans any) {
 	t.Helper()
-	requirePyAvro(t)
-	in, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(debianPython, "testdata/pyavro.py")
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pyavro.py: %v\n%s", err, stderr.String())
-	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.UseNumber() // 64-bit values must compare exactly
-	if err := dec.Decode(ans); err != nil {
-		t.Fatalf("pyavro.py answer %q: %v", out, err)
-	}
+	avrotest.PyAvro(t, req, ans)
 }
 
 // TestPythonAvroDecodesWhatWeEncode hands our messages, in both framings, to
 // Apache Avro's Python reader with the v1 schema: it checks the header bytes
 // itself, decodes the body, and every field must come back as we wrote it.
 func TestPythonAvroDecodesWhatWeEncode(t *testing.T) {
-	requirePyAvro(t)
+	avrotest.Require(t)
 	text := schemaText(t, 1)
 	fp, err := Fingerprint([]byte(text))
 	if err != nil {

@@ -1,5 +1,5 @@
 """Independent checks by Apache Avro's Python implementation (Debian's
-python3-avro) for the encode package's tests.
+python3-avro) for bindwatch's tests (internal/avrotest).
 
 Reads one JSON request on stdin, writes one JSON answer on stdout:
   {"op": "canonical", "schemas": [text, ...]}  -> [canonical_form, ...]
