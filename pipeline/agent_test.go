@@ -1,0 +1,355 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/internal/avrotest"
+	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// containerUID is the user the "container" binds as; the agent filters on
+// it so that nothing else on the host reaches the topic.
+const containerUID = 4242
+
+// bindScript runs in the child: each bind of the plan given as JSON in
+// argv[1], and a JSON line per bind with what getsockname then says.
+const bindScript = `
+import json, os, socket, sys
+out = []
+keep = []
+for b in json.loads(sys.argv[1]):
+    fam = socket.AF_INET6 if b["family"] == 6 else socket.AF_INET
+    typ = socket.SOCK_STREAM if b["proto"] == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(fam, typ)
+    keep.append(s)
+    for opt in b.get("opts", []):
+        level, name = {"reuseaddr": (socket.SOL_SOCKET, socket.SO_REUSEADDR),
+                       "freebind": (socket.SOL_IP, 15),
+                       "v6only": (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)}[opt]
+        s.setsockopt(level, name, 1)
+    port = b["port"] if b["port"] >= 0 else out[-1]["port"]
+    err = 0
+    try:
+        s.bind((b["addr"], port))
+    except OSError as e:
+        err = e.errno
+    name = s.getsockname()
+    out.append({"addr": name[0], "port": name[1], "req_port": port, "errno": err, "tid": os.getpid()})
+print(json.dumps(out))
+`
+
+// bindPlan is one round of binds; port -1 means the previous bind's port, so
+// the bind fails with EADDRINUSE.
+var bindPlan = []map[string]any{
+	{"proto": "tcp", "family": 4, "addr": "127.0.0.1", "port": 0, "opts": []string{"reuseaddr"}},
+	{"proto": "tcp", "family": 4, "addr": "127.0.0.1", "port": -1},
+	{"proto": "udp", "family": 6, "addr": "::1", "port": 0, "opts": []string{"v6only"}},
+	{"proto": "udp", "family": 4, "addr": "192.0.2.9", "port": 0, "opts": []string{"freebind"}},
+}
+
+// TestAgentEndToEnd: binds from a process in a cgroup named like a Docker
+// container go through the real agent (BPF, enrich, batch, encode, publish)
+// to a 3-broker Kafka-protocol cluster over TCP, are read back with kafka-go
+// and with kcat, and decoded by Apache Avro's Python implementation; every
+// field is checked.
+func TestAgentEndToEnd(t *testing.T) {
+	testenv.RequireRoot(t)
+	avrotest.Require(t)
+	testenv.RequireTool(t, "kcat", "kcat")
+	const topic, rounds = "bind-events", 12
+	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3})
+
+	containerID, cgroupDir := dockerLikeCgroup(t)
+	cfg := config.Defaults()
+	cfg.Kafka.Brokers = cluster.Addrs
+	cfg.Kafka.Topic = topic
+	cfg.Capture.UID = containerUID
+	cfg.Spool.Dir = t.TempDir()
+	cfg.Pipeline.BatchSize = 16 // several batches, each a Publish call
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agent, err := Start(ctx, &cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- agent.Run(ctx) }()
+
+	start := time.Now()
+	var plan []map[string]any
+	for range rounds {
+		plan = append(plan, bindPlan...)
+	}
+	childPID, results := bindInContainer(t, cgroupDir, plan)
+	n := len(plan)
+	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
+	end := time.Now()
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer closeCancel()
+	if err := agent.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+
+	// kafka-go and kcat must read the same bytes, and nothing else is there.
+	msgs := kafkatest.ReadAll(t, cluster.Addrs, topic, n, 10*time.Second)
+	if total := kafkatest.Count(t, cluster.Addrs, topic); total != int64(n) {
+		t.Fatalf("topic holds %d messages, want %d", total, n)
+	}
+	kc := kafkatest.KcatConsume(t, cluster.Addrs, topic, n, 10*time.Second)
+	var values [][]byte
+	hostID := strings.TrimSpace(readFile(t, "/etc/machine-id"))
+	for i, m := range msgs {
+		if string(m.Key) != hostID {
+			t.Fatalf("message %d has key %q, want the host id %q", i, m.Key, hostID)
+		}
+		values = append(values, m.Value)
+	}
+	sortBytes(values)
+	var kcValues [][]byte
+	for _, r := range kc {
+		kcValues = append(kcValues, r.Value)
+	}
+	sortBytes(kcValues)
+	if !slices.EqualFunc(values, kcValues, bytes.Equal) {
+		t.Fatal("kcat read different message bytes than kafka-go")
+	}
+
+	schemaText, err := schemas.BindEventSchema(schemas.Latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := avrotest.Decode(t, schemaText, values)
+	records := make([]map[string]any, len(decoded))
+	for i, d := range decoded {
+		if d.Framing != "single-object" {
+			t.Fatalf("message %d framing %q", i, d.Framing)
+		}
+		records[i] = d.Record
+	}
+	slices.SortFunc(records, func(a, b map[string]any) int { return int(num(t, a["seq"]) - num(t, b["seq"])) })
+
+	hostname, _ := os.Hostname()
+	want := map[string]any{
+		"host": hostname, "host_id": hostID, "boot_id": strings.TrimSpace(readFile(t, "/proc/sys/kernel/random/boot_id")),
+		"pid": int64(childPID), "tid": int64(childPID), "ppid": int64(os.Getpid()),
+		"uid": int64(containerUID), "gid": int64(containerUID), "comm": "python3",
+		"cgroup_id": int64(inode(t, cgroupDir)), "container_id": containerID, "container_runtime": "docker",
+		"mntns_id": int64(inode(t, "/proc/self/ns/mnt")), "netns_id": int64(inode(t, "/proc/self/ns/net")),
+		"transparent": false, "bind_address_no_port": false, "reuseport": false, "bound_if": int64(0), "bound_if_name": nil,
+	}
+	firstSeq := num(t, records[0]["seq"])
+	for i, rec := range records {
+		where := fmt.Sprintf("event %d (seq %v)", i, rec["seq"])
+		if got := num(t, rec["seq"]); got != firstSeq+int64(i) {
+			t.Fatalf("%s: sequence numbers have a gap: want %d", where, firstSeq+int64(i))
+		}
+		for k, v := range want {
+			if !sameValue(rec[k], v) {
+				t.Errorf("%s: %s = %v, want %v", where, k, rec[k], v)
+			}
+		}
+		us := num(t, rec["time"])
+		if at := time.UnixMicro(us); at.Before(start.Add(-time.Second)) || at.After(end.Add(time.Second)) {
+			t.Errorf("%s: time %v outside the test's run %v..%v", where, at, start, end)
+		}
+		p, r := plan[i], results[i]
+		wantProto, wantFamily := strings.ToUpper(p["proto"].(string)), "AF_INET"
+		if p["family"] == 6 {
+			wantFamily = "AF_INET6"
+		}
+		opts, _ := p["opts"].([]string)
+		checks := map[string]any{
+			"protocol": wantProto, "family": wantFamily,
+			"addr": r.Addr, "port": int64(r.Port), "error": int64(r.Errno),
+			"requested_addr": p["addr"], "requested_port": int64(r.ReqPort),
+			"reuseaddr": slices.Contains(opts, "reuseaddr"), "freebind": slices.Contains(opts, "freebind"),
+			// Binding to a specific IPv6 address makes the socket v6-only in the kernel.
+			"v6only": slices.Contains(opts, "v6only"),
+		}
+		if r.Errno != 0 {
+			checks["addr"] = "0.0.0.0" // the kernel zeroed the socket's address
+		}
+		for k, v := range checks {
+			if !sameValue(rec[k], v) {
+				t.Errorf("%s: %s = %v, want %v", where, k, rec[k], v)
+			}
+		}
+	}
+	if t.Failed() {
+		b, _ := json.MarshalIndent(records[:min(4, len(records))], "", " ")
+		t.Logf("first records as python3-avro decoded them:\n%s", b)
+	}
+	s := agent.Stats()
+	if s.Capture.QueueFull.Load() != 0 || s.Publish.Lost.Load() != 0 || s.Encode.Errors.Load() != 0 {
+		t.Errorf("drops: queue full %d, lost %d, encode errors %d", s.Capture.QueueFull.Load(), s.Publish.Lost.Load(), s.Encode.Errors.Load())
+	}
+}
+
+// dockerLikeCgroup makes system.slice/docker-<64 hex>.scope in the unified
+// hierarchy, as Docker's systemd driver would, and returns the id and path.
+func dockerLikeCgroup(t *testing.T) (string, string) {
+	t.Helper()
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	id := hex.EncodeToString(raw)
+	slice := filepath.Join(cgroup2Mount(t), "system.slice")
+	createdSlice := false
+	if _, err := os.Stat(slice); os.IsNotExist(err) {
+		createdSlice = true
+	}
+	dir := filepath.Join(slice, "docker-"+id+".scope")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(dir)
+		if createdSlice {
+			os.Remove(slice)
+		}
+	})
+	return id, dir
+}
+
+// bindResult is what the child saw of one bind.
+type bindResult struct {
+	Addr    string `json:"addr"`
+	Port    int    `json:"port"`
+	ReqPort int    `json:"req_port"`
+	Errno   int    `json:"errno"`
+}
+
+// bindInContainer runs the plan in a python3 child started inside cgroupDir
+// as containerUID, and returns its pid and results.
+func bindInContainer(t *testing.T, cgroupDir string, plan []map[string]any) (int, []bindResult) {
+	t.Helper()
+	cg, err := os.Open(cgroupDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	arg, _ := json.Marshal(plan)
+	cmd := exec.Command(avrotest.Python, "-c", bindScript, string(arg))
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		UseCgroupFD: true, CgroupFD: int(cg.Fd()),
+		Credential: &syscall.Credential{Uid: containerUID, Gid: containerUID},
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child binds: %v\n%s", err, stderr.String())
+	}
+	var results []bindResult
+	if err := json.Unmarshal(out, &results); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	return cmd.Process.Pid, results
+}
+
+func cgroup2Mount(t *testing.T) string {
+	t.Helper()
+	for _, line := range strings.Split(readFile(t, "/proc/self/mountinfo"), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if ok && strings.HasPrefix(post, "cgroup2 ") {
+			if f := strings.Fields(pre); len(f) >= 5 {
+				return f[4]
+			}
+		}
+	}
+	testenv.Unavailable(t, "no cgroup2 hierarchy is mounted")
+	return ""
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// num reads a JSON number that python3-avro produced.
+func num(t *testing.T, v any) int64 {
+	t.Helper()
+	n, ok := v.(json.Number)
+	if !ok {
+		t.Fatalf("%v (%T) is not a number", v, v)
+	}
+	i, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+// sameValue compares a decoded JSON value with a Go one.
+func sameValue(got, want any) bool {
+	switch w := want.(type) {
+	case int64:
+		n, ok := got.(json.Number)
+		return ok && n.String() == strconv.FormatInt(w, 10)
+	case nil:
+		return got == nil
+	default:
+		return got == want
+	}
+}
+
+func sortBytes(v [][]byte) { slices.SortFunc(v, bytes.Compare) }
+
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testLogger sends the agent's logs to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
