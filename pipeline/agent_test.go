@@ -187,7 +187,6 @@ func TestAgentEndToEnd(t *testing.T) {
 			"addr": r.Addr, "port": int64(r.Port), "error": int64(r.Errno),
 			"requested_addr": p["addr"], "requested_port": int64(r.ReqPort),
 			"reuseaddr": slices.Contains(opts, "reuseaddr"), "freebind": slices.Contains(opts, "freebind"),
-			// Binding to a specific IPv6 address makes the socket v6-only in the kernel.
 			"v6only": slices.Contains(opts, "v6only"),
 		}
 		if r.Errno != 0 {
