@@ -1,28 +1,101 @@
 #!/usr/bin/env bash
-# make demo: a few seconds of `bindwatch snoop` while a few binds happen.
+# make demo: the main job end to end on this machine. Starts devkafka (three
+# Kafka-protocol brokers and a schema registry on loopback), runs the agent
+# against it, makes a few binds (one from a process in a cgroup named like a
+# Docker container), stops the agent and reads the topic back with
+# `bindwatch consume`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
 	echo "make demo loads BPF programs: run it as root (sudo make demo)" >&2
 	exit 1
 fi
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-bin/bindwatch snoop -t -E -U --duration 4s >"$out" &
-snoop=$!
-sleep 1.5 # loading and attaching
+
+work=$(mktemp -d /tmp/bindwatch-demo.XXXXXX)
+brokers=127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094
+registry=http://127.0.0.1:28081
+topic=bindwatch.bind-events
+pids=()
+cgroup=""
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ -n "$cgroup" ] && rmdir "$cgroup" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_for FILE PATTERN: until PATTERN appears in FILE, at most 20 s.
+wait_for() {
+	for _ in $(seq 200); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "demo: timed out waiting for '$2' in $1:" >&2
+	cat "$1" >&2
+	exit 1
+}
+
+echo "== devkafka: 3 brokers and a schema registry on loopback (for demos and tests only)"
+bin/devkafka --listen 127.0.0.1:29092 --brokers 3 --registry 127.0.0.1:28081 --topic "$topic" >"$work/devkafka.out" 2>"$work/devkafka.log" &
+pids+=($!)
+wait_for "$work/devkafka.out" '^registry'
+cat "$work/devkafka.out"
+
+cat >"$work/bindwatch.yaml" <<EOF
+kafka:
+  brokers: [${brokers}]
+  topic: ${topic}
+schema:
+  registry_url: ${registry}
+spool:
+  dir: ${work}/spool
+metrics:
+  listen: ""
+log:
+  format: text
+EOF
+echo
+echo "== bindwatch run --config $work/bindwatch.yaml"
+bin/bindwatch run --config "$work/bindwatch.yaml" 2>"$work/agent.log" &
+agent=$!
+pids+=("$agent")
+wait_for "$work/agent.log" 'bindwatch agent started'
+grep -o 'msg="bindwatch agent started".*' "$work/agent.log"
+
+echo
+echo "== a few binds: a listener, a failed bind (EADDRINUSE), UDP on ::1, MPTCP, IP_FREEBIND"
 /usr/bin/python3 - <<'PY'
 import socket
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", 0)); l.listen()
-port = l.getsockname()[1]
 try:
-    socket.socket().bind(("127.0.0.1", port))          # EADDRINUSE
-except OSError:
-    pass
-u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::1", 0))
-m = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262); m.bind(("0.0.0.0", 0))  # MPTCP
-f = socket.socket(); f.setsockopt(socket.SOL_IP, 15, 1); f.bind(("192.0.2.1", 0))   # IP_FREEBIND
+    socket.socket().bind(("127.0.0.1", l.getsockname()[1]))
+except OSError as e:
+    print("  second bind on port", l.getsockname()[1], "failed:", e.strerror)
+socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))
+socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).bind(("0.0.0.0", 0))
+f = socket.socket(); f.setsockopt(socket.SOL_IP, 15, 1); f.bind(("192.0.2.1", 0))
 PY
-wait "$snoop"
-cat "$out"
+
+# A process in a cgroup named as Docker's systemd driver names containers.
+unified=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+if [ -n "$unified" ]; then
+	id=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	mkdir -p "$unified/system.slice"
+	cgroup="$unified/system.slice/docker-$id.scope"
+	mkdir "$cgroup"
+	echo "== a bind from a process in cgroup system.slice/docker-${id:0:12}….scope"
+	sh -c "echo \$\$ > '$cgroup/cgroup.procs'; exec /usr/bin/python3 -c 'import socket; socket.socket().bind((\"0.0.0.0\", 0))'"
+fi
+
+sleep 0.5
+kill -TERM "$agent"
+wait "$agent"
+grep -o 'msg="bindwatch agent stopped".*' "$work/agent.log"
+
+echo
+echo "== bindwatch consume --brokers $brokers --topic $topic --registry $registry --from-beginning"
+bin/bindwatch consume --brokers "$brokers" --topic "$topic" --registry "$registry" --from-beginning --timeout 3s >"$work/events.jsonl"
+echo "$(wc -l <"$work/events.jsonl") events on the topic; those of the demo's binds:"
+grep -E '"comm":"(python3|sh)"' "$work/events.jsonl" || true
