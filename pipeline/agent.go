@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -39,6 +40,8 @@ type Agent struct {
 	encoder  encode.Encoder
 	pub      *publish.Publisher
 	stats    Stats
+	// observe, when set, gets each event's bind-to-acknowledgement latency.
+	observe func(time.Duration)
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
@@ -127,13 +130,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	events := make(chan bpf.Event, p.QueueSize)
 	records := make(chan schemas.BindEvent, p.BatchSize)
 	batches := make(chan []schemas.BindEvent, 4)
-	encoded := make(chan [][]byte, 4)
+	encoded := make(chan encode.Batch, 4)
 	stage := publish.Stage{
 		Publisher:       a.pub,
 		Key:             []byte(a.enricher.Identity().HostID),
 		ShutdownTimeout: a.cfg.Shutdown.Timeout,
 		Stats:           &a.stats.Publish,
 		Logger:          a.log,
+		Observe:         a.observe,
 	}
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)

@@ -341,6 +341,30 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 	}
 }
 
+// waitForB is waitFor for benchmarks.
+func waitForB(b *testing.B, limit time.Duration, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// bindOnce binds a UDP socket to an ephemeral loopback port and closes it.
+func bindOnce() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // testLogger sends the agent's logs to the test log.
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

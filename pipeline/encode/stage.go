@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -15,16 +16,25 @@ type StageStats struct {
 	Errors atomic.Uint64
 }
 
+// Batch is one encoded batch: Values[i] is the framed message of an event
+// that happened at Times[i], kept so that delivery can measure how long each
+// event took from bind to acknowledgement.
+type Batch struct {
+	Values [][]byte
+	Times  []time.Time
+}
+
 // Run encodes each batch of records from in into one buffer and sends the
 // framed messages, as slices of it, on out; it closes out when in is closed.
 // A record that fails to encode is counted and left out of its batch.
-func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out chan<- [][]byte, stats *StageStats, log *slog.Logger) error {
+func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out chan<- Batch, stats *StageStats, log *slog.Logger) error {
 	defer close(out)
 	// Sized from the previous batch, so a batch usually takes one allocation.
 	perRecord := 256
 	for batch := range in {
 		buf := make([]byte, 0, perRecord*len(batch)+perRecord)
 		ends := make([]int, 0, len(batch))
+		times := make([]time.Time, 0, len(batch))
 		for i := range batch {
 			next, err := enc.Append(buf, &batch[i])
 			if err != nil {
@@ -34,6 +44,7 @@ func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out ch
 			}
 			buf = next
 			ends = append(ends, len(buf))
+			times = append(times, batch[i].Time)
 		}
 		if len(ends) == 0 {
 			continue
@@ -46,7 +57,7 @@ func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out ch
 		}
 		perRecord = len(buf)/len(ends) + 16
 		stats.Encoded.Add(uint64(len(ends)))
-		out <- msgs
+		out <- Batch{Values: msgs, Times: times}
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/bindwatch/bindwatch/pipeline/encode"
 )
 
 // StageStats count what the publish stage did, in messages; safe to read at
@@ -32,6 +34,9 @@ type Stage struct {
 	Logger          *slog.Logger
 	// Backoff between attempts grows from MinBackoff to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// Observe, when set, is told each delivered event's time from bind to
+	// acknowledgement.
+	Observe func(time.Duration)
 }
 
 // Run publishes every batch from in until in is closed. A batch that fails
@@ -39,7 +44,7 @@ type Stage struct {
 // broker outage stalls the stage, the queues behind it fill, and the capture
 // stage counts what it cannot queue. Run returns when in is closed and the
 // last batch is delivered, or lost at the shutdown deadline.
-func (s *Stage) Run(ctx context.Context, in <-chan [][]byte) error {
+func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 	minB, maxB := s.MinBackoff, s.MaxBackoff
 	if minB <= 0 {
 		minB = 100 * time.Millisecond
@@ -61,12 +66,20 @@ func (s *Stage) Run(ctx context.Context, in <-chan [][]byte) error {
 		}
 	}()
 
-	for values := range in {
-		msgs := make([]kafka.Message, len(values))
-		for i, v := range values {
+	for b := range in {
+		msgs := make([]kafka.Message, len(b.Values))
+		for i, v := range b.Values {
 			msgs[i] = kafka.Message{Key: s.Key, Value: v}
 		}
 		s.deliver(deliverCtx, msgs, minB, maxB)
+		if s.Observe != nil {
+			// The batch's last acknowledgement: retried messages are the
+			// late ones, and their latency should show it.
+			now := time.Now()
+			for _, t := range b.Times {
+				s.Observe(now.Sub(t))
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,168 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"time"
+)
+
+// Record framing, version 1 (see the package documentation for the byte
+// layout).
+const (
+	headerSize    = 32
+	messageHeader = 16 // key length, value length, time
+	recordVersion = 1
+
+	// maxPayload is what the u32 length field can say.
+	maxPayload = math.MaxUint32
+)
+
+// recordMagic opens every record: "BWSR", bindwatch spool record.
+var recordMagic = [4]byte{'B', 'W', 'S', 'R'}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// header is a record's fixed header, decoded.
+type header struct {
+	version uint8
+	flags   uint8
+	first   uint64 // spool sequence number of the record's first message
+	count   uint32 // messages in the record
+	length  uint32 // payload bytes after the header
+	crc     uint32 // CRC-32C of header bytes 0..27 and the payload
+}
+
+// end is the sequence number after the record's last message.
+func (h header) end() uint64 { return h.first + uint64(h.count) }
+
+// size is the record's bytes on disk, header included.
+func (h header) size() int64 { return headerSize + int64(h.length) }
+
+var (
+	// errNoHeader: the bytes are not a record header (bad magic or header
+	// CRC), so nothing in them, the length least of all, can be trusted.
+	errNoHeader = errors.New("no valid record header")
+	// errUnsupported: the header is intact but says a version or flags this
+	// reader does not know; its length is still right, so it can be skipped.
+	errUnsupported = errors.New("unsupported record version or flags")
+	// errPayload: the header is intact, the payload is not (CRC mismatch,
+	// cut short, or not the messages the header announces).
+	errPayload = errors.New("damaged record payload")
+)
+
+// parseHeader decodes and checks the fixed header in b[:headerSize]. A nil
+// error or errUnsupported means the header itself is authentic.
+func parseHeader(b []byte) (header, error) {
+	if len(b) < headerSize {
+		return header{}, fmt.Errorf("%w: %d bytes, want %d", errNoHeader, len(b), headerSize)
+	}
+	if [4]byte(b[0:4]) != recordMagic {
+		return header{}, fmt.Errorf("%w: magic %x", errNoHeader, b[0:4])
+	}
+	if got, want := crc32.Checksum(b[0:24], castagnoli), binary.LittleEndian.Uint32(b[24:28]); got != want {
+		return header{}, fmt.Errorf("%w: header crc %08x, stored %08x", errNoHeader, got, want)
+	}
+	h := header{
+		version: b[4],
+		flags:   b[5],
+		first:   binary.LittleEndian.Uint64(b[8:16]),
+		count:   binary.LittleEndian.Uint32(b[16:20]),
+		length:  binary.LittleEndian.Uint32(b[20:24]),
+		crc:     binary.LittleEndian.Uint32(b[28:32]),
+	}
+	if h.version != recordVersion || h.flags != 0 || b[6] != 0 || b[7] != 0 {
+		return h, fmt.Errorf("%w: version %d, flags %#x, reserved %#x", errUnsupported, h.version, h.flags, b[6:8])
+	}
+	return h, nil
+}
+
+// recordSize is the framed size of msgs, computed without encoding them.
+func recordSize(msgs []Message) int64 {
+	n := int64(headerSize)
+	for i := range msgs {
+		n += messageHeader + int64(len(msgs[i].Key)) + int64(len(msgs[i].Value))
+	}
+	return n
+}
+
+// appendRecord appends msgs framed as one record, numbered from first, to
+// dst. The caller has checked that the payload fits maxPayload and that
+// there are at most math.MaxUint32 messages.
+func appendRecord(dst []byte, first uint64, msgs []Message) []byte {
+	start := len(dst)
+	dst = append(dst, recordMagic[:]...)
+	dst = append(dst, recordVersion, 0, 0, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, first)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(msgs)))
+	dst = binary.LittleEndian.AppendUint32(dst, 0) // length, set below
+	dst = binary.LittleEndian.AppendUint32(dst, 0) // header crc
+	dst = binary.LittleEndian.AppendUint32(dst, 0) // record crc
+	for i := range msgs {
+		m := &msgs[i]
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(m.Key)))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(m.Value)))
+		var t int64
+		if !m.Time.IsZero() {
+			t = m.Time.UnixNano()
+		}
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(t))
+		dst = append(dst, m.Key...)
+		dst = append(dst, m.Value...)
+	}
+	rec := dst[start:]
+	binary.LittleEndian.PutUint32(rec[20:24], uint32(len(rec)-headerSize))
+	binary.LittleEndian.PutUint32(rec[24:28], crc32.Checksum(rec[0:24], castagnoli))
+	crc := crc32.Update(crc32.Checksum(rec[0:28], castagnoli), castagnoli, rec[headerSize:])
+	binary.LittleEndian.PutUint32(rec[28:32], crc)
+	return dst
+}
+
+// decodePayload splits a checked payload into h.count messages. Keys and
+// values are sub-slices of p, so p must not be reused; an empty key or
+// value comes back nil.
+func decodePayload(h header, p []byte) ([]Message, error) {
+	// The count is bounded by the payload before anything is allocated
+	// from it: every message takes at least messageHeader bytes.
+	if uint64(h.count)*messageHeader > uint64(len(p)) {
+		return nil, fmt.Errorf("%w: %d messages cannot fit in %d bytes", errPayload, h.count, len(p))
+	}
+	msgs := make([]Message, h.count)
+	off := 0
+	for i := range msgs {
+		if len(p)-off < messageHeader {
+			return nil, fmt.Errorf("%w: message %d header cut at byte %d", errPayload, i, off)
+		}
+		kl := uint64(binary.LittleEndian.Uint32(p[off:]))
+		vl := uint64(binary.LittleEndian.Uint32(p[off+4:]))
+		t := int64(binary.LittleEndian.Uint64(p[off+8:]))
+		off += messageHeader
+		if kl+vl > uint64(len(p)-off) {
+			return nil, fmt.Errorf("%w: message %d needs %d bytes, %d left", errPayload, i, kl+vl, len(p)-off)
+		}
+		m := &msgs[i]
+		if kl > 0 {
+			m.Key = p[off : off+int(kl) : off+int(kl)]
+		}
+		off += int(kl)
+		if vl > 0 {
+			m.Value = p[off : off+int(vl) : off+int(vl)]
+		}
+		off += int(vl)
+		if t != 0 {
+			m.Time = time.Unix(0, t)
+		}
+	}
+	if off != len(p) {
+		return nil, fmt.Errorf("%w: %d bytes after the last message", errPayload, len(p)-off)
+	}
+	return msgs, nil
+}
+
+// checkPayload reports whether payload matches the record CRC of the header
+// bytes hb.
+func checkPayload(hb []byte, h header, payload []byte) bool {
+	return crc32.Update(crc32.Checksum(hb[0:28], castagnoli), castagnoli, payload) == h.crc
+}

@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/pipeline/batch"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/pipeline/enrich"
+	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// BenchmarkPipelineThroughput measures decoded events to acknowledged Kafka
+// writes: enrich, batch, encode and publish at the default settings, against
+// a 3-broker kfake cluster in this process (which shares the CPUs). The
+// capture stage is left out: it is measured with the kernel in the loadgen
+// runs.
+func BenchmarkPipelineThroughput(b *testing.B) {
+	for _, codec := range []config.Compression{config.CompressionZstd, config.CompressionLZ4, config.CompressionNone} {
+		b.Run(string(codec), func(b *testing.B) { benchmarkPipeline(b, codec) })
+	}
+}
+
+func benchmarkPipeline(b *testing.B, codec config.Compression) {
+	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "bench", Partitions: 3})
+	cfg := config.Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Compression = cluster.Addrs, "bench", codec
+	pcfg, err := PublishConfig(&cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub, err := publish.New(pcfg, discardLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	enr, err := enrich.New(enrich.Config{Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	text, _ := schemas.BindEventSchema(schemas.Latest)
+	enc, err := encode.NewSingleObject([]byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := benchEvent(b)
+
+	var stats Stats
+	events := make(chan bpf.Event, cfg.Pipeline.QueueSize)
+	records := make(chan schemas.BindEvent, cfg.Pipeline.BatchSize)
+	batches := make(chan []schemas.BindEvent, 4)
+	encoded := make(chan encode.Batch, 4)
+	stage := publish.Stage{Publisher: pub, Key: []byte("bench-host"), ShutdownTimeout: 10 * time.Second,
+		Stats: &stats.Publish, Logger: discardLogger()}
+	ctx := context.Background()
+	var g errgroup.Group
+	g.Go(func() error { return enr.Run(ctx, events, records) })
+	g.Go(func() error {
+		return batch.Run(ctx, records, batches, cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout)
+	})
+	g.Go(func() error { return encode.Run(ctx, enc, batches, encoded, &stats.Encode, discardLogger()) })
+	g.Go(func() error { return stage.Run(ctx, encoded) })
+
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		ev.Seq = uint64(i)
+		ev.BootNS += 1000
+		events <- ev
+	}
+	close(events)
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if got := stats.Publish.Published.Load(); got != uint64(b.N) {
+		b.Fatalf("published %d of %d", got, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+// benchEvent is a successful IPv4 TCP bind by this process.
+func benchEvent(b *testing.B) bpf.Event {
+	ev := bpf.Event{PID: uint32(os.Getpid()), TID: uint32(os.Getpid()), PPID: uint32(os.Getppid()),
+		Protocol: bpf.ProtoTCP, Family: bpf.AFInet, ReqFamily: bpf.AFInet, Port: 8080, ReqPort: 8080,
+		Opts: bpf.OptReuseAddr, Reuse: 1, CgroupID: 1, MntNS: 4026531840, NetNS: 4026531992}
+	copy(ev.Addr[:], netip.MustParseAddr("10.1.2.3").AsSlice())
+	copy(ev.ReqAddr[:], netip.MustParseAddr("10.1.2.3").AsSlice())
+	copy(ev.Comm[:], "nginx")
+	return ev
+}
+
+// BenchmarkBindToAck measures what DESIGN's latency target is about: from a
+// real bind() to Kafka's acknowledgement of its event, through the whole
+// agent (BPF included) at the default settings, binds arriving at a steady
+// 2000/s. It reports the 50th, 99th and worst latency.
+func BenchmarkBindToAck(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("SKIP: needs root to load BPF programs")
+	}
+	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "latency", Partitions: 3})
+	cfg := config.Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, "latency"
+	cfg.Capture.PID = os.Getpid()
+	cfg.Spool.Dir = b.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agent, err := Start(ctx, &cfg, discardLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	latencies := make(chan time.Duration, 1<<20)
+	agent.observe = func(d time.Duration) { latencies <- d }
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+
+	b.ResetTimer()
+	const rate = 2000
+	tick := time.NewTicker(time.Second / rate)
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		if err := bindOnce(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tick.Stop()
+	waitForB(b, 20*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(b.N) })
+	b.StopTimer()
+	cancel()
+	<-done
+	agent.Close(context.Background())
+	close(latencies)
+	var all []time.Duration
+	for d := range latencies {
+		all = append(all, d)
+	}
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(q(1), "max-ms")
+}
