@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -41,7 +40,7 @@ type Agent struct {
 	pub      *publish.Publisher
 	stats    Stats
 	// observe, when set, gets each event's bind-to-acknowledgement latency.
-	observe func(time.Duration)
+	observe publish.Observer
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
@@ -137,7 +136,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		ShutdownTimeout: a.cfg.Shutdown.Timeout,
 		Stats:           &a.stats.Publish,
 		Logger:          a.log,
-		Observe:         a.observe,
+		EventLatency:    a.observe,
 	}
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)

@@ -121,7 +121,7 @@ func BenchmarkBindToAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	latencies := make(chan time.Duration, 1<<20)
-	agent.observe = func(d time.Duration) { latencies <- d }
+	agent.observe = publish.ObserverFunc(func(s float64) { latencies <- time.Duration(s * float64(time.Second)) })
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx) }()
 

@@ -34,10 +34,20 @@ type Stage struct {
 	Logger          *slog.Logger
 	// Backoff between attempts grows from MinBackoff to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
-	// Observe, when set, is told each delivered event's time from bind to
-	// acknowledgement.
-	Observe func(time.Duration)
+	// Each Observer is optional; a prometheus.Histogram is one.
+	EventLatency Observer // per event: seconds from bind to acknowledgement
+	WriteLatency Observer // per Publish call: seconds until it returned
+	BatchSize    Observer // per batch: messages in it
 }
+
+// Observer takes one sample of a distribution.
+type Observer interface{ Observe(float64) }
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(float64)
+
+// Observe calls f(v).
+func (f ObserverFunc) Observe(v float64) { f(v) }
 
 // Run publishes every batch from in until in is closed. A batch that fails
 // is retried, only its failed messages, until they are acknowledged: a
@@ -71,13 +81,16 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 		for i, v := range b.Values {
 			msgs[i] = kafka.Message{Key: s.Key, Value: v}
 		}
+		if s.BatchSize != nil {
+			s.BatchSize.Observe(float64(len(msgs)))
+		}
 		s.deliver(deliverCtx, msgs, minB, maxB)
-		if s.Observe != nil {
-			// The batch's last acknowledgement: retried messages are the
+		if s.EventLatency != nil {
+			// At the batch's last acknowledgement: retried messages are the
 			// late ones, and their latency should show it.
 			now := time.Now()
 			for _, t := range b.Times {
-				s.Observe(now.Sub(t))
+				s.EventLatency.Observe(now.Sub(t).Seconds())
 			}
 		}
 	}
@@ -88,7 +101,11 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 func (s *Stage) deliver(ctx context.Context, msgs []kafka.Message, minB, maxB time.Duration) {
 	backoff := minB
 	for len(msgs) > 0 {
+		began := time.Now()
 		failed, err := s.Publisher.Publish(ctx, msgs)
+		if s.WriteLatency != nil {
+			s.WriteLatency.Observe(time.Since(began).Seconds())
+		}
 		s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
 		if err == nil {
 			s.Stats.Batches.Add(1)
