@@ -196,18 +196,23 @@ static __always_inline void read_requested(struct requested *req, __u64 uaddr, _
 					   bool user)
 {
 	__u8 buf[SOCKADDR_IN6_LEN] = {};
+	long err;
 
+	/* Until read, the request is unknown: a family no socket has. */
+	req->family = REQ_FAMILY_UNREADABLE;
 	if (!uaddr)
 		return;
 	if (addrlen >= SOCKADDR_IN6_LEN)
-		copy_sockaddr(buf, SOCKADDR_IN6_LEN, uaddr, user);
+		err = copy_sockaddr(buf, SOCKADDR_IN6_LEN, uaddr, user);
 	else if (addrlen >= 24) /* SIN6_LEN_RFC2133: no scope id */
-		copy_sockaddr(buf, 24, uaddr, user);
-	else if (addrlen >= 16) /* sockaddr_in */
-		copy_sockaddr(buf, 16, uaddr, user);
-	else if (addrlen >= 4)
-		copy_sockaddr(buf, 4, uaddr, user);
+		err = copy_sockaddr(buf, 24, uaddr, user);
+	else if (addrlen >= 8) /* up to the end of sockaddr_in's address */
+		err = copy_sockaddr(buf, 8, uaddr, user);
+	else if (addrlen >= 4) /* family and port */
+		err = copy_sockaddr(buf, 4, uaddr, user);
 	else
+		return;
+	if (err)
 		return;
 
 	req->family = buf[0] | (buf[1] << 8);

@@ -35,13 +35,17 @@ struct bind_event {
 	__u16 family;      /* skc_family of the socket */
 	__u16 port;        /* effective local port (skc_num) after the bind */
 	__u16 req_port;    /* port the caller asked for, host order */
-	__u16 req_family;  /* sa_family of the caller's sockaddr */
+	__u16 req_family;  /* sa_family of the caller's sockaddr, or REQ_FAMILY_UNREADABLE */
 	__u8 opts;         /* OPT_* bits */
 	__u8 reuse;        /* raw skc_reuse: 1 SO_REUSEADDR, 2 kernel-forced */
 	__u8 addr[16];     /* effective address: 4 bytes for AF_INET, else 16 */
 	__u8 req_addr[16]; /* requested address, same convention by req_family */
 	char comm[TASK_COMM_LEN];
 };
+
+/* req_family when the caller's sockaddr could not be read (a bad pointer, a
+ * length under 4): no address family has this number. */
+#define REQ_FAMILY_UNREADABLE 0xffff
 
 /* capture_config.flags */
 #define FILTER_PID (1 << 0)

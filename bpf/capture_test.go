@@ -19,7 +19,9 @@ type bindCase struct {
 	opts []sockopt
 	// bindFamily overrides the sockaddr family (AF_UNSPEC); 0 means sock.family.
 	bindFamily int
-	addr       string
+	// addrLen passes a sockaddr_in this many bytes long; 0 means its size.
+	addrLen int
+	addr    string
 	// port picks the requested port; nil means 0 (ephemeral).
 	port func(t *testing.T, s socketSpec) uint16
 	// before runs on the socket before bind (e.g. a first bind for EINVAL).
@@ -66,6 +68,7 @@ var bindCases = []bindCase{
 	{name: "udp6 EADDRINUSE", sock: udp6, addr: "::", port: portInUse, wantErr: unix.EADDRINUSE, wantProto: ProtoUDP},
 	{name: "tcp4 EADDRNOTAVAIL", sock: tcp4, addr: "192.0.2.1", port: freshPort, wantErr: unix.EADDRNOTAVAIL, wantProto: ProtoTCP},
 	{name: "udp6 EADDRNOTAVAIL", sock: udp6, addr: "2001:db8::2", port: freshPort, wantErr: unix.EADDRNOTAVAIL, wantProto: ProtoUDP},
+	{name: "tcp4 EINVAL short sockaddr", sock: tcp4, addr: "127.0.0.1", port: freshPort, addrLen: 8, wantErr: unix.EINVAL, wantProto: ProtoTCP},
 	{name: "tcp4 EINVAL already bound", sock: tcp4, addr: "127.0.0.1", port: freshPort, wantErr: unix.EINVAL, wantProto: ProtoTCP,
 		before: func(t *testing.T, fd int) {
 			if err := bindAddr(fd, unix.AF_INET, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
@@ -134,6 +137,28 @@ func TestCapture(t *testing.T) {
 					}
 				})
 			})
+			t.Run("unreadable sockaddr", func(t *testing.T) {
+				c.t = t
+				fd := tcp4.open(t)
+				// A pointer to unmapped memory: bind fails with EFAULT
+				// while copying the sockaddr, before inet_bind runs. Only
+				// the syscall tracepoint sees such a call.
+				evs := c.during(func() {
+					_, _, errno := unix.Syscall(unix.SYS_BIND, uintptr(fd), 8, 16)
+					if errno != unix.EFAULT {
+						t.Fatalf("bind with a bad pointer: %v, want EFAULT", errno)
+					}
+				})
+				if c.probe.Hook() != HookTracepoint {
+					if len(evs) != 0 {
+						t.Fatalf("hook %s saw a bind that never reached inet_bind: %+v", c.probe.Hook(), evs)
+					}
+					return
+				}
+				if len(evs) != 1 || evs[0].ReqFamily != AFUnreadable || evs[0].RequestedAddr().IsValid() || evs[0].Errno() != uint32(unix.EFAULT) {
+					t.Fatalf("want one EFAULT event with an unreadable request, got %+v", evs)
+				}
+			})
 			t.Run("sctp4", func(t *testing.T) {
 				c.t = t
 				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)
@@ -195,7 +220,11 @@ func runBindCase(t *testing.T, c *capturer, bc bindCase) observed {
 		tid = unix.Gettid()
 		threadCommOf = threadComm(t, tid)
 		bootBefore = bootNow()
-		bindErr = bindAddr(fd, family, requested)
+		if bc.addrLen != 0 {
+			bindErr = bindRaw4(fd, requested, bc.addrLen)
+		} else {
+			bindErr = bindAddr(fd, family, requested)
+		}
 		bootAfter = bootNow()
 	}
 	ev := c.one(func() {

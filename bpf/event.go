@@ -45,6 +45,9 @@ const (
 	AFUnspec = 0
 	AFInet   = 2
 	AFInet6  = 10
+	// AFUnreadable is ReqFamily when the caller's sockaddr could not be
+	// read (REQ_FAMILY_UNREADABLE in bindwatch.h).
+	AFUnreadable = 0xffff
 )
 
 // Event is one bind() as the BPF program saw it.
@@ -140,7 +143,8 @@ func (e *Event) Encode(b []byte) {
 func (e *Event) EffectiveAddr() netip.Addr { return addrOf(e.Family, &e.Addr) }
 
 // RequestedAddr is the address in the caller's sockaddr. AF_UNSPEC, which
-// inet_bind accepts for INADDR_ANY, reads as IPv4.
+// inet_bind accepts for INADDR_ANY, reads as IPv4; an unreadable sockaddr or
+// a foreign family gives the zero (invalid) Addr.
 func (e *Event) RequestedAddr() netip.Addr { return addrOf(e.ReqFamily, &e.ReqAddr) }
 
 func addrOf(family uint16, raw *[16]byte) netip.Addr {

@@ -81,6 +81,8 @@ func FamilyName(f uint16) string {
 		return "AF_INET6"
 	case AFUnspec:
 		return "AF_UNSPEC"
+	case AFUnreadable:
+		return "unreadable"
 	}
 	return strconv.Itoa(int(f))
 }

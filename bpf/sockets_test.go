@@ -101,6 +101,19 @@ func bindAddr(fd int, family int, ap netip.AddrPort) error {
 
 func htons(p uint16) uint16 { return p<<8 | p>>8 }
 
+// bindRaw4 binds fd to ap with a sockaddr_in cut to length bytes.
+func bindRaw4(fd int, ap netip.AddrPort, length int) error {
+	var sa unix.RawSockaddrInet4
+	sa.Family = unix.AF_INET
+	sa.Port = htons(ap.Port())
+	sa.Addr = ap.Addr().As4()
+	_, _, errno := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(length))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // localAddr is what getsockname says the socket is bound to.
 func localAddr(t *testing.T, fd int) netip.AddrPort {
 	t.Helper()

@@ -198,6 +198,10 @@ func newSnoopSink(out *bufio.Writer, f *snoopFlags) (snoopSink, error) {
 		if err := t.Header(); err != nil {
 			return snoopSink{}, err
 		}
+		// The header shows before the first bind, as bindsnoop's does.
+		if err := out.Flush(); err != nil {
+			return snoopSink{}, err
+		}
 		return snoopSink{write: t.Write, finish: func() error { return nil }}, nil
 	}
 }

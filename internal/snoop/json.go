@@ -50,8 +50,12 @@ func (j *JSONWriter) Write(ev *bpf.Event) error {
 	b = stringField(b, "addr", addrString(ev.EffectiveAddr()))
 	b = uintField(b, "port", uint64(ev.Port), true)
 	b = stringField(b, "requested_family", bpf.FamilyName(ev.ReqFamily))
-	b = stringField(b, "requested_addr", addrString(ev.RequestedAddr()))
-	b = uintField(b, "requested_port", uint64(ev.ReqPort), true)
+	if ra := ev.RequestedAddr(); ra.IsValid() {
+		b = stringField(b, "requested_addr", ra.String())
+		b = uintField(b, "requested_port", uint64(ev.ReqPort), true)
+	} else { // the caller's sockaddr could not be read
+		b = append(b, `,"requested_addr":null,"requested_port":null`...)
+	}
 	b = stringField(b, "opts", ev.Opts.String())
 	b = boolField(b, "freebind", ev.Opts.Has(bpf.OptFreebind))
 	b = boolField(b, "transparent", ev.Opts.Has(bpf.OptTransparent))

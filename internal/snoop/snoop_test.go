@@ -27,6 +27,9 @@ func fixtureEvents() []bpf.Event {
 		copy(ev.Comm[:], comm)
 		return ev
 	}
+	// A bind whose sockaddr pointer was bad: the request is unknown.
+	unreadable := mk(9_600_000_000, 4001, 0, "fuzzer", bpf.ProtoUDP, bpf.AFInet, "0.0.0.0", 0, 0, 0, -14, "0.0.0.0", 0)
+	unreadable.ReqFamily = bpf.AFUnreadable
 	return []bpf.Event{
 		mk(5_000_000_000, 3941081, 0, "test_bind_op", bpf.ProtoTCP, bpf.AFInet, "192.168.1.102", 0, bpf.OptFreebind|bpf.OptBindAddressNoPort, 0, 0, "192.168.1.102", 0),
 		mk(5_011_045_000, 3940194, 127072, "dig", bpf.ProtoUDP, bpf.AFInet6, "::", 62087, 0, 0, 0, "::", 0),
@@ -36,6 +39,7 @@ func fixtureEvents() []bpf.Event {
 		mk(8_000_000_000, 77, 0, "ping", 1, bpf.AFInet, "127.0.0.1", 1, bpf.OptReuseAddr, 1, 0, "127.0.0.1", 0),
 		mk(9_000_000_001, 4000, 1000, "nginx", bpf.ProtoTCP, bpf.AFInet6, "::", 0, 0, 0, -99, "2001:db8::1", 443),
 		mk(9_500_000_000, 4000, 1000, "nginx", bpf.ProtoTCP, bpf.AFInet, "0.0.0.0", 0, bpf.OptReuseAddr, 0, -98, "0.0.0.0", 80),
+		unreadable,
 	}
 }
 
