@@ -7,13 +7,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/pipeline/batch"
 	"github.com/bindwatch/bindwatch/pipeline/capture"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
@@ -41,6 +44,12 @@ type Agent struct {
 	stats    Stats
 	// observe, when set, gets each event's bind-to-acknowledgement latency.
 	observe publish.Observer
+	metrics *metrics.Metrics
+	health  *metrics.Health
+	// listener serves metrics and health; nil when metrics.listen is empty.
+	listener net.Listener
+	// lastAck is when Kafka last acknowledged a write (unix nanoseconds).
+	lastAck atomic.Int64
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
@@ -77,6 +86,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 		a.probe.Close()
 		a.pub.Close(ctx)
 		return nil, err
+	}
+	a.health = metrics.NewHealth(checkCapture, checkKafka)
+	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
+	if cfg.Metrics.Listen != "" {
+		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
+			a.Close(ctx)
+			return nil, err
+		}
 	}
 	id := a.enricher.Identity()
 	log.Info("bindwatch agent started", "component", "agent",
@@ -136,7 +153,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		ShutdownTimeout: a.cfg.Shutdown.Timeout,
 		Stats:           &a.stats.Publish,
 		Logger:          a.log,
-		EventLatency:    a.observe,
+		EventLatency:    a.eventLatency(),
+		WriteLatency:    a.metrics.WriteLatency,
+		BatchSize:       a.metrics.BatchSize,
+		Report:          a.reportWrite,
 	}
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)
@@ -145,12 +165,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return batch.Run(gctx, records, batches, p.BatchSize, p.BatchTimeout) })
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
-	return g.Wait()
+	g.Go(func() error { return a.monitor(gctx) })
+	if a.listener != nil {
+		g.Go(func() error { return metrics.Serve(gctx, a.listener, a.metrics.Handler(a.health)) })
+	}
+	a.health.Set(checkCapture, nil)
+	a.health.SetReady(true)
+	err := g.Wait()
+	a.health.SetReady(false)
+	return err
 }
+
+// Health is what /healthz and /readyz report.
+func (a *Agent) Health() *metrics.Health { return a.health }
 
 // Close releases the probe and the publisher, waiting for the publisher at
 // most until ctx's deadline.
 func (a *Agent) Close(ctx context.Context) error {
+	if a.listener != nil {
+		a.listener.Close()
+	}
 	a.reader.Close()
 	a.probe.Close()
 	return a.pub.Close(ctx)

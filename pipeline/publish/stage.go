@@ -38,6 +38,9 @@ type Stage struct {
 	EventLatency Observer // per event: seconds from bind to acknowledgement
 	WriteLatency Observer // per Publish call: seconds until it returned
 	BatchSize    Observer // per batch: messages in it
+	// Report, when set, is told the outcome of every write: nil when all
+	// its messages were acknowledged. Health checks follow it.
+	Report func(error)
 }
 
 // Observer takes one sample of a distribution.
@@ -105,6 +108,9 @@ func (s *Stage) deliver(ctx context.Context, msgs []kafka.Message, minB, maxB ti
 		failed, err := s.Publisher.Publish(ctx, msgs)
 		if s.WriteLatency != nil {
 			s.WriteLatency.Observe(time.Since(began).Seconds())
+		}
+		if s.Report != nil {
+			s.Report(err)
 		}
 		s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
 		if err == nil {

@@ -1,0 +1,115 @@
+// Package metrics exposes the agent's counters as Prometheus series named
+// bindwatch_*, and its health, over HTTP. Counters are read from the stages'
+// own atomics when scraped, so the event path pays nothing for them; only
+// the latency and batch-size histograms are observed as events pass.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Snapshot is the agent's counters at one moment.
+type Snapshot struct {
+	// KernelEvents is how many binds passed the in-kernel filters: the
+	// next sequence number.
+	KernelEvents uint64
+	Captured     uint64 // read from the ring buffer
+	Published    uint64 // acknowledged by Kafka
+	Spooled      uint64 // written to the disk spool
+	Replayed     uint64 // published from the spool
+	WriteErrors  uint64 // messages in failed Kafka writes (each retried or spooled)
+	SpoolBytes   int64
+	// Dropped counts lost events by reason: ring_buffer_full,
+	// pending_full, queue_full, malformed, encode_error, rejected,
+	// spool_full, shutdown.
+	Dropped map[string]uint64
+}
+
+// BuildInfo labels bindwatch_build_info.
+type BuildInfo struct{ Version, Revision, GoVersion string }
+
+// Metrics is the registry the HTTP handler serves and the histograms the
+// pipeline observes into.
+type Metrics struct {
+	Registry     *prometheus.Registry
+	EventLatency prometheus.Histogram
+	WriteLatency prometheus.Histogram
+	BatchSize    prometheus.Histogram
+}
+
+// New registers every series. snapshot is called once per scrape.
+func New(build BuildInfo, hook string, snapshot func() Snapshot) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		EventLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bindwatch_event_delivery_seconds",
+			Help:    "Time from a bind to Kafka's acknowledgement of its event.",
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		WriteLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bindwatch_kafka_write_seconds",
+			Help:    "Duration of one Kafka write of a batch, until acknowledged or failed.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bindwatch_batch_events",
+			Help:    "Events per batch written to Kafka.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+	}
+	reg.MustRegister(m.EventLatency, m.WriteLatency, m.BatchSize,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&snapshotCollector{snapshot: snapshot})
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bindwatch_build_info", Help: "Always 1; labels say which bindwatch runs.",
+	}, []string{"version", "revision", "goversion"})
+	info.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)
+	hookInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bindwatch_hook_info", Help: "Always 1; the label says which kernel hook captures binds.",
+	}, []string{"hook"})
+	hookInfo.WithLabelValues(hook).Set(1)
+	reg.MustRegister(info, hookInfo)
+	return m
+}
+
+// Drop reasons, the label values of bindwatch_events_dropped_total.
+var dropReasons = []string{"ring_buffer_full", "pending_full", "queue_full", "malformed", "encode_error", "rejected", "spool_full", "shutdown"}
+
+var (
+	descKernel    = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)
+	descCaptured  = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
+	descPublished = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
+	descSpooled   = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)
+	descReplayed  = prometheus.NewDesc("bindwatch_events_replayed_total", "Spooled events published once Kafka was back.", nil, nil)
+	descDropped   = prometheus.NewDesc("bindwatch_events_dropped_total", "Events lost, by reason.", []string{"reason"}, nil)
+	descWriteErrs = prometheus.NewDesc("bindwatch_kafka_write_errors_total", "Messages in Kafka writes that failed (then retried or spooled).", nil, nil)
+	descSpool     = prometheus.NewDesc("bindwatch_spool_bytes", "Bytes waiting in the disk spool.", nil, nil)
+)
+
+// snapshotCollector turns one Snapshot into the counter series per scrape.
+type snapshotCollector struct{ snapshot func() Snapshot }
+
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool} {
+		ch <- d
+	}
+}
+
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descKernel, s.KernelEvents)
+	counter(descCaptured, s.Captured)
+	counter(descPublished, s.Published)
+	counter(descSpooled, s.Spooled)
+	counter(descReplayed, s.Replayed)
+	counter(descWriteErrs, s.WriteErrors)
+	for _, r := range dropReasons {
+		counter(descDropped, s.Dropped[r], r)
+	}
+	ch <- prometheus.MustNewConstMetric(descSpool, prometheus.GaugeValue, float64(s.SpoolBytes))
+}

@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/pipeline/publish"
+)
+
+// Names of the health checks.
+const (
+	checkCapture = "capture"
+	checkKafka   = "kafka"
+)
+
+// monitorInterval is how often the agent checks Kafka when nothing was
+// acknowledged lately, and how often it may log drops.
+const monitorInterval = 5 * time.Second
+
+// dropLogInterval is the longest the log stays silent about new drops.
+const dropLogInterval = time.Minute
+
+// Snapshot gathers every stage's counters for a metrics scrape.
+func (a *Agent) Snapshot() metrics.Snapshot {
+	s := &a.stats
+	snap := metrics.Snapshot{
+		Captured:    s.Capture.Read.Load(),
+		Published:   s.Publish.Published.Load(),
+		WriteErrors: s.Publish.Failed.Load(),
+		Dropped: map[string]uint64{
+			"queue_full":   s.Capture.QueueFull.Load(),
+			"malformed":    s.Capture.Malformed.Load(),
+			"encode_error": s.Encode.Errors.Load(),
+			"rejected":     s.Publish.Rejected.Load(),
+			"shutdown":     s.Publish.Lost.Load(),
+		},
+	}
+	if n, err := a.probe.NextSeq(); err == nil {
+		snap.KernelEvents = n
+	}
+	if d, err := a.probe.Drops(); err == nil {
+		snap.Dropped["ring_buffer_full"] = d.RingBufferFull
+		snap.Dropped["pending_full"] = d.PendingFull
+	}
+	return snap
+}
+
+// eventLatency feeds both the metrics histogram and a test's observer.
+func (a *Agent) eventLatency() publish.Observer {
+	if a.observe == nil {
+		return a.metrics.EventLatency
+	}
+	return publish.ObserverFunc(func(v float64) {
+		a.metrics.EventLatency.Observe(v)
+		a.observe.Observe(v)
+	})
+}
+
+// reportWrite keeps the kafka health check in step with every write.
+func (a *Agent) reportWrite(err error) {
+	if err == nil {
+		a.lastAck.Store(time.Now().UnixNano())
+	}
+	a.health.Set(checkKafka, err)
+}
+
+// monitor checks Kafka when writes have not shown it alive lately (an idle
+// host writes nothing), and logs drops when they grow, until ctx is done.
+func (a *Agent) monitor(ctx context.Context) error {
+	tick := time.NewTicker(monitorInterval)
+	defer tick.Stop()
+	a.checkKafka(ctx)
+	var logged map[string]uint64
+	var lastLog time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if time.Since(time.Unix(0, a.lastAck.Load())) > monitorInterval {
+			a.checkKafka(ctx)
+		}
+		drops := a.Snapshot().Dropped
+		if changed(logged, drops) && time.Since(lastLog) >= dropLogInterval {
+			args := []any{"component", "agent"}
+			for reason, n := range drops {
+				if n > 0 {
+					args = append(args, reason, n)
+				}
+			}
+			a.log.Warn("events dropped since start, by reason", args...)
+			logged, lastLog = drops, time.Now()
+		}
+	}
+}
+
+func (a *Agent) checkKafka(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, monitorInterval)
+	defer cancel()
+	err := a.pub.Ping(pctx)
+	if errors.Is(err, context.Canceled) {
+		return // stopping
+	}
+	a.health.Set(checkKafka, err)
+}
+
+func changed(before, now map[string]uint64) bool {
+	for k, v := range now {
+		if before[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// Version is set by the bindwatch command from its link-time version.
+var Version = "dev"
+
+func buildInfo() metrics.BuildInfo {
+	b := metrics.BuildInfo{Version: Version, GoVersion: runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				b.Revision = s.Value
+			}
+		}
+	}
+	return b
+}
