@@ -120,11 +120,6 @@ func (a *ackFile) write(next uint64) error {
 	return nil
 }
 
-func (a *ackFile) sync() error {
-	if err := unix.Fdatasync(int(a.f.Fd())); err != nil {
-		return fmt.Errorf("sync %s: %w", a.path, err)
-	}
-	return nil
-}
+func (a *ackFile) sync() error { return fdatasync(a.f, a.path) }
 
 func (a *ackFile) close() error { return a.f.Close() }

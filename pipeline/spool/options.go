@@ -1,0 +1,97 @@
+package spool
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// FullPolicy says what a full spool gives up. The values are those of the
+// spool.full_policy configuration key.
+type FullPolicy string
+
+const (
+	// DropOldest deletes the oldest unacknowledged batches, one record at a
+	// time and no more than needed, to make room for the new one.
+	DropOldest FullPolicy = "drop_oldest"
+	// DropNewest refuses the new batch and keeps what is spooled.
+	DropNewest FullPolicy = "drop_newest"
+)
+
+// FsyncPolicy says when the spool forces its writes to stable storage. The
+// values are those of the spool.fsync configuration key.
+type FsyncPolicy string
+
+const (
+	// FsyncAlways syncs the segment before Append returns, the ack file
+	// before Ack returns, and the directory when a segment is created or
+	// removed.
+	FsyncAlways FsyncPolicy = "always"
+	// FsyncBatch syncs a segment when it stops taking appends (rotation,
+	// Close), before Peek reads from the segment still taking appends, and
+	// at Open for the segments found there; the ack file before a segment
+	// is removed and at Close; the directory when a segment is created and
+	// at Close.
+	FsyncBatch FsyncPolicy = "batch"
+	// FsyncNever leaves all writeback to the kernel.
+	FsyncNever FsyncPolicy = "never"
+)
+
+// DefaultSegmentBytes caps the size at which segments rotate when
+// Options.SegmentBytes is zero.
+const DefaultSegmentBytes = 16 << 20
+
+// Options configure a spool. MaxBytes is required.
+type Options struct {
+	// MaxBytes bounds the unacknowledged bytes (records as framed on disk,
+	// and any damaged bytes not yet skipped). On disk the spool can exceed
+	// it by the acknowledged head of its oldest segment, which is removed
+	// only when all of it is acknowledged: less than SegmentBytes plus one
+	// record.
+	MaxBytes int64
+	// FullPolicy is DropOldest when empty.
+	FullPolicy FullPolicy
+	// Fsync is FsyncBatch when empty.
+	Fsync FsyncPolicy
+	// SegmentBytes is the size past which a new segment file is started;
+	// a record larger than that gets a segment of its own. When zero,
+	// MaxBytes/16 capped at DefaultSegmentBytes, which keeps the bytes that
+	// wait for their segment's last acknowledgement small next to MaxBytes.
+	SegmentBytes int64
+	// Logger receives the spool's diagnostics, every drop among them;
+	// slog.Default() when nil.
+	Logger *slog.Logger
+	// OnDrop, when set, is called once for every loss the spool counts,
+	// after the spool's lock is released, in the goroutine whose call
+	// found the loss. It may call the spool.
+	OnDrop func(Drop)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.MaxBytes <= 0 {
+		return o, fmt.Errorf("max bytes %d: must be positive", o.MaxBytes)
+	}
+	switch o.FullPolicy {
+	case "":
+		o.FullPolicy = DropOldest
+	case DropOldest, DropNewest:
+	default:
+		return o, fmt.Errorf("full policy %q: want %s or %s", o.FullPolicy, DropOldest, DropNewest)
+	}
+	switch o.Fsync {
+	case "":
+		o.Fsync = FsyncBatch
+	case FsyncAlways, FsyncBatch, FsyncNever:
+	default:
+		return o, fmt.Errorf("fsync policy %q: want %s, %s or %s", o.Fsync, FsyncAlways, FsyncBatch, FsyncNever)
+	}
+	if o.SegmentBytes < 0 {
+		return o, fmt.Errorf("segment bytes %d: must not be negative", o.SegmentBytes)
+	}
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = min(DefaultSegmentBytes, max(o.MaxBytes/16, 1))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
