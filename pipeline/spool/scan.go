@@ -115,7 +115,13 @@ func (sr *segmentReader) next(off int64, verify bool) (span, error) {
 	}
 	end := off + h.size()
 	if end > sr.size {
-		return span{kind: spanDamaged, off: off, end: sr.size, h: h,
+		// A torn write, or a length that lies: records found inside are
+		// kept either way.
+		q, err := sr.findHeader(off+1, sr.size)
+		if err != nil {
+			return span{}, err
+		}
+		return span{kind: spanDamaged, off: off, end: q, h: h,
 			err: fmt.Errorf("%w: record of %d bytes cut short by the end of the segment at %d", errPayload, h.size(), sr.size)}, nil
 	}
 	if herr != nil {
@@ -134,25 +140,39 @@ func (sr *segmentReader) next(off int64, verify bool) (span, error) {
 			p += int64(len(chunk))
 		}
 		if crc != h.crc {
-			return span{kind: spanDamaged, off: off, end: end, h: h,
+			q, err := sr.findHeader(off+1, end)
+			if err != nil {
+				return span{}, err
+			}
+			return span{kind: spanDamaged, off: off, end: q, h: h,
 				err: fmt.Errorf("%w: crc %08x, stored %08x", errPayload, crc, h.crc)}, nil
 		}
 	}
 	return span{kind: spanRecord, off: off, end: end, h: h}, nil
 }
 
-// garbage returns the span of unreadable bytes from off to the next valid
-// header (whose CRC must match, so that a magic inside a payload does not
-// end it) or to the end of the segment.
+// garbage returns the span of unreadable bytes from off to the next
+// authentic header or the end of the segment.
 func (sr *segmentReader) garbage(off int64, why error) (span, error) {
-	for p := off + 1; p < sr.size; {
-		chunk, err := sr.at(p, windowBytes, windowBytes)
+	q, err := sr.findHeader(off+1, sr.size)
+	if err != nil {
+		return span{}, err
+	}
+	return span{kind: spanGarbage, off: off, end: q, err: why}, nil
+}
+
+// findHeader returns the first offset in [from, limit) holding an authentic
+// header (its CRC must match, so that a magic inside a payload does not
+// count), or limit.
+func (sr *segmentReader) findHeader(from, limit int64) (int64, error) {
+	for p := from; p < limit; {
+		chunk, err := sr.at(p, int(min(limit-p+int64(len(recordMagic))-1, windowBytes)), windowBytes)
 		if err != nil {
-			return span{}, err
+			return 0, err
 		}
 		i := bytes.Index(chunk, recordMagic[:])
-		if i < 0 {
-			if len(chunk) < len(recordMagic) {
+		if i < 0 || p+int64(i) >= limit {
+			if len(chunk) < len(recordMagic) || p+int64(len(chunk)) >= limit {
 				break
 			}
 			// A magic may straddle the window's end.
@@ -162,12 +182,12 @@ func (sr *segmentReader) garbage(off int64, why error) (span, error) {
 		q := p + int64(i)
 		hb, err := sr.at(q, headerSize, headerFill)
 		if err != nil {
-			return span{}, err
+			return 0, err
 		}
 		if _, err := parseHeader(hb); err == nil || errors.Is(err, errUnsupported) {
-			return span{kind: spanGarbage, off: off, end: q, err: why}, nil
+			return q, nil
 		}
 		p = q + 1
 	}
-	return span{kind: spanGarbage, off: off, end: sr.size, err: why}, nil
+	return limit, nil
 }

@@ -446,8 +446,17 @@ func (s *Spool) Peek() (Batch, error) {
 		}
 		msgs, err := s.readRecord(seg, sp)
 		if errors.Is(err, errPayload) {
-			sp.kind, sp.err = spanDamaged, err
-			s.skipDamaged(seg, sp)
+			// Walked again with the payload checked, the damaged span ends
+			// at any authentic header inside the record's claimed length.
+			vsp, verr := s.hr.next(sp.off, true)
+			if verr != nil {
+				return Batch{}, fmt.Errorf("spool %s: %s: %w", s.dir, seg.path, verr)
+			}
+			if vsp.kind == spanRecord {
+				// Checked fine the second time: the damage is in structure.
+				vsp.kind, vsp.err = spanDamaged, err
+			}
+			s.skipDamaged(seg, vsp)
 			continue
 		}
 		if err != nil {
