@@ -90,6 +90,7 @@ func (c *capturer) read(from, to uint64) []Event {
 			}
 			c.t.Fatalf("reading events: %v", err)
 		}
+		c.rd.CommitAll()
 		if ev.Seq < from {
 			continue
 		}

@@ -4,81 +4,118 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/cilium/ebpf/ringbuf"
 )
 
 // ErrClosed is returned by Reader.Read after Close.
-var ErrClosed = ringbuf.ErrClosed
+var ErrClosed = os.ErrClosed
 
 // ErrFlushed is returned by Reader.Read once every record that was in the
 // ring buffer when Flush was called has been read.
-var ErrFlushed = ringbuf.ErrFlushed
+var ErrFlushed = errors.New("ring buffer flushed")
 
 // PollInterval bounds how long a record can wait in the ring buffer: the
 // programs submit without waking the reader (see capture_config.wakeup_bytes),
 // so the reader looks on this timer as well as when woken.
 const PollInterval = 10 * time.Millisecond
 
-// Reader reads events from the probe's ring buffer. It is not safe for
-// concurrent Read calls; Close and Flush may be called from any goroutine.
+// Reader reads events from the probe's ring buffer. Read is for one
+// goroutine; Close, Flush and Commit may be called from any.
+//
+// Reading does not free a record's space in the ring: Commit does. A reader
+// that never commits sees the ring fill, and the kernel then counts drops.
 type Reader struct {
-	rd  *ringbuf.Reader
-	rec ringbuf.Record
-	// deadline is the caller's; poll is the next timer tick.
-	deadline, poll time.Time
+	ring *ring
+	// readMu is held by Read; Close takes it to wait for Read to leave.
+	readMu   sync.Mutex
+	deadline time.Time
+	// flushEnd is the producer position Flush saw, plus one; 0 when not
+	// flushing.
+	flushEnd atomic.Uint64
 }
 
-// NewReader opens a reader on the probe's ring buffer.
+// NewReader opens a reader on the probe's ring buffer, starting at its last
+// committed position: records an earlier reader read but did not commit are
+// read again.
 func (p *Probe) NewReader() (*Reader, error) {
-	rd, err := ringbuf.NewReader(p.Events())
+	r, err := openRing(p.Events())
 	if err != nil {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
-	return &Reader{rd: rd}, nil
+	return &Reader{ring: r}, nil
 }
 
-// Read blocks until the next event and decodes it into ev, reusing one
-// record buffer so that steady-state reads do not allocate.
+// Read blocks until the next event and decodes it into ev. It does not
+// allocate.
 func (r *Reader) Read(ev *Event) error {
+	r.readMu.Lock()
+	defer r.readMu.Unlock()
 	for {
-		if now := time.Now(); !now.Before(r.poll) {
-			r.poll = now.Add(PollInterval)
-			wait := r.poll
-			if !r.deadline.IsZero() && r.deadline.Before(wait) {
-				wait = r.deadline
-			}
-			r.rd.SetDeadline(wait)
+		if r.ring.closed.Load() {
+			return ErrClosed
 		}
-		err := r.rd.ReadInto(&r.rec)
+		if end := r.flushEnd.Load(); end != 0 && r.ring.position() >= end-1 {
+			r.flushEnd.Store(0)
+			return ErrFlushed
+		}
+		rec, err := r.ring.next()
 		if err == nil {
-			return ev.Decode(r.rec.RawSample)
+			return ev.Decode(rec)
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		wait := PollInterval
+		if !r.deadline.IsZero() {
+			left := time.Until(r.deadline)
+			if left <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			wait = min(wait, left)
+		}
+		if err := r.ring.wait(wait); err != nil {
 			return err
 		}
-		if !r.deadline.IsZero() && !time.Now().Before(r.deadline) {
-			return err
-		}
-		r.poll = time.Time{} // a tick passed with nothing to read: wait for the next
 	}
 }
 
+// Position is the ring position after the last event Read returned; pass it
+// to Commit once that event and all before it are safe.
+func (r *Reader) Position() uint64 { return r.ring.position() }
+
+// Commit frees the ring up to pos, a value Position returned.
+func (r *Reader) Commit(pos uint64) { r.ring.commit(pos) }
+
+// CommitAll frees everything read so far: for readers that do not track
+// delivery (snoop).
+func (r *Reader) CommitAll() { r.ring.commit(r.ring.position()) }
+
 // SetDeadline makes a blocked Read return os.ErrDeadlineExceeded at t; the
 // zero time removes the deadline. Not safe concurrently with Read.
-func (r *Reader) SetDeadline(t time.Time) {
-	r.deadline = t
-	r.poll = time.Time{}
-}
+func (r *Reader) SetDeadline(t time.Time) { r.deadline = t }
 
 // Flush makes Read return the records in the ring buffer now, then
 // ErrFlushed: how a reader drains on shutdown without losing what the
 // kernel already delivered.
-func (r *Reader) Flush() error { return r.rd.Flush() }
+func (r *Reader) Flush() error {
+	r.flushEnd.Store(atomic.LoadUint64(r.ring.prod) + 1)
+	r.ring.wake()
+	return nil
+}
 
-// Close stops a blocked Read with ErrClosed.
-func (r *Reader) Close() error { return r.rd.Close() }
+// Close stops a blocked Read with ErrClosed and unmaps the ring.
+func (r *Reader) Close() error {
+	if r.ring.closed.Swap(true) {
+		return nil
+	}
+	r.ring.wake()
+	r.readMu.Lock()
+	defer r.readMu.Unlock()
+	r.ring.close()
+	return nil
+}
 
-// Pending is how many bytes of records wait in the ring buffer.
-func (r *Reader) Pending() int { return r.rd.AvailableBytes() }
+// Pending is how many bytes of records wait in the ring buffer unread.
+func (r *Reader) Pending() int { return r.ring.pending() }
+
+// Uncommitted is how many bytes of records were read but not committed.
+func (r *Reader) Uncommitted() int { return r.ring.uncommitted() }

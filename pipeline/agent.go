@@ -50,6 +50,9 @@ type Agent struct {
 	listener net.Listener
 	// lastAck is when Kafka last acknowledged a write (unix nanoseconds).
 	lastAck atomic.Int64
+	// marks tie delivered events to ring positions; safe counts them.
+	marks capture.Checkpoints
+	safe  uint64
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
@@ -157,10 +160,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		WriteLatency:    a.metrics.WriteLatency,
 		BatchSize:       a.metrics.BatchSize,
 		Report:          a.reportWrite,
+		Delivered:       a.delivered,
 	}
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.stats.Capture) })
+	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.marks, &a.stats.Capture) })
 	g.Go(func() error { return a.enricher.Run(gctx, events, records) })
 	g.Go(func() error { return batch.Run(gctx, records, batches, p.BatchSize, p.BatchTimeout) })
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
@@ -174,6 +178,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	err := g.Wait()
 	a.health.SetReady(false)
 	return err
+}
+
+// delivered frees the ring space of events that are now safe. Only the
+// publish stage calls it, so safe needs no lock.
+func (a *Agent) delivered(events int) {
+	a.safe += uint64(events)
+	if pos, ok := a.marks.Safe(a.safe); ok {
+		a.reader.Commit(pos)
+	}
 }
 
 // Health is what /healthz and /readyz report.

@@ -207,10 +207,11 @@ func newSnoopSink(out *bufio.Writer, f *snoopFlags) (snoopSink, error) {
 }
 
 // readEvents feeds events to sink until the reader is closed, flushing the
-// output whenever the ring buffer has nothing more waiting.
+// output and freeing the ring's space whenever nothing more is waiting.
 func readEvents(rd *bpf.Reader, sink snoopSink, out *bufio.Writer) error {
 	var ev bpf.Event
-	for {
+	defer rd.CommitAll()
+	for n := 1; ; n++ {
 		if err := rd.Read(&ev); err != nil {
 			if errors.Is(err, bpf.ErrFlushed) || errors.Is(err, bpf.ErrClosed) {
 				return nil
@@ -219,6 +220,10 @@ func readEvents(rd *bpf.Reader, sink snoopSink, out *bufio.Writer) error {
 		}
 		if err := sink.write(&ev); err != nil {
 			return fmt.Errorf("writing output: %w", err)
+		}
+		if rd.Pending() == 0 || n%256 == 0 {
+			// Printed is as safe as snoop makes an event.
+			rd.CommitAll()
 		}
 		if rd.Pending() == 0 {
 			if err := out.Flush(); err != nil {

@@ -16,6 +16,8 @@ import (
 // Source is what the stage reads from: a probe's ring buffer reader.
 type Source interface {
 	Read(ev *bpf.Event) error
+	// Position is the ring position after the last event read.
+	Position() uint64
 	Flush() error
 }
 
@@ -34,8 +36,9 @@ type Stats struct {
 
 // Run reads events into out until ctx is cancelled. Then it stops the probe,
 // reads what the ring buffer still holds, delivers it (waiting for room now:
-// nothing more is coming) and closes out.
-func Run(ctx context.Context, src Source, probe Stopper, out chan<- bpf.Event, stats *Stats) error {
+// nothing more is coming) and closes out. Each event handed on is recorded
+// in marks, so delivery can free its ring space once it is safe.
+func Run(ctx context.Context, src Source, probe Stopper, out chan<- bpf.Event, marks *Checkpoints, stats *Stats) error {
 	defer close(out)
 	stopped := make(chan struct{})
 	go func() {
@@ -61,14 +64,16 @@ func Run(ctx context.Context, src Source, probe Stopper, out chan<- bpf.Event, s
 			}
 			return fmt.Errorf("reading the ring buffer: %w", err)
 		}
+		// Marked before the send: once sent, it may be delivered at once.
 		if ctx.Err() != nil {
+			marks.handedOn(src.Position())
 			out <- ev // draining: the next stages are still reading
+		} else if len(out) < cap(out) {
+			// Only this goroutine sends on out, so the room seen stays.
+			marks.handedOn(src.Position())
+			out <- ev
 		} else {
-			select {
-			case out <- ev:
-			default:
-				stats.QueueFull.Add(1)
-			}
+			stats.QueueFull.Add(1)
 		}
 		// Counted once handled, so Read = queued + QueueFull at any moment.
 		stats.Read.Add(1)

@@ -53,6 +53,13 @@ func (r *fakeRing) Read(ev *bpf.Event) error {
 	return nil
 }
 
+// Position pretends every record is 100 bytes long.
+func (r *fakeRing) Position() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next * 100
+}
+
 func (r *fakeRing) Flush() error {
 	r.mu.Lock()
 	r.flushed = true
@@ -73,7 +80,8 @@ func TestQueueFullIsCountedNotBlocking(t *testing.T) {
 	var stats Stats
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, ring, ring, out, &stats) }()
+	var marks Checkpoints
+	go func() { done <- Run(ctx, ring, ring, out, &marks, &stats) }()
 
 	ring.produce(25)
 	for stats.Read.Load() < 25 {
@@ -93,6 +101,14 @@ func TestQueueFullIsCountedNotBlocking(t *testing.T) {
 	if n != 10 || !ring.detached {
 		t.Fatalf("delivered %d (want 10), probe detached: %v", n, ring.detached)
 	}
+	// The 10 queued were the first 10 read; the 15 dropped after them free
+	// their space with the next event that gets through.
+	if pos, ok := marks.Safe(10); !ok || pos != 1000 {
+		t.Fatalf("Safe(10) = %d, %v; want position 1000", pos, ok)
+	}
+	if marks.InFlight() != 0 {
+		t.Fatalf("%d events still in flight", marks.InFlight())
+	}
 }
 
 // TestShutdownDrainsEverything: what the ring holds at shutdown is delivered,
@@ -106,7 +122,8 @@ func TestShutdownDrainsEverything(t *testing.T) {
 	cancel() // already stopping when the events are read
 	ring.produce(100)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, ring, ring, out, &stats) }()
+	var marks Checkpoints
+	go func() { done <- Run(ctx, ring, ring, out, &marks, &stats) }()
 	var seqs []uint64
 	for ev := range out {
 		seqs = append(seqs, ev.Seq)
@@ -130,7 +147,7 @@ func TestShutdownDrainsEverything(t *testing.T) {
 
 func TestReadErrorEndsTheStage(t *testing.T) {
 	out := make(chan bpf.Event)
-	err := Run(context.Background(), failing{}, failing{}, out, &Stats{})
+	err := Run(context.Background(), failing{}, failing{}, out, &Checkpoints{}, &Stats{})
 	if err == nil || !errors.Is(err, errBroken) {
 		t.Fatalf("Run = %v, want the read error", err)
 	}
@@ -145,4 +162,33 @@ type failing struct{}
 
 func (failing) Read(*bpf.Event) error { return errBroken }
 func (failing) Flush() error          { return nil }
+func (failing) Position() uint64      { return 0 }
 func (failing) Detach()               {}
+
+func TestCheckpoints(t *testing.T) {
+	var c Checkpoints
+	for pos := uint64(128); pos <= 128*5; pos += 128 {
+		c.handedOn(pos)
+	}
+	if _, ok := c.Safe(0); ok {
+		t.Fatal("Safe(0) freed something")
+	}
+	if pos, ok := c.Safe(2); !ok || pos != 256 {
+		t.Fatalf("Safe(2) = %d, %v", pos, ok)
+	}
+	if _, ok := c.Safe(2); ok {
+		t.Fatal("Safe(2) twice freed something the second time")
+	}
+	if pos, ok := c.Safe(5); !ok || pos != 640 || c.InFlight() != 0 {
+		t.Fatalf("Safe(5) = %d, %v, in flight %d", pos, ok, c.InFlight())
+	}
+	// Many marks: the consumed prefix is reclaimed without losing order.
+	for i := uint64(6); i < 5000; i++ {
+		c.handedOn(i * 128)
+		if i%7 == 0 && i > 8 {
+			if pos, ok := c.Safe(i - 3); !ok || pos != (i-3)*128 {
+				t.Fatalf("Safe(%d) = %d, %v", i-3, pos, ok)
+			}
+		}
+	}
+}

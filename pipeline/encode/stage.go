@@ -18,10 +18,13 @@ type StageStats struct {
 
 // Batch is one encoded batch: Values[i] is the framed message of an event
 // that happened at Times[i], kept so that delivery can measure how long each
-// event took from bind to acknowledgement.
+// event took from bind to acknowledgement. Events is how many records the
+// batch accounts for, those that failed to encode included: delivery
+// reports it so their ring space is freed too.
 type Batch struct {
 	Values [][]byte
 	Times  []time.Time
+	Events int
 }
 
 // Run encodes each batch of records from in into one buffer and sends the
@@ -46,18 +49,17 @@ func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out ch
 			ends = append(ends, len(buf))
 			times = append(times, batch[i].Time)
 		}
-		if len(ends) == 0 {
-			continue
-		}
 		msgs := make([][]byte, len(ends))
 		start := 0
 		for i, end := range ends {
 			msgs[i] = buf[start:end:end]
 			start = end
 		}
-		perRecord = len(buf)/len(ends) + 16
+		if len(ends) > 0 {
+			perRecord = len(buf)/len(ends) + 16
+		}
 		stats.Encoded.Add(uint64(len(ends)))
-		out <- Batch{Values: msgs, Times: times}
+		out <- Batch{Values: msgs, Times: times, Events: len(batch)}
 	}
 	return nil
 }

@@ -41,6 +41,10 @@ type Stage struct {
 	// Report, when set, is told the outcome of every write: nil when all
 	// its messages were acknowledged. Health checks follow it.
 	Report func(error)
+	// Delivered, when set, is told after each batch how many events it
+	// accounted for (encode.Batch.Events): they are now acknowledged, or
+	// counted as rejected or lost, and their ring space can be freed.
+	Delivered func(events int)
 }
 
 // Observer takes one sample of a distribution.
@@ -88,6 +92,9 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 			s.BatchSize.Observe(float64(len(msgs)))
 		}
 		s.deliver(deliverCtx, msgs, minB, maxB)
+		if s.Delivered != nil {
+			s.Delivered(b.Events)
+		}
 		if s.EventLatency != nil {
 			// At the batch's last acknowledgement: retried messages are the
 			// late ones, and their latency should show it.

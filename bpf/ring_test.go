@@ -1,0 +1,165 @@
+package bpf
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
+)
+
+// readSeqs reads n events and returns their sequence numbers.
+func readSeqs(t *testing.T, rd *Reader, n int) []uint64 {
+	t.Helper()
+	rd.SetDeadline(time.Now().Add(5 * time.Second))
+	var seqs []uint64
+	for range n {
+		var ev Event
+		if err := rd.Read(&ev); err != nil {
+			t.Fatalf("read %d of %d: %v", len(seqs), n, err)
+		}
+		seqs = append(seqs, ev.Seq)
+	}
+	return seqs
+}
+
+func bindN(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		if err := bindOnce(t, udp4, "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRingCommit: reading does not free a record, Commit does; a new reader
+// starts at the last commit, which is how a restarted agent picks up what
+// its predecessor read but never delivered.
+func TestRingCommit(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	first := must(p.NextSeq())
+	bindN(t, 3)
+
+	want := []uint64{first, first + 1, first + 2}
+	rd, err := p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readSeqs(t, rd, 3); !equal(got, want) {
+		t.Fatalf("first reader read %v, want %v", got, want)
+	}
+	rd.Close() // nothing committed
+
+	rd, err = p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readSeqs(t, rd, 2); !equal(got, want[:2]) {
+		t.Fatalf("a second reader read %v, want %v again", got, want[:2])
+	}
+	rd.Commit(rd.Position())
+	rd.Close()
+
+	rd, err = p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if again := readSeqs(t, rd, 1); again[0] != first+2 {
+		t.Fatalf("after committing two, a new reader starts at seq %d, want %d", again[0], first+2)
+	}
+	if rd.Uncommitted() == 0 || rd.Pending() != 0 {
+		t.Fatalf("uncommitted %d, pending %d after reading the last record", rd.Uncommitted(), rd.Pending())
+	}
+	rd.CommitAll()
+	if rd.Uncommitted() != 0 {
+		t.Fatalf("uncommitted %d after CommitAll", rd.Uncommitted())
+	}
+}
+
+// TestRingFullUntilCommit: uncommitted records hold their space, so the
+// kernel counts drops once the ring is full, and a commit makes room.
+func TestRingFullUntilCommit(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rd, err := p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	// The kernel keeps one byte free: 31 records of 128 bytes fit in 4096.
+	const perRing = (4096 - 1) / (8 + EventSize)
+	bindN(t, perRing)
+	readSeqs(t, rd, perRing) // read, not committed
+	bindN(t, 5)
+	if d := must(p.Drops()); d.RingBufferFull != 5 {
+		t.Fatalf("ring buffer drops %d with the ring full of uncommitted records, want 5", d.RingBufferFull)
+	}
+	rd.CommitAll()
+	bindN(t, 5)
+	if got := readSeqs(t, rd, 5); got[0] != perRing+5 {
+		t.Fatalf("after the commit, read seqs %v: want them numbered from %d (the dropped ones leave a gap)", got, perRing+5)
+	}
+}
+
+func TestReaderFlushAndClose(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rd, err := p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindN(t, 2)
+	rd.Flush()
+	readSeqs(t, rd, 2)
+	var ev Event
+	if err := rd.Read(&ev); !errors.Is(err, ErrFlushed) {
+		t.Fatalf("after the flushed records: %v, want ErrFlushed", err)
+	}
+	done := make(chan error, 1)
+	rd.SetDeadline(time.Time{})
+	go func() { done <- rd.Read(&ev) }()
+	time.Sleep(50 * time.Millisecond)
+	rd.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Read after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close did not interrupt a blocked Read")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func equal(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
