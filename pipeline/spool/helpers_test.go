@@ -36,9 +36,9 @@ func batchID(t testing.TB, b Batch, size int) int {
 	if len(b.Messages) == 0 {
 		t.Fatalf("batch %d has no messages", b.First)
 	}
-	var id, idx int
-	if _, err := fmt.Sscanf(string(b.Messages[0].Value), "batch=%d msg=%d;", &id, &idx); err != nil || idx != 0 {
-		t.Fatalf("batch %d: first value %q names no batch", b.First, b.Messages[0].Value)
+	id, err := parseBatchID(b)
+	if err != nil {
+		t.Fatal(err)
 	}
 	want := batchOf(id, len(b.Messages), size)
 	for i, m := range b.Messages {
@@ -47,6 +47,18 @@ func batchID(t testing.TB, b Batch, size int) int {
 		}
 	}
 	return id
+}
+
+// parseBatchID reads the batch id batchOf wrote into the first value.
+func parseBatchID(b Batch) (int, error) {
+	var id, idx int
+	if len(b.Messages) == 0 {
+		return 0, fmt.Errorf("batch %d has no messages", b.First)
+	}
+	if _, err := fmt.Sscanf(string(b.Messages[0].Value), "batch=%d msg=%d;", &id, &idx); err != nil || idx != 0 {
+		return 0, fmt.Errorf("batch %d: first value %q names no batch", b.First, b.Messages[0].Value)
+	}
+	return id, nil
 }
 
 // drain peeks and acknowledges until the spool is empty and returns the

@@ -1,0 +1,66 @@
+package spool
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Some tests need a process of their own: one to kill with SIGKILL, one in
+// a private mount namespace, one with another uid. They re-execute the test
+// binary with childEnv naming what to do; TestMain runs that instead of the
+// tests.
+const childEnv = "BINDWATCH_SPOOL_TEST_CHILD"
+
+var children = map[string]func() error{
+	"crash":    crashChild,
+	"enospc":   enospcChild,
+	"readonly": readonlyChild,
+	"denied":   deniedChild,
+}
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(childEnv); name != "" {
+		run, ok := children[name]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "unknown child %q\n", name)
+			os.Exit(2)
+		}
+		if err := run(); err != nil {
+			fmt.Fprintf(os.Stderr, "child %s: %v\n", name, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childCommand prepares the test binary (or exe) to run child name with
+// env added.
+func childCommand(t testing.TB, exe, name string, env ...string) *exec.Cmd {
+	t.Helper()
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), append([]string{childEnv + "=" + name}, env...)...)
+	return cmd
+}
+
+// runChild runs cmd to its end and fails t with its output if it fails.
+func runChild(t testing.TB, cmd *exec.Cmd) string {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	t.Logf("child output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("child %s: %v", cmd.Path, err)
+	}
+	return out.String()
+}
