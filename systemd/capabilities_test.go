@@ -1,0 +1,279 @@
+package systemd_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/testenv"
+)
+
+// standinUID is the unprivileged user the stand-in runs as, like the unit's
+// User=bindwatch: no passwd entry is needed for a numeric uid.
+const standinUID = 64123
+
+// capNumbers names the capabilities a unit might grant.
+var capNumbers = map[string]int{
+	"CAP_DAC_OVERRIDE":    unix.CAP_DAC_OVERRIDE,
+	"CAP_DAC_READ_SEARCH": unix.CAP_DAC_READ_SEARCH,
+	"CAP_NET_ADMIN":       unix.CAP_NET_ADMIN,
+	"CAP_NET_RAW":         unix.CAP_NET_RAW,
+	"CAP_IPC_LOCK":        unix.CAP_IPC_LOCK,
+	"CAP_SYS_PTRACE":      unix.CAP_SYS_PTRACE,
+	"CAP_SYS_ADMIN":       unix.CAP_SYS_ADMIN,
+	"CAP_SYS_RESOURCE":    unix.CAP_SYS_RESOURCE,
+	"CAP_SYSLOG":          unix.CAP_SYSLOG,
+	"CAP_PERFMON":         unix.CAP_PERFMON,
+	"CAP_BPF":             unix.CAP_BPF,
+}
+
+// TestCapabilities runs the stand-in as an unprivileged user with the
+// unit's ambient capabilities, as systemd would, and requires every step
+// to work; then with each capability taken away in turn, and requires some
+// step to fail, logging which: each capability the unit grants is needed.
+// The VM tier runs it once per hook (BINDWATCH_TEST_HOOKS).
+func TestCapabilities(t *testing.T) {
+	testenv.RequireRoot(t)
+	text := readUnit(t)
+	ambient := directive(text, "AmbientCapabilities")
+	bounding := directive(text, "CapabilityBoundingSet")
+	if len(ambient) != 1 || len(bounding) != 1 {
+		t.Fatalf("want one AmbientCapabilities= and one CapabilityBoundingSet= line, got %q and %q", ambient, bounding)
+	}
+	granted := strings.Fields(ambient[0])
+	if b := strings.Fields(bounding[0]); !sameSet(granted, b) {
+		t.Fatalf("CapabilityBoundingSet %q is not AmbientCapabilities %q: this test checks only the ambient set", b, granted)
+	}
+	if slices.Contains(granted, "CAP_SYS_ADMIN") {
+		t.Errorf("the unit grants CAP_SYS_ADMIN")
+	}
+	dir := worldReadableDir(t)
+	exe := filepath.Join(dir, "standin")
+	copyFile(t, os.Args[0], exe)
+	pinDir := privateBPFFS(t, dir)
+	rootFS := machineIDRoot(t, dir)
+
+	type capCase struct {
+		name   string
+		caps   []string
+		wantOK bool
+	}
+	cases := []capCase{{"the unit's set", granted, true}}
+	for _, c := range granted {
+		cases = append(cases, capCase{"without " + c, slices.DeleteFunc(slices.Clone(granted), func(s string) bool { return s == c }), false})
+	}
+	cases = append(cases, capCase{"none", nil, false})
+
+	for _, hook := range testHooks(t) {
+		for _, c := range cases {
+			t.Run(string(hook)+"/"+c.name, func(t *testing.T) {
+				rep := runStandinAs(t, exe, hook, c.caps, pinDir, rootFS)
+				if want := capMask(t, c.caps); rep.CapEff != want {
+					t.Fatalf("stand-in ran with CapEff %s, want %s: the test is not measuring what it claims", rep.CapEff, want)
+				}
+				if rep.UID != standinUID {
+					t.Fatalf("stand-in ran as uid %d, want %d", rep.UID, standinUID)
+				}
+				failed := rep.failed()
+				if c.wantOK {
+					for _, s := range rep.Steps {
+						t.Logf("%-21s ok  %s", s.Name, s.Detail)
+					}
+					if len(failed) > 0 {
+						t.Errorf("with %v, steps failed:\n  %s", c.caps, strings.Join(failed, "\n  "))
+					}
+					return
+				}
+				if len(failed) == 0 {
+					t.Errorf("every step worked with only %v: the unit grants more than it needs", c.caps)
+				}
+				t.Logf("needed by:\n  %s", strings.Join(failed, "\n  "))
+			})
+		}
+	}
+}
+
+// testHooks are the hooks to check: BINDWATCH_TEST_HOOKS (the VM tier sets
+// all three), else whatever auto picks on this kernel.
+func testHooks(t *testing.T) []bpf.Hook {
+	v := os.Getenv("BINDWATCH_TEST_HOOKS")
+	if v == "" {
+		return []bpf.Hook{bpf.HookAuto}
+	}
+	var hooks []bpf.Hook
+	for _, s := range strings.Split(v, ",") {
+		h, err := bpf.ParseHook(s)
+		if err != nil {
+			t.Fatalf("BINDWATCH_TEST_HOOKS: %v", err)
+		}
+		hooks = append(hooks, h)
+	}
+	return hooks
+}
+
+// runStandinAs runs the stand-in as standinUID with exactly caps as its
+// ambient (hence effective) set, binding a UDP socket to lo from this
+// process once the stand-in has attached its hook.
+func runStandinAs(t *testing.T, exe string, hook bpf.Hook, caps []string, pinDir, rootFS string) report {
+	t.Helper()
+	var ambient []uintptr
+	for _, c := range caps {
+		ambient = append(ambient, uintptr(capNumbers[c]))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
+	cmd.Dir = filepath.Dir(exe)
+	cmd.Env = append(os.Environ(), standinVar+"="+string(hook), binderVar+"=parent",
+		pinDirVar+"="+pinDir, rootFSVar+"="+rootFS)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: standinUID, Gid: standinUID, Groups: []uint32{}},
+		AmbientCaps: ambient,
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var rep *report
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == loadedLine:
+			bindToLo(t)
+		case strings.HasPrefix(line, reportPrefix):
+			rep = new(report)
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, reportPrefix)), rep); err != nil {
+				t.Fatalf("stand-in report %q: %v", line, err)
+			}
+		}
+	}
+	io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil || rep == nil {
+		t.Fatalf("stand-in: %v, report %v\n%s", err, rep, stderr.String())
+	}
+	return *rep
+}
+
+// bindToLo binds a UDP socket to 127.0.0.1 with SO_BINDTODEVICE lo, so the
+// event has a bound interface for enrichment to name over netlink.
+func bindToLo(t *testing.T) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "lo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// capMask is /proc/<pid>/status's CapEff for caps.
+func capMask(t *testing.T, caps []string) string {
+	var m uint64
+	for _, c := range caps {
+		n, ok := capNumbers[c]
+		if !ok {
+			t.Fatalf("unknown capability %s: add it to capNumbers", c)
+		}
+		m |= 1 << n
+	}
+	return fmt.Sprintf("%016x", m)
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
+	return slices.Equal(a, b)
+}
+
+// worldReadableDir is a temporary directory the stand-in's user can reach
+// (t.TempDir's are private to root).
+func worldReadableDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bindwatch-systemd-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// privateBPFFS mounts a bpffs of its own under dir with the mode systemd
+// gives /sys/fs/bpf (0700, root), makes the agent's directory in it as
+// bindwatch.tmpfiles does, and returns that directory. A private mount
+// rather than /sys/fs/bpf: the host's may have another mode.
+func privateBPFFS(t *testing.T, dir string) string {
+	t.Helper()
+	mnt := filepath.Join(dir, "bpffs")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("bpf", mnt, "bpf", 0, "mode=0700"); err != nil {
+		testenv.Unavailable(t, "mounting a bpffs at %s: %v", mnt, err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	pins := filepath.Join(mnt, "bindwatch")
+	if err := os.Mkdir(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(pins, standinUID, standinUID); err != nil {
+		t.Fatal(err)
+	}
+	return pins
+}
+
+// machineIDRoot is enrich's RootFS: "/" when the host has /etc/machine-id,
+// else (the VM's initramfs) a directory with a made-up one.
+func machineIDRoot(t *testing.T, dir string) string {
+	t.Helper()
+	if _, err := os.Stat("/etc/machine-id"); err == nil {
+		return "/"
+	}
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatInt(time.Now().UnixNano(), 16)
+	id = strings.Repeat("0", 32-len(id)) + id
+	if err := os.WriteFile(filepath.Join(root, "etc", "machine-id"), []byte(id+"\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}

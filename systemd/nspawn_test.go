@@ -1,0 +1,345 @@
+package systemd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
+)
+
+// TestUnitUnderSystemd boots this host's systemd in a container
+// (systemd-nspawn, the host's /usr read-only, a fresh /etc) with
+// bindwatch.service, the example drop-in, bindwatch.sysusers and
+// bindwatch.tmpfiles installed, the stand-in as ExecStart. It checks what
+// only a real service manager can show: every privileged step works inside
+// the unit's sandbox (ProtectKernelTunables with the bpffs directory left
+// writable, the syscall filter, the address families, the credential via
+// %d), the process has exactly the unit's capabilities, READY=1 makes the
+// unit active, a reload goes through SIGHUP, a stopped main loop is killed
+// by the watchdog and restarted, and a stop is clean.
+func TestUnitUnderSystemd(t *testing.T) {
+	inVM(t)
+	testenv.RequireRoot(t)
+	nspawn := testenv.RequireTool(t, "systemd-nspawn", "systemd-container")
+	nsenter := testenv.RequireTool(t, "nsenter", "util-linux")
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
+		testenv.Unavailable(t, "needs tracefs mounted at /sys/kernel/tracing to bind into the container: %v", err)
+	}
+	dir := worldReadableDir(t)
+	root := filepath.Join(dir, "root")
+	unitText := readUnit(t)
+	buildContainerRoot(t, root, unitText)
+	bpffs := filepath.Join(dir, "bpffs")
+	mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
+	mount(t, "/usr", filepath.Join(root, "usr"), "", unix.MS_BIND, "")
+	if err := unix.Mount("", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var console syncBuffer
+	boot := exec.CommandContext(ctx, nspawn, "-D", root, "--boot", "--register=no", "--keep-unit",
+		"--machine=bindwatch-test-"+strconv.Itoa(os.Getpid()),
+		// What a host grants its own services: nspawn keeps these two
+		// and these syscalls from its containers by default.
+		"--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf perf_event_open",
+		// What the host's systemd mounts at boot and a container lacks.
+		"--bind=/sys/kernel/tracing", "--bind="+bpffs+":/sys/fs/bpf",
+		"--console=read-only")
+	boot.Stdout, boot.Stderr = &console, &console
+	if err := boot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- boot.Wait() }()
+	c := &container{t: t, nsenter: nsenter, console: &console}
+	defer func() {
+		boot.Process.Signal(unix.SIGTERM) // nspawn powers the container off
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			boot.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("container console:\n%s", console.tail(60))
+		}
+	}()
+	c.init = c.findInit(boot.Process.Pid, exited)
+
+	c.waitFor("bindwatch started", func(p map[string]string) bool {
+		return p["ActiveState"] != "activating" && p["ActiveState"] != "inactive"
+	})
+	props := c.show()
+	if props["ActiveState"] != "active" || props["SubState"] != "running" {
+		t.Fatalf("bindwatch is %s/%s (%s), want active/running\n%s", props["ActiveState"], props["SubState"], props["Result"], c.run("journalctl", "-u", "bindwatch", "--no-pager"))
+	}
+
+	t.Run("every step works in the sandbox", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(root, "var/lib/bindwatch/report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range rep.Steps {
+			t.Logf("%-21s %-5v %s%s", s.Name, s.OK, s.Detail, s.Err)
+		}
+		if f := rep.failed(); len(f) > 0 || len(rep.Steps) < 8 {
+			t.Errorf("%d steps, failed: %q", len(rep.Steps), f)
+		}
+		if want := "8 of 8 steps ok"; !strings.Contains(props["StatusText"], want) {
+			t.Errorf("status %q, want it to say %q (READY=1 with STATUS=)", props["StatusText"], want)
+		}
+	})
+
+	t.Run("process credentials", func(t *testing.T) {
+		status := c.run("cat", "/proc/"+props["MainPID"]+"/status")
+		caps := directive(unitText, "AmbientCapabilities")
+		want := map[string]string{
+			"CapEff": capMask(t, strings.Fields(caps[0])), "CapBnd": capMask(t, strings.Fields(caps[0])),
+			"NoNewPrivs": "1", "Seccomp": "2",
+		}
+		for k, v := range want {
+			got, _ := fieldOf(status, k)
+			if got != v {
+				t.Errorf("%s: %s, want %s", k, got, v)
+			}
+		}
+		if uid, _ := fieldOf(status, "Uid"); strings.HasPrefix(uid, "0") {
+			t.Errorf("runs as uid %s", uid)
+		}
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		c.run("systemctl", "reload", "bindwatch")
+		c.waitFor("the reload's READY=1", func(p map[string]string) bool { return strings.HasSuffix(p["StatusText"], "reloaded 1 times") })
+		if p := c.show(); p["MainPID"] != props["MainPID"] || p["ActiveState"] != "active" {
+			t.Errorf("after reload: pid %s state %s, want pid %s active", p["MainPID"], p["ActiveState"], props["MainPID"])
+		}
+	})
+
+	t.Run("watchdog restarts a stalled agent", func(t *testing.T) {
+		c.run("systemctl", "kill", "--signal=SIGSTOP", "bindwatch")
+		c.waitFor("a restart", func(p map[string]string) bool { return p["NRestarts"] == "1" && p["ActiveState"] == "active" })
+		if j := c.run("journalctl", "-u", "bindwatch", "--no-pager"); !strings.Contains(j, "Watchdog timeout") {
+			t.Errorf("restarted, but not by the watchdog:\n%s", j)
+		}
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		c.run("systemctl", "stop", "bindwatch")
+		p := c.show()
+		if p["ActiveState"] != "inactive" || p["Result"] != "success" || p["ExecMainStatus"] != "0" {
+			t.Errorf("after stop: %s, result %s, exit status %s; want inactive, success, 0", p["ActiveState"], p["Result"], p["ExecMainStatus"])
+		}
+	})
+}
+
+// buildContainerRoot lays out an OS tree whose /usr is the host's: a fresh
+// /etc with the unit installed as a package would install it.
+func buildContainerRoot(t *testing.T, root, unitText string) {
+	t.Helper()
+	for _, d := range []string{"usr", "etc/systemd/system/multi-user.target.wants", "etc/systemd/system/bindwatch.service.d",
+		"etc/sysusers.d", "etc/tmpfiles.d", "etc/bindwatch", "opt/bindwatch", "var", "tmp", "root", "proc", "sys", "dev", "run"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64",
+		"etc/os-release": "../usr/lib/os-release",
+		"etc/systemd/system/multi-user.target.wants/bindwatch.service": "/etc/systemd/system/bindwatch.service"} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ExecStart becomes the stand-in, in service mode.
+	standin := "ExecStart=/opt/bindwatch/standin\nEnvironment=" + standinVar + "=auto " + serviceVar + "=1 " +
+		pinDirVar + "=/sys/fs/bpf/bindwatch " + reportVar + "=/var/lib/bindwatch/report.json"
+	unit, n := replaceLine(unitText, "ExecStart=", standin)
+	if n != 1 {
+		t.Fatalf("%d ExecStart= lines", n)
+	}
+	dropIn, err := os.ReadFile(unitFile + ".d/example-override.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
+		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
+		"etc/gshadow":  "root:*::\n",
+		"etc/hostname": "bindwatch-test\n",
+		// Not empty: an empty machine-id is a first boot, which enables
+		// every service the host's /usr has presets for.
+		"etc/machine-id":                       fmt.Sprintf("%032x\n", time.Now().UnixNano()),
+		"etc/systemd/system/bindwatch.service": unit,
+		"etc/systemd/system/bindwatch.service.d/example-override.conf": string(dropIn),
+		// Shorter than the unit's 30 s so the watchdog test takes seconds.
+		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=3s\nRestartSec=1s\n",
+		"etc/bindwatch/kafka-password":                        "not-a-secret",
+		"etc/sysusers.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.sysusers")),
+		"etc/tmpfiles.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.tmpfiles")),
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"etc/passwd", "etc/group", "etc/hostname", "etc/machine-id"} {
+		os.Chmod(filepath.Join(root, name), 0o644)
+	}
+	copyFile(t, os.Args[0], filepath.Join(root, "opt/bindwatch/standin"))
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// replaceLine replaces every line starting with prefix by with.
+func replaceLine(text, prefix, with string) (string, int) {
+	lines := strings.Split(text, "\n")
+	n := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			lines[i] = with
+			n++
+		}
+	}
+	return strings.Join(lines, "\n"), n
+}
+
+func mount(t *testing.T, source, target, fstype string, flags uintptr, data string) {
+	t.Helper()
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
+		testenv.Unavailable(t, "mounting %s at %s: %v", source, target, err)
+	}
+	t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
+}
+
+func fieldOf(text, name string) (string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// container runs commands in a booted container through nsenter, which
+// needs no machined on the host.
+type container struct {
+	t       *testing.T
+	nsenter string
+	init    int // the container's systemd, as the host numbers it
+	console *syncBuffer
+}
+
+// findInit waits for nspawn's child, the container's PID 1.
+func (c *container) findInit(nspawnPID int, exited <-chan error) int {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			c.t.Fatalf("systemd-nspawn exited: %v\n%s", err, c.console.tail(40))
+		default:
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawnPID, nspawnPID))
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
+				return pid
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("the container's systemd did not start\n%s", c.console.tail(40))
+	return 0
+}
+
+func (c *container) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.nsenter, append([]string{"-t", strconv.Itoa(c.init), "-a"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// show returns properties of bindwatch.service. Until the container's
+// systemd answers on its bus, it returns nil.
+func (c *container) show() map[string]string {
+	cmd := exec.Command(c.nsenter, "-t", strconv.Itoa(c.init), "-a", "systemctl", "show", "bindwatch",
+		"-p", "ActiveState,SubState,Result,MainPID,StatusText,NRestarts,ExecMainStatus")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	p := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			p[k] = v
+		}
+	}
+	return p
+}
+
+func (c *container) waitFor(what string, done func(map[string]string) bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var p map[string]string
+	for time.Now().Before(deadline) {
+		if p = c.show(); p != nil && done(p) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("no %s within 60 s; bindwatch.service: %v", what, p)
+}
+
+// syncBuffer collects the console while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := strings.Split(s.b.String(), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
