@@ -48,8 +48,8 @@
 // index order, and the file "ack". Other files are ignored. The ack file is
 // locked with flock(LOCK_EX) while a spool is open. A segment takes appends
 // until the next record would take it past Options.SegmentBytes (a record
-// larger than that gets a segment of its own); a new segment is started at
-// every Open. A segment is deleted once every record in it is acknowledged
+// larger than that gets a segment of its own); appends after an Open go to
+// a new segment, never after what an earlier process left. A segment is deleted once every record in it is acknowledged
 // or dropped.
 //
 // # Segment file format (version 1)
@@ -87,17 +87,23 @@
 // previous record's first plus its count. A writer never reuses a number,
 // so gaps mean lost messages.
 //
-// Reading: at an offset, take 32 bytes; if the magic and header CRC match,
-// the header is authentic. Its record spans 32+length bytes; if that passes
-// the end of the file, the record was cut short (a torn write). If version
-// or flags are unknown, skip the record by its length. Otherwise check the
-// record CRC; on mismatch, skip the record by its length and count its
-// messages as lost. If the magic or header CRC do not match, nothing at the
-// offset can be trusted: search forward, byte by byte, for the next offset
-// holding an authentic header, and count the messages lost from the gap
-// between the sequence numbers around the unreadable bytes. A length is
-// never trusted before its header CRC, and never read past the end of the
-// file, so damage cannot make a reader allocate more than the file holds.
+// Reading: at an offset, take 32 bytes; if the magic matches and the
+// header CRC of bytes 0..23 equals bytes 24..27, the header is authentic.
+// Its record spans 32+length bytes. If version, flags or reserved are not
+// those above, skip the record by its length (its messages are lost to
+// this reader). If the record passes the end of the file (a torn write) or
+// its record CRC does not match, its messages are lost; its bytes end at
+// the first offset after its start that holds an authentic header, or at
+// its length (the end of the file), whichever comes first. If the magic or
+// header CRC do not match, nothing at the offset can be trusted: the
+// unreadable bytes end at the next offset holding an authentic header, or
+// at the end of the file. Then, in sequence numbers: a record whose
+// messages all lie below the acknowledged position (see the ack file) is
+// acknowledged; a record starting above the next expected number shows the
+// messages in between lost. A length is never trusted before its header
+// CRC, and never read past the end of the file, so damage cannot make a
+// reader allocate more than the file holds. testdata/read_spool.py is such
+// a reader, written from this description and tested against this package.
 //
 // # Ack file format (version 1)
 //

@@ -1,0 +1,74 @@
+package spool
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// benchDir is a directory on a real disk: /var/tmp unless
+// SPOOL_BENCH_DIR says otherwise. fsync on tmpfs costs nothing and would
+// make the policies look alike.
+func benchDir(b *testing.B) string {
+	b.Helper()
+	base := os.Getenv("SPOOL_BENCH_DIR")
+	if base == "" {
+		base = "/var/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "spool-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+		b.Logf("%s is on tmpfs: fsync is free there, the numbers say nothing about a disk", dir)
+	}
+	return dir
+}
+
+// BenchmarkAppendPeekAck spools 500-message batches of 200-byte values (the
+// agent's batch) and replays them, per fsync policy, in two shapes:
+// interleaved, one batch appended then replayed (the replayer keeps up, so
+// under FsyncBatch every Peek syncs the segment still taking appends), and
+// 64 batches appended then replayed (an outage, then the drain).
+func BenchmarkAppendPeekAck(b *testing.B) {
+	const msgs, size = 500, 200
+	batch := batchOf(0, msgs, size)
+	for _, depth := range []int{1, 64} {
+		for _, policy := range policies {
+			b.Run(fmt.Sprintf("depth=%d/fsync=%s", depth, policy), func(b *testing.B) {
+				s, err := Open(benchDir(b), Options{MaxBytes: 1 << 30, Fsync: policy, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				b.SetBytes(recordSize(batch))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i += depth {
+					n := min(depth, b.N-i)
+					for range n {
+						if err := s.Append(batch); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for range n {
+						p, err := s.Peek()
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := s.Ack(p); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(b.N*msgs)/b.Elapsed().Seconds(), "msgs/s")
+			})
+		}
+	}
+}
