@@ -106,10 +106,19 @@ static __always_inline void count_drop(__u32 reason)
 		*n += 1;
 }
 
+/* This object's generation, set by the loader (see capture_config). */
+const volatile __u32 generation = 0;
+
+/* The configuration, or NULL when programs of another generation are the
+ * ones reporting: every program returns at once then. */
 static __always_inline struct capture_config *config(void)
 {
 	__u32 zero = 0;
-	return bpf_map_lookup_elem(&config_map, &zero);
+	struct capture_config *cfg = bpf_map_lookup_elem(&config_map, &zero);
+
+	if (!cfg || cfg->generation != generation)
+		return NULL;
+	return cfg;
 }
 
 /* Filters that depend only on the calling task: applied at entry, so the
@@ -396,7 +405,9 @@ static __always_inline int kretprobe_emit(int ret)
 {
 	struct pending_bind p;
 
-	if (!unstash(&p))
+	/* Checked before the stash is taken: during a generation flip the
+	 * return probes of both generations run, and only one may take it. */
+	if (!config() || !unstash(&p))
 		return 0;
 	/* Outside BPF_CORE_READ: its relocations must not reach our own struct. */
 	struct socket *sock = (struct socket *)p.sock;
@@ -440,9 +451,12 @@ SEC("kretprobe/inet_bind")
 int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_bind *p = bpf_map_lookup_elem(&pending, &tid);
+	struct pending_bind *p;
 	struct socket *sock;
 
+	if (!config())
+		return 0;
+	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
 	sock = (struct socket *)p->sock;

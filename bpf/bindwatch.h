@@ -66,6 +66,11 @@ struct capture_config {
 	 * timer: a wakeup is an IPI, which costs microseconds per bind inside
 	 * a VM. Only crossing this many unread bytes forces one. */
 	__u32 wakeup_bytes;
+	/* Only programs loaded with this generation report: a new agent loads
+	 * its programs beside the pinned ones of the last, then flips this, so
+	 * that no bind is reported twice or missed across an upgrade. */
+	__u32 generation;
+	__u32 _pad;
 };
 
 /* Indexes of the per-CPU drop counter array. */

@@ -45,6 +45,8 @@ type bindwatchCaptureConfig struct {
 	Pid         uint32
 	Uid         uint32
 	WakeupBytes uint32
+	Generation  uint32
+	Pad         uint32
 }
 
 type bindwatchPendingBind struct {
@@ -75,6 +77,7 @@ const (
 	bindwatchProgKretprobeInetBind  = "kretprobe_inet_bind"
 	bindwatchProgKretprobeMptcpBind = "kretprobe_mptcp_bind"
 	bindwatchProgTracepointExitBind = "tracepoint_exit_bind"
+	bindwatchVarGeneration          = "generation"
 	bindwatchVarUnusedBindEvent     = "unused_bind_event"
 )
 
@@ -148,6 +151,7 @@ type bindwatchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bindwatchVariableSpecs struct {
+	Generation      *ebpf.VariableSpec `ebpf:"generation"`
 	UnusedBindEvent *ebpf.VariableSpec `ebpf:"unused_bind_event"`
 }
 
@@ -198,6 +202,7 @@ func (m *bindwatchMaps) Close() error {
 //
 // It can be passed to loadBindwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bindwatchVariables struct {
+	Generation      *ebpf.Variable `ebpf:"generation"`
 	UnusedBindEvent *ebpf.Variable `ebpf:"unused_bind_event"`
 }
 

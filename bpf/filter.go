@@ -61,8 +61,9 @@ func ParsePorts(s string) ([]uint16, error) {
 	return ports, nil
 }
 
-func (f Filter) config(mptcp bool, wakeupBytes uint32) bindwatchCaptureConfig {
-	c := bindwatchCaptureConfig{WakeupBytes: wakeupBytes}
+// config is base (wakeup threshold, generation) with f's filters in it.
+func (f Filter) config(mptcp bool, base bindwatchCaptureConfig) bindwatchCaptureConfig {
+	c := base
 	if f.PID != 0 {
 		c.Flags |= filterPID
 		c.Pid = f.PID
@@ -92,7 +93,7 @@ func (f Filter) config(mptcp bool, wakeupBytes uint32) bindwatchCaptureConfig {
 // writeFilter installs f into the loaded maps. The port set goes in before
 // the flags that enable it, so a live change never filters on a half-written
 // set.
-func writeFilter(ports, config *ebpf.Map, f Filter, mptcp bool, wakeupBytes uint32) error {
+func writeFilter(ports, config *ebpf.Map, f Filter, mptcp bool, base bindwatchCaptureConfig) error {
 	if len(f.Ports) > maxFilterPorts {
 		return fmt.Errorf("%d ports given, at most %d can be filtered", len(f.Ports), maxFilterPorts)
 	}
@@ -112,7 +113,7 @@ func writeFilter(ports, config *ebpf.Map, f Filter, mptcp bool, wakeupBytes uint
 			return fmt.Errorf("adding port %d to the filter: %w", p, err)
 		}
 	}
-	if err := config.Put(uint32(0), f.config(mptcp, wakeupBytes)); err != nil {
+	if err := config.Put(uint32(0), f.config(mptcp, base)); err != nil {
 		return fmt.Errorf("writing filter config: %w", err)
 	}
 	for _, p := range stale {

@@ -134,7 +134,7 @@ func testFilters(t *testing.T, hook Hook) {
 // pinned under bpffs, removed at the end of the test.
 func pinnedSet(t *testing.T, name string, valueSize uint32) (*ebpf.Map, string) {
 	t.Helper()
-	ensureBPFFS(t)
+	mustBPFFS(t)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 8, ValueSize: valueSize, MaxEntries: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -148,14 +148,10 @@ func pinnedSet(t *testing.T, name string, valueSize uint32) (*ebpf.Map, string) 
 	return m, path
 }
 
-func ensureBPFFS(t *testing.T) {
+func mustBPFFS(t *testing.T) {
 	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
-		return
-	}
-	if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, ""); err != nil {
-		t.Fatalf("mounting bpffs: %v", err)
+	if err := ensureBPFFS("/sys/fs/bpf/bindwatch-test"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -214,7 +210,7 @@ func testMntNSMap(t *testing.T, hook Hook) {
 
 func TestPinnedMapErrors(t *testing.T) {
 	testenv.RequireRoot(t)
-	ensureBPFFS(t)
+	mustBPFFS(t)
 	missing := "/sys/fs/bpf/bindwatch-no-such-map"
 	for _, f := range []Filter{{CgroupMap: missing}, {MntNSMap: missing}} {
 		_, err := Load(Options{Filter: f})

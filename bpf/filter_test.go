@@ -52,8 +52,8 @@ func TestFilterConfig(t *testing.T) {
 			bindwatchCaptureConfig{Flags: filterCgroup | filterMntNS | captureErrors | mptcpHooked}},
 	}
 	for _, tt := range tests {
-		tt.want.WakeupBytes = 4096
-		if got := tt.f.config(tt.mptcp, 4096); got != tt.want {
+		tt.want.WakeupBytes, tt.want.Generation = 4096, 7
+		if got := tt.f.config(tt.mptcp, bindwatchCaptureConfig{WakeupBytes: 4096, Generation: 7}); got != tt.want {
 			t.Errorf("%s: config = %+v, want %+v", tt.name, got, tt.want)
 		}
 	}

@@ -22,7 +22,12 @@ type Options struct {
 	// RingBufferBytes is the ring buffer size: a power of two, at least a page.
 	// Zero means DefaultRingBufferBytes.
 	RingBufferBytes uint32
-	Logger          *slog.Logger
+	// PinDir, when set, is a directory on bpffs where the maps and links are
+	// pinned so that capture goes on while the agent restarts, and the next
+	// agent reads what was captured meanwhile (see pins). Empty: nothing
+	// outlives the process (snoop).
+	PinDir string
+	Logger *slog.Logger
 }
 
 // Refusal records why a hook could not be used.
@@ -34,13 +39,14 @@ type Refusal struct {
 // Probe is the loaded and attached BPF program of one hook.
 type Probe struct {
 	hook Hook
-	// wakeupBytes is how much unread data forces a reader wakeup.
-	wakeupBytes uint32
-	mptcp       bool
-	refused     []Refusal
-	coll        *ebpf.Collection
-	mptcpSet    *ebpf.Collection
-	links       []link.Link
+	// base is the configuration's wakeup threshold and active generation.
+	base     bindwatchCaptureConfig
+	pins     *pins
+	mptcp    bool
+	refused  []Refusal
+	coll     *ebpf.Collection
+	mptcpSet *ebpf.Collection
+	links    []link.Link
 }
 
 // Load checks the kernel, loads the BPF objects and attaches the first hook
@@ -75,11 +81,25 @@ func Load(opts Options) (*Probe, error) {
 		return nil, err
 	}
 	defer closeMaps(replacements)
+	var pinned *pins
+	if opts.PinDir != "" {
+		skip := map[string]bool{}
+		for name := range replacements {
+			skip[name] = true
+		}
+		if pinned, err = openPins(opts.PinDir, spec, skip, log); err != nil {
+			return nil, err
+		}
+		defer pinned.close()
+		for name, m := range pinned.reused {
+			replacements[name] = m
+		}
+	}
 
 	collOpts := ebpf.CollectionOptions{MapReplacements: replacements, Cache: btf.NewCache()}
 	var refused []Refusal
 	for _, h := range opts.Hook.candidates() {
-		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, log)
+		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, pinned, log)
 		if err != nil {
 			err = explain(h, err)
 			log.Info("hook refused", "hook", h, "reason", err)
@@ -87,19 +107,24 @@ func Load(opts Options) (*Probe, error) {
 			continue
 		}
 		p.refused = refused
-		log.Info("hook attached", "hook", h, "mptcp_bind", p.mptcp)
+		log.Info("hook attached", "hook", h, "mptcp_bind", p.mptcp, "pinned", opts.PinDir, "generation", p.base.Generation)
 		return p, nil
 	}
 	return nil, &NoHookError{Refused: refused}
 }
 
-func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, log *slog.Logger) (*Probe, error) {
+func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, pinned *pins, log *slog.Logger) (*Probe, error) {
 	progs := programsOf[h]
 	coll, err := loadPrograms(spec, progs.base, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := &Probe{hook: h, coll: coll, wakeupBytes: wakeupBytes}
+	p := &Probe{hook: h, coll: coll, base: bindwatchCaptureConfig{WakeupBytes: wakeupBytes}}
+	if pinned != nil {
+		// Until this probe's links are attached, the previous agent's
+		// programs keep reporting.
+		p.base.Generation = pinned.previous
+	}
 	if err := p.SetFilter(f); err != nil {
 		p.Close()
 		return nil, err
@@ -113,6 +138,19 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 			// inet_bind still reports MPTCP subflows, labelled MPTCP.
 			log.Info("mptcp_bind not hooked; MPTCP binds are seen through their subflow", "hook", h, "reason", err)
 		}
+	}
+	if pinned != nil {
+		if err := pinned.adopt(p); err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.pins = pinned
+		p.base.Generation = pinned.generation
+		if err := p.SetFilter(f); err != nil {
+			p.Close()
+			return nil, err
+		}
+		pinned.retireOld()
 	}
 	return p, nil
 }
@@ -157,6 +195,12 @@ func (e *NoHookError) Unwrap() []error {
 // Hook is the hook in use.
 func (p *Probe) Hook() Hook { return p.hook }
 
+// Pinned reports whether the probe's maps and links are pinned.
+func (p *Probe) Pinned() bool { return p.pins != nil }
+
+// Generation is the number the probe's programs report under.
+func (p *Probe) Generation() uint32 { return p.base.Generation }
+
 // MPTCPHooked reports whether mptcp_bind itself is hooked (fexit, kprobe).
 func (p *Probe) MPTCPHooked() bool { return p.mptcp }
 
@@ -166,7 +210,7 @@ func (p *Probe) Refused() []Refusal { return p.refused }
 // SetFilter changes what the attached programs report, effective for the
 // next bind. The pinned-map paths cannot change here.
 func (p *Probe) SetFilter(f Filter) error {
-	return writeFilter(p.coll.Maps["filter_ports"], p.coll.Maps["config_map"], f, p.mptcp, p.wakeupBytes)
+	return writeFilter(p.coll.Maps["filter_ports"], p.coll.Maps["config_map"], f, p.mptcp, p.base)
 }
 
 // Events is the ring buffer map the programs write to.
@@ -207,7 +251,8 @@ func (p *Probe) Drops() (Drops, error) {
 }
 
 // Detach stops capture while keeping the maps, so a reader can drain the
-// ring buffer and the drop counters stay readable.
+// ring buffer and the drop counters stay readable. Pinned links stay
+// attached: capture goes on into the pinned ring for the next agent.
 func (p *Probe) Detach() {
 	closeLinks(p.links)
 	p.links = nil
