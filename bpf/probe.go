@@ -11,9 +11,10 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// DefaultRingBufferBytes holds about 8700 events: over 50 ms of the fastest
-// bind loop measured on one core, long enough to ride out a GC pause.
-const DefaultRingBufferBytes = 1 << 20
+// DefaultRingBufferBytes holds 65536 events. An agent frees an event's
+// space only once Kafka or its spool has it, so the ring holds what is in
+// flight, and what happens while the agent restarts.
+const DefaultRingBufferBytes = 8 << 20
 
 // Options configure Load.
 type Options struct {

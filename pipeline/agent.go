@@ -79,6 +79,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 		Hook:            bpf.Hook(cfg.Capture.Hook),
 		Filter:          captureFilter(cfg),
 		RingBufferBytes: uint32(cfg.Capture.RingBufferBytes),
+		PinDir:          cfg.Capture.PinDir,
 		Logger:          log,
 	})
 	if err != nil {

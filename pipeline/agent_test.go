@@ -84,6 +84,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	cfg.Kafka.Brokers = cluster.Addrs
 	cfg.Kafka.Topic = topic
 	cfg.Capture.UID = containerUID
+	cfg.Capture.PinDir = "" // nothing of a test may outlive it
 	cfg.Spool.Dir = t.TempDir()
 	cfg.Pipeline.BatchSize = 16 // several batches, each a Publish call
 	ctx, cancel := context.WithCancel(context.Background())

@@ -113,6 +113,7 @@ func BenchmarkBindToAck(b *testing.B) {
 	cfg := config.Defaults()
 	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, "latency"
 	cfg.Capture.PID = os.Getpid()
+	cfg.Capture.PinDir = ""
 	cfg.Spool.Dir = b.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"run":     {"the agent: publish binds to Kafka as Avro (systemd runs this)", runAgent},
 	"consume": {"decode the topic's Avro messages to JSON lines", runConsume},
 	"schema":  {"print the Avro schema, or register it", runSchema},
+	"unpin":   {"detach the agent's pinned BPF programs and free their maps", runUnpin},
 	"version": {"print the version", runVersion},
 }
 

@@ -42,6 +42,10 @@ type Capture struct {
 	UID int64
 	// Ports keeps binds to these ports; empty keeps all.
 	Ports []uint16
+	// PinDir is where the BPF maps and links are pinned (on bpffs) so that
+	// binds made while the agent restarts wait in the ring buffer for the
+	// next one; empty pins nothing.
+	PinDir string
 }
 
 // Host names the host in every event.
@@ -208,10 +212,13 @@ func Defaults() Config {
 			Hook: "auto",
 			// Auditing is about who tried to listen where, and a refused
 			// bind (EACCES on a low port, EADDRINUSE) is part of that.
-			Errors:          true,
-			RingBufferBytes: 1 << 20,
+			Errors: true,
+			// Events stay in the ring until Kafka or the spool has them,
+			// so it holds what is in flight: 65536 events of 128 bytes.
+			RingBufferBytes: 8 << 20,
 			PID:             -1,
 			UID:             -1,
+			PinDir:          "/sys/fs/bpf/bindwatch",
 		},
 		Kafka: Kafka{
 			Brokers:  []string{"127.0.0.1:9092"},

@@ -36,6 +36,7 @@ var keys = []key{
 	{"capture.pid", kindInt, "report this process's binds only; -1 for all", func(c *Config) any { return &c.Capture.PID }},
 	{"capture.uid", kindInt, "report this user's binds only; -1 for all", func(c *Config) any { return &c.Capture.UID }},
 	{"capture.ports", kindPorts, "report binds to these ports only; empty for all", func(c *Config) any { return &c.Capture.Ports }},
+	{"capture.pin_dir", kindString, "bpffs directory where capture is pinned to survive restarts; empty pins nothing", func(c *Config) any { return &c.Capture.PinDir }},
 
 	{"host.name", kindString, "host name in events; empty for the OS host name", func(c *Config) any { return &c.Host.Name }},
 

@@ -24,7 +24,7 @@ const sampleFile = "../../configs/bindwatch.yaml"
 // test that sets all of it through one layer sees each key arrive.
 func other() Config {
 	return Config{
-		Capture: Capture{Hook: "tracepoint", Errors: false, RingBufferBytes: 4 << 20, PID: 1234, UID: 0, Ports: []uint16{80, 443}},
+		Capture: Capture{Hook: "tracepoint", Errors: false, RingBufferBytes: 4 << 20, PID: 1234, UID: 0, Ports: []uint16{80, 443}, PinDir: "/sys/fs/bpf/bw-test"},
 		Host:    Host{Name: "web-1.example"},
 		Kafka: Kafka{
 			Brokers: []string{"k1.example:9093", "k2.example:9093"}, Topic: "audit.binds", ClientID: "bw-test",

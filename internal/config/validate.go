@@ -86,6 +86,10 @@ func checkKey(name string, c *Config) *FieldError {
 		if n := len(c.Capture.Ports); n > maxFilterPorts {
 			return fieldErr(name, "%d ports are too many; want at most %d", n, maxFilterPorts)
 		}
+	case "capture.pin_dir":
+		if d := c.Capture.PinDir; d != "" && (!filepath.IsAbs(d) || filepath.Clean(d) != d) {
+			return fieldErr(name, "%q is not allowed; want an absolute, clean path on bpffs (e.g. /sys/fs/bpf/bindwatch), or empty", d)
+		}
 	case "host.name":
 		if n := c.Host.Name; len(n) > maxHostName || strings.IndexFunc(n, notInName) >= 0 {
 			return fieldErr(name, "%q is not allowed; want at most %d characters, no spaces or control characters, or empty for the OS host name", n, maxHostName)
