@@ -74,36 +74,37 @@ type ackFile struct {
 }
 
 // openAckFile opens or creates the ack file and takes an exclusive lock on
-// it, so that two agents never share one spool directory. It fails when the
-// directory is not writable, which is how Open finds out early.
-func openAckFile(path string) (*ackFile, ackSlot, bool, error) {
+// it, so that two agents never share one spool directory. It returns the
+// stored position, whether there was one, and whether the file was new.
+func openAckFile(path string) (a *ackFile, slot ackSlot, ok, created bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, ackSlot{}, false, fmt.Errorf("open ack file: %w", err)
+		return nil, ackSlot{}, false, false, fmt.Errorf("open ack file: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, ackSlot{}, false, fmt.Errorf("lock %s: the spool is in use by another process", path)
+			return nil, ackSlot{}, false, false, fmt.Errorf("lock %s: the spool is in use by another process", path)
 		}
-		return nil, ackSlot{}, false, fmt.Errorf("lock %s: %w", path, err)
+		return nil, ackSlot{}, false, false, fmt.Errorf("lock %s: %w", path, err)
 	}
 	buf := make([]byte, ackFileSize)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		f.Close()
-		return nil, ackSlot{}, false, fmt.Errorf("read %s: %w", path, err)
+		return nil, ackSlot{}, false, false, fmt.Errorf("read %s: %w", path, err)
 	}
-	slot, ok := parseAckFile(buf[:n])
+	slot, ok = parseAckFile(buf[:n])
+	created = n == 0
 	if n < ackFileSize {
 		// Written out in full now, so that later slot writes overwrite
 		// allocated blocks and cannot fail for want of space.
 		if _, err := f.WriteAt(make([]byte, ackFileSize-n), int64(n)); err != nil {
 			f.Close()
-			return nil, ackSlot{}, false, fmt.Errorf("write %s: %w", path, err)
+			return nil, ackSlot{}, false, false, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	return &ackFile{f: f, path: path, last: slot}, slot, ok, nil
+	return &ackFile{f: f, path: path, last: slot}, slot, ok, created, nil
 }
 
 // write stores next in the older slot. It does not sync.
@@ -119,7 +120,5 @@ func (a *ackFile) write(next uint64) error {
 	a.last = s
 	return nil
 }
-
-func (a *ackFile) sync() error { return fdatasync(a.f, a.path) }
 
 func (a *ackFile) close() error { return a.f.Close() }

@@ -57,12 +57,13 @@ type Options struct {
 	// MaxBytes/16 capped at DefaultSegmentBytes, which keeps the bytes that
 	// wait for their segment's last acknowledgement small next to MaxBytes.
 	SegmentBytes int64
-	// Logger receives the spool's diagnostics, every drop among them;
-	// slog.Default() when nil.
+	// Logger receives the spool's diagnostics; slog.Default() when nil.
 	Logger *slog.Logger
 	// OnDrop, when set, is called once for every loss the spool counts,
 	// after the spool's lock is released, in the goroutine whose call
-	// found the loss. It may call the spool.
+	// found the loss; it may call the spool. The caller logs the drops
+	// then (and may aggregate them). When nil, the spool logs each drop as
+	// a warning.
 	OnDrop func(Drop)
 }
 

@@ -79,8 +79,6 @@ func listSegments(dir string) ([]segmentFile, error) {
 	return segs, nil
 }
 
-// fdatasync flushes f's data and the metadata needed to read it back (its
-// size), which is all a segment or the ack file needs.
 func fdatasync(f *os.File, path string) error {
 	if err := unix.Fdatasync(int(f.Fd())); err != nil {
 		return &os.PathError{Op: "fdatasync", Path: path, Err: err}

@@ -89,19 +89,20 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	ack, slot, haveAck, err := openAckFile(filepath.Join(dir, ackFileName))
+	ack, slot, haveAck, created, err := openAckFile(filepath.Join(dir, ackFileName))
 	if err != nil {
 		dirf.Close()
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	s := &Spool{
-		dir:    dir,
-		opts:   opts,
-		log:    opts.Logger.With("component", "spool", "dir", dir),
-		dirf:   dirf,
-		ack:    ack,
-		notify: make(chan struct{}, 1),
-		hr:     newSegmentReader(nil, 0),
+		dir:      dir,
+		opts:     opts,
+		log:      opts.Logger.With("component", "spool", "dir", dir),
+		dirf:     dirf,
+		ack:      ack,
+		notify:   make(chan struct{}, 1),
+		hr:       newSegmentReader(nil, 0),
+		dirDirty: created,
 	}
 	s.mu.Lock() // only for unlockReport, which reports what load finds
 	if err := s.load(slot, haveAck); err != nil {
@@ -113,7 +114,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	if opts.Fsync != FsyncNever {
-		if err := s.ack.sync(); err != nil {
+		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
 			s.closeFiles()
 			return nil, fmt.Errorf("spool %s: %w", dir, err)
 		}
@@ -204,7 +205,7 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 		if s.opts.Fsync != FsyncNever {
 			// A crashed process's writes may still be only in the page
 			// cache; from now on this segment counts as closed.
-			if err := fdatasync(f, sf.path); err != nil {
+			if err := s.fsync(f, sf.path); err != nil {
 				s.syncFailed(err)
 			}
 		}
@@ -274,7 +275,7 @@ func (s *Spool) Append(batch []Message) error {
 	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
 	_, err := seg.w.WriteAt(s.wbuf, seg.size)
 	if err == nil && s.opts.Fsync == FsyncAlways {
-		err = fdatasync(seg.w, seg.path)
+		err = s.fsync(seg.w, seg.path)
 	}
 	if cap(s.wbuf) > 4<<20 {
 		s.wbuf = nil // one huge batch should not pin its buffer forever
@@ -356,7 +357,7 @@ func (s *Spool) ensureSegment(size int64) error {
 // seal stops appends to seg, syncing it unless the policy is never.
 func (s *Spool) seal(seg *segment) {
 	if s.opts.Fsync != FsyncNever && seg.synced < seg.size {
-		if err := fdatasync(seg.w, seg.path); err != nil {
+		if err := s.fsync(seg.w, seg.path); err != nil {
 			s.syncFailed(err)
 		} else {
 			seg.synced = seg.size
@@ -438,7 +439,7 @@ func (s *Spool) Peek() (Batch, error) {
 		if seg == s.active && s.opts.Fsync == FsyncBatch && seg.synced < sp.end {
 			// What is replayed must be what survives a power loss, or a
 			// consumer could see events the spool later loses.
-			if err := fdatasync(seg.w, seg.path); err != nil {
+			if err := s.fsync(seg.w, seg.path); err != nil {
 				s.syncFailed(err)
 			} else {
 				seg.synced = seg.size
@@ -614,7 +615,7 @@ func (s *Spool) persistAck() error {
 		return err
 	}
 	if s.opts.Fsync == FsyncAlways {
-		if err := s.ack.sync(); err != nil {
+		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
 			s.syncFailed(err)
 			return err
 		}
@@ -631,7 +632,7 @@ func (s *Spool) removeHead() error {
 		return err
 	}
 	if s.opts.Fsync != FsyncNever {
-		if err := s.ack.sync(); err != nil {
+		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
 			s.syncFailed(err)
 			return err
 		}
@@ -669,11 +670,23 @@ func (s *Spool) syncDir() {
 	if !s.dirDirty {
 		return
 	}
-	if err := s.dirf.Sync(); err != nil {
+	if err := s.syncDirFile(); err != nil {
 		s.syncFailed(fmt.Errorf("sync directory %s: %w", s.dir, err))
 		return
 	}
 	s.dirDirty = false
+}
+
+// fsync flushes f's data and the metadata needed to read it back (its
+// size), which is all a segment or the ack file needs, and counts it.
+func (s *Spool) fsync(f *os.File, path string) error {
+	s.stats.Syncs++
+	return fdatasync(f, path)
+}
+
+func (s *Spool) syncDirFile() error {
+	s.stats.Syncs++
+	return s.dirf.Sync()
 }
 
 func (s *Spool) syncFailed(err error) {
@@ -688,17 +701,18 @@ func (s *Spool) drop(d Drop) {
 	s.pending = append(s.pending, d)
 }
 
-// unlockReport releases the lock, then logs the drops found while it was
-// held and hands them to OnDrop.
+// unlockReport releases the lock, then reports the drops found while it
+// was held: to OnDrop if set, else to the log.
 func (s *Spool) unlockReport() {
 	drops := s.pending
 	s.pending = nil
 	s.mu.Unlock()
 	for _, d := range drops {
-		s.log.Warn("spool dropped messages", "reason", d.Reason.String(), "batches", d.Batches, "messages", d.Messages, "error", d.Err)
 		if s.opts.OnDrop != nil {
 			s.opts.OnDrop(d)
+			continue
 		}
+		s.log.Warn("spool dropped messages", "reason", d.Reason.String(), "batches", d.Batches, "messages", d.Messages, "error", d.Err)
 	}
 }
 
@@ -718,7 +732,7 @@ func (s *Spool) Len() (batches int, bytes int64) {
 	return s.batches, s.used
 }
 
-// Stats returns the spool's counters and contents.
+// Stats returns the spool's counters and contents, also after Close.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -743,7 +757,7 @@ func (s *Spool) Close() error {
 	s.closed = true
 	var errs []error
 	if a := s.active; a != nil && s.opts.Fsync != FsyncNever && a.synced < a.size {
-		if err := fdatasync(a.w, a.path); err != nil {
+		if err := s.fsync(a.w, a.path); err != nil {
 			errs = append(errs, err)
 		} else {
 			a.synced = a.size
@@ -753,11 +767,11 @@ func (s *Spool) Close() error {
 		errs = append(errs, err)
 	}
 	if s.opts.Fsync != FsyncNever {
-		if err := s.ack.sync(); err != nil {
+		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
 			errs = append(errs, err)
 		}
 		if s.dirDirty {
-			if err := s.dirf.Sync(); err != nil {
+			if err := s.syncDirFile(); err != nil {
 				errs = append(errs, fmt.Errorf("sync directory %s: %w", s.dir, err))
 			}
 		}

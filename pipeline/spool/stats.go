@@ -62,6 +62,9 @@ type Stats struct {
 	// CorruptRegions counts damaged records and runs of unreadable bytes
 	// skipped.
 	CorruptRegions uint64
+	// Syncs counts fsync and fdatasync calls, of segments, the ack file and
+	// the directory.
+	Syncs uint64
 	// SyncErrors counts failed fsyncs whose data had already been reported
 	// as spooled: the data is in the page cache but may not survive a
 	// power loss.
