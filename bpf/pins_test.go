@@ -53,6 +53,7 @@ func testPinnedRestart(t *testing.T, hook Hook) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seq0 := must(first.NextSeq())
 	bindN(t, 3)
 	readSeqs(t, rd, 1)
 	rd.Commit(rd.Position()) // one delivered; two read or unread, not safe
@@ -89,7 +90,7 @@ func testPinnedRestart(t *testing.T, hook Hook) {
 		t.Fatalf("one bind after the restart numbered %d times", after-before)
 	}
 	got := readSeqs(t, rd2, 5)
-	want := []uint64{1, 2, 3, 4, 5}
+	want := []uint64{seq0 + 1, seq0 + 2, seq0 + 3, seq0 + 4, seq0 + 5}
 	if !equal(got, want) {
 		t.Fatalf("second agent read seqs %v, want %v: the two undelivered, the two made while down, the new one", got, want)
 	}
@@ -99,5 +100,26 @@ func testPinnedRestart(t *testing.T, hook Hook) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("%s still there after RemovePins: %v", dir, err)
+	}
+}
+
+// TestFreshCounterDoesNotReuseNumbers: a counter created after another one of
+// this boot went away (unpinned) starts above every number it handed out.
+func TestFreshCounterDoesNotReuseNumbers(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindN(t, 3)
+	last := must(a.NextSeq())
+	a.Close()
+	b, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if next := must(b.NextSeq()); next <= last {
+		t.Fatalf("a fresh counter starts at %d, at or below the %d an earlier one reached", next, last)
 	}
 }

@@ -121,6 +121,12 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 		return nil, err
 	}
 	p := &Probe{hook: h, coll: coll, base: bindwatchCaptureConfig{WakeupBytes: wakeupBytes}}
+	if pinned == nil || pinned.reused["seq_counter"] == nil {
+		if err := seedSequence(coll.Maps["seq_counter"]); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	if pinned != nil {
 		// Until this probe's links are attached, the previous agent's
 		// programs keep reporting.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/gaps"
 	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/pipeline"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
@@ -28,9 +29,10 @@ type consumeFlags struct {
 	fromBeginning bool
 	max           int
 	timeout       time.Duration
+	gaps          bool
 }
 
-func runConsume(args []string) error {
+func runConsume(args []string) (err error) {
 	var f consumeFlags
 	fs := pflag.NewFlagSet("consume", pflag.ContinueOnError)
 	fs.StringVar(&f.configPath, "config", "", "read brokers, topic, registry, TLS and SASL settings from this agent config")
@@ -39,7 +41,8 @@ func runConsume(args []string) error {
 	fs.StringVar(&f.registry, "registry", "", "schema registry URL, for Confluent-framed messages (default: the config's)")
 	fs.BoolVar(&f.fromBeginning, "from-beginning", false, "start at the oldest retained message instead of the end")
 	fs.IntVar(&f.max, "max", 0, "stop after this many messages (0: no limit)")
-	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long without a message (0: wait until Ctrl-C)")
+	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long without a message (0: wait until Ctrl-C; 5s with --gaps)")
+	fs.BoolVar(&f.gaps, "gaps", false, "read the whole topic and report missing sequence numbers per host and boot instead of printing events")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: bindwatch consume --brokers B --topic T [--registry URL] [--from-beginning] [--max N] [--timeout D]\n\n"+
 			"Decodes BindEvent messages (single-object or Confluent framing) to JSON lines,\n"+
@@ -50,6 +53,12 @@ func runConsume(args []string) error {
 	}
 	if f.max < 0 || f.timeout < 0 {
 		return &usageError{err: errors.New("--max and --timeout cannot be negative"), usage: fs.FlagUsages()}
+	}
+	if f.gaps {
+		f.fromBeginning = true
+		if f.timeout == 0 {
+			f.timeout = 5 * time.Second
+		}
 	}
 	cfg, err := config.Load(f.configPath, os.Environ(), nil)
 	if err != nil {
@@ -86,6 +95,11 @@ func runConsume(args []string) error {
 	defer r.Close()
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	var tracker *gaps.Tracker
+	if f.gaps {
+		tracker = gaps.NewTracker()
+		defer func() { err = reportGaps(out, tracker, err) }()
+	}
 	var line []byte
 	for n := 0; f.max == 0 || n < f.max; n++ {
 		waitCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -106,6 +120,12 @@ func runConsume(args []string) error {
 			fmt.Fprintf(os.Stderr, "bindwatch consume: partition %d offset %d: %v\n", m.Partition, m.Offset, err)
 			continue
 		}
+		if tracker != nil {
+			if err := trackRecord(tracker, rec); err != nil {
+				fmt.Fprintf(os.Stderr, "bindwatch consume: partition %d offset %d: %v\n", m.Partition, m.Offset, err)
+			}
+			continue
+		}
 		if line, err = rec.AppendJSONLine(line[:0]); err != nil {
 			return err
 		}
@@ -113,6 +133,48 @@ func runConsume(args []string) error {
 		if r.Buffered() == 0 {
 			out.Flush()
 		}
+	}
+	return nil
+}
+
+// trackRecord adds one decoded event's identity to the gap tracker.
+func trackRecord(t *gaps.Tracker, rec encode.Record) error {
+	var host, hostID, bootID string
+	var seq int64
+	var haveSeq bool
+	for _, f := range rec.Fields {
+		switch f.Name {
+		case "host":
+			host, _ = f.Value.(string)
+		case "host_id":
+			hostID, _ = f.Value.(string)
+		case "boot_id":
+			bootID, _ = f.Value.(string)
+		case "seq":
+			seq, haveSeq = f.Value.(int64)
+		}
+	}
+	if hostID == "" || bootID == "" || !haveSeq {
+		return errors.New("event without host_id, boot_id or seq")
+	}
+	t.Add(host, hostID, bootID, uint64(seq))
+	return nil
+}
+
+// reportGaps prints a line per host and boot, and fails when events are
+// missing, so scripts and alerts can act on the exit status.
+func reportGaps(out *bufio.Writer, t *gaps.Tracker, err error) error {
+	if err != nil {
+		return err
+	}
+	var missing uint64
+	for _, r := range t.Reports() {
+		fmt.Fprintln(out, r)
+		missing += r.MissingCount()
+	}
+	out.Flush()
+	if missing > 0 {
+		return fmt.Errorf("%d events missing", missing)
 	}
 	return nil
 }
