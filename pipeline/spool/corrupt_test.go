@@ -262,3 +262,41 @@ func TestDamageDroppedForRoomIsCorrupt(t *testing.T) {
 	}
 	_ = filepath.Base(dir)
 }
+
+// TestCutWhileOpen: a segment cut short by something else while the spool
+// is open is read up to the cut; the records lost are counted (the one cut
+// through by its header, the one after it by the gap the next append
+// shows), and appends go on in a new segment.
+func TestCutWhileOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir, Options{MaxBytes: 1 << 20})
+	defer s.Close()
+	rec := recordSize(batchOf(0, corruptMsgs, corruptSize))
+	for i := range 5 {
+		mustAppend(t, s, batchOf(i, corruptMsgs, corruptSize))
+	}
+	b, err := s.Peek()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(segmentFiles(t, dir)[0], 3*rec+rec/2); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, s, corruptSize); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("replayed %v, want [1 2]", got)
+	}
+	mustAppend(t, s, batchOf(5, corruptMsgs, corruptSize))
+	if got := drain(t, s, corruptSize); !slices.Equal(got, []int{5}) {
+		t.Fatalf("replayed %v after the cut, want [5]", got)
+	}
+	st := s.Stats()
+	if st.DroppedMessages[Corrupt] != 2*corruptMsgs || st.CorruptRegions != 2 || st.Batches != 0 || st.Bytes != 0 {
+		t.Fatalf("stats %+v, want 2 batches' messages lost in 2 regions and an empty spool", st)
+	}
+	if n := len(segmentFiles(t, dir)); n != 1 {
+		t.Fatalf("%d segments left, want the one taking appends", n)
+	}
+}

@@ -152,7 +152,7 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 		if err != nil {
 			return err
 		}
-		seg := &segment{index: sf.index, path: sf.path, size: sf.size, synced: sf.size, r: f}
+		seg := &segment{index: sf.index, path: sf.path, size: sf.size, synced: sf.size}
 		sr := newSegmentReader(f, sf.size)
 		var headOff int64
 		live := found
@@ -209,6 +209,7 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 				s.syncFailed(err)
 			}
 		}
+		f.Close() // reopened when the replay gets there
 		s.segs = append(s.segs, seg)
 		s.batches += seg.records
 		s.used += seg.size
@@ -425,6 +426,9 @@ func (s *Spool) Peek() (Batch, error) {
 		if errors.Is(err, ErrEmpty) {
 			return Batch{}, ErrEmpty
 		}
+		if err != nil && s.shrunk(err) {
+			continue
+		}
 		if err != nil {
 			return Batch{}, fmt.Errorf("spool %s: %w", s.dir, err)
 		}
@@ -446,10 +450,16 @@ func (s *Spool) Peek() (Batch, error) {
 			}
 		}
 		msgs, err := s.readRecord(seg, sp)
+		if err != nil && s.shrunk(err) {
+			continue
+		}
 		if errors.Is(err, errPayload) {
 			// Walked again with the payload checked, the damaged span ends
 			// at any authentic header inside the record's claimed length.
 			vsp, verr := s.hr.next(sp.off, true)
+			if verr != nil && s.shrunk(verr) {
+				continue
+			}
 			if verr != nil {
 				return Batch{}, fmt.Errorf("spool %s: %s: %w", s.dir, seg.path, verr)
 			}
@@ -467,6 +477,49 @@ func (s *Spool) Peek() (Batch, error) {
 		s.peeked = &peeked{batch: Batch{First: sp.h.first, Messages: msgs}, seg: seg, sp: sp}
 		return s.peeked.batch, nil
 	}
+}
+
+// shrunk handles a read that found the head segment shorter than the
+// spool wrote it (cut by something else while open): the missing bytes
+// are counted as a damaged region, the segment takes no more appends, and
+// reading goes on. It reports whether that was the error.
+func (s *Spool) shrunk(err error) bool {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) || len(s.segs) == 0 || s.segs[0].r == nil {
+		return false
+	}
+	seg := s.segs[0]
+	fi, serr := seg.r.Stat()
+	if serr != nil || fi.Size() >= seg.size {
+		return false
+	}
+	s.stats.CorruptRegions++
+	s.drop(Drop{Reason: Corrupt, Err: fmt.Errorf("%s was cut from %d to %d bytes while open: %w", seg.path, seg.size, fi.Size(), err)})
+	newOff := max(s.headOff, fi.Size())
+	s.used -= seg.size - newOff
+	s.headOff = min(s.headOff, fi.Size())
+	seg.size, seg.synced = fi.Size(), min(seg.synced, fi.Size())
+	s.hr.woff, s.hr.wn = 0, 0
+	s.peeked = nil
+	// Records past the cut are gone; the count of those left is rebuilt
+	// from the headers still there.
+	s.batches -= seg.records
+	seg.records = 0
+	sr := newSegmentReader(seg.r, seg.size)
+	for off := s.headOff; ; {
+		sp, err := sr.next(off, false)
+		if err != nil {
+			break
+		}
+		if sp.kind == spanRecord {
+			seg.records++
+		}
+		off = sp.end
+	}
+	s.batches += seg.records
+	if seg == s.active {
+		s.seal(seg)
+	}
+	return true
 }
 
 // readRecord reads and checks the record of sp into memory of its own.
