@@ -35,6 +35,19 @@ func benchDir(b *testing.B) string {
 // interleaved, one batch appended then replayed (the replayer keeps up, so
 // under FsyncBatch every Peek syncs the segment still taking appends), and
 // 64 batches appended then replayed (an outage, then the drain).
+//
+// Measured on this project's 2-core VM, ext4 on virtio in /var/tmp
+// (go test -run XXX -bench AppendPeekAck -benchmem -benchtime 2s -count 3),
+// in messages appended, replayed and acknowledged per second:
+//
+//	          depth=1     depth=64
+//	always    0.74-0.83M  0.71-0.81M   (two syncs a batch: segment, ack)
+//	batch     1.16-1.24M  1.93-2.08M
+//	never     3.7-4.3M    3.0-3.1M
+//
+// 164 KB and 4 allocations a batch, all in Peek (the batch's own memory).
+// An fsync costs about 0.2 ms on this virtual disk; on a disk without a
+// volatile write cache always and batch will be slower.
 func BenchmarkAppendPeekAck(b *testing.B) {
 	const msgs, size = 500, 200
 	batch := batchOf(0, msgs, size)
