@@ -45,7 +45,11 @@
 #                     Nothing else: tracefs and bpffs are mounted by the host
 #                     (no CAP_SYS_ADMIN), BPF memory is charged to the memory
 #                     cgroup on 5.11+ (no CAP_SYS_RESOURCE; on 5.8-5.10 add
-#                     --ulimit memlock=-1:-1). Docker's default seccomp
+#                     --ulimit memlock=-1:-1). On Debian and Ubuntu hosts,
+#                     kernel.perf_event_paranoid 3 (their default) refuses
+#                     the kprobe and tracepoint hooks' perf events without
+#                     CAP_SYS_ADMIN; fexit is unaffected. Set it to 2 on the
+#                     host if those hooks are needed. Docker's default seccomp
 #                     profile allows bpf() with CAP_BPF and perf_event_open()
 #                     with CAP_PERFMON; engines too old for that rule allow
 #                     them only with CAP_SYS_ADMIN: give those a seccomp

@@ -39,8 +39,8 @@ func TestUnitUnderSystemd(t *testing.T) {
 	}
 	dir := worldReadableDir(t)
 	root := filepath.Join(dir, "root")
-	unitText := readUnit(t)
-	buildContainerRoot(t, root, unitText)
+	text := readUnit(t)
+	buildContainerRoot(t, root, text)
 	bpffs := filepath.Join(dir, "bpffs")
 	mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
 	mount(t, "/usr", filepath.Join(root, "usr"), "", unix.MS_BIND, "")
@@ -110,7 +110,7 @@ func TestUnitUnderSystemd(t *testing.T) {
 
 	t.Run("process credentials", func(t *testing.T) {
 		status := c.run("cat", "/proc/"+props["MainPID"]+"/status")
-		caps := directive(unitText, "AmbientCapabilities")
+		caps := directive(text, "AmbientCapabilities")
 		want := map[string]string{
 			"CapEff": capMask(t, strings.Fields(caps[0])), "CapBnd": capMask(t, strings.Fields(caps[0])),
 			"NoNewPrivs": "1", "Seccomp": "2",
@@ -153,7 +153,7 @@ func TestUnitUnderSystemd(t *testing.T) {
 
 // buildContainerRoot lays out an OS tree whose /usr is the host's: a fresh
 // /etc with the unit installed as a package would install it.
-func buildContainerRoot(t *testing.T, root, unitText string) {
+func buildContainerRoot(t *testing.T, root, text string) {
 	t.Helper()
 	for _, d := range []string{"usr", "etc/systemd/system/multi-user.target.wants", "etc/systemd/system/bindwatch.service.d",
 		"etc/sysusers.d", "etc/tmpfiles.d", "etc/bindwatch", "opt/bindwatch", "var", "tmp", "root", "proc", "sys", "dev", "run"} {
@@ -171,7 +171,7 @@ func buildContainerRoot(t *testing.T, root, unitText string) {
 	// ExecStart becomes the stand-in, in service mode.
 	standin := "ExecStart=/opt/bindwatch/standin\nEnvironment=" + standinVar + "=auto " + serviceVar + "=1 " +
 		pinDirVar + "=/sys/fs/bpf/bindwatch " + reportVar + "=/var/lib/bindwatch/report.json"
-	unit, n := replaceLine(unitText, "ExecStart=", standin)
+	unit, n := replaceLine(text, "ExecStart=", standin)
 	if n != 1 {
 		t.Fatalf("%d ExecStart= lines", n)
 	}

@@ -69,7 +69,10 @@ type report struct {
 	Hook   string `json:"hook"`
 	UID    int    `json:"uid"`
 	CapEff string `json:"cap_eff"`
-	Steps  []step `json:"steps"`
+	// PerfParanoid is kernel.perf_event_paranoid: Debian's and Ubuntu's
+	// kernels refuse perf_event_open at 3 and above despite CAP_PERFMON.
+	PerfParanoid string `json:"perf_event_paranoid"`
+	Steps        []step `json:"steps"`
 }
 
 func (r *report) add(name string, detail string, err error) {
@@ -98,6 +101,9 @@ func runStandin() error {
 	}
 	r := &report{Hook: string(hook), UID: os.Getuid()}
 	r.CapEff, _ = procStatusField("/proc/self/status", "CapEff")
+	if b, err := os.ReadFile(perfParanoidPath); err == nil {
+		r.PerfParanoid = strings.TrimSpace(string(b))
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	probe, err := bpf.Load(bpf.Options{Hook: hook, Logger: quiet})
