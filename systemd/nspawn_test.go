@@ -191,7 +191,7 @@ func buildContainerRoot(t *testing.T, root, text string) {
 		"etc/systemd/system/bindwatch.service": unit,
 		"etc/systemd/system/bindwatch.service.d/example-override.conf": string(dropIn),
 		// Shorter than the unit's 30 s so the watchdog test takes seconds.
-		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=3s\nRestartSec=1s\n",
+		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=5s\nRestartSec=1s\n",
 		"etc/bindwatch/kafka-password":                        "not-a-secret",
 		"etc/sysusers.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.sysusers")),
 		"etc/tmpfiles.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.tmpfiles")),
