@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/pipeline/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -41,6 +43,7 @@ type Agent struct {
 	enricher *enrich.Enricher
 	encoder  encode.Encoder
 	pub      *publish.Publisher
+	spool    *spool.Spool
 	stats    Stats
 	// observe, when set, gets each event's bind-to-acknowledgement latency.
 	observe publish.Observer
@@ -72,7 +75,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 	if err != nil {
 		return nil, err
 	}
+	// Opened before the probe: a spool directory that cannot be written
+	// is refused at start, naming the path.
+	if a.spool, err = spool.Open(cfg.Spool.Dir, spool.Options{
+		MaxBytes:   cfg.Spool.MaxBytes,
+		FullPolicy: spool.FullPolicy(cfg.Spool.FullPolicy),
+		Fsync:      spool.FsyncPolicy(cfg.Spool.Fsync),
+		Logger:     log,
+	}); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
 	if a.pub, err = publish.New(pcfg, log); err != nil {
+		a.spool.Close()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	a.probe, err = bpf.Load(bpf.Options{
@@ -84,11 +98,13 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 	})
 	if err != nil {
 		a.pub.Close(ctx)
+		a.spool.Close()
 		return nil, err
 	}
 	if a.reader, err = a.probe.NewReader(); err != nil {
 		a.probe.Close()
 		a.pub.Close(ctx)
+		a.spool.Close()
 		return nil, err
 	}
 	a.health = metrics.NewHealth(checkCapture, checkKafka)
@@ -153,6 +169,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	encoded := make(chan encode.Batch, 4)
 	stage := publish.Stage{
 		Publisher:       a.pub,
+		Spool:           a.spool,
 		Key:             []byte(a.enricher.Identity().HostID),
 		ShutdownTimeout: a.cfg.Shutdown.Timeout,
 		Stats:           &a.stats.Publish,
@@ -201,7 +218,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	a.reader.Close()
 	a.probe.Close()
-	return a.pub.Close(ctx)
+	return errors.Join(a.pub.Close(ctx), a.spool.Close())
 }
 
 func captureFilter(cfg *config.Config) bpf.Filter {

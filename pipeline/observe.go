@@ -9,6 +9,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/pipeline/spool"
 )
 
 // Names of the health checks.
@@ -30,6 +31,8 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap := metrics.Snapshot{
 		Captured:    s.Capture.Read.Load(),
 		Published:   s.Publish.Published.Load(),
+		Spooled:     s.Publish.Spooled.Load(),
+		Replayed:    s.Publish.Replayed.Load(),
 		WriteErrors: s.Publish.Failed.Load(),
 		Dropped: map[string]uint64{
 			"queue_full":   s.Capture.QueueFull.Load(),
@@ -46,6 +49,12 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 		snap.Dropped["ring_buffer_full"] = d.RingBufferFull
 		snap.Dropped["pending_full"] = d.PendingFull
 	}
+	sp := a.spool.Stats()
+	snap.SpoolBytes = sp.Bytes
+	lost := sp.DroppedMessages
+	snap.Dropped["spool_full"] = lost[spool.FullOldest] + lost[spool.FullNewest] + lost[spool.TooLarge]
+	snap.Dropped["spool_write_error"] = lost[spool.WriteError]
+	snap.Dropped["spool_corrupt"] = lost[spool.Corrupt]
 	return snap
 }
 

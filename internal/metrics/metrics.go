@@ -20,9 +20,7 @@ type Snapshot struct {
 	Replayed     uint64 // published from the spool
 	WriteErrors  uint64 // messages in failed Kafka writes (each retried or spooled)
 	SpoolBytes   int64
-	// Dropped counts lost events by reason: ring_buffer_full,
-	// pending_full, queue_full, malformed, encode_error, rejected,
-	// spool_full, shutdown.
+	// Dropped counts lost events by reason: see dropReasons.
 	Dropped map[string]uint64
 }
 
@@ -75,7 +73,8 @@ func New(build BuildInfo, hook string, snapshot func() Snapshot) *Metrics {
 }
 
 // Drop reasons, the label values of bindwatch_events_dropped_total.
-var dropReasons = []string{"ring_buffer_full", "pending_full", "queue_full", "malformed", "encode_error", "rejected", "spool_full", "shutdown"}
+var dropReasons = []string{"ring_buffer_full", "pending_full", "queue_full", "malformed", "encode_error",
+	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown"}
 
 var (
 	descKernel    = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)

@@ -4,31 +4,44 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/pipeline/spool"
 )
 
 // StageStats count what the publish stage did, in messages; safe to read at
 // any time.
 type StageStats struct {
-	Published atomic.Uint64 // acknowledged by the brokers
-	Failed    atomic.Uint64 // failed attempts, each retried unless rejected or lost
+	Published atomic.Uint64 // acknowledged by the brokers, replays included
+	Failed    atomic.Uint64 // in failed writes (then spooled, or retried)
 	Rejected  atomic.Uint64 // refused for their content: retrying cannot help
-	Lost      atomic.Uint64 // still failing when the shutdown deadline came
-	Batches   atomic.Uint64 // batches fully delivered
+	Spooled   atomic.Uint64 // written to the spool
+	Replayed  atomic.Uint64 // acknowledged from the spool
+	// Lost counts messages neither delivered nor spooled at the shutdown
+	// deadline (only without a spool, or when the spool is closed).
+	Lost    atomic.Uint64
+	Batches atomic.Uint64 // batches handled
 }
 
-// Stage publishes encoded batches. Each batch's messages are keyed by Key
-// (the host id), so Kafka keeps one host's events in order on one partition.
+// Stage publishes encoded batches, keyed by Key (the host id) so that Kafka
+// keeps one host's events in order on one partition.
+//
+// With a Spool, a batch Kafka does not take goes to disk, and so does every
+// batch after it while the spool holds anything, so order is kept; a
+// replayer publishes the spool front to back, deleting each batch once the
+// brokers acknowledged it. Without one (tests, benchmarks) a failed batch is
+// retried in memory until the shutdown deadline.
 type Stage struct {
 	Publisher *Publisher
+	Spool     *spool.Spool
 	Key       []byte
 	// ShutdownTimeout bounds how long delivery keeps trying once ctx is
-	// cancelled; what is still undelivered then is counted as lost.
+	// cancelled; what is undelivered then is spooled (or counted as lost).
 	ShutdownTimeout time.Duration
 	Stats           *StageStats
 	Logger          *slog.Logger
@@ -42,8 +55,8 @@ type Stage struct {
 	// its messages were acknowledged. Health checks follow it.
 	Report func(error)
 	// Delivered, when set, is told after each batch how many events it
-	// accounted for (encode.Batch.Events): they are now acknowledged, or
-	// counted as rejected or lost, and their ring space can be freed.
+	// accounted for (encode.Batch.Events): they are now acknowledged,
+	// spooled, or counted as lost, and their ring space can be freed.
 	Delivered func(events int)
 }
 
@@ -56,18 +69,16 @@ type ObserverFunc func(float64)
 // Observe calls f(v).
 func (f ObserverFunc) Observe(v float64) { f(v) }
 
-// Run publishes every batch from in until in is closed. A batch that fails
-// is retried, only its failed messages, until they are acknowledged: a
-// broker outage stalls the stage, the queues behind it fill, and the capture
-// stage counts what it cannot queue. Run returns when in is closed and the
-// last batch is delivered, or lost at the shutdown deadline.
+// Run handles every batch from in until in is closed. Once ctx is
+// cancelled, the batches still coming are published until ShutdownTimeout
+// passes and spooled after; the replayer stops and leaves the spool to the
+// next start. Run never blocks past the deadline, spool writes aside.
 func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
-	minB, maxB := s.MinBackoff, s.MaxBackoff
-	if minB <= 0 {
-		minB = 100 * time.Millisecond
+	if s.MinBackoff <= 0 {
+		s.MinBackoff = 100 * time.Millisecond
 	}
-	if maxB < minB {
-		maxB = 5 * time.Second
+	if s.MaxBackoff < s.MinBackoff {
+		s.MaxBackoff = 5 * time.Second
 	}
 	// deliverCtx outlives ctx by ShutdownTimeout: shutdown drains.
 	deliverCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -82,73 +93,180 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 		case <-deliverCtx.Done():
 		}
 	}()
+	var replayer sync.WaitGroup
+	if s.Spool != nil {
+		replayer.Add(1)
+		go func() {
+			defer replayer.Done()
+			s.replay(ctx)
+		}()
+	}
 
 	for b := range in {
 		msgs := make([]kafka.Message, len(b.Values))
 		for i, v := range b.Values {
-			msgs[i] = kafka.Message{Key: s.Key, Value: v}
+			msgs[i] = kafka.Message{Key: s.Key, Value: v, Time: b.Times[i]}
 		}
 		if s.BatchSize != nil {
 			s.BatchSize.Observe(float64(len(msgs)))
 		}
-		s.deliver(deliverCtx, msgs, minB, maxB)
+		switch {
+		case len(msgs) == 0:
+		case s.Spool == nil:
+			s.retryInMemory(deliverCtx, msgs)
+		case s.spooling():
+			s.toSpool(msgs)
+		default:
+			if failed := s.publishOnce(deliverCtx, msgs); len(failed) > 0 {
+				s.toSpool(failed)
+			}
+		}
+		s.Stats.Batches.Add(1)
 		if s.Delivered != nil {
 			s.Delivered(b.Events)
 		}
-		if s.EventLatency != nil {
-			// At the batch's last acknowledgement: retried messages are the
-			// late ones, and their latency should show it.
-			now := time.Now()
-			for _, t := range b.Times {
-				s.EventLatency.Observe(now.Sub(t).Seconds())
-			}
-		}
 	}
+	cancel()
+	replayer.Wait()
 	return nil
 }
 
-// deliver sends msgs until each is acknowledged, rejected, or ctx ends.
-func (s *Stage) deliver(ctx context.Context, msgs []kafka.Message, minB, maxB time.Duration) {
-	backoff := minB
-	for len(msgs) > 0 {
-		began := time.Now()
-		failed, err := s.Publisher.Publish(ctx, msgs)
-		if s.WriteLatency != nil {
-			s.WriteLatency.Observe(time.Since(began).Seconds())
-		}
-		if s.Report != nil {
-			s.Report(err)
-		}
-		s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
-		if err == nil {
-			s.Stats.Batches.Add(1)
-			return
-		}
-		s.Stats.Failed.Add(uint64(len(failed)))
-		var perr *Error
-		retry := msgs[:0:0]
-		if errors.As(err, &perr) {
-			for i, idx := range perr.Failed {
-				if Rejected(perr.Errs[i]) {
-					s.Stats.Rejected.Add(1)
-					continue
-				}
-				retry = append(retry, msgs[idx])
+// spooling is true while the spool holds batches: new ones queue behind them.
+func (s *Stage) spooling() bool {
+	n, _ := s.Spool.Len()
+	return n > 0
+}
+
+// publishOnce makes one Publish call and returns the messages that failed
+// and may succeed later; rejected ones are counted and left out.
+func (s *Stage) publishOnce(ctx context.Context, msgs []kafka.Message) []kafka.Message {
+	began := time.Now()
+	failed, err := s.Publisher.Publish(ctx, msgs)
+	if s.WriteLatency != nil {
+		s.WriteLatency.Observe(time.Since(began).Seconds())
+	}
+	if s.Report != nil {
+		s.Report(err)
+	}
+	s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
+	if s.EventLatency != nil {
+		now := time.Now()
+		next := 0 // failed is ascending: skip those indexes
+		for i := range msgs {
+			if next < len(failed) && failed[next] == i {
+				next++
+				continue
 			}
-		} else {
-			retry = msgs
+			s.EventLatency.Observe(now.Sub(msgs[i].Time).Seconds())
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	s.Stats.Failed.Add(uint64(len(failed)))
+	var perr *Error
+	if !errors.As(err, &perr) {
+		return msgs
+	}
+	retry := make([]kafka.Message, 0, len(perr.Failed))
+	for i, idx := range perr.Failed {
+		if Rejected(perr.Errs[i]) {
+			s.Stats.Rejected.Add(1)
+			s.Logger.Error("kafka rejected a message; it is dropped", "component", "publish", "error", perr.Errs[i])
+			continue
+		}
+		retry = append(retry, msgs[idx])
+	}
+	if len(retry) > 0 {
+		s.Logger.Warn("kafka publish failed", "component", "publish", "failed", len(retry), "of", len(msgs), "error", err)
+	}
+	return retry
+}
+
+// toSpool appends msgs to the spool; the spool counts and logs what it
+// cannot keep.
+func (s *Stage) toSpool(msgs []kafka.Message) {
+	batch := make([]spool.Message, len(msgs))
+	for i, m := range msgs {
+		batch[i] = spool.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+	}
+	if err := s.Spool.Append(batch); err != nil {
+		if errors.Is(err, spool.ErrClosed) {
+			s.Stats.Lost.Add(uint64(len(msgs)))
+		}
+		return
+	}
+	s.Stats.Spooled.Add(uint64(len(msgs)))
+}
+
+// retryInMemory sends msgs until each is acknowledged, rejected, or ctx ends.
+func (s *Stage) retryInMemory(ctx context.Context, msgs []kafka.Message) {
+	backoff := s.MinBackoff
+	for len(msgs) > 0 {
+		msgs = s.publishOnce(ctx, msgs)
+		if len(msgs) == 0 {
+			return
 		}
 		if ctx.Err() != nil {
-			s.Stats.Lost.Add(uint64(len(retry)))
-			s.Logger.Error("shutdown deadline passed: messages not delivered", "component", "publish", "lost", len(retry), "error", err)
+			s.Stats.Lost.Add(uint64(len(msgs)))
+			s.Logger.Error("shutdown deadline passed: messages not delivered", "component", "publish", "lost", len(msgs))
 			return
 		}
-		s.Logger.Warn("kafka publish failed; retrying", "component", "publish", "failed", len(failed), "of", len(msgs), "retry_in", backoff, "error", err)
-		msgs = retry
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if !sleep(ctx, backoff) {
+			continue // the deadline came: one last attempt is made above
 		}
-		backoff = min(2*backoff, maxB)
+		backoff = min(2*backoff, s.MaxBackoff)
+	}
+}
+
+// replay publishes the spool oldest first until ctx is done.
+func (s *Stage) replay(ctx context.Context) {
+	backoff := s.MinBackoff
+	for ctx.Err() == nil {
+		b, err := s.Spool.Peek()
+		if errors.Is(err, spool.ErrEmpty) {
+			select {
+			case <-s.Spool.Appended():
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if err != nil {
+			s.Logger.Error("reading the spool", "component", "publish", "error", err)
+			sleep(ctx, s.MaxBackoff)
+			continue
+		}
+		msgs := make([]kafka.Message, len(b.Messages))
+		for i, m := range b.Messages {
+			msgs[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+		}
+		// Retry what failed, not the whole batch, until all of it is in.
+		for len(msgs) > 0 && ctx.Err() == nil {
+			before := len(msgs)
+			msgs = s.publishOnce(ctx, msgs)
+			s.Stats.Replayed.Add(uint64(before - len(msgs)))
+			if len(msgs) > 0 && sleep(ctx, backoff) {
+				backoff = min(2*backoff, s.MaxBackoff)
+			}
+		}
+		if len(msgs) > 0 {
+			return // stopping; the batch stays spooled
+		}
+		backoff = s.MinBackoff
+		if err := s.Spool.Ack(b); err != nil && !errors.Is(err, spool.ErrNotHead) {
+			s.Logger.Error("acknowledging a replayed batch in the spool", "component", "publish", "error", err)
+		}
+	}
+}
+
+// sleep waits d or until ctx is done, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

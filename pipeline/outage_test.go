@@ -1,0 +1,144 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
+)
+
+// TestBrokerOutage: under a steady bind load the whole Kafka cluster goes
+// away for several seconds and comes back on the same ports with its data
+// (kfake's DataDir). Events meanwhile go to the spool and are replayed;
+// every event must arrive, told apart by (host id, boot id, seq).
+func TestBrokerOutage(t *testing.T) {
+	testenv.RequireRoot(t)
+	const topic = "outage"
+	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3, DataDir: t.TempDir()})
+
+	cfg := config.Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, topic
+	cfg.Kafka.WriteTimeout = 2 * time.Second // fail over to the spool sooner
+	cfg.Capture.PID = os.Getpid()
+	cfg.Capture.PinDir = ""
+	cfg.Spool.Dir = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agent, err := Start(ctx, &cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- agent.Run(ctx) }()
+
+	// 500 binds a second for 9 s; the cluster is down from 2 s to 6 s.
+	firstSeq, err := agent.Probe().NextSeq()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rate, total = 500, 4500
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	sawSpool := false
+	for i := range total {
+		<-tick.C
+		switch i {
+		case 2 * rate:
+			cluster.Stop()
+			t.Logf("cluster stopped after %d binds", i)
+		case 6 * rate:
+			cluster.Restart(t)
+			t.Logf("cluster restarted after %d binds", i)
+		}
+		if err := bindOnce(); err != nil {
+			t.Fatal(err)
+		}
+		if agent.Stats().Publish.Spooled.Load() > 0 {
+			sawSpool = true
+		}
+	}
+	waitFor(t, 60*time.Second, func() bool {
+		n, _ := agent.spool.Len()
+		return n == 0 && agent.Stats().Publish.Published.Load() >= total
+	})
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	agent.Close(context.Background())
+
+	s := agent.Stats()
+	t.Logf("published %d, spooled %d, replayed %d, failed writes %d, queue full %d",
+		s.Publish.Published.Load(), s.Publish.Spooled.Load(), s.Publish.Replayed.Load(), s.Publish.Failed.Load(), s.Capture.QueueFull.Load())
+	if !sawSpool || s.Publish.Spooled.Load() == 0 || s.Publish.Replayed.Load() == 0 {
+		t.Fatalf("the outage did not go through the spool: spooled %d, replayed %d", s.Publish.Spooled.Load(), s.Publish.Replayed.Load())
+	}
+
+	// The topic can hold more than Published: a write that timed out may
+	// still land later (kafka-go retries in the background) after its
+	// messages were spooled. Read all of it.
+	seqs := topicSeqs(t, cluster.Addrs, topic, int(kafkatest.Count(t, cluster.Addrs, topic)))
+	missing := missingSeqs(seqs, firstSeq, firstSeq+total-1)
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d events missing; the first, counted from the test's first bind: %v", len(missing), total, relative(missing[:min(10, len(missing))], firstSeq))
+	}
+	t.Logf("all %d events arrived (%d messages read, duplicates allowed)", total, len(seqs))
+}
+
+// topicSeqs reads n messages and returns the seq of each, decoded with our
+// decoder (python3-avro checks the bytes in the end-to-end test).
+func topicSeqs(t *testing.T, brokers []string, topic string, n int) []uint64 {
+	t.Helper()
+	dec, err := encode.NewDecoder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, m := range kafkatest.ReadAll(t, brokers, topic, n, 30*time.Second) {
+		rec, err := dec.Decode(context.Background(), m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := rec.MarshalJSON()
+		var v struct {
+			Seq uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, v.Seq)
+	}
+	return seqs
+}
+
+// missingSeqs lists the numbers in first..last that seqs lacks.
+func missingSeqs(seqs []uint64, first, last uint64) []uint64 {
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	var missing []uint64
+	i := 0
+	for want := first; want <= last; want++ {
+		for i < len(seqs) && seqs[i] < want {
+			i++
+		}
+		if i == len(seqs) || seqs[i] != want {
+			missing = append(missing, want)
+		}
+	}
+	return missing
+}
+
+func relative(seqs []uint64, base uint64) []uint64 {
+	out := make([]uint64, len(seqs))
+	for i, s := range seqs {
+		out[i] = s - base
+	}
+	return out
+}
