@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
+)
+
+// loadUID is the user the load generator binds as; the agent under test
+// reports that user's binds only.
+const loadUID = 4343
+
+// TestAgentSIGKILLLosesNothing runs the agent as a process, kills it with
+// SIGKILL in the middle of a steady bind load, and starts it again: the
+// pinned ring buffer holds what was in flight and what happened while no
+// agent ran, so every bind must reach Kafka.
+func TestAgentSIGKILLLosesNothing(t *testing.T) {
+	testenv.RequireRoot(t)
+	const topic = "restart"
+	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3})
+	dir := t.TempDir()
+	pinDir := fmt.Sprintf("/sys/fs/bpf/bindwatch-test-kill-%d", os.Getpid())
+	t.Cleanup(func() { bpf.RemovePins(pinDir) })
+	cfgPath := filepath.Join(dir, "bindwatch.yaml")
+	cfg := fmt.Sprintf(`capture:
+  uid: %d
+  pin_dir: %s
+kafka:
+  brokers: [%s]
+  topic: %s
+spool:
+  dir: %s
+metrics:
+  listen: ""
+log:
+  format: text
+`, loadUID, pinDir, strings.Join(cluster.Addrs, ", "), topic, filepath.Join(dir, "spool"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	first := startAgent(t, cfgPath)
+	load := startLoad(t, 1000, 6*time.Second)
+	time.Sleep(2 * time.Second)
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	t.Log("agent killed with SIGKILL")
+	time.Sleep(time.Second) // binds go on with no agent running
+	second := startAgent(t, cfgPath)
+	t.Log("agent restarted")
+	binds := load.wait(t)
+
+	// Everything is in once the topic holds at least one message per bind.
+	deadline := time.Now().Add(30 * time.Second)
+	for kafkatest.Count(t, cluster.Addrs, topic) < int64(binds) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	second.Process.Signal(syscall.SIGTERM)
+	if err := second.Wait(); err != nil {
+		t.Fatalf("agent after SIGTERM: %v", err)
+	}
+
+	n := int(kafkatest.Count(t, cluster.Addrs, topic))
+	dec, err := encode.NewDecoder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, m := range kafkatest.ReadAll(t, cluster.Addrs, topic, n, 30*time.Second) {
+		rec, err := dec.Decode(context.Background(), m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range rec.Fields {
+			if f.Name == "seq" {
+				seqs = append(seqs, uint64(f.Value.(int64)))
+			}
+		}
+	}
+	slices.Sort(seqs)
+	distinct := slices.Compact(slices.Clone(seqs))
+	t.Logf("%d binds, %d messages on the topic, %d distinct events, seq %d..%d",
+		binds, len(seqs), len(distinct), distinct[0], distinct[len(distinct)-1])
+	if len(distinct) != binds {
+		t.Fatalf("%d distinct events for %d binds", len(distinct), binds)
+	}
+	if span := distinct[len(distinct)-1] - distinct[0] + 1; span != uint64(binds) {
+		t.Fatalf("sequence numbers span %d for %d binds: a gap", span, binds)
+	}
+}
+
+// startAgent runs `bindwatch run` and waits until it says it started.
+func startAgent(t *testing.T, cfgPath string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "run", "--config", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "bindwatch agent started") {
+			go func() {
+				for sc.Scan() {
+					t.Log(sc.Text())
+				}
+			}()
+			return cmd
+		}
+		t.Log(sc.Text())
+	}
+	t.Fatalf("agent exited before starting: %v", cmd.Wait())
+	return nil
+}
+
+// loadProcess is test/loadgen binding as loadUID.
+type loadProcess struct {
+	cmd *exec.Cmd
+	out strings.Builder
+}
+
+func startLoad(t *testing.T, rate int, d time.Duration) *loadProcess {
+	t.Helper()
+	exe := filepath.Join(filepath.Dir(binary), "loadgen")
+	if out, err := exec.Command("go", "build", "-o", exe, "../../test/loadgen").CombinedOutput(); err != nil {
+		t.Fatalf("building loadgen: %v\n%s", err, out)
+	}
+	p := &loadProcess{cmd: exec.Command(exe, "-rate", strconv.Itoa(rate), "-duration", d.String())}
+	p.cmd.Stdout = &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: loadUID, Gid: loadUID}}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wait returns how many binds the load generator made.
+func (p *loadProcess) wait(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("loadgen: %v: %s", err, p.out.String())
+	}
+	m := regexp.MustCompile(`binds=(\d+)`).FindStringSubmatch(p.out.String())
+	if m == nil {
+		t.Fatalf("loadgen output %q", p.out.String())
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
