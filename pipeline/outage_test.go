@@ -142,3 +142,72 @@ func relative(seqs []uint64, base uint64) []uint64 {
 	}
 	return out
 }
+
+// TestShutdownWithKafkaDown: SIGTERM while Kafka is unreachable must not
+// block past the shutdown deadline; what could not be published is spooled
+// and the next agent, with Kafka back, publishes it.
+func TestShutdownWithKafkaDown(t *testing.T) {
+	testenv.RequireRoot(t)
+	const topic = "shutdown"
+	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3, DataDir: t.TempDir()})
+	cfg := config.Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, topic
+	cfg.Capture.PID = os.Getpid()
+	cfg.Capture.PinDir = ""
+	cfg.Spool.Dir = t.TempDir()
+	cfg.Shutdown.Timeout = 2 * time.Second
+
+	ctx, cancel := context.WithCancel(context.Background())
+	agent, err := Start(ctx, &cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := agent.Probe().NextSeq()
+	runDone := make(chan error, 1)
+	go func() { runDone <- agent.Run(ctx) }()
+	cluster.Stop()
+	const n = 300
+	for range n {
+		if err := bindOnce(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // read and batched, not deliverable
+	began := time.Now()
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+	agent.Close(closeCtx)
+	closeCancel()
+	took := time.Since(began)
+	spooled := agent.Stats().Publish.Spooled.Load()
+	t.Logf("shutdown with Kafka down took %v (deadline %v twice: flush, then the writer), %d events spooled", took, cfg.Shutdown.Timeout, spooled)
+	if took > 2*cfg.Shutdown.Timeout+time.Second {
+		t.Fatalf("shutdown took %v, past its deadlines", took)
+	}
+	// At least ours: anything else this process bound is reported too.
+	if spooled < n {
+		t.Fatalf("%d events spooled at shutdown, want at least %d", spooled, n)
+	}
+
+	// Kafka is back: the next agent publishes the spool.
+	cluster.Restart(t)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	next, err := Start(ctx2, &cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- next.Run(ctx2) }()
+	waitFor(t, 30*time.Second, func() bool { return next.Stats().Publish.Replayed.Load() >= n })
+	cancel2()
+	<-done2
+	next.Close(context.Background())
+	seqs := topicSeqs(t, cluster.Addrs, topic, int(kafkatest.Count(t, cluster.Addrs, topic)))
+	if missing := missingSeqs(seqs, first, first+n-1); len(missing) > 0 {
+		t.Fatalf("%d of %d events missing after the replay", len(missing), n)
+	}
+}
