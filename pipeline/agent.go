@@ -51,17 +51,20 @@ type Agent struct {
 	health  *metrics.Health
 	// listener serves metrics and health; nil when metrics.listen is empty.
 	listener net.Listener
-	// lastAck is when Kafka last acknowledged a write (unix nanoseconds).
-	lastAck atomic.Int64
+	// lastAck is when Kafka last acknowledged a write, lastTick when the
+	// monitor last ran (unix nanoseconds).
+	lastAck, lastTick atomic.Int64
 	// marks tie delivered events to ring positions; safe counts them.
 	marks capture.Checkpoints
 	safe  uint64
+	// limits are the batch size and timeout, which a reload may change.
+	limits *batch.Limits
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
 // from then on, queued until Run reads them.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: log}
+	a := &Agent{cfg: cfg, log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout)}
 	var err error
 	a.enricher, err = enrich.New(enrich.Config{Hostname: cfg.Host.Name, Logger: log})
 	if err != nil {
@@ -184,7 +187,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.marks, &a.stats.Capture) })
 	g.Go(func() error { return a.enricher.Run(gctx, events, records) })
-	g.Go(func() error { return batch.Run(gctx, records, batches, p.BatchSize, p.BatchTimeout) })
+	g.Go(func() error { return batch.Run(gctx, records, batches, a.limits) })
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
 	g.Go(func() error { return a.monitor(gctx) })

@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/metrics"
@@ -82,6 +84,7 @@ func (a *Agent) reportWrite(err error) {
 func (a *Agent) monitor(ctx context.Context) error {
 	tick := time.NewTicker(monitorInterval)
 	defer tick.Stop()
+	a.lastTick.Store(time.Now().UnixNano())
 	a.checkKafka(ctx)
 	var logged map[string]uint64
 	var lastLog time.Time
@@ -91,6 +94,7 @@ func (a *Agent) monitor(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
+		a.lastTick.Store(time.Now().UnixNano())
 		if time.Since(time.Unix(0, a.lastAck.Load())) > monitorInterval {
 			a.checkKafka(ctx)
 		}
@@ -106,6 +110,21 @@ func (a *Agent) monitor(ctx context.Context) error {
 			logged, lastLog = drops, time.Now()
 		}
 	}
+}
+
+// Alive is what the systemd watchdog asks before each ping: capture runs
+// and the agent's own loop still ticks. Kafka being away is not a reason to
+// be restarted (the spool covers it), so it is not part of this.
+func (a *Agent) Alive() error {
+	for _, p := range a.health.Problems() {
+		if strings.HasPrefix(p, checkCapture+":") {
+			return errors.New(p)
+		}
+	}
+	if since := time.Since(time.Unix(0, a.lastTick.Load())); since > 3*monitorInterval {
+		return fmt.Errorf("the agent's monitor has not run for %v", since.Round(time.Second))
+	}
+	return nil
 }
 
 func (a *Agent) checkKafka(ctx context.Context) {

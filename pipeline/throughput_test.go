@@ -66,7 +66,7 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 	var g errgroup.Group
 	g.Go(func() error { return enr.Run(ctx, events, records) })
 	g.Go(func() error {
-		return batch.Run(ctx, records, batches, cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout)
+		return batch.Run(ctx, records, batches, batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout))
 	})
 	g.Go(func() error { return encode.Run(ctx, enc, batches, encoded, &stats.Encode, discardLogger()) })
 	g.Go(func() error { return stage.Run(ctx, encoded) })

@@ -32,6 +32,14 @@ var commands = map[string]command{
 	"version": {"print the version", runVersion},
 }
 
+// exitError ends the command with a given exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
 // usageError is a bad command line: printed with the usage, exit status 2.
 type usageError struct {
 	err   error
@@ -55,9 +63,13 @@ func main() {
 	}
 	err := cmd.run(os.Args[2:])
 	var uerr *usageError
+	var eerr *exitError
 	switch {
 	case err == nil:
 	case errors.Is(err, pflag.ErrHelp):
+	case errors.As(err, &eerr):
+		fmt.Fprintf(os.Stderr, "bindwatch %s: %v\n", os.Args[1], eerr.err)
+		os.Exit(eerr.code)
 	case errors.As(err, &uerr):
 		fmt.Fprintf(os.Stderr, "bindwatch %s: %v\n\n%s", os.Args[1], uerr.err, uerr.usage)
 		os.Exit(2)

@@ -8,13 +8,20 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
 	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/sdnotify"
 	"github.com/bindwatch/bindwatch/pipeline"
 )
+
+// exitConfig is the exit status for a configuration refused at start:
+// EX_CONFIG, which the unit lists in RestartPreventExitStatus, because
+// restarting cannot fix a bad file.
+const exitConfig = 78
 
 func runAgent(args []string) error {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
@@ -24,16 +31,20 @@ func runAgent(args []string) error {
 		fmt.Fprintf(os.Stderr, "usage: bindwatch run --config FILE [--KEY VALUE ...]\n\n"+
 			"The agent: captures binds, enriches them, encodes them as Avro and publishes\n"+
 			"them to Kafka. Settings come from defaults < the file < BINDWATCH_* variables\n"+
-			"< these flags.\n\n%s", fs.FlagUsages())
+			"< these flags. SIGHUP reloads the file; SIGINT or SIGTERM stop.\n\n%s", fs.FlagUsages())
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*path, os.Environ(), fs)
 	if err != nil {
-		return err
+		return &exitError{code: exitConfig, err: err}
 	}
-	log := newLogger(os.Stderr, cfg.Log)
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	log := newLogger(os.Stderr, cfg.Log.Format, level)
+	notify := sdnotify.FromEnvironment()
+	pipeline.Version = version
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -41,7 +52,15 @@ func runAgent(args []string) error {
 	if err != nil {
 		return err
 	}
+	status := fmt.Sprintf("capturing with %s, publishing to %s", agent.Probe().Hook(), cfg.Kafka.Topic)
+	if err := notify.Ready(status); err != nil {
+		log.Warn("telling systemd the agent is ready", "component", "agent", "error", err)
+	}
+	go notify.KeepAlive(ctx, agent.Alive, log)
+	go reloadOnHUP(ctx, *path, fs, agent, level, notify, status, log)
+
 	runErr := agent.Run(ctx)
+	notify.Stopping()
 	// Run has drained every stage; Close only waits for the writer.
 	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 	defer cancel()
@@ -49,14 +68,60 @@ func runAgent(args []string) error {
 	s := agent.Stats()
 	log.Info("bindwatch agent stopped", "component", "agent",
 		"captured", s.Capture.Read.Load(), "queue_full", s.Capture.QueueFull.Load(),
-		"published", s.Publish.Published.Load(), "lost", s.Publish.Lost.Load(), "rejected", s.Publish.Rejected.Load())
+		"published", s.Publish.Published.Load(), "spooled", s.Publish.Spooled.Load(),
+		"lost", s.Publish.Lost.Load(), "rejected", s.Publish.Rejected.Load())
 	return errors.Join(runErr, closeErr)
 }
 
-// newLogger builds the agent's logger from log.level and log.format.
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
-	if c.Format == config.LogText {
+// reloadOnHUP re-reads the configuration on each SIGHUP. A configuration
+// that does not load is refused and the agent runs on unchanged; a good one
+// is applied where it can change live, and the log names the keys that
+// need a restart.
+func reloadOnHUP(ctx context.Context, path string, fs *pflag.FlagSet, agent *pipeline.Agent,
+	level *slog.LevelVar, notify *sdnotify.Notifier, status string, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	log = log.With("component", "agent")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		notify.Reloading()
+		next, err := config.Load(path, os.Environ(), fs)
+		if err != nil {
+			log.Error("configuration reload refused; running on with the previous one", "error", err)
+			notify.Ready(status + "; last reload refused: " + firstLine(err.Error()))
+			continue
+		}
+		ignored, err := agent.Reload(next)
+		if err != nil {
+			log.Error("configuration reload failed; running on with the previous one", "error", err)
+			notify.Ready(status + "; last reload failed")
+			continue
+		}
+		level.Set(next.Log.SlogLevel())
+		if len(ignored) > 0 {
+			log.Warn("configuration reloaded; these keys changed but need a restart", "keys", ignored)
+		} else {
+			log.Info("configuration reloaded")
+		}
+		notify.Ready(status)
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// newLogger builds the agent's logger: JSON or text, at a level a reload
+// may change.
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == config.LogText {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))

@@ -11,12 +11,11 @@ import (
 // Run reads in until it is closed, sends each batch on out, and closes out
 // after sending the last, partial one. It does not stop when ctx is
 // cancelled: shutdown is ordered, so upstream closing in is what ends it, and
-// nothing read is dropped. A new slice is sent each time; the receiver owns it.
-func Run[T any](ctx context.Context, in <-chan T, out chan<- []T, size int, timeout time.Duration) error {
+// nothing read is dropped. A new slice is sent each time; the receiver owns
+// it. limits are read at the start of each batch.
+func Run[T any](ctx context.Context, in <-chan T, out chan<- []T, limits *Limits) error {
 	defer close(out)
-	if size < 1 {
-		size = 1
-	}
+	size, timeout := limits.Get()
 	timer := time.NewTimer(timeout)
 	timer.Stop()
 	var pending []T
@@ -35,6 +34,7 @@ func Run[T any](ctx context.Context, in <-chan T, out chan<- []T, size int, time
 				return nil
 			}
 			if pending == nil {
+				size, timeout = limits.Get()
 				pending = make([]T, 0, size)
 				timer.Reset(timeout)
 			}

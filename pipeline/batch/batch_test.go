@@ -29,7 +29,7 @@ func TestBatchBySize(t *testing.T) {
 		}
 		close(in)
 	}()
-	if err := Run(context.Background(), in, out, 3, time.Hour); err != nil {
+	if err := Run(context.Background(), in, out, NewLimits(3, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	want := [][]int{{0, 1, 2}, {3, 4, 5}, {6}}
@@ -41,7 +41,7 @@ func TestBatchBySize(t *testing.T) {
 func TestBatchByTime(t *testing.T) {
 	in := make(chan int)
 	out := make(chan []int, 10)
-	go Run(context.Background(), in, out, 100, 50*time.Millisecond)
+	go Run(context.Background(), in, out, NewLimits(100, 50*time.Millisecond))
 	start := time.Now()
 	in <- 1
 	in <- 2
@@ -78,7 +78,7 @@ func TestBatchDrainsAfterCancel(t *testing.T) {
 		in <- i
 	}
 	close(in)
-	if err := Run(ctx, in, out, 2, time.Hour); err != nil {
+	if err := Run(ctx, in, out, NewLimits(2, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -93,7 +93,7 @@ func TestBatchDrainsAfterCancel(t *testing.T) {
 func BenchmarkBatch(b *testing.B) {
 	in := make(chan int, 1024)
 	out := make(chan []int, 16)
-	go Run(context.Background(), in, out, 500, time.Second)
+	go Run(context.Background(), in, out, NewLimits(500, time.Second))
 	go func() {
 		for range out {
 		}
@@ -101,6 +101,27 @@ func BenchmarkBatch(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		in <- i
+	}
+	close(in)
+}
+
+// TestLimitsChangeLive: a reload's new size applies from the next batch.
+func TestLimitsChangeLive(t *testing.T) {
+	in := make(chan int)
+	out := make(chan []int, 10)
+	limits := NewLimits(2, time.Hour)
+	go Run(context.Background(), in, out, limits)
+	in <- 1
+	in <- 2
+	if b := <-out; len(b) != 2 {
+		t.Fatalf("first batch %v", b)
+	}
+	limits.Set(3, time.Hour)
+	for i := range 3 {
+		in <- i
+	}
+	if b := <-out; len(b) != 3 {
+		t.Fatalf("batch after the change %v, want 3 items", b)
 	}
 	close(in)
 }
