@@ -15,7 +15,9 @@ const tracefsPath = "/sys/kernel/tracing"
 // containers often come without it.
 func ensureTracefs() error {
 	for _, p := range []string{tracefsPath + "/events", "/sys/kernel/debug/tracing/events"} {
-		if _, err := os.Stat(p); err == nil {
+		// Not allowed to look (a non-root agent without CAP_DAC_READ_SEARCH)
+		// is not "not mounted": let the attach say what is wrong.
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 	}
