@@ -6,7 +6,10 @@ BIN      := bin
 PKGS     := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build generate test test-go test-vm lint demo deps clean
+.PHONY: all build generate test test-go test-vm lint demo deps install clean
+
+PREFIX     ?= /usr
+UNITDIR    ?= /lib/systemd/system
 
 all: build
 
@@ -38,6 +41,18 @@ lint:
 # A few seconds of `bindwatch snoop` while a few binds happen.
 demo: build
 	test/demo.sh
+
+# The binary, the unit with its sysusers and tmpfiles files, the configuration
+# (kept if present) and the spool directory. Then: systemd-sysusers,
+# systemd-tmpfiles --create, systemctl enable --now bindwatch.
+install: build
+	install -D -m 0755 $(BIN)/bindwatch $(DESTDIR)$(PREFIX)/bin/bindwatch
+	install -D -m 0644 systemd/bindwatch.service $(DESTDIR)$(UNITDIR)/bindwatch.service
+	install -D -m 0644 systemd/bindwatch.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/bindwatch.conf
+	install -D -m 0644 systemd/bindwatch.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/bindwatch.conf
+	install -d -m 0755 $(DESTDIR)/etc/bindwatch
+	[ -e $(DESTDIR)/etc/bindwatch/bindwatch.yaml ] || install -m 0644 configs/bindwatch.yaml $(DESTDIR)/etc/bindwatch/bindwatch.yaml
+	install -d -m 0700 $(DESTDIR)/var/lib/bindwatch/spool
 
 # Debian packages the build, the tests and the demo use.
 deps:
