@@ -82,8 +82,8 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 	// is refused at start, naming the path.
 	if a.spool, err = spool.Open(cfg.Spool.Dir, spool.Options{
 		MaxBytes:   cfg.Spool.MaxBytes,
-		FullPolicy: spool.FullPolicy(cfg.Spool.FullPolicy),
-		Fsync:      spool.FsyncPolicy(cfg.Spool.Fsync),
+		FullPolicy: cfg.Spool.FullPolicy,
+		Fsync:      cfg.Spool.Fsync,
 		Logger:     log,
 	}); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

@@ -80,12 +80,8 @@ func TestAgentEndToEnd(t *testing.T) {
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3})
 
 	containerID, cgroupDir := dockerLikeCgroup(t)
-	cfg := config.Defaults()
-	cfg.Kafka.Brokers = cluster.Addrs
-	cfg.Kafka.Topic = topic
+	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Capture.UID = containerUID
-	cfg.Capture.PinDir = "" // nothing of a test may outlive it
-	cfg.Spool.Dir = t.TempDir()
 	cfg.Pipeline.BatchSize = 16 // several batches, each a Publish call
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -340,6 +336,18 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// testConfig is the defaults, pointed at a test cluster, reporting this
+// process's binds, with a spool in a temporary directory and no pins:
+// nothing of a test may outlive it.
+func testConfig(t testing.TB, brokers []string, topic string) config.Config {
+	cfg := config.Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Topic = brokers, topic
+	cfg.Capture.PID = os.Getpid()
+	cfg.Capture.PinDir = ""
+	cfg.Spool.Dir = t.TempDir()
+	return cfg
 }
 
 // waitForB is waitFor for benchmarks.

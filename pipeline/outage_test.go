@@ -3,12 +3,10 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
@@ -23,12 +21,8 @@ func TestBrokerOutage(t *testing.T) {
 	const topic = "outage"
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3, DataDir: t.TempDir()})
 
-	cfg := config.Defaults()
-	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, topic
+	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Kafka.WriteTimeout = 2 * time.Second // fail over to the spool sooner
-	cfg.Capture.PID = os.Getpid()
-	cfg.Capture.PinDir = ""
-	cfg.Spool.Dir = t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agent, err := Start(ctx, &cfg, testLogger(t))
@@ -150,11 +144,7 @@ func TestShutdownWithKafkaDown(t *testing.T) {
 	testenv.RequireRoot(t)
 	const topic = "shutdown"
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3, DataDir: t.TempDir()})
-	cfg := config.Defaults()
-	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, topic
-	cfg.Capture.PID = os.Getpid()
-	cfg.Capture.PinDir = ""
-	cfg.Spool.Dir = t.TempDir()
+	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Shutdown.Timeout = 2 * time.Second
 
 	ctx, cancel := context.WithCancel(context.Background())

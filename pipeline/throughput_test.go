@@ -110,11 +110,7 @@ func BenchmarkBindToAck(b *testing.B) {
 		b.Skip("SKIP: needs root to load BPF programs")
 	}
 	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "latency", Partitions: 3})
-	cfg := config.Defaults()
-	cfg.Kafka.Brokers, cfg.Kafka.Topic = cluster.Addrs, "latency"
-	cfg.Capture.PID = os.Getpid()
-	cfg.Capture.PinDir = ""
-	cfg.Spool.Dir = b.TempDir()
+	cfg := testConfig(b, cluster.Addrs, "latency")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agent, err := Start(ctx, &cfg, discardLogger())

@@ -10,6 +10,7 @@ package config
 import (
 	"time"
 
+	"github.com/bindwatch/bindwatch/pipeline/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -165,34 +166,21 @@ const (
 	SASLScramSHA512 SASLMechanism = "scram-sha-512"
 )
 
-// FullPolicy says which events a full spool gives up.
-type FullPolicy string
-
-// The values of spool.full_policy.
-const (
-	// DropOldest deletes the oldest spooled batches to make room: the most
-	// recent binds are the ones an audit most likely still needs.
-	DropOldest FullPolicy = "drop_oldest"
-	// DropNewest refuses new batches: what was spooled first stays.
-	DropNewest FullPolicy = "drop_newest"
+// FullPolicy and FsyncPolicy are the spool's own types: pipeline/spool
+// documents what each value does, and these are the values of
+// spool.full_policy and spool.fsync.
+type (
+	FullPolicy  = spool.FullPolicy
+	FsyncPolicy = spool.FsyncPolicy
 )
 
-// FsyncPolicy says when the spool forces its writes to stable storage.
-type FsyncPolicy string
-
-// The values of spool.fsync.
+// The values of spool.full_policy and spool.fsync.
 const (
-	// FsyncAlways syncs every append (and the directory when a segment is
-	// created or removed) before the batch counts as spooled: a power loss
-	// loses no spooled event, at one fsync per spooled batch.
-	FsyncAlways FsyncPolicy = "always"
-	// FsyncBatch syncs a segment when it is closed (rotation, replay,
-	// shutdown): a power loss can lose the unsynced tail of the open
-	// segment, never a closed one.
-	FsyncBatch FsyncPolicy = "batch"
-	// FsyncNever leaves writeback to the kernel (about 30 s): a power loss
-	// can lose what was spooled in that window. A clean exit loses nothing.
-	FsyncNever FsyncPolicy = "never"
+	DropOldest  = spool.DropOldest
+	DropNewest  = spool.DropNewest
+	FsyncAlways = spool.FsyncAlways
+	FsyncBatch  = spool.FsyncBatch
+	FsyncNever  = spool.FsyncNever
 )
 
 // The values of log.level and log.format.
