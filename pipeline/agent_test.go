@@ -81,7 +81,7 @@ func TestAgentEndToEnd(t *testing.T) {
 
 	containerID, cgroupDir := dockerLikeCgroup(t)
 	cfg := testConfig(t, cluster.Addrs, topic)
-	cfg.Capture.UID = containerUID
+	cfg.Capture.PID, cfg.Capture.UID = -1, containerUID // the child's binds, not ours
 	cfg.Pipeline.BatchSize = 16 // several batches, each a Publish call
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
