@@ -82,7 +82,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	containerID, cgroupDir := dockerLikeCgroup(t)
 	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Capture.PID, cfg.Capture.UID = -1, containerUID // the child's binds, not ours
-	cfg.Pipeline.BatchSize = 16 // several batches, each a Publish call
+	cfg.Pipeline.BatchSize = 16                         // several batches, each a Publish call
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	agent, err := Start(ctx, &cfg, testLogger(t))
