@@ -24,6 +24,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -83,14 +84,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Capture.PID, cfg.Capture.UID = -1, containerUID // the child's binds, not ours
 	cfg.Pipeline.BatchSize = 16                         // several batches, each a Publish call
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	agent, err := Start(ctx, &cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDone := make(chan error, 1)
-	go func() { runDone <- agent.Run(ctx) }()
+	agent := runAgent(t, &cfg, testLogger(t))
 
 	start := time.Now()
 	var plan []map[string]any
@@ -101,15 +95,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	n := len(plan)
 	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
 	end := time.Now()
-	cancel()
-	if err := <-runDone; err != nil {
-		t.Fatal(err)
-	}
-	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer closeCancel()
-	if err := agent.Close(closeCtx); err != nil {
-		t.Fatal(err)
-	}
+	agent.stop(t)
 
 	// kafka-go and kcat must read the same bytes, and nothing else is there.
 	msgs := kafkatest.ReadAll(t, cluster.Addrs, topic, n, 10*time.Second)
@@ -335,6 +321,56 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", limit)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runningAgent is an agent started and running in the background.
+type runningAgent struct {
+	*Agent
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// runAgent starts an agent and runs it until stop or the end of the test.
+func runAgent(t testing.TB, cfg *config.Config, log *slog.Logger) *runningAgent {
+	t.Helper()
+	return startRunning(t, cfg, log, nil)
+}
+
+// runAgentObserved is runAgent, quiet, with each event's bind-to-ack
+// latency also going to observe.
+func runAgentObserved(t testing.TB, cfg *config.Config, observe publish.Observer) *runningAgent {
+	t.Helper()
+	return startRunning(t, cfg, discardLogger(), observe)
+}
+
+func startRunning(t testing.TB, cfg *config.Config, log *slog.Logger, observe publish.Observer) *runningAgent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := Start(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.observe = observe
+	r := &runningAgent{Agent: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(cancel)
+	return r
+}
+
+// stop shuts the agent down as SIGTERM does: Run drains, Close waits for
+// the writer at most the shutdown timeout.
+func (r *runningAgent) stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.Timeout)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -23,14 +23,7 @@ func TestBrokerOutage(t *testing.T) {
 
 	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Kafka.WriteTimeout = 2 * time.Second // fail over to the spool sooner
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	agent, err := Start(ctx, &cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runDone := make(chan error, 1)
-	go func() { runDone <- agent.Run(ctx) }()
+	agent := runAgent(t, &cfg, testLogger(t))
 
 	// 500 binds a second for 9 s; the cluster is down from 2 s to 6 s.
 	firstSeq, err := agent.Probe().NextSeq()
@@ -62,11 +55,7 @@ func TestBrokerOutage(t *testing.T) {
 		n, _ := agent.spool.Len()
 		return n == 0 && agent.Stats().Publish.Published.Load() >= total
 	})
-	cancel()
-	if err := <-runDone; err != nil {
-		t.Fatal(err)
-	}
-	agent.Close(context.Background())
+	agent.stop(t)
 
 	s := agent.Stats()
 	t.Logf("published %d, spooled %d, replayed %d, failed writes %d, queue full %d",
@@ -184,18 +173,9 @@ func TestShutdownWithKafkaDown(t *testing.T) {
 
 	// Kafka is back: the next agent publishes the spool.
 	cluster.Restart(t)
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	defer cancel2()
-	next, err := Start(ctx2, &cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done2 := make(chan error, 1)
-	go func() { done2 <- next.Run(ctx2) }()
+	next := runAgent(t, &cfg, testLogger(t))
 	waitFor(t, 30*time.Second, func() bool { return next.Stats().Publish.Replayed.Load() >= n })
-	cancel2()
-	<-done2
-	next.Close(context.Background())
+	next.stop(t)
 	seqs := topicSeqs(t, cluster.Addrs, topic, int(kafkatest.Count(t, cluster.Addrs, topic)))
 	if missing := missingSeqs(seqs, first, first+n-1); len(missing) > 0 {
 		t.Fatalf("%d of %d events missing after the replay", len(missing), n)

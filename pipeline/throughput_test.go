@@ -111,16 +111,9 @@ func BenchmarkBindToAck(b *testing.B) {
 	}
 	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "latency", Partitions: 3})
 	cfg := testConfig(b, cluster.Addrs, "latency")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	agent, err := Start(ctx, &cfg, discardLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
 	latencies := make(chan time.Duration, 1<<20)
-	agent.observe = publish.ObserverFunc(func(s float64) { latencies <- time.Duration(s * float64(time.Second)) })
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx) }()
+	observe := publish.ObserverFunc(func(s float64) { latencies <- time.Duration(s * float64(time.Second)) })
+	agent := runAgentObserved(b, &cfg, observe)
 
 	b.ResetTimer()
 	const rate = 2000
@@ -134,9 +127,7 @@ func BenchmarkBindToAck(b *testing.B) {
 	tick.Stop()
 	waitForB(b, 20*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(b.N) })
 	b.StopTimer()
-	cancel()
-	<-done
-	agent.Close(context.Background())
+	agent.stop(b)
 	close(latencies)
 	var all []time.Duration
 	for d := range latencies {
