@@ -209,8 +209,8 @@ func TestLayering(t *testing.T) {
 		},
 		{
 			name: "size as a YAML number",
-			yaml: "spool:\n  max_bytes: 4096\n",
-			get:  func(c *Config) any { return c.Spool.MaxBytes }, want: int64(4096),
+			yaml: "spool:\n  max_bytes: 2097152\n",
+			get:  func(c *Config) any { return c.Spool.MaxBytes }, want: int64(2097152),
 		},
 		{
 			name: "size in binary units from the environment",

@@ -33,8 +33,9 @@ const (
 	// maxQueueSize bounds the memory of the queue: 16M events of some
 	// hundred bytes each is already gigabytes.
 	maxQueueSize = 1 << 24
-	// minSpoolBytes is one filesystem block: less is a typo, not a spool.
-	minSpoolBytes = 4 << 10
+	// minSpoolBytes holds a few batches: a 500-event batch spools as about
+	// 150 KB, and a spool smaller than one batch would refuse every append.
+	minSpoolBytes = 1 << 20
 )
 
 // maxHostName is the longest DNS name.

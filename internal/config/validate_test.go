@@ -113,7 +113,7 @@ func TestValidate(t *testing.T) {
 		{"relative spool", func(c *Config) { c.Spool.Dir = "spool" },
 			[]string{`config: spool.dir: "spool" is not allowed; want an absolute directory`}},
 		{"tiny spool", func(c *Config) { c.Spool.MaxBytes = 100 },
-			[]string{`config: spool.max_bytes: 100 is too small; want at least 4KiB`}},
+			[]string{`config: spool.max_bytes: 100 is too small; want at least 1MiB`}},
 		{"full policy", func(c *Config) { c.Spool.FullPolicy = "block" },
 			[]string{`config: spool.full_policy: "block" is not allowed; want one of drop_oldest, drop_newest`}},
 		{"fsync", func(c *Config) { c.Spool.Fsync = "sometimes" },
