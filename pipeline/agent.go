@@ -63,23 +63,23 @@ type Agent struct {
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
 // from then on, queued until Run reads them.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, error) {
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a := &Agent{cfg: cfg, log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout)}
-	var err error
-	a.enricher, err = enrich.New(enrich.Config{Hostname: cfg.Host.Name, Logger: log})
-	if err != nil {
+	// undo releases what was opened when a later step fails.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	if a.enricher, err = enrich.New(enrich.Config{Hostname: cfg.Host.Name, Logger: log}); err != nil {
 		return nil, fmt.Errorf("enrichment: %w", err)
 	}
-	framing, err := a.newEncoder(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pcfg, err := PublishConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Opened before the probe: a spool directory that cannot be written
-	// is refused at start, naming the path.
+	// First of what touches the disk: a spool directory that cannot be
+	// written is refused at start, naming the path. It also keeps the
+	// registry's schema ids.
 	if a.spool, err = spool.Open(cfg.Spool.Dir, spool.Options{
 		MaxBytes:   cfg.Spool.MaxBytes,
 		FullPolicy: cfg.Spool.FullPolicy,
@@ -88,10 +88,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 	}); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	undo = append(undo, func() { a.spool.Close() })
+	framing, err := a.newEncoder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := PublishConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if a.pub, err = publish.New(pcfg, log); err != nil {
-		a.spool.Close()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	undo = append(undo, func() { a.pub.Close(ctx) })
 	a.probe, err = bpf.Load(bpf.Options{
 		Hook:            bpf.Hook(cfg.Capture.Hook),
 		Filter:          captureFilter(cfg),
@@ -100,21 +109,17 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Agent, e
 		Logger:          log,
 	})
 	if err != nil {
-		a.pub.Close(ctx)
-		a.spool.Close()
 		return nil, err
 	}
+	undo = append(undo, func() { a.probe.Close() })
 	if a.reader, err = a.probe.NewReader(); err != nil {
-		a.probe.Close()
-		a.pub.Close(ctx)
-		a.spool.Close()
 		return nil, err
 	}
+	undo = append(undo, func() { a.reader.Close() })
 	a.health = metrics.NewHealth(checkCapture, checkKafka)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {
 		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
-			a.Close(ctx)
 			return nil, err
 		}
 	}
@@ -136,7 +141,7 @@ func (a *Agent) newEncoder(ctx context.Context) (string, error) {
 	}
 	if url := a.cfg.Schema.RegistryURL; url != "" {
 		subject := schemas.Subject(a.cfg.Kafka.Topic)
-		id, err := encode.Register(ctx, url, subject, text)
+		id, err := registerSchema(ctx, a.cfg.Spool.Dir, url, subject, text, a.log)
 		if err != nil {
 			return "", fmt.Errorf("schema registry: %w", err)
 		}
