@@ -157,7 +157,7 @@ func mustBPFFS(t *testing.T) {
 
 func testCgroupMap(t *testing.T, hook Hook) {
 	set, path := pinnedSet(t, "cgroupmap", 8)
-	dir := filepath.Join(cgroup2Mount(t), fmt.Sprintf("bindwatch-test-%d", os.Getpid()))
+	dir := filepath.Join(testenv.Cgroup2Mount(t), fmt.Sprintf("bindwatch-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

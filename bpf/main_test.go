@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
 // childBindVar makes the test binary, re-executed, perform one bind and exit:
@@ -63,7 +65,8 @@ func startChild(t *testing.T, spec string, attr *syscall.SysProcAttr, wait bool)
 	t.Helper()
 	exe := os.Args[0]
 	if attr != nil && attr.Credential != nil {
-		exe = worldExecutableCopy(t)
+		exe = filepath.Join(testenv.WorldReadableDir(t), "child.test")
+		testenv.CopyTestBinary(t, exe)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childBindVar+"="+spec)
@@ -108,27 +111,4 @@ func runChild(t *testing.T, spec string, attr *syscall.SysProcAttr) int {
 	c := startChild(t, spec, attr, false)
 	c.wait(t)
 	return c.pid()
-}
-
-// worldExecutableCopy copies the test binary where an unprivileged user can
-// run it: go test builds it inside a directory only root may enter.
-func worldExecutableCopy(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "bindwatch-child-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "child.test")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return exe
 }

@@ -44,7 +44,6 @@ type Probe struct {
 	base     bindwatchCaptureConfig
 	pins     *pins
 	mptcp    bool
-	refused  []Refusal
 	coll     *ebpf.Collection
 	mptcpSet *ebpf.Collection
 	links    []link.Link
@@ -107,7 +106,6 @@ func Load(opts Options) (*Probe, error) {
 			refused = append(refused, Refusal{Hook: h, Err: err})
 			continue
 		}
-		p.refused = refused
 		log.Info("hook attached", "hook", h, "mptcp_bind", p.mptcp, "pinned", opts.PinDir, "generation", p.base.Generation)
 		return p, nil
 	}
@@ -210,9 +208,6 @@ func (p *Probe) Generation() uint32 { return p.base.Generation }
 
 // MPTCPHooked reports whether mptcp_bind itself is hooked (fexit, kprobe).
 func (p *Probe) MPTCPHooked() bool { return p.mptcp }
-
-// Refused lists the hooks tried before this one and why they failed.
-func (p *Probe) Refused() []Refusal { return p.refused }
 
 // SetFilter changes what the attached programs report, effective for the
 // next bind. The pinned-map paths cannot change here.

@@ -33,6 +33,7 @@ type ring struct {
 	read   uint64 // position after the last record read; the reader's own
 	epfd   int
 	wakefd int // eventfd: Close and Flush interrupt a wait through it
+	events [2]unix.EpollEvent
 
 	// mapMu guards the mapping: commit (any goroutine) reads it, Close
 	// removes it.
@@ -132,8 +133,7 @@ func (r *ring) wait(timeout time.Duration) error {
 	if timeout > 0 && ms == 0 {
 		ms = 1
 	}
-	events := make([]unix.EpollEvent, 2)
-	_, err := unix.EpollWait(r.epfd, events, ms)
+	_, err := unix.EpollWait(r.epfd, r.events[:], ms)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		return fmt.Errorf("epoll_wait: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
 // socketSpec describes a socket the way a test case wants it made.
@@ -169,27 +171,6 @@ func nsInode(t *testing.T, pid int, ns string) uint32 {
 	return uint32(st.Ino)
 }
 
-// cgroup2Mount is where the unified cgroup hierarchy is mounted: /sys/fs/cgroup
-// on pure cgroup v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
-func cgroup2Mount(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok || !strings.HasPrefix(post, "cgroup2 ") {
-			continue
-		}
-		if f := strings.Fields(pre); len(f) >= 5 {
-			return f[4]
-		}
-	}
-	t.Skip("no cgroup2 hierarchy is mounted")
-	return ""
-}
-
 // cgroupID is the id bpf_get_current_cgroup_id reports for tasks in the
 // cgroup directory dir: its inode number in cgroupfs.
 func cgroupID(t *testing.T, dir string) uint64 {
@@ -210,7 +191,7 @@ func selfCgroupDir(t *testing.T) string {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "0::"); ok {
-			return cgroup2Mount(t) + rest
+			return testenv.Cgroup2Mount(t) + rest
 		}
 	}
 	t.Fatal("no unified-hierarchy line in /proc/self/cgroup")

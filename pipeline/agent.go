@@ -215,9 +215,6 @@ func (a *Agent) delivered(events int) {
 	}
 }
 
-// Health is what /healthz and /readyz report.
-func (a *Agent) Health() *metrics.Health { return a.health }
-
 // Close releases the probe and the publisher, waiting for the publisher at
 // most until ctx's deadline.
 func (a *Agent) Close(ctx context.Context) error {

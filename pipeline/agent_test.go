@@ -198,7 +198,7 @@ func dockerLikeCgroup(t *testing.T) (string, string) {
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	id := hex.EncodeToString(raw)
-	slice := filepath.Join(cgroup2Mount(t), "system.slice")
+	slice := filepath.Join(testenv.Cgroup2Mount(t), "system.slice")
 	createdSlice := false
 	if _, err := os.Stat(slice); os.IsNotExist(err) {
 		createdSlice = true
@@ -252,20 +252,6 @@ func bindInContainer(t *testing.T, cgroupDir string, plan []map[string]any) (int
 	return cmd.Process.Pid, results
 }
 
-func cgroup2Mount(t *testing.T) string {
-	t.Helper()
-	for _, line := range strings.Split(readFile(t, "/proc/self/mountinfo"), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if ok && strings.HasPrefix(post, "cgroup2 ") {
-			if f := strings.Fields(pre); len(f) >= 5 {
-				return f[4]
-			}
-		}
-	}
-	testenv.Unavailable(t, "no cgroup2 hierarchy is mounted")
-	return ""
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -313,14 +299,14 @@ func sameValue(got, want any) bool {
 
 func sortBytes(v [][]byte) { slices.SortFunc(v, bytes.Compare) }
 
-func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met within %v", limit)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -384,18 +370,6 @@ func testConfig(t testing.TB, brokers []string, topic string) config.Config {
 	cfg.Capture.PinDir = ""
 	cfg.Spool.Dir = t.TempDir()
 	return cfg
-}
-
-// waitForB is waitFor for benchmarks.
-func waitForB(b *testing.B, limit time.Duration, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("condition not met within %v", limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // bindOnce binds a UDP socket to an ephemeral loopback port and closes it.

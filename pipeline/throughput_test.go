@@ -125,7 +125,7 @@ func BenchmarkBindToAck(b *testing.B) {
 		}
 	}
 	tick.Stop()
-	waitForB(b, 20*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(b.N) })
+	waitFor(b, 20*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(b.N) })
 	b.StopTimer()
 	agent.stop(b)
 	close(latencies)

@@ -61,9 +61,9 @@ func TestCapabilities(t *testing.T) {
 	if slices.Contains(granted, "CAP_SYS_ADMIN") {
 		t.Errorf("the unit grants CAP_SYS_ADMIN")
 	}
-	dir := worldReadableDir(t)
+	dir := testenv.WorldReadableDir(t)
 	exe := filepath.Join(dir, "standin")
-	copyFile(t, os.Args[0], exe)
+	testenv.CopyTestBinary(t, exe)
 	pinDir := privateBPFFS(t, dir)
 	rootFS := machineIDRoot(t, dir)
 
@@ -262,32 +262,6 @@ func capMask(t *testing.T, caps []string) string {
 func sameSet(a, b []string) bool {
 	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
 	return slices.Equal(a, b)
-}
-
-// worldReadableDir is a temporary directory the stand-in's user can reach
-// (t.TempDir's are private to root).
-func worldReadableDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "bindwatch-systemd-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // privateBPFFS mounts a bpffs of its own under dir with the mode systemd

@@ -37,7 +37,7 @@ func TestUnitUnderSystemd(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
 		testenv.Unavailable(t, "needs tracefs mounted at /sys/kernel/tracing to bind into the container: %v", err)
 	}
-	dir := worldReadableDir(t)
+	dir := testenv.WorldReadableDir(t)
 	root := filepath.Join(dir, "root")
 	text := readUnit(t)
 	buildContainerRoot(t, root, text)
@@ -204,7 +204,7 @@ func buildContainerRoot(t *testing.T, root, text string) {
 	for _, name := range []string{"etc/passwd", "etc/group", "etc/hostname", "etc/machine-id"} {
 		os.Chmod(filepath.Join(root, name), 0o644)
 	}
-	copyFile(t, os.Args[0], filepath.Join(root, "opt/bindwatch/standin"))
+	testenv.CopyTestBinary(t, filepath.Join(root, "opt/bindwatch/standin"))
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -54,7 +53,7 @@ log:
 		t.Fatal(err)
 	}
 
-	first := startAgent(t, cfgPath)
+	first := runAgentProcess(t, cfgPath).cmd
 	load := startLoad(t, 1000, 6*time.Second)
 	time.Sleep(2 * time.Second)
 	if err := first.Process.Kill(); err != nil {
@@ -63,7 +62,7 @@ log:
 	first.Wait()
 	t.Log("agent killed with SIGKILL")
 	time.Sleep(time.Second) // binds go on with no agent running
-	second := startAgent(t, cfgPath)
+	second := runAgentProcess(t, cfgPath).cmd
 	t.Log("agent restarted")
 	binds := load.wait(t)
 
@@ -104,34 +103,6 @@ log:
 	if span := distinct[len(distinct)-1] - distinct[0] + 1; span != uint64(binds) {
 		t.Fatalf("sequence numbers span %d for %d binds: a gap", span, binds)
 	}
-}
-
-// startAgent runs `bindwatch run` and waits until it says it started.
-func startAgent(t *testing.T, cfgPath string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(binary, "run", "--config", cfgPath)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "bindwatch agent started") {
-			go func() {
-				for sc.Scan() {
-					t.Log(sc.Text())
-				}
-			}()
-			return cmd
-		}
-		t.Log(sc.Text())
-	}
-	t.Fatalf("agent exited before starting: %v", cmd.Wait())
-	return nil
 }
 
 // loadProcess is test/loadgen binding as loadUID.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -30,7 +31,7 @@ func Unavailable(t testing.TB, format string, args ...any) {
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		Unavailable(t, "needs root to load BPF programs and create cgroups (euid %d)", os.Geteuid())
+		Unavailable(t, "needs root (euid %d)", os.Geteuid())
 	}
 }
 
@@ -42,4 +43,55 @@ func RequireTool(t testing.TB, name, pkg string) string {
 		Unavailable(t, "needs %s (Debian package %s) on PATH", name, pkg)
 	}
 	return path
+}
+
+// Cgroup2Mount is where the unified cgroup hierarchy is mounted:
+// /sys/fs/cgroup on pure cgroup v2 hosts, /sys/fs/cgroup/unified on hybrid
+// ones. It stops t when there is none.
+func Cgroup2Mount(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok || !strings.HasPrefix(post, "cgroup2 ") {
+			continue
+		}
+		if f := strings.Fields(pre); len(f) >= 5 {
+			return f[4]
+		}
+	}
+	Unavailable(t, "no cgroup2 hierarchy is mounted")
+	return ""
+}
+
+// WorldReadableDir is a temporary directory others may enter, removed at the
+// end of the test: go test builds and runs inside directories only their
+// owner may enter, where a child running as another user cannot reach.
+func WorldReadableDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bindwatch-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// CopyTestBinary copies the running test binary to path, executable by all,
+// so it can be re-run as another user or in another root.
+func CopyTestBinary(t testing.TB, path string) {
+	t.Helper()
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -24,8 +24,7 @@ type StageStats struct {
 	Replayed  atomic.Uint64 // acknowledged from the spool
 	// Lost counts messages neither delivered nor spooled at the shutdown
 	// deadline (only without a spool, or when the spool is closed).
-	Lost    atomic.Uint64
-	Batches atomic.Uint64 // batches handled
+	Lost atomic.Uint64
 }
 
 // Stage publishes encoded batches, keyed by Key (the host id) so that Kafka
@@ -121,7 +120,6 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 				s.toSpool(failed)
 			}
 		}
-		s.Stats.Batches.Add(1)
 		if s.Delivered != nil {
 			s.Delivered(b.Events)
 		}

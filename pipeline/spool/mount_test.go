@@ -226,18 +226,8 @@ func TestOpenRefusesUnwritable(t *testing.T) {
 			}
 			return
 		}
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		bin, err := os.ReadFile(exe)
-		if err != nil {
-			t.Fatal(err)
-		}
 		copyPath := filepath.Join(base, "spool.test")
-		if err := os.WriteFile(copyPath, bin, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		testenv.CopyTestBinary(t, copyPath)
 		// The two directories testing made for this test are opened to
 		// others; anything above them must already be.
 		for i, d := 0, base; d != "/"; i, d = i+1, filepath.Dir(d) {
