@@ -10,26 +10,106 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hookPrograms names the programs of one hook: the base set that must load
-// and attach, and the mptcp_bind set that is used when the kernel has it.
+// attachment is one program and how to attach it.
+type attachment struct {
+	program string
+	attach  func(*ebpf.Program) (link.Link, error)
+}
+
+func fexit(program string) attachment {
+	return attachment{program, func(p *ebpf.Program) (link.Link, error) {
+		return link.AttachTracing(link.TracingOptions{Program: p})
+	}}
+}
+
+func kprobe(program, symbol string) attachment {
+	return attachment{program, func(p *ebpf.Program) (link.Link, error) { return link.Kprobe(symbol, p, nil) }}
+}
+
+func kretprobe(program, symbol string) attachment {
+	return attachment{program, func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe(symbol, p, nil) }}
+}
+
+func syscallExit(program, syscall string) attachment {
+	return attachment{program, func(p *ebpf.Program) (link.Link, error) {
+		return link.Tracepoint("syscalls", "sys_exit_"+syscall, p, nil)
+	}}
+}
+
+func cgroupRoot(program string, at ebpf.AttachType) attachment {
+	return attachment{program, func(p *ebpf.Program) (link.Link, error) {
+		root, err := cgroup2Root()
+		if err != nil {
+			return nil, err
+		}
+		return link.AttachCgroup(link.CgroupOptions{Path: root, Attach: at, Program: p})
+	}}
+}
+
+// hookPrograms are the programs of one hook: the base set that must load
+// and attach, and the MPTCP set used when the kernel has mptcp_bind and
+// mptcp_listen. Return probes come before their entries: an entry without
+// its return only leaves an LRU entry behind, a return without its entry
+// does nothing.
 type hookPrograms struct {
-	base  []string
-	mptcp []string
+	base, mptcp []attachment
+	// tracefs is needed to attach (kprobe and tracepoint perf events).
+	tracefs bool
 }
 
 var programsOf = map[Hook]hookPrograms{
 	HookFexit: {
-		base:  []string{"fexit_inet_bind", "fexit_inet6_bind"},
-		mptcp: []string{"fexit_mptcp_bind"},
+		base: []attachment{
+			fexit("fexit_inet_bind"), fexit("fexit_inet6_bind"), fexit("fexit_inet_listen"),
+		},
+		mptcp: []attachment{fexit("fexit_mptcp_bind"), fexit("fexit_mptcp_listen")},
 	},
 	HookKprobe: {
-		base:  []string{"kprobe_inet_bind", "kretprobe_inet_bind"},
-		mptcp: []string{"kprobe_mptcp_bind", "kretprobe_mptcp_bind"},
+		base: []attachment{
+			kretprobe("kretprobe_inet_bind", "inet_bind"), kretprobe("kretprobe_inet_bind", "inet6_bind"),
+			kprobe("kprobe_inet_bind", "inet_bind"), kprobe("kprobe_inet_bind", "inet6_bind"),
+			kretprobe("kretprobe_inet_listen", "inet_listen"), kprobe("kprobe_inet_listen", "inet_listen"),
+		},
+		mptcp: []attachment{
+			kretprobe("kretprobe_mptcp_bind", "mptcp_bind"), kprobe("kprobe_mptcp_bind", "mptcp_bind"),
+			kretprobe("kretprobe_mptcp_listen", "mptcp_listen"), kprobe("kprobe_mptcp_listen", "mptcp_listen"),
+		},
+		tracefs: true,
 	},
 	HookTracepoint: {
 		// The fd's socket is the MPTCP socket itself: no extra hook needed.
-		base: []string{"tracepoint_exit_bind"},
+		base:    []attachment{syscallExit("tracepoint_exit_bind", "bind"), syscallExit("tracepoint_exit_listen", "listen")},
+		tracefs: true,
 	},
+}
+
+// timeline are the programs every hook adds for the listener timeline. Each
+// is optional: one that does not attach is a blind spot, named in the log
+// and the metrics, and capture goes on without it.
+var timeline = []struct {
+	attachment
+	// blind says what is not seen without it.
+	blind string
+}{
+	{attachment{"tp_btf_sock_set_state", func(p *ebpf.Program) (link.Link, error) {
+		return link.AttachTracing(link.TracingOptions{Program: p})
+	}}, "listener close (TCP, MPTCP, SCTP sockets that stop listening)"},
+	{cgroupRoot("cgroup_sock_create", ebpf.AttachCGroupInetSockCreate),
+		"socket cookies of sockets created by now on the kprobe and tracepoint hooks"},
+	{cgroupRoot("cgroup_sock_release", ebpf.AttachCgroupInetSockRelease), "UDP server release"},
+}
+
+// programNames lists the distinct programs of attachments.
+func programNames(as []attachment) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, a := range as {
+		if !seen[a.program] {
+			seen[a.program] = true
+			names = append(names, a.program)
+		}
+	}
+	return names
 }
 
 // subset is spec with only the named programs; every map stays, so map
@@ -65,71 +145,14 @@ func loadPrograms(spec *ebpf.CollectionSpec, programs []string, opts ebpf.Collec
 	return coll, nil
 }
 
-// attachBase attaches the programs every hook variant needs.
-func attachBase(h Hook, c *ebpf.Collection) ([]link.Link, error) {
-	p := c.Programs
-	switch h {
-	case HookFexit:
-		return attachAll(
-			func() (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: p["fexit_inet_bind"]})
-			},
-			func() (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: p["fexit_inet6_bind"]})
-			},
-		)
-	case HookKprobe:
-		if err := ensureTracefs(); err != nil {
-			return nil, err
-		}
-		// Return probes first: an entry without its return only leaves an
-		// LRU entry behind, a return without its entry does nothing.
-		return attachAll(
-			func() (link.Link, error) { return link.Kretprobe("inet_bind", p["kretprobe_inet_bind"], nil) },
-			func() (link.Link, error) { return link.Kretprobe("inet6_bind", p["kretprobe_inet_bind"], nil) },
-			func() (link.Link, error) { return link.Kprobe("inet_bind", p["kprobe_inet_bind"], nil) },
-			func() (link.Link, error) { return link.Kprobe("inet6_bind", p["kprobe_inet_bind"], nil) },
-		)
-	case HookTracepoint:
-		if err := ensureTracefs(); err != nil {
-			return nil, err
-		}
-		return attachAll(
-			func() (link.Link, error) {
-				return link.Tracepoint("syscalls", "sys_exit_bind", p["tracepoint_exit_bind"], nil)
-			},
-		)
-	}
-	return nil, fmt.Errorf("no programs for hook %q", h)
-}
-
-// attachMPTCP attaches the mptcp_bind programs of h.
-func attachMPTCP(h Hook, c *ebpf.Collection) ([]link.Link, error) {
-	p := c.Programs
-	switch h {
-	case HookFexit:
-		return attachAll(
-			func() (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: p["fexit_mptcp_bind"]})
-			},
-		)
-	case HookKprobe:
-		return attachAll(
-			func() (link.Link, error) { return link.Kretprobe("mptcp_bind", p["kretprobe_mptcp_bind"], nil) },
-			func() (link.Link, error) { return link.Kprobe("mptcp_bind", p["kprobe_mptcp_bind"], nil) },
-		)
-	}
-	return nil, nil
-}
-
-// attachAll runs each attach in order and undoes them all if one fails.
-func attachAll(attach ...func() (link.Link, error)) ([]link.Link, error) {
-	links := make([]link.Link, 0, len(attach))
-	for _, a := range attach {
-		l, err := a()
+// attachAll attaches each in order and undoes them all if one fails.
+func attachAll(c *ebpf.Collection, as []attachment) ([]link.Link, error) {
+	links := make([]link.Link, 0, len(as))
+	for _, a := range as {
+		l, err := a.attach(c.Programs[a.program])
 		if err != nil {
 			closeLinks(links)
-			return nil, err
+			return nil, fmt.Errorf("attaching %s: %w", a.program, err)
 		}
 		links = append(links, l)
 	}
@@ -156,4 +179,17 @@ func explain(h Hook, err error) error {
 		return fmt.Errorf("this kernel has no syscall tracepoints (built without CONFIG_FTRACE_SYSCALLS): %w", err)
 	}
 	return err
+}
+
+// cgroup2Root is where the unified cgroup hierarchy is mounted: programs
+// attached to its root see every task's sockets.
+func cgroup2Root() (string, error) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", fmt.Errorf("finding the cgroup2 mount: %w", err)
+	}
+	if dir, ok := parseCgroup2Mount(string(b)); ok {
+		return dir, nil
+	}
+	return "", errors.New("no cgroup2 filesystem is mounted")
 }

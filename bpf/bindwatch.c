@@ -2,14 +2,29 @@
 //go:build ignore
 
 /*
- * bindwatch: one record per bind() on an AF_INET or AF_INET6 socket.
+ * bindwatch: a record per bind() and listen() on an AF_INET or AF_INET6
+ * socket, and per socket that stops listening.
  *
- * Three hook variants share one emit path; the loader attaches exactly one:
- *   fexit      inet_bind, inet6_bind, mptcp_bind: arguments and return value
- *              in one program, no per-thread state.
+ * Three hook variants share one emit path; the loader attaches exactly one
+ * for bind and listen:
+ *   fexit      inet_bind, inet6_bind, mptcp_bind, inet_listen, mptcp_listen:
+ *              arguments and return value in one program, no per-thread state.
  *   kprobe     the same functions, entry + return, the socket stashed per thread.
- *   tracepoint syscalls/sys_exit_bind: needs neither trampolines nor kprobes;
- *              the socket is found from the fd in the task's file table.
+ *   tracepoint syscalls/sys_exit_bind, sys_exit_listen: need neither
+ *              trampolines nor kprobes; the socket is found from the fd in the
+ *              task's file table.
+ * and, with every variant, for the listener timeline:
+ *   tp_btf/inet_sock_set_state  LISTEN -> anything is a socket that stopped
+ *              listening (close, shutdown(SHUT_RD), the undo of a failed
+ *              listen); CLOSE -> LISTEN stamps when it began. A BTF tracepoint
+ *              because it may call bpf_get_socket_cookie and sk storage, which
+ *              the classic tracepoint may not, and it needs no trampolines.
+ *   cgroup/sock_create  asks for every new inet socket's cookie, so hooks that
+ *              cannot call the cookie helper (kprobe, syscall tracepoint) read
+ *              a cookie that is already there instead of 0.
+ *   cgroup/sock_release  a UDP socket bound to an explicit port is released:
+ *              UDP has no state change to trace.
+ *   iter/task_file  the inventory of sockets that already exist.
  */
 
 #include "headers/kernel_types.h"
@@ -21,12 +36,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define MAX_PORTS 1024
-#define MAX_SET_ENTRIES 1024
-#define MAX_PENDING 10240
 #define SOCKADDR_IN6_LEN 28
-/* A bind_event in the ring buffer: 8-byte header plus the record. */
-#define RECORD_BYTES (8 + sizeof(struct bind_event))
+/* A sock_event in the ring buffer: 8-byte header plus the record. */
+#define RECORD_BYTES (8 + sizeof(struct sock_event))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -59,7 +71,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_PORTS);
+	__uint(max_entries, MAX_FILTER_PORTS);
 	__type(key, __u16);
 	__type(value, __u8);
 } filter_ports SEC(".maps");
@@ -80,12 +92,13 @@ struct {
 	__type(value, __u32);
 } mntns_set SEC(".maps");
 
-/* Entry-to-return state for the kprobe and tracepoint variants. LRU, so a
- * thread that dies inside bind() cannot leak an entry forever. */
-struct pending_bind {
-	__u64 sock;    /* kprobe: struct socket *; tracepoint: the fd */
-	__u64 uaddr;   /* caller's sockaddr: kernel copy (kprobe) or user pointer (tracepoint) */
-	__s32 addrlen;
+/* Entry-to-return state for the kprobe variant: bind and listen never nest
+ * in one thread except MPTCP's own subflow call, which is skipped. LRU, so a
+ * thread that dies inside the call cannot leak an entry forever. */
+struct pending_call {
+	__u64 sock;  /* struct socket * */
+	__u64 uaddr; /* bind: the kernel's copy of the caller's sockaddr */
+	__s32 arg;   /* bind: addrlen; listen: backlog */
 	__u32 _pad;
 };
 
@@ -93,11 +106,54 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_PENDING);
 	__type(key, __u32);
-	__type(value, struct pending_bind);
+	__type(value, struct pending_call);
 } pending SEC(".maps");
 
-/* Forces the event type into BTF so bpf2go can generate its Go mirror. */
-const struct bind_event *unused_bind_event __attribute__((unused));
+/* Sockets listening now, by cookie: when they began and on which port. The
+ * kernel gives an autobound port back before the state change to CLOSE is
+ * traced, so the close record takes its port from here. Written when a
+ * listen returns and by the inventory, removed at close; LRU, so a host
+ * with more listeners than this loses only durations and ports of closes. */
+struct listening {
+	__u64 start_ns;
+	__u16 port;
+	__u16 _pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_LISTENING);
+	__type(key, __u64);
+	__type(value, struct listening);
+} listening SEC(".maps");
+
+/* UDP sockets bound to an explicit port, by cookie: their bind record, so
+ * that their release can be reported with the address they served. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_UDP_SERVERS);
+	__type(key, __u64);
+	__type(value, struct sock_event);
+} udp_servers SEC(".maps");
+
+/* The first of the sequence numbers the last reserve_seq run took. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} reserved_seq SEC(".maps");
+
+/* Force the shared types into BTF so bpf2go generates their Go mirrors. */
+const struct sock_event *unused_sock_event __attribute__((unused));
+const struct inventory_entry *unused_inventory_entry __attribute__((unused));
+const enum record_kind *unused_record_kind __attribute__((unused));
+const enum option_bits *unused_option_bits __attribute__((unused));
+const enum capture_flags *unused_capture_flags __attribute__((unused));
+const enum drop_reason *unused_drop_reason __attribute__((unused));
+const enum limits *unused_limits __attribute__((unused));
+const enum layout_version *unused_layout_version __attribute__((unused));
+const enum req_family_none *unused_req_family_none __attribute__((unused));
 
 static __always_inline void count_drop(__u32 reason)
 {
@@ -117,6 +173,16 @@ static __always_inline struct capture_config *config(void)
 	struct capture_config *cfg = bpf_map_lookup_elem(&config_map, &zero);
 
 	if (!cfg || cfg->generation != generation)
+		return NULL;
+	return cfg;
+}
+
+/* The configuration when listen and close records are wanted. */
+static __always_inline struct capture_config *listener_config(void)
+{
+	struct capture_config *cfg = config();
+
+	if (!cfg || !(cfg->flags & CAPTURE_LISTENERS))
 		return NULL;
 	return cfg;
 }
@@ -180,6 +246,28 @@ static __always_inline __u8 inet_options(struct sock *sk)
 	return opts;
 }
 
+/* The accept backlog listen() set. An MPTCP socket keeps it on its first
+ * subflow, which is the socket that really listens. */
+static __always_inline __u32 listen_backlog(struct sock *sk)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_MPTCP) {
+		struct mptcp_sock *msk = (void *)sk;
+		struct sock *first = BPF_CORE_READ(msk, first);
+
+		if (first)
+			return BPF_CORE_READ(first, sk_max_ack_backlog);
+	}
+	return BPF_CORE_READ(sk, sk_max_ack_backlog);
+}
+
+/* The socket's cookie as stored: 0 until someone asked for it. Hooks that
+ * may not call bpf_get_socket_cookie read it here; cgroup/sock_create and
+ * the inventory ask for every socket's, so it is there when they look. */
+static __always_inline __u64 stored_cookie(struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+}
+
 /*
  * The sockaddr as the caller passed it. The socket's own fields are zeroed
  * when bind fails, so this is the only record of what a failed bind wanted.
@@ -208,7 +296,7 @@ static __always_inline void read_requested(struct requested *req, __u64 uaddr, _
 	long err;
 
 	/* Until read, the request is unknown: a family no socket has. */
-	req->family = REQ_FAMILY_UNREADABLE;
+	req->family = REQ_FAMILY_NONE;
 	if (!uaddr)
 		return;
 	if (addrlen >= SOCKADDR_IN6_LEN)
@@ -242,6 +330,45 @@ static __always_inline bool port_wanted(const struct capture_config *cfg, __u16 
 	       bpf_map_lookup_elem(&filter_ports, &req_port);
 }
 
+/* Takes the next sequence number: only once every filter passed, so a gap
+ * means a lost record. */
+static __always_inline bool next_seq(__u64 *seq)
+{
+	__u32 zero = 0;
+	__u64 *seqp = bpf_map_lookup_elem(&seq_counter, &zero);
+
+	if (!seqp)
+		return false;
+	*seq = __sync_fetch_and_add(seqp, 1);
+	return true;
+}
+
+/* Submits a record, waking the reader once per crossing of the watermark
+ * rather than per record. */
+static __always_inline void submit(struct sock_event *e, const struct capture_config *cfg)
+{
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (unread >= cfg->wakeup_bytes && unread - RECORD_BYTES < cfg->wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+/* What a call adds to the socket's own state in a record. */
+struct call {
+	__u16 kind;
+	__s32 ret;
+	__u64 cookie;
+	__u64 uaddr; /* bind: the caller's sockaddr */
+	__s32 addrlen;
+	bool user_addr;
+	bool mptcp_subflow;
+	__u32 backlog;
+	__u64 listen_ns;
+	__u16 closed_port; /* close: the port it listened on */
+};
+
 /*
  * Everything emit needs from struct sock_common lies in its first bytes
  * (family, port, both local addresses, the reuse and v6only bits, the bound
@@ -251,21 +378,19 @@ static __always_inline bool port_wanted(const struct capture_config *cfg, __u16 
  */
 #define SKC_COPY_BYTES 96
 
-static __always_inline void emit(struct sock *sk, __u64 uaddr, __s32 addrlen, bool user_addr,
-				 __s32 ret, bool mptcp_subflow)
+static __always_inline void emit(struct sock *sk, const struct call *c)
 {
 	struct capture_config *cfg = config();
 	__u64 skc_copy[SKC_COPY_BYTES / 8];
 	struct sock_common *skc = (void *)skc_copy;
-	struct requested req = {};
-	struct bind_event *e;
-	__u64 *seqp;
-	__u32 zero = 0;
+	struct requested req = {.family = REQ_FAMILY_NONE};
+	struct sock_event *e;
 	__u16 family, port;
+	__u64 seq;
 
 	if (!cfg || !sk)
 		return;
-	if (ret != 0 && !(cfg->flags & CAPTURE_ERRORS))
+	if (c->ret != 0 && !(cfg->flags & CAPTURE_ERRORS))
 		return;
 	if (bpf_probe_read_kernel(skc_copy, sizeof(skc_copy), sk))
 		return;
@@ -273,15 +398,14 @@ static __always_inline void emit(struct sock *sk, __u64 uaddr, __s32 addrlen, bo
 	if (family != AF_INET && family != AF_INET6)
 		return;
 	port = skc->skc_num;
-	read_requested(&req, uaddr, addrlen, user_addr);
+	if (c->kind == KIND_CLOSE && c->closed_port)
+		port = c->closed_port;
+	if (c->kind == KIND_BIND)
+		read_requested(&req, c->uaddr, c->addrlen, c->user_addr);
 	if (!port_wanted(cfg, port, req.port))
 		return;
-
-	/* Numbered only after every filter passed, so a gap means a lost record. */
-	seqp = bpf_map_lookup_elem(&seq_counter, &zero);
-	if (!seqp)
+	if (!next_seq(&seq))
 		return;
-	__u64 seq = __sync_fetch_and_add(seqp, 1);
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -294,9 +418,14 @@ static __always_inline void emit(struct sock *sk, __u64 uaddr, __s32 addrlen, bo
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u8 opts = inet_options(sk);
 
-	e->ts_boot_ns = bpf_ktime_get_boot_ns();
-	e->seq = seq;
+	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->hdr.seq = seq;
+	e->hdr.kind = c->kind;
+	e->hdr.layout = LAYOUT_VERSION;
+	e->hdr._pad = 0;
 	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cookie = c->cookie;
+	e->listen_ns = c->listen_ns;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->ppid = task->real_parent->tgid;
@@ -304,10 +433,11 @@ static __always_inline void emit(struct sock *sk, __u64 uaddr, __s32 addrlen, bo
 	e->gid = uid_gid >> 32;
 	e->mntns = task->nsproxy->mnt_ns->ns.inum;
 	e->netns = BPF_CORE_READ(skc->skc_net.net, ns.inum);
-	e->ret = ret;
+	e->ret = c->ret;
 	e->bound_dev_if = skc->skc_bound_dev_if;
+	e->backlog = c->backlog;
 	/* A subflow is TCP to the kernel but MPTCP to the caller who made it. */
-	e->protocol = mptcp_subflow ? IPPROTO_MPTCP : BPF_CORE_READ(sk, sk_protocol);
+	e->protocol = c->mptcp_subflow ? IPPROTO_MPTCP : BPF_CORE_READ(sk, sk_protocol);
 	e->family = family;
 	e->port = port;
 	e->req_port = req.port;
@@ -328,71 +458,116 @@ static __always_inline void emit(struct sock *sk, __u64 uaddr, __s32 addrlen, bo
 	__builtin_memcpy(e->req_addr, req.addr, sizeof(e->req_addr));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
-	/* Wake the reader once per crossing of the watermark, not per record. */
-	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (unread >= cfg->wakeup_bytes && unread - RECORD_BYTES < cfg->wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, flags);
+	if (c->kind == KIND_LISTEN && c->ret == 0 && c->cookie != 0) {
+		struct listening l = {.start_ns = e->hdr.ts_boot_ns, .port = port};
+		struct listening *was = bpf_map_lookup_elem(&listening, &c->cookie);
+
+		/* A second listen() only changes the backlog: it began earlier. */
+		if (was && was->start_ns)
+			l.start_ns = was->start_ns;
+		bpf_map_update_elem(&listening, &c->cookie, &l, BPF_ANY);
+	}
+	/* A UDP socket bound to a port its caller chose is a server: remember
+	 * it, so its release can be reported (UDP has no state to trace). */
+	if (c->kind == KIND_BIND && c->ret == 0 && e->protocol == IPPROTO_UDP && req.port != 0 &&
+	    c->cookie != 0 && (cfg->flags & CAPTURE_LISTENERS))
+		bpf_map_update_elem(&udp_servers, &c->cookie, e, BPF_ANY);
+	submit(e, cfg);
 }
 
 /* ---- fexit ---------------------------------------------------------------- */
 
-static __always_inline int fexit_inet(struct socket *sock, struct sockaddr *uaddr, int addrlen,
-				      int ret)
+static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uaddr, int addrlen,
+				      int ret, bool outer_mptcp)
 {
 	struct capture_config *cfg = config();
-	bool subflow;
+	struct call c = {.kind = KIND_BIND, .ret = ret, .uaddr = (__u64)uaddr, .addrlen = addrlen};
+	struct sock *sk;
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
-	struct sock *sk = BPF_CORE_READ(sock, sk);
-	subflow = is_mptcp_subflow(sk);
-	if (subflow && (cfg->flags & MPTCP_HOOKED))
+	sk = sock->sk;
+	if (!sk)
 		return 0;
-	emit(sk, (__u64)uaddr, addrlen, false, ret, subflow);
+	if (!outer_mptcp) {
+		c.mptcp_subflow = is_mptcp_subflow(sk);
+		if (c.mptcp_subflow && (cfg->flags & MPTCP_HOOKED))
+			return 0;
+	}
+	c.cookie = bpf_get_socket_cookie(sk);
+	emit(sk, &c);
 	return 0;
 }
 
 SEC("fexit/inet_bind")
 int BPF_PROG(fexit_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen, int ret)
 {
-	return fexit_inet(sock, uaddr, addrlen, ret);
+	return fexit_bind(sock, uaddr, addrlen, ret, false);
 }
 
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_inet6_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen, int ret)
 {
-	return fexit_inet(sock, uaddr, addrlen, ret);
+	return fexit_bind(sock, uaddr, addrlen, ret, false);
 }
 
 SEC("fexit/mptcp_bind")
 int BPF_PROG(fexit_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen, int ret)
 {
-	struct capture_config *cfg = config();
+	return fexit_bind(sock, uaddr, addrlen, ret, true);
+}
+
+static __always_inline int fexit_listen(struct socket *sock, int ret, bool outer_mptcp)
+{
+	struct capture_config *cfg = listener_config();
+	struct call c = {.kind = KIND_LISTEN, .ret = ret};
+	struct sock *sk;
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
-	emit(BPF_CORE_READ(sock, sk), (__u64)uaddr, addrlen, false, ret, false);
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	if (!outer_mptcp) {
+		c.mptcp_subflow = is_mptcp_subflow(sk);
+		if (c.mptcp_subflow && (cfg->flags & MPTCP_HOOKED))
+			return 0;
+	}
+	c.cookie = bpf_get_socket_cookie(sk);
+	c.backlog = listen_backlog(sk);
+	emit(sk, &c);
 	return 0;
+}
+
+/* Read after the call: an autobound listen has its port only now. */
+SEC("fexit/inet_listen")
+int BPF_PROG(fexit_inet_listen, struct socket *sock, int backlog, int ret)
+{
+	return fexit_listen(sock, ret, false);
+}
+
+SEC("fexit/mptcp_listen")
+int BPF_PROG(fexit_mptcp_listen, struct socket *sock, int backlog, int ret)
+{
+	return fexit_listen(sock, ret, true);
 }
 
 /* ---- kprobe + kretprobe ---------------------------------------------------- */
 
-static __always_inline void stash(__u64 sock, __u64 uaddr, __s32 addrlen)
+static __always_inline void stash(__u64 sock, __u64 uaddr, __s32 arg)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_bind p = {.sock = sock, .uaddr = uaddr, .addrlen = addrlen};
+	struct pending_call p = {.sock = sock, .uaddr = uaddr, .arg = arg};
 
 	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
 		count_drop(DROP_PENDING_FULL);
 }
 
 /* Returns the stashed call of this thread and forgets it. */
-static __always_inline bool unstash(struct pending_bind *out)
+static __always_inline bool unstash(struct pending_call *out)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_bind *p = bpf_map_lookup_elem(&pending, &tid);
+	struct pending_call *p = bpf_map_lookup_elem(&pending, &tid);
 
 	if (!p)
 		return false;
@@ -401,9 +576,9 @@ static __always_inline bool unstash(struct pending_bind *out)
 	return true;
 }
 
-static __always_inline int kretprobe_emit(int ret)
+static __always_inline int kretprobe_emit(__u16 kind, int ret)
 {
-	struct pending_bind p;
+	struct pending_call p;
 
 	/* Checked before the stash is taken: during a generation flip the
 	 * return probes of both generations run, and only one may take it. */
@@ -412,25 +587,38 @@ static __always_inline int kretprobe_emit(int ret)
 	/* Outside BPF_CORE_READ: its relocations must not reach our own struct. */
 	struct socket *sock = (struct socket *)p.sock;
 	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct call c = {.kind = kind, .ret = ret, .cookie = stored_cookie(sk)};
 
-	emit(sk, p.uaddr, p.addrlen, false, ret, is_mptcp_subflow(sk));
+	c.mptcp_subflow = is_mptcp_subflow(sk);
+	if (kind == KIND_BIND) {
+		c.uaddr = p.uaddr;
+		c.addrlen = p.arg;
+	} else {
+		c.backlog = listen_backlog(sk);
+	}
+	emit(sk, &c);
 	return 0;
 }
 
-/* Attached to inet_bind and inet6_bind. On kernels where mptcp_bind calls
- * inet_bind for its subflow, the subflow is skipped here so the outer
- * mptcp_bind call keeps this thread's stash. */
-SEC("kprobe/inet_bind")
-int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen)
+/* Entry of inet_bind, inet6_bind and inet_listen. On kernels where the
+ * MPTCP functions call these for their subflow, the subflow is skipped here
+ * so the outer call keeps this thread's stash. */
+static __always_inline int kprobe_stash(struct socket *sock, __u64 uaddr, __s32 arg, bool listen)
 {
-	struct capture_config *cfg = config();
+	struct capture_config *cfg = listen ? listener_config() : config();
 
 	if (!cfg || !task_wanted(cfg))
 		return 0;
 	if ((cfg->flags & MPTCP_HOOKED) && is_mptcp_subflow(BPF_CORE_READ(sock, sk)))
 		return 0;
-	stash((__u64)sock, (__u64)uaddr, addrlen);
+	stash((__u64)sock, uaddr, arg);
 	return 0;
+}
+
+SEC("kprobe/inet_bind")
+int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen)
+{
+	return kprobe_stash(sock, (__u64)uaddr, addrlen, false);
 }
 
 SEC("kprobe/mptcp_bind")
@@ -444,14 +632,14 @@ int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, i
 	return 0;
 }
 
-/* Return probe of inet_bind and inet6_bind. A stashed MPTCP socket means this
- * inet_bind runs inside mptcp_bind for its subflow: that stash belongs to the
- * outer call, whose return probe reports it once the addresses are copied. */
-SEC("kretprobe/inet_bind")
-int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
+/* Return probe of inet_bind and inet6_bind, and of inet_listen. A stashed
+ * MPTCP socket means this call runs inside the MPTCP function for its
+ * subflow: that stash belongs to the outer call, whose return probe reports
+ * it once the addresses are copied. */
+static __always_inline int kretprobe_inner(__u16 kind, int ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_bind *p;
+	struct pending_call *p;
 	struct socket *sock;
 
 	if (!config())
@@ -462,26 +650,65 @@ int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 	sock = (struct socket *)p->sock;
 	if (BPF_CORE_READ(sock, sk, sk_protocol) == IPPROTO_MPTCP)
 		return 0;
-	return kretprobe_emit(ret);
+	return kretprobe_emit(kind, ret);
+}
+
+SEC("kretprobe/inet_bind")
+int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
+{
+	return kretprobe_inner(KIND_BIND, ret);
 }
 
 SEC("kretprobe/mptcp_bind")
 int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 {
-	return kretprobe_emit(ret);
+	return kretprobe_emit(KIND_BIND, ret);
 }
 
-/* The socket behind fd in task's file table. A bind that succeeded proves
+SEC("kprobe/inet_listen")
+int BPF_KPROBE(kprobe_inet_listen, struct socket *sock, int backlog)
+{
+	return kprobe_stash(sock, 0, backlog, true);
+}
+
+SEC("kprobe/mptcp_listen")
+int BPF_KPROBE(kprobe_mptcp_listen, struct socket *sock, int backlog)
+{
+	struct capture_config *cfg = listener_config();
+
+	if (!cfg || !task_wanted(cfg))
+		return 0;
+	stash((__u64)sock, 0, backlog);
+	return 0;
+}
+
+SEC("kretprobe/inet_listen")
+int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
+{
+	return kretprobe_inner(KIND_LISTEN, ret);
+}
+
+SEC("kretprobe/mptcp_listen")
+int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
+{
+	return kretprobe_emit(KIND_LISTEN, ret);
+}
+
+/* ---- syscall tracepoints --------------------------------------------------- */
+
+/* The socket behind fd in task's file table. A call that succeeded proves
  * fd is a socket; after a failure it may be any file (bind can fail before
  * the fd is looked at), so the inode type and the socket's back pointer are
- * checked: an O_PATH fd of a socket inode has no socket behind it. */
-static __always_inline struct socket *socket_from_fd(struct task_struct *task, __u64 fd, __s32 ret)
+ * checked: an O_PATH fd of a socket inode has no socket behind it. fd is
+ * the int the kernel used: the register's upper 32 bits are not part of it
+ * (a caller can set them to hide from a check that reads the whole register). */
+static __always_inline struct socket *socket_from_fd(struct task_struct *task, int fd, __s32 ret)
 {
 	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
 	struct socket *sock;
 
-	if (fd >= fdt->max_fds)
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return NULL;
@@ -495,12 +722,25 @@ static __always_inline struct socket *socket_from_fd(struct task_struct *task, _
 	return sock;
 }
 
-/* ---- syscall tracepoint --------------------------------------------------- */
+/* The socket of the syscall this task is leaving; a call that succeeded on a
+ * socket the program cannot find is counted, never silently skipped. */
+static __always_inline struct sock *syscall_sock(struct pt_regs *regs, struct task_struct *task,
+						 __s32 ret)
+{
+	struct socket *sock = socket_from_fd(task, (int)regs->di, ret);
+
+	if (!sock) {
+		if (ret == 0)
+			count_drop(DROP_NO_SOCKET);
+		return NULL;
+	}
+	return BPF_CORE_READ(sock, sk);
+}
 
 /*
- * Only the exit is hooked: bind's arguments are still in the registers the
+ * Only the exit is hooked: the arguments are still in the registers the
  * task saved at syscall entry, so no entry program and no per-thread map are
- * needed. On x86-64 they are di (fd), si (sockaddr), dx (length).
+ * needed. On x86-64 they are di, si, dx.
  */
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_exit_bind(struct trace_event_raw_sys_exit *ctx)
@@ -508,7 +748,7 @@ int tracepoint_exit_bind(struct trace_event_raw_sys_exit *ctx)
 	struct capture_config *cfg = config();
 	struct task_struct *task;
 	struct pt_regs *regs;
-	struct socket *sock;
+	struct sock *sk;
 	__s32 ret = ctx->ret;
 
 	/* Not a socket: nothing to report. */
@@ -518,9 +758,245 @@ int tracepoint_exit_bind(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	sock = socket_from_fd(task, regs->di, ret);
+	sk = syscall_sock(regs, task, ret);
+	if (!sk)
+		return 0;
+	struct call c = {
+		.kind = KIND_BIND,
+		.ret = ret,
+		.cookie = stored_cookie(sk),
+		.uaddr = regs->si,
+		.addrlen = (__s32)regs->dx,
+		.user_addr = true,
+	};
+	emit(sk, &c);
+	return 0;
+}
+
+/* listen(fd, backlog): the socket's port is read after the call, so an
+ * autobound listen reports the port the kernel chose. The fd's socket is the
+ * MPTCP socket itself, reported once, as MPTCP. */
+SEC("tracepoint/syscalls/sys_exit_listen")
+int tracepoint_exit_listen(struct trace_event_raw_sys_exit *ctx)
+{
+	struct capture_config *cfg = listener_config();
+	struct task_struct *task;
+	struct pt_regs *regs;
+	struct sock *sk;
+	__s32 ret = ctx->ret;
+
+	if (ret == -ENOTSOCK || ret == -EBADF)
+		return 0;
+	if (!cfg || !task_wanted(cfg))
+		return 0;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	sk = syscall_sock(regs, task, ret);
+	if (!sk)
+		return 0;
+	struct call c = {
+		.kind = KIND_LISTEN,
+		.ret = ret,
+		.cookie = stored_cookie(sk),
+		.backlog = listen_backlog(sk),
+	};
+	emit(sk, &c);
+	return 0;
+}
+
+/* ---- listener timeline, every variant -------------------------------------- */
+
+/*
+ * Every TCP, MPTCP and SCTP listen passes CLOSE -> LISTEN (inside listen,
+ * before an autobound port is chosen) and every end of listening passes
+ * LISTEN -> another state: close, shutdown(SHUT_RD), or the undo of a
+ * listen that failed. The MPTCP socket and its TCP subflow both change
+ * state; the subflow is skipped so MPTCP is reported once, as MPTCP.
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_btf_sock_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct capture_config *cfg;
+	struct listening *l;
+
+	if (newstate == TCP_LISTEN) {
+		/* Asked now so that the listen hook, which may not ask, finds it. */
+		if (oldstate != TCP_LISTEN)
+			bpf_get_socket_cookie(sk);
+		return 0;
+	}
+	/* LISTEN -> SYN_RECV is a new connection's socket cloned from the
+	 * listener, not the listener: only the end states count. SCTP's close
+	 * leaves LISTENING for CLOSING. */
+	if (oldstate != TCP_LISTEN)
+		return 0;
+	if (newstate != TCP_CLOSE && !(newstate == TCP_CLOSE_WAIT && sk->sk_protocol == IPPROTO_SCTP))
+		return 0;
+	cfg = listener_config();
+	if (!cfg || is_mptcp_subflow(sk) || !task_wanted(cfg))
+		return 0;
+	struct call c = {.kind = KIND_CLOSE, .cookie = bpf_get_socket_cookie(sk)};
+	l = bpf_map_lookup_elem(&listening, &c.cookie);
+	if (l) {
+		if (l->start_ns)
+			c.listen_ns = bpf_ktime_get_boot_ns() - l->start_ns;
+		c.closed_port = l->port;
+		bpf_map_delete_elem(&listening, &c.cookie);
+	}
+	emit(sk, &c);
+	return 0;
+}
+
+/* Every new inet socket gets its cookie now, for the hooks that can only
+ * read it. The socket is never refused. */
+SEC("cgroup/sock_create")
+int cgroup_sock_create(struct bpf_sock *ctx)
+{
+	bpf_get_socket_cookie(ctx);
+	return 1;
+}
+
+/* A released UDP socket that was bound to an explicit port: reported with
+ * the address of its bind, by whoever releases it. */
+SEC("cgroup/sock_release")
+int cgroup_sock_release(struct bpf_sock *ctx)
+{
+	struct capture_config *cfg;
+	struct sock_event *bound, *e;
+	__u64 cookie, seq;
+
+	if (ctx->protocol != IPPROTO_UDP)
+		return 1;
+	cfg = listener_config();
+	if (!cfg)
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	bound = bpf_map_lookup_elem(&udp_servers, &cookie);
+	if (!bound)
+		return 1;
+	if (!next_seq(&seq))
+		goto out;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(DROP_RINGBUF_FULL);
+		goto out;
+	}
+	__builtin_memcpy(e, bound, sizeof(*e));
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	e->listen_ns = now - bound->hdr.ts_boot_ns;
+	e->hdr.ts_boot_ns = now;
+	e->hdr.seq = seq;
+	e->hdr.kind = KIND_CLOSE;
+	e->ret = 0;
+	e->req_family = REQ_FAMILY_NONE;
+	e->req_port = 0;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	submit(e, cfg);
+out:
+	bpf_map_delete_elem(&udp_servers, &cookie);
+	return 1;
+}
+
+/* ---- inventory ------------------------------------------------------------- */
+
+/*
+ * One entry per (process, fd) holding an inet socket that listens, or a UDP
+ * socket that is not connected: every network namespace in one pass, no
+ * setns. The agent groups entries by cookie into one record per socket with
+ * its holders.
+ */
+SEC("iter/task_file")
+int iter_task_file(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct inventory_entry e = {};
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!task || !file)
+		return 0;
+	/* NULL for anything but a socket's file. */
+	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return 0;
-	emit(BPF_CORE_READ(sock, sk), regs->si, (__s32)regs->dx, true, ret, false);
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	e.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (e.family != AF_INET && e.family != AF_INET6)
+		return 0;
+	e.protocol = BPF_CORE_READ(sk, sk_protocol);
+	e.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e.dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	if (e.protocol == IPPROTO_UDP) {
+		if (e.dport != 0)
+			return 0;
+	} else if (e.state != TCP_LISTEN) {
+		return 0;
+	}
+	if (is_mptcp_subflow(sk))
+		return 0;
+	e.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (e.protocol == IPPROTO_UDP && e.port == 0)
+		return 0;
+	/* Read, not asked for: a socket reached through its file is not a
+	 * pointer the cookie helper takes. 0 when nobody asked yet; the agent
+	 * then asks through a copy of the fd (pidfd_getfd + SO_COOKIE). */
+	e.cookie = stored_cookie(sk);
+	e.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	e.pid = task->tgid;
+	e.fd = ctx->fd;
+	e.uid = task->cred->uid.val;
+	e.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e.mntns = task->nsproxy ? task->nsproxy->mnt_ns->ns.inum : 0;
+	e.bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
+	e.backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	e.userlocks = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks);
+	e.opts = inet_options(sk);
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, __sk_common.skc_reuse))
+		e.opts |= OPT_REUSEADDR;
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, __sk_common.skc_reuseport))
+		e.opts |= OPT_REUSEPORT;
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, __sk_common.skc_ipv6only))
+		e.opts |= OPT_V6ONLY;
+	if (e.family == AF_INET)
+		BPF_CORE_READ_INTO(&e.addr, sk, __sk_common.skc_rcv_saddr);
+	else
+		BPF_CORE_READ_INTO(&e.addr, sk, __sk_common.skc_v6_rcv_saddr);
+	__builtin_memcpy(e.comm, task->comm, sizeof(e.comm));
+	/* So that its close, when it comes, knows the port it listened on. */
+	if (e.state == TCP_LISTEN && e.cookie && !bpf_map_lookup_elem(&listening, &e.cookie)) {
+		struct listening l = {.port = e.port};
+		bpf_map_update_elem(&listening, &e.cookie, &l, BPF_NOEXIST);
+	}
+	bpf_seq_write(seq, &e, sizeof(e));
+	return 0;
+}
+
+/*
+ * Takes ctx->args[0] sequence numbers at once for records the agent makes
+ * (the inventory), so they share the kernel's numbering and a gap anywhere
+ * still means a loss. Never attached: the agent runs it with
+ * BPF_PROG_TEST_RUN and reads the first number from reserved_seq.
+ */
+SEC("raw_tracepoint/bindwatch_reserve_seq")
+int reserve_seq(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 zero = 0;
+	__u64 *seqp = bpf_map_lookup_elem(&seq_counter, &zero);
+	__u64 *out = bpf_map_lookup_elem(&reserved_seq, &zero);
+
+	if (!seqp || !out)
+		return 1;
+	*out = __sync_fetch_and_add(seqp, ctx->args[0]);
 	return 0;
 }

@@ -1,61 +1,49 @@
 package bpf
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"unsafe"
 )
 
 // ErrShortRecord is wrapped by Decode's error for a record too short to be an event.
-var ErrShortRecord = errors.New("short bind event record")
+var ErrShortRecord = errors.New("short record")
 
-// EventSize is the size of struct bind_event in bindwatch.h.
-const EventSize = 120
+// ErrForeignRecord is wrapped by Decode's error for a record of another
+// layout version or an unknown kind: a ring left pinned by another bindwatch.
+var ErrForeignRecord = errors.New("record of another bindwatch layout")
 
-// Offsets of struct bind_event's fields; TestEventLayout checks them against
-// the bpf2go mirror of the C struct.
-const (
-	offTimestamp = 0
-	offSeq       = 8
-	offCgroupID  = 16
-	offPID       = 24
-	offTID       = 28
-	offPPID      = 32
-	offUID       = 36
-	offGID       = 40
-	offMntNS     = 44
-	offNetNS     = 48
-	offRet       = 52
-	offBoundIf   = 56
-	offProtocol  = 60
-	offFamily    = 62
-	offPort      = 64
-	offReqPort   = 66
-	offReqFamily = 68
-	offOpts      = 70
-	offReuse     = 71
-	offAddr      = 72
-	offReqAddr   = 88
-	offComm      = 104
-)
+// EventSize is the size of struct sock_event in bindwatch.h, as bpf2go
+// generated its mirror.
+const EventSize = int(unsafe.Sizeof(bindwatchSockEvent{}))
+
+// LayoutVersion is LAYOUT_VERSION in bindwatch.h: every ring record carries it.
+const LayoutVersion = uint16(bindwatchLayoutVersionLAYOUT_VERSION)
 
 // Address families as the kernel numbers them.
 const (
 	AFUnspec = 0
 	AFInet   = 2
 	AFInet6  = 10
-	// AFUnreadable is ReqFamily when the caller's sockaddr could not be
-	// read (REQ_FAMILY_UNREADABLE in bindwatch.h).
-	AFUnreadable = 0xffff
+	// AFUnreadable is ReqFamily when a record has no requested address:
+	// the caller's sockaddr could not be read, or the call takes none
+	// (REQ_FAMILY_NONE in bindwatch.h).
+	AFUnreadable = uint16(bindwatchReqFamilyNoneREQ_FAMILY_NONE)
 )
 
-// Event is one bind() as the BPF program saw it.
+// Event is one bind, listen or close as a BPF program saw it.
 type Event struct {
+	Kind Kind
 	// BootNS is nanoseconds since boot, suspend included (CLOCK_BOOTTIME).
 	BootNS   uint64
 	Seq      uint64
 	CgroupID uint64
+	// Cookie is the socket's cookie (SO_COOKIE); 0 when it could not be had.
+	Cookie uint64
+	// ListenNS is, for a close, how long the socket listened (a UDP server:
+	// how long it was bound); 0 when unknown.
+	ListenNS uint64
 	PID      uint32
 	TID      uint32
 	PPID     uint32
@@ -63,9 +51,11 @@ type Event struct {
 	GID      uint32
 	MntNS    uint32
 	NetNS    uint32
-	// Ret is bind's return value: 0 or a negative errno.
-	Ret       int32
-	BoundIf   uint32
+	// Ret is the call's return value: 0 or a negative errno.
+	Ret     int32
+	BoundIf uint32
+	// Backlog is, for a listen, the socket's accept backlog after the call.
+	Backlog   uint32
 	Protocol  uint16
 	Family    uint16
 	Port      uint16
@@ -79,72 +69,51 @@ type Event struct {
 	Comm    [16]byte
 }
 
-// Decode fills e from one ring buffer record. It neither allocates nor uses
-// reflection: it runs once per bind on the hot path.
+// Decode fills e from one ring buffer record, read through the bpf2go
+// mirror of struct sock_event. It neither allocates nor uses reflection: it
+// runs once per record on the hot path.
 func (e *Event) Decode(b []byte) error {
 	if len(b) < EventSize {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrShortRecord, len(b), EventSize)
 	}
-	le := binary.LittleEndian
-	e.BootNS = le.Uint64(b[offTimestamp:])
-	e.Seq = le.Uint64(b[offSeq:])
-	e.CgroupID = le.Uint64(b[offCgroupID:])
-	e.PID = le.Uint32(b[offPID:])
-	e.TID = le.Uint32(b[offTID:])
-	e.PPID = le.Uint32(b[offPPID:])
-	e.UID = le.Uint32(b[offUID:])
-	e.GID = le.Uint32(b[offGID:])
-	e.MntNS = le.Uint32(b[offMntNS:])
-	e.NetNS = le.Uint32(b[offNetNS:])
-	e.Ret = int32(le.Uint32(b[offRet:]))
-	e.BoundIf = le.Uint32(b[offBoundIf:])
-	e.Protocol = le.Uint16(b[offProtocol:])
-	e.Family = le.Uint16(b[offFamily:])
-	e.Port = le.Uint16(b[offPort:])
-	e.ReqPort = le.Uint16(b[offReqPort:])
-	e.ReqFamily = le.Uint16(b[offReqFamily:])
-	e.Opts = Opts(b[offOpts])
-	e.Reuse = b[offReuse]
-	copy(e.Addr[:], b[offAddr:offAddr+16])
-	copy(e.ReqAddr[:], b[offReqAddr:offReqAddr+16])
-	copy(e.Comm[:], b[offComm:offComm+16])
+	r := (*bindwatchSockEvent)(unsafe.Pointer(&b[0]))
+	if r.Hdr.Layout != LayoutVersion || !Kind(r.Hdr.Kind).fromRing() {
+		return fmt.Errorf("%w: layout %d kind %d, this bindwatch reads layout %d", ErrForeignRecord, r.Hdr.Layout, r.Hdr.Kind, LayoutVersion)
+	}
+	*e = Event{
+		Kind: Kind(r.Hdr.Kind), BootNS: r.Hdr.TsBootNs, Seq: r.Hdr.Seq,
+		CgroupID: r.CgroupId, Cookie: r.Cookie, ListenNS: r.ListenNs,
+		PID: r.Pid, TID: r.Tid, PPID: r.Ppid, UID: r.Uid, GID: r.Gid, MntNS: r.Mntns, NetNS: r.Netns,
+		Ret: r.Ret, BoundIf: r.BoundDevIf, Backlog: r.Backlog,
+		Protocol: r.Protocol, Family: r.Family, Port: r.Port, ReqPort: r.ReqPort, ReqFamily: r.ReqFamily,
+		Opts: Opts(r.Opts), Reuse: r.Reuse, Addr: r.Addr, ReqAddr: r.ReqAddr,
+		Comm: *(*[16]byte)(unsafe.Pointer(&r.Comm)),
+	}
 	return nil
 }
 
 // Encode is Decode's inverse, for tests and fixtures.
 func (e *Event) Encode(b []byte) {
 	_ = b[EventSize-1]
-	le := binary.LittleEndian
-	le.PutUint64(b[offTimestamp:], e.BootNS)
-	le.PutUint64(b[offSeq:], e.Seq)
-	le.PutUint64(b[offCgroupID:], e.CgroupID)
-	le.PutUint32(b[offPID:], e.PID)
-	le.PutUint32(b[offTID:], e.TID)
-	le.PutUint32(b[offPPID:], e.PPID)
-	le.PutUint32(b[offUID:], e.UID)
-	le.PutUint32(b[offGID:], e.GID)
-	le.PutUint32(b[offMntNS:], e.MntNS)
-	le.PutUint32(b[offNetNS:], e.NetNS)
-	le.PutUint32(b[offRet:], uint32(e.Ret))
-	le.PutUint32(b[offBoundIf:], e.BoundIf)
-	le.PutUint16(b[offProtocol:], e.Protocol)
-	le.PutUint16(b[offFamily:], e.Family)
-	le.PutUint16(b[offPort:], e.Port)
-	le.PutUint16(b[offReqPort:], e.ReqPort)
-	le.PutUint16(b[offReqFamily:], e.ReqFamily)
-	b[offOpts] = byte(e.Opts)
-	b[offReuse] = e.Reuse
-	copy(b[offAddr:], e.Addr[:])
-	copy(b[offReqAddr:], e.ReqAddr[:])
-	copy(b[offComm:], e.Comm[:])
+	r := (*bindwatchSockEvent)(unsafe.Pointer(&b[0]))
+	*r = bindwatchSockEvent{
+		Hdr:      bindwatchRecordHeader{TsBootNs: e.BootNS, Seq: e.Seq, Kind: uint16(e.Kind), Layout: LayoutVersion},
+		CgroupId: e.CgroupID, Cookie: e.Cookie, ListenNs: e.ListenNS,
+		Pid: e.PID, Tid: e.TID, Ppid: e.PPID, Uid: e.UID, Gid: e.GID, Mntns: e.MntNS, Netns: e.NetNS,
+		Ret: e.Ret, BoundDevIf: e.BoundIf, Backlog: e.Backlog,
+		Protocol: e.Protocol, Family: e.Family, Port: e.Port, ReqPort: e.ReqPort, ReqFamily: e.ReqFamily,
+		Opts: uint8(e.Opts), Reuse: e.Reuse, Addr: e.Addr, ReqAddr: e.ReqAddr,
+		Comm: *(*[16]int8)(unsafe.Pointer(&e.Comm)),
+	}
 }
 
-// EffectiveAddr is the local address the socket holds after the bind.
+// EffectiveAddr is the local address the socket holds after the call.
 func (e *Event) EffectiveAddr() netip.Addr { return addrOf(e.Family, &e.Addr) }
 
 // RequestedAddr is the address in the caller's sockaddr. AF_UNSPEC, which
-// inet_bind accepts for INADDR_ANY, reads as IPv4; an unreadable sockaddr or
-// a foreign family gives the zero (invalid) Addr.
+// inet_bind accepts for INADDR_ANY, reads as IPv4; an unreadable sockaddr,
+// a foreign family or a record of a call without one gives the zero
+// (invalid) Addr.
 func (e *Event) RequestedAddr() netip.Addr { return addrOf(e.ReqFamily, &e.ReqAddr) }
 
 func addrOf(family uint16, raw *[16]byte) netip.Addr {
@@ -157,7 +126,7 @@ func addrOf(family uint16, raw *[16]byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// Errno is the positive errno of a failed bind, 0 on success.
+// Errno is the positive errno of a failed call, 0 on success.
 func (e *Event) Errno() uint32 {
 	if e.Ret >= 0 {
 		return 0

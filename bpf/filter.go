@@ -10,19 +10,23 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Bits of struct capture_config.flags in bindwatch.h.
+// Bits of struct capture_config.flags (enum capture_flags in bindwatch.h).
 const (
-	filterPID     = 1 << 0
-	filterUID     = 1 << 1
-	filterPorts   = 1 << 2
-	filterCgroup  = 1 << 3
-	filterMntNS   = 1 << 4
-	captureErrors = 1 << 5
-	mptcpHooked   = 1 << 6
+	filterPID        = uint32(bindwatchCaptureFlagsFILTER_PID)
+	filterUID        = uint32(bindwatchCaptureFlagsFILTER_UID)
+	filterPorts      = uint32(bindwatchCaptureFlagsFILTER_PORTS)
+	filterCgroup     = uint32(bindwatchCaptureFlagsFILTER_CGROUP)
+	filterMntNS      = uint32(bindwatchCaptureFlagsFILTER_MNTNS)
+	captureErrors    = uint32(bindwatchCaptureFlagsCAPTURE_ERRORS)
+	mptcpHooked      = uint32(bindwatchCaptureFlagsMPTCP_HOOKED)
+	captureListeners = uint32(bindwatchCaptureFlagsCAPTURE_LISTENERS)
 )
 
-// maxFilterPorts is MAX_PORTS in bindwatch.c.
-const maxFilterPorts = 1024
+// MaxFilterPorts is how many ports the kernel's port filter holds
+// (MAX_FILTER_PORTS in bindwatch.h).
+const MaxFilterPorts = int(bindwatchLimitsMAX_FILTER_PORTS)
+
+const maxFilterPorts = MaxFilterPorts
 
 // Filter selects which binds the kernel reports. The zero Filter reports
 // every successful bind.
@@ -34,8 +38,10 @@ type Filter struct {
 	HasUID bool
 	// Ports keeps binds whose effective or requested port is listed.
 	Ports []uint16
-	// Errors reports failed binds too.
+	// Errors reports failed binds and listens too.
 	Errors bool
+	// Listeners reports listen and close records, not only binds.
+	Listeners bool
 	// CgroupMap and MntNSMap are paths of pinned BPF hash maps, keyed by
 	// cgroup id and by mount-namespace inode, as bcc's --cgroupmap and
 	// --mntnsmap take them. Only tasks found in them are reported. They are
@@ -83,6 +89,9 @@ func (f Filter) config(mptcp bool, base bindwatchCaptureConfig) bindwatchCapture
 	}
 	if f.Errors {
 		c.Flags |= captureErrors
+	}
+	if f.Listeners {
+		c.Flags |= captureListeners
 	}
 	if mptcp {
 		c.Flags |= mptcpHooked

@@ -43,7 +43,7 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bpf2go: %v\n%s", err, b)
 	}
-	for _, name := range []string{"bindwatch_bpfel.o", "bindwatch_bpfel.go"} {
+	for _, name := range []string{"bindwatch_x86_bpfel.o", "bindwatch_x86_bpfel.go"} {
 		fresh, err := os.ReadFile(filepath.Join(out, name))
 		if err != nil {
 			t.Fatal(err)

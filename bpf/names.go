@@ -11,12 +11,12 @@ type Opts uint8
 
 // Bits of Opts; the first five are bindsnoop's OPTS column in order.
 const (
-	OptFreebind Opts = 1 << iota
-	OptTransparent
-	OptBindAddressNoPort
-	OptReuseAddr
-	OptReusePort
-	OptV6Only
+	OptFreebind          = Opts(bindwatchOptionBitsOPT_FREEBIND)
+	OptTransparent       = Opts(bindwatchOptionBitsOPT_TRANSPARENT)
+	OptBindAddressNoPort = Opts(bindwatchOptionBitsOPT_BIND_ADDRESS_NO_PORT)
+	OptReuseAddr         = Opts(bindwatchOptionBitsOPT_REUSEADDR)
+	OptReusePort         = Opts(bindwatchOptionBitsOPT_REUSEPORT)
+	OptV6Only            = Opts(bindwatchOptionBitsOPT_V6ONLY)
 )
 
 // String is bindsnoop's five-character OPTS column: one of "FTNRr" per

@@ -41,12 +41,19 @@ type Refusal struct {
 type Probe struct {
 	hook Hook
 	// base is the configuration's wakeup threshold and active generation.
-	base     bindwatchCaptureConfig
-	pins     *pins
-	mptcp    bool
-	coll     *ebpf.Collection
-	mptcpSet *ebpf.Collection
-	links    []link.Link
+	base  bindwatchCaptureConfig
+	pins  *pins
+	mptcp bool
+	coll  *ebpf.Collection
+	// extra are the optional program sets loaded against coll's maps.
+	extra []*ebpf.Collection
+	links []link.Link
+	// blind names what this probe cannot see (optional programs that did
+	// not load or attach), for the log and the metrics.
+	blind []string
+	// inventory walks every task's sockets; reserve takes sequence
+	// numbers for the records it makes. Nil when they did not load.
+	inventory, reserve *ebpf.Program
 }
 
 // Load checks the kernel, loads the BPF objects and attaches the first hook
@@ -114,7 +121,12 @@ func Load(opts Options) (*Probe, error) {
 
 func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, pinned *pins, log *slog.Logger) (*Probe, error) {
 	progs := programsOf[h]
-	coll, err := loadPrograms(spec, progs.base, opts)
+	if progs.tracefs {
+		if err := ensureTracefs(); err != nil {
+			return nil, err
+		}
+	}
+	coll, err := loadPrograms(spec, programNames(progs.base), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -134,16 +146,30 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 		p.Close()
 		return nil, err
 	}
-	if p.links, err = attachBase(h, coll); err != nil {
+	if p.links, err = attachAll(coll, progs.base); err != nil {
 		p.Close()
 		return nil, err
 	}
 	if len(progs.mptcp) > 0 {
-		if err := p.attachMPTCP(spec, progs.mptcp, opts, f); err != nil {
-			// inet_bind still reports MPTCP subflows, labelled MPTCP.
-			log.Info("mptcp_bind not hooked; MPTCP binds are seen through their subflow", "hook", h, "reason", err)
+		if err := p.attachOptional(spec, progs.mptcp, opts); err != nil {
+			// inet_bind and inet_listen still report MPTCP subflows,
+			// labelled MPTCP.
+			log.Info("mptcp_bind and mptcp_listen not hooked; MPTCP is seen through its subflow", "hook", h, "reason", err)
+		} else {
+			p.mptcp = true
+			if err := p.SetFilter(f); err != nil {
+				p.Close()
+				return nil, err
+			}
 		}
 	}
+	for _, t := range timeline {
+		if err := p.attachOptional(spec, []attachment{t.attachment}, opts); err != nil {
+			p.blind = append(p.blind, t.blind)
+			log.Warn("not seen on this host", "what", t.blind, "program", t.program, "reason", err)
+		}
+	}
+	p.loadInventory(spec, opts, log)
 	if pinned != nil {
 		if err := pinned.adopt(p); err != nil {
 			p.Close()
@@ -160,22 +186,27 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 	return p, nil
 }
 
-// attachMPTCP loads the mptcp_bind programs against the already loaded maps.
-func (p *Probe) attachMPTCP(spec *ebpf.CollectionSpec, programs []string, opts ebpf.CollectionOptions, f Filter) error {
+// attachOptional loads and attaches a set of programs against the already
+// loaded maps; nothing of it stays when any part fails.
+func (p *Probe) attachOptional(spec *ebpf.CollectionSpec, as []attachment, opts ebpf.CollectionOptions) error {
 	opts.MapReplacements = p.coll.Maps
-	coll, err := loadPrograms(spec, programs, opts)
+	coll, err := loadPrograms(spec, programNames(as), opts)
 	if err != nil {
 		return err
 	}
-	links, err := attachMPTCP(p.hook, coll)
+	links, err := attachAll(coll, as)
 	if err != nil {
 		coll.Close()
 		return err
 	}
-	p.mptcpSet, p.mptcp = coll, true
+	p.extra = append(p.extra, coll)
 	p.links = append(p.links, links...)
-	return p.SetFilter(f)
+	return nil
 }
+
+// BlindSpots names what this probe cannot see on this host: the optional
+// programs that did not load or attach.
+func (p *Probe) BlindSpots() []string { return p.blind }
 
 // NoHookError says why every candidate hook was refused.
 type NoHookError struct{ Refused []Refusal }
@@ -232,15 +263,18 @@ func (p *Probe) NextSeq() (uint64, error) {
 type Drops struct {
 	// RingBufferFull counts records lost because the ring buffer had no room.
 	RingBufferFull uint64
-	// PendingFull counts binds whose entry could not be stashed for the return.
+	// PendingFull counts calls whose entry could not be stashed for the return.
 	PendingFull uint64
+	// NoSocket counts binds and listens that succeeded on an fd whose
+	// socket the program could not find: calls that could not be reported.
+	NoSocket uint64
 }
 
 // Drops sums the per-CPU drop counters.
 func (p *Probe) Drops() (Drops, error) {
 	var d Drops
 	m := p.coll.Maps["drops"]
-	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull} {
+	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull, &d.NoSocket} {
 		var perCPU []uint64
 		if err := m.Lookup(uint32(reason), &perCPU); err != nil {
 			return d, fmt.Errorf("reading drop counter %d: %w", reason, err)
@@ -263,8 +297,8 @@ func (p *Probe) Detach() {
 // Close detaches the programs and frees the maps.
 func (p *Probe) Close() error {
 	p.Detach()
-	if p.mptcpSet != nil {
-		p.mptcpSet.Close()
+	for _, c := range p.extra {
+		c.Close()
 	}
 	p.coll.Close()
 	return nil

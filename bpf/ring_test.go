@@ -97,11 +97,11 @@ func TestRingFullUntilCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	// The kernel keeps one byte free: 31 records of 128 bytes fit in 4096.
-	const perRing = (4096 - 1) / (8 + EventSize)
+	// The kernel keeps one byte free: 25 records of 160 bytes fit in 4096.
+	const perRing = (4096 - 1) / (8 + uint64(EventSize))
 	first := must(p.NextSeq())
-	bindN(t, perRing)
-	readSeqs(t, rd, perRing) // read, not committed
+	bindN(t, int(perRing))
+	readSeqs(t, rd, int(perRing)) // read, not committed
 	bindN(t, 5)
 	if d := must(p.Drops()); d.RingBufferFull != 5 {
 		t.Fatalf("ring buffer drops %d with the ring full of uncommitted records, want 5", d.RingBufferFull)

@@ -79,12 +79,33 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+struct cred {
+	struct {
+		unsigned int val;
+	} uid;
+};
+
+struct kernfs_node {
+	__u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct task_struct *real_parent;
 	struct nsproxy *nsproxy;
 	struct files_struct *files;
+	const struct cred *cred;
+	struct css_set *cgroups;
+	char comm[16];
 };
 
 struct net {
@@ -104,26 +125,56 @@ struct in6_addr {
 
 struct sock_common {
 	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
 	__u16 skc_num;
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	unsigned char skc_reuse : 4;
 	unsigned char skc_reuseport : 1;
 	unsigned char skc_ipv6only : 1;
 	int skc_bound_dev_if;
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_rcv_saddr;
+	/* atomic64_t; 0 until someone asked for the socket's cookie. */
+	struct {
+		__s64 counter;
+	} skc_cookie;
 };
 
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
 	__u16 sk_type;
+	/* u8 since 6.x, a 4-bit field before: read with the probed bitfield macro. */
+	__u8 sk_userlocks : 4;
+	__u32 sk_max_ack_backlog;
 };
 
 struct socket {
 	short type;
 	struct file *file;
 	struct sock *sk;
+};
+
+struct seq_file;
+
+struct bpf_iter_meta {
+	struct seq_file *seq;
+	__u64 session_id;
+	__u64 seq_num;
+};
+
+struct bpf_iter__task_file {
+	union {
+		struct bpf_iter_meta *meta;
+	};
+	union {
+		struct task_struct *task;
+	};
+	__u32 fd;
+	union {
+		struct file *file;
+	};
 };
 
 /* Linux 6.6 folded the option bitfields into inet_flags (bit numbers below). */
@@ -136,6 +187,10 @@ struct inet_sock___pre_6_6 {
 	__u8 freebind : 1;
 	__u8 transparent : 1;
 	__u8 bind_address_no_port : 1;
+};
+
+struct mptcp_sock {
+	struct sock *first;
 };
 
 /* A bool since 6.x; declared as a bitfield so the probed read fits both. */
@@ -154,7 +209,15 @@ struct tcp_sock {
 #define AF_INET6 10
 
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_SCTP 132
 #define IPPROTO_MPTCP 262
+
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+#define TCP_LISTEN 10
+
+#define SOCK_BINDPORT_LOCK 8
 
 #define EBADF 9
 #define ENOTSOCK 88
