@@ -53,6 +53,8 @@ func cgroupRoot(program string, at ebpf.AttachType) attachment {
 // does nothing.
 type hookPrograms struct {
 	base, mptcp []attachment
+	// sctp hooks SCTP's listen, in the sctp module: only when it is loaded.
+	sctp []attachment
 	// tracefs is needed to attach (kprobe and tracepoint perf events).
 	tracefs bool
 }
@@ -63,6 +65,7 @@ var programsOf = map[Hook]hookPrograms{
 			fexit("fexit_inet_bind"), fexit("fexit_inet6_bind"), fexit("fexit_inet_listen"),
 		},
 		mptcp: []attachment{fexit("fexit_mptcp_bind"), fexit("fexit_mptcp_listen")},
+		sctp:  []attachment{fexit("fexit_sctp_listen")},
 	},
 	HookKprobe: {
 		base: []attachment{
@@ -74,6 +77,7 @@ var programsOf = map[Hook]hookPrograms{
 			kretprobe("kretprobe_mptcp_bind", "mptcp_bind"), kprobe("kprobe_mptcp_bind", "mptcp_bind"),
 			kretprobe("kretprobe_mptcp_listen", "mptcp_listen"), kprobe("kprobe_mptcp_listen", "mptcp_listen"),
 		},
+		sctp:    []attachment{kretprobe("kretprobe_sctp_listen", "sctp_inet_listen"), kprobe("kprobe_sctp_listen", "sctp_inet_listen")},
 		tracefs: true,
 	},
 	HookTracepoint: {

@@ -136,6 +136,15 @@ struct {
 	__type(value, struct sock_event);
 } udp_servers SEC(".maps");
 
+/* Room for one sock_event outside the ring: kernels before 6.2 refuse ring
+ * memory as a map update's value, so a record to keep is copied here first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sock_event);
+} scratch SEC(".maps");
+
 /* The first of the sequence numbers the last reserve_seq run took. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -386,6 +395,7 @@ static __always_inline void emit(struct sock *sk, const struct call *c)
 	struct requested req = {.family = REQ_FAMILY_NONE};
 	struct sock_event *e;
 	__u16 family, port;
+	__u32 zero = 0;
 	__u64 seq;
 
 	if (!cfg || !sk)
@@ -470,8 +480,14 @@ static __always_inline void emit(struct sock *sk, const struct call *c)
 	/* A UDP socket bound to a port its caller chose is a server: remember
 	 * it, so its release can be reported (UDP has no state to trace). */
 	if (c->kind == KIND_BIND && c->ret == 0 && e->protocol == IPPROTO_UDP && req.port != 0 &&
-	    c->cookie != 0 && (cfg->flags & CAPTURE_LISTENERS))
-		bpf_map_update_elem(&udp_servers, &c->cookie, e, BPF_ANY);
+	    c->cookie != 0 && (cfg->flags & CAPTURE_LISTENERS)) {
+		struct sock_event *copy = bpf_map_lookup_elem(&scratch, &zero);
+
+		if (copy) {
+			__builtin_memcpy(copy, e, sizeof(*e));
+			bpf_map_update_elem(&udp_servers, &c->cookie, copy, BPF_ANY);
+		}
+	}
 	submit(e, cfg);
 }
 
@@ -548,6 +564,13 @@ int BPF_PROG(fexit_inet_listen, struct socket *sock, int backlog, int ret)
 
 SEC("fexit/mptcp_listen")
 int BPF_PROG(fexit_mptcp_listen, struct socket *sock, int backlog, int ret)
+{
+	return fexit_listen(sock, ret, true);
+}
+
+/* SCTP's listen is its own (a module's function): hooked when loaded. */
+SEC("fexit/sctp_inet_listen")
+int BPF_PROG(fexit_sctp_listen, struct socket *sock, int backlog, int ret)
 {
 	return fexit_listen(sock, ret, true);
 }
@@ -690,6 +713,23 @@ int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
 
 SEC("kretprobe/mptcp_listen")
 int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
+{
+	return kretprobe_emit(KIND_LISTEN, ret);
+}
+
+SEC("kprobe/sctp_inet_listen")
+int BPF_KPROBE(kprobe_sctp_listen, struct socket *sock, int backlog)
+{
+	struct capture_config *cfg = listener_config();
+
+	if (!cfg || !task_wanted(cfg))
+		return 0;
+	stash((__u64)sock, 0, backlog);
+	return 0;
+}
+
+SEC("kretprobe/sctp_inet_listen")
+int BPF_KRETPROBE(kretprobe_sctp_listen, int ret)
 {
 	return kretprobe_emit(KIND_LISTEN, ret);
 }

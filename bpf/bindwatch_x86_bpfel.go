@@ -175,6 +175,7 @@ const (
 	bindwatchMapMntnsSet              = "mntns_set"
 	bindwatchMapPending               = "pending"
 	bindwatchMapReservedSeq           = "reserved_seq"
+	bindwatchMapScratch               = "scratch"
 	bindwatchMapSeqCounter            = "seq_counter"
 	bindwatchMapUdpServers            = "udp_servers"
 	bindwatchProgCgroupSockCreate     = "cgroup_sock_create"
@@ -184,15 +185,18 @@ const (
 	bindwatchProgFexitInetListen      = "fexit_inet_listen"
 	bindwatchProgFexitMptcpBind       = "fexit_mptcp_bind"
 	bindwatchProgFexitMptcpListen     = "fexit_mptcp_listen"
+	bindwatchProgFexitSctpListen      = "fexit_sctp_listen"
 	bindwatchProgIterTaskFile         = "iter_task_file"
 	bindwatchProgKprobeInetBind       = "kprobe_inet_bind"
 	bindwatchProgKprobeInetListen     = "kprobe_inet_listen"
 	bindwatchProgKprobeMptcpBind      = "kprobe_mptcp_bind"
 	bindwatchProgKprobeMptcpListen    = "kprobe_mptcp_listen"
+	bindwatchProgKprobeSctpListen     = "kprobe_sctp_listen"
 	bindwatchProgKretprobeInetBind    = "kretprobe_inet_bind"
 	bindwatchProgKretprobeInetListen  = "kretprobe_inet_listen"
 	bindwatchProgKretprobeMptcpBind   = "kretprobe_mptcp_bind"
 	bindwatchProgKretprobeMptcpListen = "kretprobe_mptcp_listen"
+	bindwatchProgKretprobeSctpListen  = "kretprobe_sctp_listen"
 	bindwatchProgReserveSeq           = "reserve_seq"
 	bindwatchProgTpBtfSockSetState    = "tp_btf_sock_set_state"
 	bindwatchProgTracepointExitBind   = "tracepoint_exit_bind"
@@ -258,15 +262,18 @@ type bindwatchProgramSpecs struct {
 	FexitInetListen      *ebpf.ProgramSpec `ebpf:"fexit_inet_listen"`
 	FexitMptcpBind       *ebpf.ProgramSpec `ebpf:"fexit_mptcp_bind"`
 	FexitMptcpListen     *ebpf.ProgramSpec `ebpf:"fexit_mptcp_listen"`
+	FexitSctpListen      *ebpf.ProgramSpec `ebpf:"fexit_sctp_listen"`
 	IterTaskFile         *ebpf.ProgramSpec `ebpf:"iter_task_file"`
 	KprobeInetBind       *ebpf.ProgramSpec `ebpf:"kprobe_inet_bind"`
 	KprobeInetListen     *ebpf.ProgramSpec `ebpf:"kprobe_inet_listen"`
 	KprobeMptcpBind      *ebpf.ProgramSpec `ebpf:"kprobe_mptcp_bind"`
 	KprobeMptcpListen    *ebpf.ProgramSpec `ebpf:"kprobe_mptcp_listen"`
+	KprobeSctpListen     *ebpf.ProgramSpec `ebpf:"kprobe_sctp_listen"`
 	KretprobeInetBind    *ebpf.ProgramSpec `ebpf:"kretprobe_inet_bind"`
 	KretprobeInetListen  *ebpf.ProgramSpec `ebpf:"kretprobe_inet_listen"`
 	KretprobeMptcpBind   *ebpf.ProgramSpec `ebpf:"kretprobe_mptcp_bind"`
 	KretprobeMptcpListen *ebpf.ProgramSpec `ebpf:"kretprobe_mptcp_listen"`
+	KretprobeSctpListen  *ebpf.ProgramSpec `ebpf:"kretprobe_sctp_listen"`
 	ReserveSeq           *ebpf.ProgramSpec `ebpf:"reserve_seq"`
 	TpBtfSockSetState    *ebpf.ProgramSpec `ebpf:"tp_btf_sock_set_state"`
 	TracepointExitBind   *ebpf.ProgramSpec `ebpf:"tracepoint_exit_bind"`
@@ -286,6 +293,7 @@ type bindwatchMapSpecs struct {
 	MntnsSet    *ebpf.MapSpec `ebpf:"mntns_set"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
 	ReservedSeq *ebpf.MapSpec `ebpf:"reserved_seq"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	SeqCounter  *ebpf.MapSpec `ebpf:"seq_counter"`
 	UdpServers  *ebpf.MapSpec `ebpf:"udp_servers"`
 }
@@ -335,6 +343,7 @@ type bindwatchMaps struct {
 	MntnsSet    *ebpf.Map `ebpf:"mntns_set"`
 	Pending     *ebpf.Map `ebpf:"pending"`
 	ReservedSeq *ebpf.Map `ebpf:"reserved_seq"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
 	SeqCounter  *ebpf.Map `ebpf:"seq_counter"`
 	UdpServers  *ebpf.Map `ebpf:"udp_servers"`
 }
@@ -350,6 +359,7 @@ func (m *bindwatchMaps) Close() error {
 		m.MntnsSet,
 		m.Pending,
 		m.ReservedSeq,
+		m.Scratch,
 		m.SeqCounter,
 		m.UdpServers,
 	)
@@ -382,15 +392,18 @@ type bindwatchPrograms struct {
 	FexitInetListen      *ebpf.Program `ebpf:"fexit_inet_listen"`
 	FexitMptcpBind       *ebpf.Program `ebpf:"fexit_mptcp_bind"`
 	FexitMptcpListen     *ebpf.Program `ebpf:"fexit_mptcp_listen"`
+	FexitSctpListen      *ebpf.Program `ebpf:"fexit_sctp_listen"`
 	IterTaskFile         *ebpf.Program `ebpf:"iter_task_file"`
 	KprobeInetBind       *ebpf.Program `ebpf:"kprobe_inet_bind"`
 	KprobeInetListen     *ebpf.Program `ebpf:"kprobe_inet_listen"`
 	KprobeMptcpBind      *ebpf.Program `ebpf:"kprobe_mptcp_bind"`
 	KprobeMptcpListen    *ebpf.Program `ebpf:"kprobe_mptcp_listen"`
+	KprobeSctpListen     *ebpf.Program `ebpf:"kprobe_sctp_listen"`
 	KretprobeInetBind    *ebpf.Program `ebpf:"kretprobe_inet_bind"`
 	KretprobeInetListen  *ebpf.Program `ebpf:"kretprobe_inet_listen"`
 	KretprobeMptcpBind   *ebpf.Program `ebpf:"kretprobe_mptcp_bind"`
 	KretprobeMptcpListen *ebpf.Program `ebpf:"kretprobe_mptcp_listen"`
+	KretprobeSctpListen  *ebpf.Program `ebpf:"kretprobe_sctp_listen"`
 	ReserveSeq           *ebpf.Program `ebpf:"reserve_seq"`
 	TpBtfSockSetState    *ebpf.Program `ebpf:"tp_btf_sock_set_state"`
 	TracepointExitBind   *ebpf.Program `ebpf:"tracepoint_exit_bind"`
@@ -406,15 +419,18 @@ func (p *bindwatchPrograms) Close() error {
 		p.FexitInetListen,
 		p.FexitMptcpBind,
 		p.FexitMptcpListen,
+		p.FexitSctpListen,
 		p.IterTaskFile,
 		p.KprobeInetBind,
 		p.KprobeInetListen,
 		p.KprobeMptcpBind,
 		p.KprobeMptcpListen,
+		p.KprobeSctpListen,
 		p.KretprobeInetBind,
 		p.KretprobeInetListen,
 		p.KretprobeMptcpBind,
 		p.KretprobeMptcpListen,
+		p.KretprobeSctpListen,
 		p.ReserveSeq,
 		p.TpBtfSockSetState,
 		p.TracepointExitBind,

@@ -21,8 +21,15 @@ func testInventory(t *testing.T, hook Hook) {
 	lsn := tcp6.open(t)
 	listenFD(t, lsn, 9)
 	f := os.NewFile(uintptr(lsn), "listener")
-	child := exec.Command("sleep", "30")
+	// The test binary itself, waiting on its stdin: the VM guest has no sleep.
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childHoldVar+"=1")
 	child.ExtraFiles = []*os.File{f}
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close() })
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}

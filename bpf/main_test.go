@@ -3,6 +3,7 @@ package bpf
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -20,7 +21,15 @@ import (
 // filters are about other processes, so tests need other processes.
 const childBindVar = "BINDWATCH_TEST_CHILD_BIND"
 
+// childHoldVar makes the re-executed test binary wait until its stdin
+// closes: a process that holds the fds it inherited.
+const childHoldVar = "BINDWATCH_TEST_CHILD_HOLD"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(childHoldVar) == "1" {
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
 	if spec := os.Getenv(childBindVar); spec != "" {
 		if err := childBind(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "child bind:", err)

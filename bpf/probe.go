@@ -163,6 +163,12 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 			}
 		}
 	}
+	if len(progs.sctp) > 0 {
+		if err := p.attachOptional(spec, progs.sctp, opts); err != nil {
+			p.blind = append(p.blind, blindSCTPListen)
+			log.Info("SCTP listens not seen: the sctp module is not loaded, or sctp_inet_listen cannot be hooked", "hook", h, "reason", err)
+		}
+	}
 	for _, t := range timeline {
 		if err := p.attachOptional(spec, []attachment{t.attachment}, opts); err != nil {
 			p.blind = append(p.blind, t.blind)
@@ -203,6 +209,9 @@ func (p *Probe) attachOptional(spec *ebpf.CollectionSpec, as []attachment, opts 
 	p.links = append(p.links, links...)
 	return nil
 }
+
+// blindSCTPListen is the blind spot of a hook without sctp_inet_listen.
+const blindSCTPListen = "SCTP listen (the sctp module was not loaded when capture started)"
 
 // BlindSpots names what this probe cannot see on this host: the optional
 // programs that did not load or attach.

@@ -227,7 +227,7 @@ func (a *Agent) Close(ctx context.Context) error {
 }
 
 func captureFilter(cfg *config.Config) bpf.Filter {
-	f := bpf.Filter{Errors: cfg.Capture.Errors, Ports: cfg.Capture.Ports}
+	f := bpf.Filter{Errors: cfg.Capture.Errors, Ports: cfg.Capture.Ports, Listeners: true}
 	if cfg.Capture.PID >= 0 {
 		f.PID = uint32(cfg.Capture.PID)
 	}

@@ -168,6 +168,9 @@ func TestRecordMatchesSchema(t *testing.T) {
 	for f := range reflectFields() {
 		tags = append(tags, f.tag)
 		want, ok := goTypeFor[schemaTypes[f.tag]]
+		if f.tag == "holders" {
+			want, ok = "[]schemas.Holder", true
+		}
 		if ok && f.goType != want {
 			t.Errorf("BindEvent.%s is %s, schema type %s wants %s", f.name, f.goType, schemaTypes[f.tag], want)
 		}
@@ -187,7 +190,9 @@ var goTypeFor = map[string]string{
 	`"int"`:     "int32",
 	`"boolean"`: "bool",
 	`{"type":"long","logicalType":"timestamp-micros"}`: "time.Time",
-	`["null","string"]`: "*string",
-	`["null","int"]`:    "*int32",
-	`["null","long"]`:   "*int64",
+	`["null","string"]`:                 "*string",
+	`["null","int"]`:                    "*int32",
+	`["null","long"]`:                   "*int64",
+	`["null","boolean"]`:                "*bool",
+	`{"type":"array","items":"string"}`: "[]string",
 }

@@ -15,7 +15,7 @@ import (
 var files embed.FS
 
 // Latest is the newest BindEvent schema version.
-const Latest = 1
+const Latest = 2
 
 // Subject is the schema registry subject, following the TopicNameStrategy
 // default of "<topic>-value".
@@ -64,4 +64,38 @@ type BindEvent struct {
 	BoundIf           int32     `avro:"bound_if"`
 	BoundIfName       *string   `avro:"bound_if_name"`
 	Error             int32     `avro:"error"`
+	// From v2 on.
+	Kind               string   `avro:"kind"`
+	Cookie             int64    `avro:"cookie"`
+	Backlog            int32    `avro:"backlog"`
+	ListenDurationNS   int64    `avro:"listen_duration_ns"`
+	Exposure           *string  `avro:"exposure"`
+	HostNetNS          *bool    `avro:"host_netns"`
+	Exe                *string  `avro:"exe"`
+	SnapshotID         *string  `avro:"snapshot_id"`
+	Holders            []Holder `avro:"holders"`
+	PortExplicit       *bool    `avro:"port_explicit"`
+	SnapshotSockets    int64    `avro:"snapshot_sockets"`
+	SnapshotSource     *string  `avro:"snapshot_source"`
+	SnapshotIncomplete []string `avro:"snapshot_incomplete"`
 }
+
+// Holder is a process holding one of a socket's file descriptors.
+type Holder struct {
+	PID         int32   `avro:"pid"`
+	FD          int32   `avro:"fd"`
+	UID         int64   `avro:"uid"`
+	Comm        string  `avro:"comm"`
+	Exe         *string `avro:"exe"`
+	CgroupID    int64   `avro:"cgroup_id"`
+	ContainerID *string `avro:"container_id"`
+}
+
+// Kinds of record, the values of the kind field.
+const (
+	KindBind        = "bind"
+	KindListen      = "listen"
+	KindClose       = "close"
+	KindSnapshot    = "snapshot"
+	KindSnapshotEnd = "snapshot_end"
+)

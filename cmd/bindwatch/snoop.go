@@ -54,6 +54,7 @@ type snoopFlags struct {
 	json      bool
 	hook      string
 	duration  time.Duration
+	listen    bool
 }
 
 func (f *snoopFlags) register(fs *pflag.FlagSet) {
@@ -69,6 +70,7 @@ func (f *snoopFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.mntnsMap, "mntnsmap", "", "trace mount namespaces in this BPF map only")
 	fs.BoolVarP(&f.json, "json", "j", false, "print one JSON object per bind, every captured field")
 	fs.StringVar(&f.hook, "hook", "auto", "kernel hook: auto, fexit, kprobe or tracepoint")
+	fs.BoolVar(&f.listen, "listen", false, "print listen and close records instead of binds")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 10s); default: until Ctrl-C")
 }
 
@@ -104,7 +106,11 @@ func (f *snoopFlags) options() (bpf.Options, error) {
 	if f.json && f.count {
 		return o, errors.New("--json and --count cannot be combined")
 	}
+	if f.listen && f.count {
+		return o, errors.New("--listen and --count cannot be combined")
+	}
 	o.Filter.Errors = f.cols.Errors
+	o.Filter.Listeners = f.listen
 	o.Filter.CgroupMap = f.cgroupMap
 	o.Filter.MntNSMap = f.mntnsMap
 	return o, nil
@@ -116,8 +122,8 @@ func runSnoop(args []string) error {
 	f.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: bindwatch snoop [-t] [-w] [-p PID] [-P PORTS] [-E] [-U] [-u UID] [--count]\n"+
-			"                       [--cgroupmap PATH] [--mntnsmap PATH] [-j] [--hook H] [--duration D]\n\n"+
-			"Trace binds\n\n%s\n%s", fs.FlagUsages(), snoopExamples)
+			"                       [--cgroupmap PATH] [--mntnsmap PATH] [-j] [--hook H] [--duration D] [--listen]\n\n"+
+			"Trace binds (with --listen: listens and the ends of listening)\n\n%s\n%s", fs.FlagUsages(), snoopExamples)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -192,7 +198,25 @@ func newSnoopSink(out *bufio.Writer, f *snoopFlags) (snoopSink, error) {
 			return snoopSink{}, err
 		}
 		j := snoop.NewJSONWriter(out, clock.Wall)
-		return snoopSink{write: j.Write, finish: func() error { return nil }}, nil
+		write := j.Write
+		if f.listen {
+			write = func(ev *bpf.Event) error {
+				if ev.Kind == bpf.KindBind {
+					return nil
+				}
+				return j.Write(ev)
+			}
+		}
+		return snoopSink{write: write, finish: func() error { return nil }}, nil
+	case f.listen:
+		l := snoop.NewListenWriter(out, f.cols)
+		if err := l.Header(); err != nil {
+			return snoopSink{}, err
+		}
+		if err := out.Flush(); err != nil {
+			return snoopSink{}, err
+		}
+		return snoopSink{write: l.Write, finish: func() error { return nil }}, nil
 	default:
 		t := snoop.NewTextWriter(out, f.cols)
 		if err := t.Header(); err != nil {

@@ -40,22 +40,47 @@ func NewTextWriter(w io.Writer, cols Columns) *TextWriter {
 	return &TextWriter{w: w, cols: cols}
 }
 
-// Header writes the column titles.
-func (t *TextWriter) Header() error {
+// prefixHeader is the titles of the optional columns before PID.
+func prefixHeader(cols Columns) string {
 	var prefix string
-	if t.cols.Timestamp {
+	if cols.Timestamp {
 		prefix += fmt.Sprintf("%-9s ", "TIME(s)")
 	}
-	if t.cols.UID {
+	if cols.UID {
 		prefix += fmt.Sprintf("%6s ", "UID")
 	}
-	if t.cols.Errors {
-		if t.cols.Wide {
+	if cols.Errors {
+		if cols.Wide {
 			prefix += fmt.Sprintf("%-25s ", "RC")
 		} else {
 			prefix += fmt.Sprintf("%3s ", "RC")
 		}
 	}
+	return prefix
+}
+
+// prefixRow is ev's optional columns before PID.
+func prefixRow(cols Columns, ev *bpf.Event, firstNS uint64) string {
+	var prefix string
+	if cols.Timestamp {
+		prefix += fmt.Sprintf("%-9.6f ", float64(ev.BootNS-firstNS)/1e9)
+	}
+	if cols.UID {
+		prefix += fmt.Sprintf("%6d ", ev.UID)
+	}
+	if cols.Errors {
+		if cols.Wide {
+			prefix += fmt.Sprintf("%-25s ", bpf.ErrnoName(ev.Errno()))
+		} else {
+			prefix += fmt.Sprintf("%3s ", strconv.Itoa(int(ev.Ret)))
+		}
+	}
+	return prefix
+}
+
+// Header writes the column titles.
+func (t *TextWriter) Header() error {
+	prefix := prefixHeader(t.cols)
 	format := headerFmt
 	if t.cols.Wide {
 		format = wideHeaderFmt
@@ -70,20 +95,7 @@ func (t *TextWriter) Write(ev *bpf.Event) error {
 	if !t.started {
 		t.firstNS, t.started = ev.BootNS, true
 	}
-	var prefix string
-	if t.cols.Timestamp {
-		prefix += fmt.Sprintf("%-9.6f ", float64(ev.BootNS-t.firstNS)/1e9)
-	}
-	if t.cols.UID {
-		prefix += fmt.Sprintf("%6d ", ev.UID)
-	}
-	if t.cols.Errors {
-		if t.cols.Wide {
-			prefix += fmt.Sprintf("%-25s ", bpf.ErrnoName(ev.Errno()))
-		} else {
-			prefix += fmt.Sprintf("%3s ", strconv.Itoa(int(ev.Ret)))
-		}
-	}
+	prefix := prefixRow(t.cols, ev, t.firstNS)
 	addr, port := Endpoint(ev)
 	format := rowFmt
 	if t.cols.Wide {

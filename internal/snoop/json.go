@@ -33,6 +33,9 @@ func (j *JSONWriter) Write(ev *bpf.Event) error {
 		b = j.WallTime(ev.BootNS).UTC().AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `",`...)
 	}
+	b = append(b, `"kind":"`...)
+	b = append(b, ev.Kind.String()...)
+	b = append(b, '"', ',')
 	b = uintField(b, "boot_ns", ev.BootNS, false)
 	b = uintField(b, "seq", ev.Seq, true)
 	b = uintField(b, "pid", uint64(ev.PID), true)
@@ -69,6 +72,9 @@ func (j *JSONWriter) Write(ev *bpf.Event) error {
 	b = strconv.AppendInt(b, int64(ev.Ret), 10)
 	b = uintField(b, "error", uint64(ev.Errno()), true)
 	b = stringField(b, "error_name", errorName(ev))
+	b = uintField(b, "cookie", ev.Cookie, true)
+	b = uintField(b, "backlog", uint64(ev.Backlog), true)
+	b = uintField(b, "listen_duration_ns", ev.ListenNS, true)
 	b = append(b, '}', '\n')
 	j.buf = b
 	_, err := j.w.Write(b)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,44 @@ func wantFields(ev *schemas.BindEvent) []Field {
 		{"bind_address_no_port", ev.BindAddressNoPort}, {"reuseaddr", ev.ReuseAddr},
 		{"reuseport", ev.ReusePort}, {"v6only", ev.V6Only},
 		{"bound_if", int(ev.BoundIf)}, {"bound_if_name", str(ev.BoundIfName)}, {"error", int(ev.Error)},
+		{"kind", ev.Kind}, {"cookie", ev.Cookie}, {"backlog", int(ev.Backlog)},
+		{"listen_duration_ns", ev.ListenDurationNS}, {"exposure", str(ev.Exposure)},
+		{"host_netns", boolOrNil(ev.HostNetNS)}, {"exe", str(ev.Exe)}, {"snapshot_id", str(ev.SnapshotID)},
+		{"holders", holderValues(ev.Holders)}, {"port_explicit", boolOrNil(ev.PortExplicit)},
+		{"snapshot_sockets", ev.SnapshotSockets}, {"snapshot_source", str(ev.SnapshotSource)},
+		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)},
 	}
+}
+
+func boolOrNil(p *bool) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func holderValues(hs []schemas.Holder) []any {
+	out := []any{}
+	for _, h := range hs {
+		var exe, cid any
+		if h.Exe != nil {
+			exe = *h.Exe
+		}
+		if h.ContainerID != nil {
+			cid = *h.ContainerID
+		}
+		out = append(out, []Field{{"pid", int(h.PID)}, {"fd", int(h.FD)}, {"uid", h.UID}, {"comm", h.Comm},
+			{"exe", exe}, {"cgroup_id", h.CgroupID}, {"container_id", cid}})
+	}
+	return out
+}
+
+func stringValues(ss []string) []any {
+	out := []any{}
+	for _, s := range ss {
+		out = append(out, s)
+	}
+	return out
 }
 
 func compareFields(t *testing.T, got, want []Field) {
@@ -69,7 +107,7 @@ func compareFields(t *testing.T, got, want []Field) {
 			}
 			continue
 		}
-		if g.Value != w.Value {
+		if !reflect.DeepEqual(g.Value, w.Value) {
 			t.Errorf("%s = %#v (%T), want %#v (%T)", g.Name, g.Value, g.Value, w.Value, w.Value)
 		}
 	}

@@ -44,6 +44,22 @@ func fullEvent() *schemas.BindEvent {
 		BoundIf:           3,
 		BoundIfName:       ptr("eth0"),
 		Error:             98,
+		Kind:              "snapshot",
+		Cookie:            1<<42 + 5,
+		Backlog:           4096,
+		ListenDurationNS:  -1,
+		Exposure:          ptr("specific"),
+		HostNetNS:         ptr(false),
+		Exe:               ptr("/usr/sbin/nginx"),
+		SnapshotID:        ptr("5b1c7e0a-snapshot"),
+		Holders: []schemas.Holder{
+			{PID: 4242, FD: 6, UID: 1000, Comm: "nginx", Exe: ptr("/usr/sbin/nginx"), CgroupID: 12345678901, ContainerID: ptr("a3f1")},
+			{PID: 4250, FD: 3, UID: 33, Comm: "nginx: wörker", CgroupID: 7},
+		},
+		PortExplicit:       ptr(true),
+		SnapshotSockets:    3,
+		SnapshotSource:     ptr("bpf_iter"),
+		SnapshotIncomplete: []string{"netns 4026532200 vanished"},
 	}
 }
 
@@ -55,5 +71,7 @@ func nullEvent() *schemas.BindEvent {
 	ev.RequestedAddr = nil
 	ev.RequestedPort = nil
 	ev.BoundIfName = nil
+	ev.Exposure, ev.HostNetNS, ev.Exe, ev.SnapshotID, ev.PortExplicit, ev.SnapshotSource = nil, nil, nil, nil, nil, nil
+	ev.Holders, ev.SnapshotIncomplete = nil, nil
 	return ev
 }

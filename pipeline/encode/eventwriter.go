@@ -65,6 +65,73 @@ var eventFields = map[string]eventField{
 	"bound_if":             {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.BoundIf)) }},
 	"bound_if_name":        {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.BoundIfName) }},
 	"error":                {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Error)) }},
+	// v2
+	"kind":                {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Kind) }},
+	"cookie":              {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Cookie) }},
+	"backlog":             {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Backlog)) }},
+	"listen_duration_ns":  {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.ListenDurationNS) }},
+	"exposure":            {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Exposure) }},
+	"host_netns":          {`["null","boolean"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBool(d, e.HostNetNS) }},
+	"exe":                 {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Exe) }},
+	"snapshot_id":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotID) }},
+	"holders":             {holdersType, "", func(d []byte, e *schemas.BindEvent) []byte { return appendHolders(d, e.Holders) }},
+	"port_explicit":       {`["null","boolean"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBool(d, e.PortExplicit) }},
+	"snapshot_sockets":    {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.SnapshotSockets) }},
+	"snapshot_source":     {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotSource) }},
+	"snapshot_incomplete": {`{"type":"array","items":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.SnapshotIncomplete) }},
+}
+
+// holdersType is the canonical form of the holders field's type.
+const holdersType = `{"type":"array","items":{"name":"Holder","type":"record","fields":[{"name":"pid","type":"int"},{"name":"fd","type":"int"},{"name":"uid","type":"long"},{"name":"comm","type":"string"},{"name":"exe","type":["null","string"]},{"name":"cgroup_id","type":"long"},{"name":"container_id","type":["null","string"]}]}}`
+
+// Arrays are written as hamba writes them: one block of all items whose
+// count is negated and followed by its size in bytes (so a reader can skip
+// it), then the empty block.
+func appendBlock(dst []byte, n int, items func([]byte) []byte) []byte {
+	if n == 0 {
+		return append(dst, 0)
+	}
+	start := len(dst)
+	dst = items(dst)
+	size := len(dst) - start
+	var buf [20]byte
+	h := appendLong(appendLong(buf[:0], -int64(n)), int64(size))
+	dst = append(dst, h...)
+	copy(dst[start+len(h):], dst[start:start+size])
+	copy(dst[start:], h)
+	return append(dst, 0)
+}
+
+func appendHolders(dst []byte, hs []schemas.Holder) []byte {
+	return appendBlock(dst, len(hs), func(dst []byte) []byte {
+		for i := range hs {
+			h := &hs[i]
+			dst = appendLong(dst, int64(h.PID))
+			dst = appendLong(dst, int64(h.FD))
+			dst = appendLong(dst, h.UID)
+			dst = appendAvroString(dst, h.Comm)
+			dst = appendNullableString(dst, h.Exe)
+			dst = appendLong(dst, h.CgroupID)
+			dst = appendNullableString(dst, h.ContainerID)
+		}
+		return dst
+	})
+}
+
+func appendStrings(dst []byte, ss []string) []byte {
+	return appendBlock(dst, len(ss), func(dst []byte) []byte {
+		for _, s := range ss {
+			dst = appendAvroString(dst, s)
+		}
+		return dst
+	})
+}
+
+func appendNullableBool(dst []byte, b *bool) []byte {
+	if b == nil {
+		return append(dst, 0)
+	}
+	return appendBool(append(dst, 2), *b)
 }
 
 // eventWriter writes a BindEvent as the Avro binary body of one schema.

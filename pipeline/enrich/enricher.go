@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,8 +24,12 @@ type Enricher struct {
 	ifnames *ifnameResolver
 	addrs   *internTable[netip.Addr]
 	comms   *internTable[[16]byte]
-	log     *slog.Logger
-	resync  time.Duration
+	exes    *exeResolver
+	// hostNetNS is the inode of the agent's own network namespace, taken
+	// as the host's.
+	hostNetNS uint32
+	log       *slog.Logger
+	resync    time.Duration
 
 	cgroupMisses   atomic.Uint64
 	cgroupUnknown  atomic.Uint64
@@ -69,17 +76,23 @@ func New(cfg Config) (*Enricher, error) {
 			log.Warn("container ids unavailable", "err", err)
 		}
 	}
+	hostNetNS, err := readNetNS(cfg.ProcRoot + "/self/ns/net")
+	if err != nil {
+		log.Warn("host network namespace unknown: host_netns stays null", "err", err)
+	}
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	return &Enricher{
-		id:      id,
-		clock:   clock,
-		cgroups: newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL),
-		ifnames: newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
-		addrs:   newInternTable[netip.Addr](internSize),
-		comms:   newInternTable[[16]byte](internSize),
-		log:     log,
-		resync:  cfg.ClockResync,
+		id:        id,
+		clock:     clock,
+		cgroups:   newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL),
+		ifnames:   newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
+		addrs:     newInternTable[netip.Addr](internSize),
+		comms:     newInternTable[[16]byte](internSize),
+		exes:      newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
+		hostNetNS: hostNetNS,
+		log:       log,
+		resync:    cfg.ClockResync,
 	}, nil
 }
 
@@ -149,6 +162,46 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 		out.BoundIfName = e.ifname(ev)
 	}
 	out.Error = int32(ev.Errno())
+	out.Kind = ev.Kind.String()
+	out.Cookie = int64(ev.Cookie)
+	out.Backlog = int32(ev.Backlog)
+	out.ListenDurationNS = int64(ev.ListenNS)
+	out.Exposure = nil
+	if ev.Ret == 0 {
+		out.Exposure = exposurePtr(ev.EffectiveAddr())
+	}
+	out.HostNetNS = e.isHostNetNS(ev.NetNS)
+	out.Exe = e.exes.lookup(ev.PID, out.Time)
+	out.SnapshotID, out.Holders, out.PortExplicit = nil, nil, nil
+	out.SnapshotSockets, out.SnapshotSource, out.SnapshotIncomplete = 0, nil, nil
+}
+
+var trueValue, falseValue = true, false
+
+// readNetNS reads a namespace link such as /proc/self/ns/net ("net:[N]").
+func readNetNS(link string) (uint32, error) {
+	target, err := os.Readlink(link)
+	if err != nil {
+		return 0, err
+	}
+	inner, ok := strings.CutPrefix(target, "net:[")
+	inner, ok2 := strings.CutSuffix(inner, "]")
+	n, err := strconv.ParseUint(inner, 10, 32)
+	if !ok || !ok2 || err != nil {
+		return 0, fmt.Errorf("%s points to %q, not net:[inode]", link, target)
+	}
+	return uint32(n), nil
+}
+
+// isHostNetNS says whether netns is the host's; nil when unknown.
+func (e *Enricher) isHostNetNS(netns uint32) *bool {
+	switch {
+	case e.hostNetNS == 0:
+		return nil
+	case netns == e.hostNetNS:
+		return &trueValue
+	}
+	return &falseValue
 }
 
 func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {

@@ -71,6 +71,7 @@ func TestEnrich(t *testing.T) {
 				Opts: bpf.OptFreebind | bpf.OptTransparent | bpf.OptBindAddressNoPort |
 					bpf.OptReuseAddr | bpf.OptReusePort | bpf.OptV6Only,
 				Reuse: 1, Addr: addr16("fd00::5"), ReqAddr: addr16("fd00::5"), Comm: comm("envoy"),
+				Kind: bpf.KindListen, Cookie: 77, Backlog: 511,
 			},
 			want: schemas.BindEvent{
 				Host: "edge-17.example", HostID: "4c4c4544004a3610804bb4c04f4e3233",
@@ -82,6 +83,8 @@ func TestEnrich(t *testing.T) {
 				Addr: "fd00::5", Port: 8443, RequestedAddr: strp("fd00::5"), RequestedPort: i32p(8443),
 				Freebind: true, Transparent: true, BindAddressNoPort: true, ReuseAddr: true,
 				ReusePort: true, V6Only: true, BoundIf: 3, BoundIfName: strp("veth0"), Error: 0,
+				Kind: "listen", Cookie: 77, Backlog: 511, Exposure: strp("specific"), HostNetNS: &falseValue,
+				Exe: strp("/usr/local/bin/envoy"),
 			},
 		},
 		{
@@ -92,7 +95,7 @@ func TestEnrich(t *testing.T) {
 				MntNS: 4026531841, NetNS: fixtureNoV6NetNS, Ret: -98,
 				Protocol: bpf.ProtoUDP, Family: bpf.AFInet, Port: 0,
 				ReqPort: 53, ReqFamily: bpf.AFInet, Addr: addr16("0.0.0.0"), ReqAddr: addr16("10.0.0.5"),
-				Comm: comm("nginx"),
+				Comm: comm("nginx"), Kind: bpf.KindBind,
 			},
 			want: schemas.BindEvent{
 				Host: "edge-17.example", HostID: "4c4c4544004a3610804bb4c04f4e3233",
@@ -102,6 +105,7 @@ func TestEnrich(t *testing.T) {
 				CgroupID: int64(nginxID), MntNSID: 4026531841, NetNSID: fixtureNoV6NetNS,
 				Protocol: "UDP", Family: "AF_INET", Addr: "0.0.0.0", Port: 0,
 				RequestedAddr: strp("10.0.0.5"), RequestedPort: i32p(53), Error: 98,
+				Kind: "bind", HostNetNS: &falseValue,
 			},
 		},
 		{
@@ -111,6 +115,7 @@ func TestEnrich(t *testing.T) {
 				UID: 4294967294, GID: 4294967294, MntNS: 4294967295, NetNS: fixtureSelfNetNS,
 				Protocol: bpf.ProtoMPTCP, Family: bpf.AFInet, Port: 40123, ReqPort: 0,
 				ReqFamily: bpf.AFUnspec, Addr: addr16("127.0.0.1"), Comm: comm("0123456789abcdef"),
+				Kind: bpf.KindClose, ListenNS: 1500,
 			},
 			want: schemas.BindEvent{
 				Host: "edge-17.example", HostID: "4c4c4544004a3610804bb4c04f4e3233",
@@ -120,6 +125,7 @@ func TestEnrich(t *testing.T) {
 				Comm: "0123456789abcdef", CgroupID: 1 << 33, MntNSID: 4294967295,
 				NetNSID: fixtureSelfNetNS, Protocol: "MPTCP", Family: "AF_INET", Addr: "127.0.0.1",
 				Port: 40123, RequestedAddr: strp("0.0.0.0"), RequestedPort: i32p(0),
+				Kind: "close", ListenDurationNS: 1500, Exposure: strp("loopback"), HostNetNS: &trueValue,
 			},
 		},
 		{
@@ -127,14 +133,14 @@ func TestEnrich(t *testing.T) {
 			ev: bpf.Event{
 				Seq: 7, CgroupID: nginxID, PID: 4343, Ret: -97, Protocol: 99, Family: bpf.AFInet6,
 				ReqFamily: 1, ReqPort: 80, ReqAddr: addr16("::1"), Addr: addr16("::"),
-				BoundIf: 9, NetNS: fixtureSelfNetNS + 1, Comm: comm("probe"),
+				BoundIf: 9, NetNS: fixtureSelfNetNS + 1, Comm: comm("probe"), Kind: bpf.KindBind,
 			},
 			want: schemas.BindEvent{
 				Host: "edge-17.example", HostID: "4c4c4544004a3610804bb4c04f4e3233",
 				BootID: "7c3a1f0e-2b5d-4e8a-9c6f-1d2e3f4a5b6c", Seq: 7,
 				Time: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), PID: 4343, Comm: "probe",
 				CgroupID: int64(nginxID), NetNSID: fixtureSelfNetNS + 1, Protocol: "99",
-				Family: "AF_INET6", Addr: "::", BoundIf: 9, Error: 97,
+				Family: "AF_INET6", Addr: "::", BoundIf: 9, Error: 97, Kind: "bind", HostNetNS: &falseValue,
 			},
 		},
 	}
@@ -186,11 +192,19 @@ func TestEnrichSetsEveryField(t *testing.T) {
 		MntNS: 1, NetNS: fixtureNetNS, Ret: -1, BoundIf: 3, Protocol: bpf.ProtoTCP,
 		Family: bpf.AFInet, Port: 1, ReqPort: 1, ReqFamily: bpf.AFInet, Opts: 0x3f,
 		Addr: addr16("1.2.3.4"), ReqAddr: addr16("1.2.3.4"), Comm: comm("x"),
+		Kind: bpf.KindListen, Cookie: 1, Backlog: 1, ListenNS: 1,
 	}
 	var out schemas.BindEvent
 	e.Enrich(&ev, &out)
+	// Exposure is of a successful call only; the snapshot fields are the
+	// inventory's, not an event's.
+	inventoryOnly := map[string]bool{"SnapshotID": true, "Holders": true, "PortExplicit": true,
+		"SnapshotSockets": true, "SnapshotSource": true, "SnapshotIncomplete": true, "Exposure": true}
 	v := reflect.ValueOf(out)
 	for i := range v.NumField() {
+		if inventoryOnly[v.Type().Field(i).Name] {
+			continue
+		}
 		if v.Field(i).IsZero() {
 			t.Errorf("field %s left unset", v.Type().Field(i).Name)
 		}
