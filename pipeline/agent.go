@@ -23,6 +23,7 @@ import (
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/pipeline/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -54,9 +55,10 @@ type Agent struct {
 	// lastAck is when Kafka last acknowledged a write, lastTick when the
 	// monitor last ran (unix nanoseconds).
 	lastAck, lastTick atomic.Int64
-	// marks tie delivered events to ring positions; safe counts them.
-	marks capture.Checkpoints
-	safe  uint64
+	// inventories triggers an inventory pass outside the schedule (after
+	// a loss); the inventory stats count the passes.
+	inventories chan string
+	invStats    InventoryStats
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
 }
@@ -64,7 +66,8 @@ type Agent struct {
 // Start prepares every stage and attaches the BPF hooks; events are captured
 // from then on, queued until Run reads them.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
-	a := &Agent{cfg: cfg, log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout)}
+	a := &Agent{cfg: cfg, log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout),
+		inventories: make(chan string, 1)}
 	// undo releases what was opened when a later step fails.
 	var undo []func()
 	defer func() {
@@ -171,9 +174,10 @@ func (a *Agent) Probe() *bpf.Probe { return a.probe }
 // published, or counted as lost at the shutdown deadline.
 func (a *Agent) Run(ctx context.Context) error {
 	p := a.cfg.Pipeline
-	events := make(chan bpf.Event, p.QueueSize)
-	records := make(chan schemas.BindEvent, p.BatchSize)
-	batches := make(chan []schemas.BindEvent, 4)
+	events := make(chan record.Raw, p.QueueSize)
+	snapshots := make(chan record.Record, p.BatchSize)
+	records := make(chan record.Record, p.BatchSize)
+	batches := make(chan []record.Record, 4)
 	encoded := make(chan encode.Batch, 4)
 	stage := publish.Stage{
 		Publisher:       a.pub,
@@ -190,8 +194,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.marks, &a.stats.Capture) })
-	g.Go(func() error { return a.enricher.Run(gctx, events, records) })
+	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.stats.Capture) })
+	g.Go(func() error { return a.runInventory(gctx, snapshots) })
+	g.Go(func() error { return a.enricher.Run(gctx, events, snapshots, records) })
 	g.Go(func() error { return batch.Run(gctx, records, batches, a.limits) })
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
@@ -206,12 +211,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// delivered frees the ring space of events that are now safe. Only the
-// publish stage calls it, so safe needs no lock.
-func (a *Agent) delivered(events int) {
-	a.safe += uint64(events)
-	if pos, ok := a.marks.Safe(a.safe); ok {
-		a.reader.Commit(pos)
+// delivered frees the ring space of events that are now safe: batches are
+// delivered in order, so a batch's token frees everything before it.
+func (a *Agent) delivered(ack record.Ack) {
+	if ack != 0 {
+		a.reader.Commit(uint64(ack))
 	}
 }
 

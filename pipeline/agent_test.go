@@ -92,7 +92,9 @@ func TestAgentEndToEnd(t *testing.T) {
 		plan = append(plan, bindPlan...)
 	}
 	childPID, results := bindInContainer(t, cgroupDir, plan)
-	n := len(plan)
+	// Besides the binds, the agent's start-up inventory ends with its
+	// snapshot_end record (the container's user listens on nothing).
+	n := len(plan) + 1
 	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
 	end := time.Now()
 	agent.stop(t)
@@ -134,6 +136,28 @@ func TestAgentEndToEnd(t *testing.T) {
 		records[i] = d.Record
 	}
 	slices.SortFunc(records, func(a, b map[string]any) int { return int(num(t, a["seq"]) - num(t, b["seq"])) })
+	for i := 1; i < len(records); i++ {
+		if num(t, records[i]["seq"]) != num(t, records[i-1]["seq"])+1 {
+			t.Fatalf("sequence numbers have a gap after %v", records[i-1]["seq"])
+		}
+	}
+	var binds []map[string]any
+	for _, rec := range records {
+		switch rec["kind"] {
+		case "bind":
+			binds = append(binds, rec)
+		case "snapshot_end":
+			if num(t, rec["snapshot_sockets"]) != 0 || rec["snapshot_source"] != "bpf_iter" || rec["host_id"] != strings.TrimSpace(readFile(t, "/etc/machine-id")) {
+				t.Errorf("snapshot_end record: %v", rec)
+			}
+		default:
+			t.Errorf("unexpected %v record: %v", rec["kind"], rec)
+		}
+	}
+	if len(binds) != len(plan) {
+		t.Fatalf("%d bind records for %d binds", len(binds), len(plan))
+	}
+	records = binds
 
 	hostname, _ := os.Hostname()
 	want := map[string]any{

@@ -87,7 +87,8 @@ func (a *Agent) monitor(ctx context.Context) error {
 	a.lastTick.Store(time.Now().UnixNano())
 	a.checkKafka(ctx)
 	var logged map[string]uint64
-	var lastLog time.Time
+	var lastLog, lastRetake time.Time
+	var lost uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,6 +100,10 @@ func (a *Agent) monitor(ctx context.Context) error {
 			a.checkKafka(ctx)
 		}
 		drops := a.Snapshot().Dropped
+		if n := total(drops); n > lost && time.Since(lastRetake) >= lossRetakeInterval {
+			a.retakeAfterLoss()
+			lost, lastRetake = n, time.Now()
+		}
 		if changed(logged, drops) && time.Since(lastLog) >= dropLogInterval {
 			args := []any{"component", "agent"}
 			for reason, n := range drops {
@@ -135,6 +140,13 @@ func (a *Agent) checkKafka(ctx context.Context) {
 		return // stopping
 	}
 	a.health.Set(checkKafka, err)
+}
+
+func total(m map[string]uint64) (n uint64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func changed(before, now map[string]uint64) bool {

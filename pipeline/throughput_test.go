@@ -17,6 +17,7 @@ import (
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -56,15 +57,15 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 	ev := benchEvent(b)
 
 	var stats Stats
-	events := make(chan bpf.Event, cfg.Pipeline.QueueSize)
-	records := make(chan schemas.BindEvent, cfg.Pipeline.BatchSize)
-	batches := make(chan []schemas.BindEvent, 4)
+	events := make(chan record.Raw, cfg.Pipeline.QueueSize)
+	records := make(chan record.Record, cfg.Pipeline.BatchSize)
+	batches := make(chan []record.Record, 4)
 	encoded := make(chan encode.Batch, 4)
 	stage := publish.Stage{Publisher: pub, Key: []byte("bench-host"), ShutdownTimeout: 10 * time.Second,
 		Stats: &stats.Publish, Logger: discardLogger()}
 	ctx := context.Background()
 	var g errgroup.Group
-	g.Go(func() error { return enr.Run(ctx, events, records) })
+	g.Go(func() error { return enr.Run(ctx, events, nil, records) })
 	g.Go(func() error {
 		return batch.Run(ctx, records, batches, batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout))
 	})
@@ -76,7 +77,7 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 	for i := 0; i < b.N; i++ {
 		ev.Seq = uint64(i)
 		ev.BootNS += 1000
-		events <- ev
+		events <- record.Raw{Event: ev, Ack: record.Ack(i + 1)}
 	}
 	close(events)
 	if err := g.Wait(); err != nil {
@@ -92,7 +93,7 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 
 // benchEvent is a successful IPv4 TCP bind by this process.
 func benchEvent(b *testing.B) bpf.Event {
-	ev := bpf.Event{PID: uint32(os.Getpid()), TID: uint32(os.Getpid()), PPID: uint32(os.Getppid()),
+	ev := bpf.Event{Kind: bpf.KindBind, PID: uint32(os.Getpid()), TID: uint32(os.Getpid()), PPID: uint32(os.Getppid()),
 		Protocol: bpf.ProtoTCP, Family: bpf.AFInet, ReqFamily: bpf.AFInet, Port: 8080, ReqPort: 8080,
 		Opts: bpf.OptReuseAddr, Reuse: 1, CgroupID: 1, MntNS: 4026531840, NetNS: 4026531992}
 	copy(ev.Addr[:], netip.MustParseAddr("10.1.2.3").AsSlice())

@@ -18,15 +18,16 @@ import (
 // password is read at use time by KafkaSASL.Secret, so a Config can be
 // logged, compared on reload and printed whole.
 type Config struct {
-	Capture  Capture
-	Host     Host
-	Kafka    Kafka
-	Schema   Schema
-	Pipeline Pipeline
-	Spool    Spool
-	Metrics  Metrics
-	Log      Log
-	Shutdown Shutdown
+	Capture   Capture
+	Host      Host
+	Kafka     Kafka
+	Schema    Schema
+	Pipeline  Pipeline
+	Spool     Spool
+	Metrics   Metrics
+	Log       Log
+	Shutdown  Shutdown
+	Inventory Inventory
 }
 
 // Capture is what the kernel side sees and filters.
@@ -124,6 +125,13 @@ type Metrics struct {
 type Log struct {
 	Level  string
 	Format string
+}
+
+// Inventory is when the agent walks what already listens.
+type Inventory struct {
+	// Interval is how often the inventory is taken again after the one at
+	// start; 0 takes it at start and after losses only.
+	Interval time.Duration
 }
 
 // Shutdown bounds the drain on SIGTERM.
@@ -240,8 +248,9 @@ func Defaults() Config {
 			FullPolicy: DropOldest,
 			Fsync:      FsyncBatch,
 		},
-		Metrics:  Metrics{Listen: "127.0.0.1:9464"},
-		Log:      Log{Level: LogInfo, Format: LogJSON},
-		Shutdown: Shutdown{Timeout: 10 * time.Second},
+		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
+		Log:       Log{Level: LogInfo, Format: LogJSON},
+		Shutdown:  Shutdown{Timeout: 10 * time.Second},
+		Inventory: Inventory{Interval: time.Hour},
 	}
 }

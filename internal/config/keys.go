@@ -76,6 +76,8 @@ var keys = []key{
 	{"log.format", kindString, "log format: " + strings.Join(logFormatValues, ", "), func(c *Config) any { return &c.Log.Format }},
 
 	{"shutdown.timeout", kindDuration, "longest SIGTERM may spend flushing to Kafka", func(c *Config) any { return &c.Shutdown.Timeout }},
+
+	{"inventory.interval", kindDuration, "how often what already listens is listed again; 0: at start and after losses only", func(c *Config) any { return &c.Inventory.Interval }},
 }
 
 // The allowed values of the enumerated keys, in the order messages list them.

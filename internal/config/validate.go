@@ -169,6 +169,10 @@ func checkKey(name string, c *Config) *FieldError {
 		return enum(name, c.Log.Format, logFormatValues)
 	case "shutdown.timeout":
 		return positive(name, c.Shutdown.Timeout)
+	case "inventory.interval":
+		if c.Inventory.Interval != 0 && c.Inventory.Interval < time.Minute {
+			return fieldErr(name, "%s is not allowed; want 0 (at start and after losses only) or at least 1m", c.Inventory.Interval)
+		}
 	}
 	return nil
 }

@@ -101,7 +101,7 @@ func TestValidate(t *testing.T) {
 			[]string{`config: schema.registry_url: "localhost:8081" is not allowed; want an http:// or https:// URL, or empty for no registry`}},
 		{"registry", func(c *Config) { c.Schema.RegistryURL = "https://sr.example:8081/" }, nil},
 		{"schema version", func(c *Config) { c.Schema.Version = 0 },
-			[]string{`config: schema.version: 0 is out of range; want 1`}},
+			[]string{`config: schema.version: 0 is out of range; want 1 to 2`}},
 		{"batch size 0", func(c *Config) { c.Pipeline.BatchSize = 0 },
 			[]string{`config: pipeline.batch_size: 0 is out of range; want 1 to 100000`}},
 		{"batch size too large", func(c *Config) { c.Pipeline.BatchSize = 100001 },

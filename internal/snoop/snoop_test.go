@@ -120,7 +120,7 @@ func TestJSONLines(t *testing.T) {
 	want := []string{"time", "boot_ns", "seq", "pid", "tid", "ppid", "uid", "gid", "comm", "cgroup_id", "mntns_id",
 		"netns_id", "protocol", "protocol_number", "family", "addr", "port", "requested_family", "requested_addr",
 		"requested_port", "opts", "freebind", "transparent", "bind_address_no_port", "reuseaddr", "reuseport",
-		"v6only", "reuse", "bound_if", "ret", "error", "error_name"}
+		"v6only", "reuse", "bound_if", "ret", "error", "error_name", "kind", "cookie", "backlog", "listen_duration_ns"}
 	for i, line := range bytes.Split(bytes.TrimSpace(b.Bytes()), []byte("\n")) {
 		var m map[string]any
 		if err := json.Unmarshal(line, &m); err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
 // Source is what the stage reads from: a probe's ring buffer reader.
@@ -30,15 +31,17 @@ type Stats struct {
 	Read atomic.Uint64
 	// QueueFull counts events dropped because the queue to the next stage was full.
 	QueueFull atomic.Uint64
-	// Malformed counts ring buffer records too short to decode.
+	// Malformed counts ring buffer records too short to decode, or of
+	// another bindwatch's layout (a ring left pinned by another version).
 	Malformed atomic.Uint64
 }
 
 // Run reads events into out until ctx is cancelled. Then it stops the probe,
 // reads what the ring buffer still holds, delivers it (waiting for room now:
-// nothing more is coming) and closes out. Each event handed on is recorded
-// in marks, so delivery can free its ring space once it is safe.
-func Run(ctx context.Context, src Source, probe Stopper, out chan<- bpf.Event, marks *Checkpoints, stats *Stats) error {
+// nothing more is coming) and closes out. Each event carries the ring
+// position after it as its delivery token, so delivery can free its ring
+// space once it is safe.
+func Run(ctx context.Context, src Source, probe Stopper, out chan<- record.Raw, stats *Stats) error {
 	defer close(out)
 	stopped := make(chan struct{})
 	go func() {
@@ -52,26 +55,24 @@ func Run(ctx context.Context, src Source, probe Stopper, out chan<- bpf.Event, m
 	}()
 	defer close(stopped)
 
-	var ev bpf.Event
+	var raw record.Raw
 	for {
-		if err := src.Read(&ev); err != nil {
+		if err := src.Read(&raw.Event); err != nil {
 			if errors.Is(err, bpf.ErrFlushed) || errors.Is(err, bpf.ErrClosed) {
 				return nil
 			}
-			if errors.Is(err, bpf.ErrShortRecord) {
+			if errors.Is(err, bpf.ErrShortRecord) || errors.Is(err, bpf.ErrForeignRecord) {
 				stats.Malformed.Add(1)
 				continue
 			}
 			return fmt.Errorf("reading the ring buffer: %w", err)
 		}
-		// Marked before the send: once sent, it may be delivered at once.
+		raw.Ack = record.Ack(src.Position())
 		if ctx.Err() != nil {
-			marks.handedOn(src.Position())
-			out <- ev // draining: the next stages are still reading
+			out <- raw // draining: the next stages are still reading
 		} else if len(out) < cap(out) {
 			// Only this goroutine sends on out, so the room seen stays.
-			marks.handedOn(src.Position())
-			out <- ev
+			out <- raw
 		} else {
 			stats.QueueFull.Add(1)
 		}

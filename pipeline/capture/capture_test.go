@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
 // fakeRing stands in for the ring buffer: it hands out numbered events, can
@@ -76,12 +77,11 @@ func (r *fakeRing) Detach() {
 
 func TestQueueFullIsCountedNotBlocking(t *testing.T) {
 	ring := newFakeRing()
-	out := make(chan bpf.Event, 10) // nobody reads it until the end
+	out := make(chan record.Raw, 10) // nobody reads it until the end
 	var stats Stats
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var marks Checkpoints
-	go func() { done <- Run(ctx, ring, ring, out, &marks, &stats) }()
+	go func() { done <- Run(ctx, ring, ring, out, &stats) }()
 
 	ring.produce(25)
 	for stats.Read.Load() < 25 {
@@ -91,23 +91,23 @@ func TestQueueFullIsCountedNotBlocking(t *testing.T) {
 		t.Fatalf("QueueFull = %d, want 15 (25 read, queue of 10)", got)
 	}
 	cancel()
-	var n int
-	for range out {
-		n++
+	var got []record.Raw
+	for raw := range out {
+		got = append(got, raw)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n != 10 || !ring.detached {
-		t.Fatalf("delivered %d (want 10), probe detached: %v", n, ring.detached)
+	if len(got) != 10 || !ring.detached {
+		t.Fatalf("delivered %d (want 10), probe detached: %v", len(got), ring.detached)
 	}
-	// The 10 queued were the first 10 read; the 15 dropped after them free
-	// their space with the next event that gets through.
-	if pos, ok := marks.Safe(10); !ok || pos != 1000 {
-		t.Fatalf("Safe(10) = %d, %v; want position 1000", pos, ok)
-	}
-	if marks.InFlight() != 0 {
-		t.Fatalf("%d events still in flight", marks.InFlight())
+	// The 10 queued were the first 10 read, each with the ring position
+	// after it; the 15 dropped after them free their space with the next
+	// event that gets through.
+	for i, raw := range got {
+		if raw.Event.Seq != uint64(i) || raw.Ack != record.Ack(100*(i+1)) {
+			t.Fatalf("event %d: seq %d ack %d, want seq %d ack %d", i, raw.Event.Seq, raw.Ack, i, 100*(i+1))
+		}
 	}
 }
 
@@ -116,17 +116,16 @@ func TestQueueFullIsCountedNotBlocking(t *testing.T) {
 func TestShutdownDrainsEverything(t *testing.T) {
 	ring := newFakeRing()
 	ring.short[3] = true
-	out := make(chan bpf.Event, 2)
+	out := make(chan record.Raw, 2)
 	var stats Stats
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // already stopping when the events are read
 	ring.produce(100)
 	done := make(chan error, 1)
-	var marks Checkpoints
-	go func() { done <- Run(ctx, ring, ring, out, &marks, &stats) }()
+	go func() { done <- Run(ctx, ring, ring, out, &stats) }()
 	var seqs []uint64
-	for ev := range out {
-		seqs = append(seqs, ev.Seq)
+	for raw := range out {
+		seqs = append(seqs, raw.Event.Seq)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -146,8 +145,8 @@ func TestShutdownDrainsEverything(t *testing.T) {
 }
 
 func TestReadErrorEndsTheStage(t *testing.T) {
-	out := make(chan bpf.Event)
-	err := Run(context.Background(), failing{}, failing{}, out, &Checkpoints{}, &Stats{})
+	out := make(chan record.Raw)
+	err := Run(context.Background(), failing{}, failing{}, out, &Stats{})
 	if err == nil || !errors.Is(err, errBroken) {
 		t.Fatalf("Run = %v, want the read error", err)
 	}
@@ -164,31 +163,3 @@ func (failing) Read(*bpf.Event) error { return errBroken }
 func (failing) Flush() error          { return nil }
 func (failing) Position() uint64      { return 0 }
 func (failing) Detach()               {}
-
-func TestCheckpoints(t *testing.T) {
-	var c Checkpoints
-	for pos := uint64(128); pos <= 128*5; pos += 128 {
-		c.handedOn(pos)
-	}
-	if _, ok := c.Safe(0); ok {
-		t.Fatal("Safe(0) freed something")
-	}
-	if pos, ok := c.Safe(2); !ok || pos != 256 {
-		t.Fatalf("Safe(2) = %d, %v", pos, ok)
-	}
-	if _, ok := c.Safe(2); ok {
-		t.Fatal("Safe(2) twice freed something the second time")
-	}
-	if pos, ok := c.Safe(5); !ok || pos != 640 || c.InFlight() != 0 {
-		t.Fatalf("Safe(5) = %d, %v, in flight %d", pos, ok, c.InFlight())
-	}
-	// Many marks: the consumed prefix is reclaimed without losing order.
-	for i := uint64(6); i < 5000; i++ {
-		c.handedOn(i * 128)
-		if i%7 == 0 && i > 8 {
-			if pos, ok := c.Safe(i - 3); !ok || pos != (i-3)*128 {
-				t.Fatalf("Safe(%d) = %d, %v", i-3, pos, ok)
-			}
-		}
-	}
-}

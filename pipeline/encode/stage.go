@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
 // StageStats count the encode stage's work; safe to read at any time.
@@ -18,19 +18,19 @@ type StageStats struct {
 
 // Batch is one encoded batch: Values[i] is the framed message of an event
 // that happened at Times[i], kept so that delivery can measure how long each
-// event took from bind to acknowledgement. Events is how many records the
-// batch accounts for, those that failed to encode included: delivery
-// reports it so their ring space is freed too.
+// event took from bind to acknowledgement. Ack is the delivery token of the
+// whole batch, records that failed to encode included: delivery reports it
+// so their ring space is freed too.
 type Batch struct {
 	Values [][]byte
 	Times  []time.Time
-	Events int
+	Ack    record.Ack
 }
 
 // Run encodes each batch of records from in into one buffer and sends the
 // framed messages, as slices of it, on out; it closes out when in is closed.
 // A record that fails to encode is counted and left out of its batch.
-func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out chan<- Batch, stats *StageStats, log *slog.Logger) error {
+func Run(ctx context.Context, enc Encoder, in <-chan []record.Record, out chan<- Batch, stats *StageStats, log *slog.Logger) error {
 	defer close(out)
 	// Sized from the previous batch, so a batch usually takes one allocation.
 	perRecord := 256
@@ -38,16 +38,18 @@ func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out ch
 		buf := make([]byte, 0, perRecord*len(batch)+perRecord)
 		ends := make([]int, 0, len(batch))
 		times := make([]time.Time, 0, len(batch))
+		var ack record.Ack
 		for i := range batch {
-			next, err := enc.Append(buf, &batch[i])
+			ack = ack.Later(batch[i].Ack)
+			next, err := enc.Append(buf, &batch[i].Event)
 			if err != nil {
 				stats.Errors.Add(1)
-				log.Error("dropping an event that does not encode", "component", "encode", "seq", batch[i].Seq, "error", err)
+				log.Error("dropping an event that does not encode", "component", "encode", "seq", batch[i].Event.Seq, "error", err)
 				continue
 			}
 			buf = next
 			ends = append(ends, len(buf))
-			times = append(times, batch[i].Time)
+			times = append(times, batch[i].Event.Time)
 		}
 		msgs := make([][]byte, len(ends))
 		start := 0
@@ -59,7 +61,7 @@ func Run(ctx context.Context, enc Encoder, in <-chan []schemas.BindEvent, out ch
 			perRecord = len(buf)/len(ends) + 16
 		}
 		stats.Encoded.Add(uint64(len(ends)))
-		out <- Batch{Values: msgs, Times: times, Events: len(batch)}
+		out <- Batch{Values: msgs, Times: times, Ack: ack}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -57,10 +58,10 @@ func BenchmarkRun(b *testing.B) {
 		Protocol: bpf.ProtoTCP, Family: bpf.AFInet, Port: 8080, ReqPort: 8080,
 		ReqFamily: bpf.AFInet, Addr: addr16("10.1.2.3"), ReqAddr: addr16("10.1.2.3"), Comm: comm("nginx"),
 	}
-	in := make(chan bpf.Event, 1024)
-	out := make(chan schemas.BindEvent, 1024)
+	in := make(chan record.Raw, 1024)
+	out := make(chan record.Record, 1024)
 	done := make(chan error)
-	go func() { done <- e.Run(b.Context(), in, out) }()
+	go func() { done <- e.Run(b.Context(), in, nil, out) }()
 	consumed := make(chan int)
 	go func() {
 		n := 0
@@ -73,7 +74,7 @@ func BenchmarkRun(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ev.Seq = uint64(i)
-		in <- ev
+		in <- record.Raw{Event: ev, Ack: record.Ack(i)}
 	}
 	close(in)
 	if n := <-consumed; n != b.N {

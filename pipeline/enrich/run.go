@@ -4,12 +4,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
 // Run enriches every event from in and sends its record to out, in order,
-// until in is closed; then it closes out and returns nil.
+// with its delivery token; between them it completes and passes on the
+// inventory's records from snapshots (nil: none). It returns nil once both
+// are closed, closing out.
 //
 // Cancelling ctx does not stop Run. Shutdown is ordered: the stage upstream
 // stops on cancellation and closes in, Run enriches what is still queued,
@@ -19,20 +20,29 @@ import (
 //
 // While it runs, Run owns e and remeasures the clock offset every
 // Config.ClockResync, so a stepped wall clock is followed within that time.
-func (e *Enricher) Run(ctx context.Context, in <-chan bpf.Event, out chan<- schemas.BindEvent) error {
+func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-chan record.Record, out chan<- record.Record) error {
 	defer close(out)
 	tick := time.NewTicker(e.resync)
 	defer tick.Stop()
 	done := ctx.Done()
-	var rec schemas.BindEvent
-	for {
+	var rec record.Record
+	for in != nil || snapshots != nil {
 		select {
-		case ev, ok := <-in:
+		case raw, ok := <-in:
 			if !ok {
-				return nil
+				in = nil
+				continue
 			}
-			e.Enrich(&ev, &rec)
+			e.Enrich(&raw.Event, &rec.Event)
+			rec.Ack = raw.Ack
 			out <- rec
+		case snap, ok := <-snapshots:
+			if !ok {
+				snapshots = nil
+				continue
+			}
+			e.CompleteSnapshot(&snap.Event)
+			out <- snap
 		case <-tick.C:
 			e.ResampleClock()
 		case <-done:
@@ -40,4 +50,5 @@ func (e *Enricher) Run(ctx context.Context, in <-chan bpf.Event, out chan<- sche
 			done = nil
 		}
 	}
+	return nil
 }

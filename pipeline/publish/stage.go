@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/pipeline/spool"
 )
 
@@ -53,10 +54,10 @@ type Stage struct {
 	// Report, when set, is told the outcome of every write: nil when all
 	// its messages were acknowledged. Health checks follow it.
 	Report func(error)
-	// Delivered, when set, is told after each batch how many events it
-	// accounted for (encode.Batch.Events): they are now acknowledged,
-	// spooled, or counted as lost, and their ring space can be freed.
-	Delivered func(events int)
+	// Delivered, when set, is told after each batch its delivery token
+	// (encode.Batch.Ack): its events are now acknowledged, spooled, or
+	// counted as lost, and their ring space can be freed.
+	Delivered func(record.Ack)
 }
 
 // Observer takes one sample of a distribution.
@@ -121,7 +122,7 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 			}
 		}
 		if s.Delivered != nil {
-			s.Delivered(b.Events)
+			s.Delivered(b.Ack)
 		}
 	}
 	cancel()

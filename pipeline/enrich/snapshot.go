@@ -1,0 +1,46 @@
+package enrich
+
+import (
+	"net/netip"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// CompleteSnapshot fills in what the inventory leaves to enrichment: the
+// host identity, and for a snapshot record the containers and executables
+// of its holders, the exposure and whether its namespace is the host's.
+// The record's own container is its first holder's.
+func (e *Enricher) CompleteSnapshot(rec *schemas.BindEvent) {
+	rec.Host, rec.HostID, rec.BootID = e.id.Hostname, e.id.HostID, e.id.BootID
+	if rec.Kind != schemas.KindSnapshot {
+		return
+	}
+	for i := range rec.Holders {
+		h := &rec.Holders[i]
+		if cg := e.cgroupOf(uint64(h.CgroupID), uint32(h.PID)); cg != nil {
+			h.ContainerID = cg.containerID
+			if i == 0 {
+				rec.ContainerID, rec.ContainerRuntime = cg.containerID, cg.runtime
+			}
+		}
+		h.Exe = e.exes.lookup(uint32(h.PID), rec.Time)
+	}
+	if len(rec.Holders) > 0 {
+		rec.Exe = rec.Holders[0].Exe
+	}
+	if a, err := netip.ParseAddr(rec.Addr); err == nil {
+		rec.Exposure = exposurePtr(a)
+	}
+	rec.HostNetNS = e.isHostNetNS(uint32(rec.NetNSID))
+}
+
+func (e *Enricher) cgroupOf(id uint64, pid uint32) *cgroupInfo {
+	info, hit := e.cgroups.lookup(id, pid, 0)
+	if !hit {
+		e.cgroupMisses.Add(1)
+		if info == nil {
+			e.cgroupUnknown.Add(1)
+		}
+	}
+	return info
+}

@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/pipeline/inventory"
+	"github.com/bindwatch/bindwatch/pipeline/record"
+)
+
+// InventoryStats count the inventory passes; safe to read at any time.
+type InventoryStats struct {
+	Passes     atomic.Uint64
+	Sockets    atomic.Uint64 // snapshot records written, all passes
+	Incomplete atomic.Uint64 // passes that could not walk everything
+	Failed     atomic.Uint64 // passes that made no snapshot at all
+}
+
+// lossRetakeInterval spaces inventories taken because records were lost:
+// a flood that keeps losing must not also keep walking every process.
+const lossRetakeInterval = time.Minute
+
+// runInventory lists what already listens at start, every
+// inventory.interval, and after records were lost (a listener whose listen
+// record was lost still shows), sending the records to out. A pass once
+// begun is sent whole, even while stopping: its sequence numbers are
+// taken, and a pass cut short would read downstream as a loss.
+func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) error {
+	defer close(out)
+	take := func(reason string) {
+		snap, err := inventory.Take(a.probe, captureFilter(a.cfg), time.Now())
+		if err != nil {
+			a.invStats.Failed.Add(1)
+			level := a.log.Warn
+			if errors.Is(err, bpf.ErrNoIterator) {
+				level = a.log.Info
+			}
+			level("no inventory of listeners taken", "component", "inventory", "reason", reason, "error", err)
+			return
+		}
+		for _, rec := range snap.Records {
+			out <- record.Record{Event: rec}
+		}
+		a.invStats.Passes.Add(1)
+		a.invStats.Sockets.Add(uint64(len(snap.Records) - 1))
+		if len(snap.Incomplete) > 0 {
+			a.invStats.Incomplete.Add(1)
+		}
+		a.log.Info("inventory of listeners taken", "component", "inventory", "reason", reason,
+			"snapshot_id", snap.ID, "sockets", len(snap.Records)-1, "incomplete", snap.Incomplete)
+	}
+	take("start")
+	var every <-chan time.Time
+	if d := a.cfg.Inventory.Interval; d > 0 {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		every = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-every:
+			take("interval")
+		case reason := <-a.inventories:
+			take(reason)
+		}
+	}
+}
+
+// retakeAfterLoss asks for an inventory because records were lost; at
+// most one waits, and the monitor spaces them by lossRetakeInterval.
+func (a *Agent) retakeAfterLoss() {
+	select {
+	case a.inventories <- "loss":
+	default:
+	}
+}
