@@ -393,6 +393,7 @@ func testConfig(t testing.TB, brokers []string, topic string) config.Config {
 	cfg.Capture.PID = os.Getpid()
 	cfg.Capture.PinDir = ""
 	cfg.Spool.Dir = t.TempDir()
+	cfg.Metrics.Listen = "127.0.0.1:0" // never another test's or agent's port
 	return cfg
 }
 
