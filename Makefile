@@ -1,12 +1,20 @@
-# bindwatch: see README.md. Every target works on a fresh Debian 12 machine
-# once .ci/run (or `make deps`) has installed the packages listed there.
+# bindwatch: see README.md. `make demo` and `make test` first install what
+# they need on a fresh Debian 12 machine (.ci/install-deps: the Go toolchain
+# go.mod names, Debian packages, promtool), then run.
+
+# The go to use comes first on PATH: PATH's own when it is go.mod's version,
+# else /usr/local/go/bin, where .ci/install-go puts it. sudo resets PATH to
+# one without /usr/local/go/bin, and Debian's /usr/bin/go is 1.19. Scripts
+# and tests that run `go` find the same one. promtool, unpacked from
+# Debian's prometheus package by .ci/install-deps, is on PATH too.
+export PATH := $(shell .ci/install-go --which):$(CURDIR)/.cache/prometheus/usr/bin:$(PATH)
 
 GO       ?= go
 BIN      := bin
 PKGS     := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build generate test test-go test-vm lint demo deps install clean
+.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install clean
 
 PREFIX     ?= /usr
 UNITDIR    ?= /lib/systemd/system
@@ -23,8 +31,10 @@ generate:
 	$(GO) generate ./bpf/
 
 # Every tier: lint, unit and native tests (native ones need root), and the
-# capture tests inside a Debian 6.1 kernel under qemu, once per hook.
-test: lint test-go test-vm
+# capture tests inside a Debian 6.1 kernel under qemu, once per hook. The
+# tiers run after deps, never beside it, even under make -j.
+test: deps
+	@$(MAKE) --no-print-directory lint test-go test-vm
 
 test-go:
 	$(GO) test -count=1 $(PKGS)
@@ -38,8 +48,9 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
-# A few seconds of `bindwatch snoop` while a few binds happen.
-demo: build
+# The agent against devkafka for a few binds, then the topic read back.
+demo: demo-deps
+	@$(MAKE) --no-print-directory build
 	test/demo.sh
 
 # The binary, the unit with its sysusers and tmpfiles files, the configuration
@@ -54,9 +65,14 @@ install: build
 	[ -e $(DESTDIR)/etc/bindwatch/bindwatch.yaml ] || install -m 0644 configs/bindwatch.yaml $(DESTDIR)/etc/bindwatch/bindwatch.yaml
 	install -d -m 0700 $(DESTDIR)/var/lib/bindwatch/spool
 
-# Debian packages the build, the tests and the demo use.
+# What the tests use: the Go toolchain (from the Go module proxy), Debian's
+# packages, promtool. Idempotent; a second or so when all is there.
 deps:
 	.ci/install-deps
+
+# What the demo uses: the Go toolchain and python3.
+demo-deps:
+	.ci/install-deps --demo
 
 clean:
 	rm -rf $(BIN)
