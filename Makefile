@@ -14,7 +14,7 @@ BIN      := bin
 PKGS     := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install clean
+.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install package clean
 
 PREFIX     ?= /usr
 UNITDIR    ?= /lib/systemd/system
@@ -64,6 +64,27 @@ install: build
 	install -d -m 0755 $(DESTDIR)/etc/bindwatch
 	[ -e $(DESTDIR)/etc/bindwatch/bindwatch.yaml ] || install -m 0644 configs/bindwatch.yaml $(DESTDIR)/etc/bindwatch/bindwatch.yaml
 	install -d -m 0700 $(DESTDIR)/var/lib/bindwatch/spool
+
+# The .deb and the .rpm (PACKAGERS) in $(PKGDIR), built by nfpm (go tool nfpm, pinned in
+# go.mod) from deploy/nfpm.yaml: a static binary stamped with PKG_VERSION,
+# the unit, its sysusers and tmpfiles files, the configuration as a conffile
+# and the maintainer scripts in deploy/package/. Untagged commits get
+# 0.0.0~git<commits since the root>.<hash>, which sorts before any release
+# and rises with every commit.
+PKGDIR      ?= $(BIN)/pkg
+PACKAGERS   ?= deb rpm
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null); \
+	if [ -n "$$v" ]; then echo "$${v#v}" | sed 's/-\([0-9]*\)-g/+git\1./'; \
+	else echo "0.0.0~git$$(git rev-list --count HEAD).$$(git rev-parse --short HEAD)"; fi)
+
+package:
+	.ci/install-go
+	mkdir -p $(PKGDIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(PKG_VERSION)" -o $(PKGDIR)/bindwatch ./cmd/bindwatch
+	for p in $(PACKAGERS); do \
+		BINDWATCH_PKG_VERSION='$(PKG_VERSION)' BINDWATCH_PKG_BIN='$(PKGDIR)/bindwatch' \
+			$(GO) tool nfpm package --config deploy/nfpm.yaml --packager $$p --target $(PKGDIR)/ || exit 1; \
+	done
 
 # What the tests use: the Go toolchain (from the Go module proxy), Debian's
 # packages, promtool. Idempotent; a second or so when all is there.
