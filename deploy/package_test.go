@@ -26,8 +26,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
-// TestPackageLifecycle builds two .debs of this tree with `make package`
-// (1.0.0, and 1.0.1 as the upgrade), boots systemd in a container whose
+// TestPackageLifecycle builds the packages of this tree twice with `make
+// package` (1.0.0, and 1.0.1 as the upgrade), boots systemd in a container whose
 // /usr and dpkg database are overlays of the host's (so dpkg and systemd are
 // the host's Debian 12 ones, and nothing the package writes reaches the
 // host) and whose /etc is fresh, then as an administrator would:
@@ -42,6 +42,10 @@ import (
 //  4. dpkg -r: the agent is stopped, the unit disabled and gone, the pins
 //     removed (bindwatch unpin). dpkg --purge: the user, its group, the
 //     spool and the configuration are gone too.
+//
+// Then the same with the .rpm and Debian's rpm (rpm -i, rpm -U, rpm -e, which
+// is removal and purge at once), so that the scripts' rpm arguments are
+// exercised by rpm itself.
 //
 // The container shares the host's network (devkafka and the metrics port
 // are on the host's loopback, on ports of this test's own) and gets a
@@ -66,16 +70,11 @@ func TestPackageLifecycle(t *testing.T) {
 	dir := testenv.WorldReadableDir(t)
 
 	// The packages, as a user builds them.
-	debs := map[string]string{}
 	for _, v := range []string{"1.0.0", "1.0.1"} {
 		out := filepath.Join(dir, "pkg-"+v)
-		cmd := exec.Command(makeTool, "-C", "..", "--no-print-directory", "package", "PACKAGERS=deb", "PKG_VERSION="+v, "PKGDIR="+out)
+		cmd := exec.Command(makeTool, "-C", "..", "--no-print-directory", "package", "PKG_VERSION="+v, "PKGDIR="+out)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make package PKG_VERSION=%s: %v\n%s", v, err, b)
-		}
-		debs[v] = filepath.Join(out, "bindwatch_"+v+"-1_amd64.deb")
-		if _, err := os.Stat(debs[v]); err != nil {
-			t.Fatalf("make package wrote no %s: %v", filepath.Base(debs[v]), err)
 		}
 	}
 	t.Logf("packages built in %v", time.Since(start).Round(time.Millisecond))
@@ -102,15 +101,85 @@ func TestPackageLifecycle(t *testing.T) {
 			t.Errorf("removing the container's pins: %v", err)
 		}
 	})
-	for v, deb := range debs {
-		copyFile(t, deb, filepath.Join(root, "root", "bindwatch-"+v+".deb"))
+	for _, f := range formats {
+		for _, v := range []string{"1.0.0", "1.0.1"} {
+			built := filepath.Join(dir, "pkg-"+v, f.file(v))
+			if _, err := os.Stat(built); err != nil {
+				t.Fatalf("make package wrote no %s: %v", f.file(v), err)
+			}
+			copyFile(t, built, filepath.Join(root, "root", f.file(v)))
+		}
 	}
 
 	c := boot(t, nspawn, nsenter, root, bpffs)
 	t.Logf("container booted at %v", time.Since(start).Round(time.Millisecond))
+	env := &lifecycle{c: c, root: root, pins: pins, brokers: brokers, metrics: metricsAddr}
+	for _, f := range formats {
+		if !t.Run(f.name, func(t *testing.T) { env.run(t, f) }) {
+			break // the next one would find this one's leftovers
+		}
+	}
+	t.Logf("whole test took %v", time.Since(start).Round(time.Millisecond))
+}
 
-	t.Run("install", func(t *testing.T) {
-		c.run(t, "dpkg", "-i", "/root/bindwatch-1.0.0.deb")
+// format is how one package format is installed, upgraded and removed.
+type format struct {
+	name    string
+	file    func(version string) string // the name make package gives it
+	tool    string                      // Debian package with the tool, for a skip
+	install []string                    // the package file is appended
+	upgrade []string
+	// remove are the commands that remove the package for good, in turn:
+	// the agent is stopped and unpinned after the first, the user and the
+	// spool are gone after the last.
+	remove [][]string
+	// config is what must be gone from /etc after the last removal
+	// command. rpm keeps an edited configuration as bindwatch.yaml.rpmsave.
+	config string
+}
+
+var formats = []format{{
+	name:    "deb",
+	file:    func(v string) string { return "bindwatch_" + v + "-1_amd64.deb" },
+	tool:    "dpkg",
+	install: []string{"dpkg", "-i"},
+	upgrade: []string{"dpkg", "-i"},
+	remove:  [][]string{{"dpkg", "-r", "bindwatch"}, {"dpkg", "--purge", "bindwatch"}},
+	config:  "etc/bindwatch",
+}, {
+	// Debian's rpm, on an empty rpm database: --nodeps (systemd is a
+	// dpkg package here), --force-debian (it refuses otherwise).
+	name:    "rpm",
+	file:    func(v string) string { return "bindwatch-" + v + "-1.x86_64.rpm" },
+	tool:    "rpm",
+	install: []string{"rpm", "-i", "--nodeps", "--force-debian"},
+	upgrade: []string{"rpm", "-U", "--nodeps", "--force-debian"},
+	remove:  [][]string{{"rpm", "-e", "--nodeps", "bindwatch"}},
+	config:  "etc/bindwatch/bindwatch.yaml",
+}}
+
+// lifecycle is what every format's run shares: the booted container, its
+// pin directory, devkafka and the agent's metrics address.
+type lifecycle struct {
+	c          *container
+	root, pins string
+	brokers    string
+	metrics    string
+}
+
+func (e *lifecycle) run(t *testing.T, f format) {
+	c, root, pins := e.c, e.root, e.pins
+	if _, err := exec.LookPath(f.install[0]); err != nil {
+		testenv.Unavailable(t, "needs %s (Debian package %s) on the host, whose /usr the container shares", f.install[0], f.tool)
+	}
+	step := func(name string, fn func(t *testing.T)) {
+		if !t.Failed() {
+			t.Run(name, fn)
+		}
+	}
+
+	step("install", func(t *testing.T) {
+		c.run(t, append(f.install, "/root/"+f.file("1.0.0"))...)
 		if got := c.try("systemctl", "is-enabled", "bindwatch"); got != "enabled" {
 			t.Errorf("after install: systemctl is-enabled says %q, want enabled", got)
 		}
@@ -127,16 +196,13 @@ func TestPackageLifecycle(t *testing.T) {
 			t.Errorf("no pin directory: %v", err)
 		}
 	})
-	if t.Failed() {
-		return
-	}
 
-	t.Run("start against devkafka", func(t *testing.T) {
+	step("start against devkafka", func(t *testing.T) {
 		conf := filepath.Join(root, "etc/bindwatch/bindwatch.yaml")
 		text := fileText(t, conf)
-		edited := strings.Replace(strings.Replace(text, "    - 127.0.0.1:9092\n", "    - "+brokers+"\n", 1),
-			"listen: 127.0.0.1:9464\n", "listen: "+metricsAddr+"\n", 1)
-		if edited == text || !strings.Contains(edited, brokers) || !strings.Contains(edited, metricsAddr) {
+		edited := strings.Replace(strings.Replace(text, "    - 127.0.0.1:9092\n", "    - "+e.brokers+"\n", 1),
+			"listen: 127.0.0.1:9464\n", "listen: "+e.metrics+"\n", 1)
+		if !strings.Contains(edited, e.brokers) || !strings.Contains(edited, e.metrics) {
 			t.Fatalf("the conffile has no default brokers or metrics.listen line to edit:\n%s", text)
 		}
 		if err := os.WriteFile(conf, []byte(edited), 0o644); err != nil {
@@ -146,17 +212,14 @@ func TestPackageLifecycle(t *testing.T) {
 		if got := c.try("systemctl", "is-active", "bindwatch"); got != "active" {
 			t.Fatalf("after start: %q\n%s", got, c.try("journalctl", "-u", "bindwatch", "--no-pager"))
 		}
-		waitPublished(t, metricsAddr, 1)
+		waitPublished(t, e.metrics, 1)
 	})
-	if t.Failed() {
-		return
-	}
 
-	t.Run("upgrade", func(t *testing.T) {
+	step("upgrade", func(t *testing.T) {
 		pid := c.try("systemctl", "show", "-P", "MainPID", "bindwatch")
-		seq := counter(t, metricsAddr, "bindwatch_kernel_events_total")
+		seq := counter(t, e.metrics, "bindwatch_kernel_events_total")
 		pinned := pinnedMaps(t, pins)
-		c.run(t, "dpkg", "-i", "/root/bindwatch-1.0.1.deb")
+		c.run(t, append(f.upgrade, "/root/"+f.file("1.0.1"))...)
 		if got := c.try("systemctl", "is-active", "bindwatch"); got != "active" {
 			t.Fatalf("after upgrade: %q\n%s", got, c.try("journalctl", "-u", "bindwatch", "--no-pager"))
 		}
@@ -166,14 +229,14 @@ func TestPackageLifecycle(t *testing.T) {
 		if v := c.try("bindwatch", "version"); !strings.Contains(v, "1.0.1") {
 			t.Errorf("bindwatch version after upgrade: %q", v)
 		}
-		if !strings.Contains(fileText(t, filepath.Join(root, "etc/bindwatch/bindwatch.yaml")), brokers) {
-			t.Errorf("the upgrade replaced the edited conffile")
+		if !strings.Contains(fileText(t, filepath.Join(root, "etc/bindwatch/bindwatch.yaml")), e.brokers) {
+			t.Errorf("the upgrade replaced the edited configuration")
 		}
 		if got := c.try("systemctl", "is-enabled", "bindwatch"); got != "enabled" {
 			t.Errorf("after upgrade: is-enabled %q", got)
 		}
-		published := waitPublished(t, metricsAddr, 1)
-		after := counter(t, metricsAddr, "bindwatch_kernel_events_total")
+		published := waitPublished(t, e.metrics, 1)
+		after := counter(t, e.metrics, "bindwatch_kernel_events_total")
 		// The maps (ring buffer, sequence counter) are the same pinned
 		// objects; only the links are replaced, by the new agent itself.
 		if now := pinnedMaps(t, pins); !pinned.Equal(now) {
@@ -187,39 +250,39 @@ func TestPackageLifecycle(t *testing.T) {
 			c.try("systemctl", "show", "-P", "MainPID", "bindwatch"), seq, after, published)
 	})
 
-	t.Run("remove and purge", func(t *testing.T) {
-		c.run(t, "dpkg", "-r", "bindwatch")
-		if got := c.try("systemctl", "show", "-P", "LoadState", "bindwatch"); got != "not-found" {
-			t.Errorf("after dpkg -r the unit is %q, want not-found", got)
-		}
-		if ps := c.try("pgrep", "-x", "bindwatch"); ps != "" {
-			t.Errorf("a bindwatch process still runs: %s", ps)
-		}
-		for _, f := range []string{"usr/bin/bindwatch", "usr/lib/systemd/system/bindwatch.service",
-			"etc/systemd/system/multi-user.target.wants/bindwatch.service"} {
-			if _, err := os.Lstat(filepath.Join(root, f)); err == nil {
-				t.Errorf("after dpkg -r /%s is still there", f)
+	step("remove", func(t *testing.T) {
+		for i, cmd := range f.remove {
+			c.run(t, cmd...)
+			if i > 0 {
+				continue
+			}
+			if got := c.try("systemctl", "show", "-P", "LoadState", "bindwatch"); got != "not-found" {
+				t.Errorf("after %s the unit is %q, want not-found", strings.Join(cmd, " "), got)
+			}
+			if ps := c.try("pgrep", "-x", "bindwatch"); ps != "" {
+				t.Errorf("after %s a bindwatch process still runs: %s", strings.Join(cmd, " "), ps)
+			}
+			for _, p := range []string{"usr/bin/bindwatch", "usr/lib/systemd/system/bindwatch.service",
+				"etc/systemd/system/multi-user.target.wants/bindwatch.service"} {
+				if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+					t.Errorf("after %s /%s is still there", strings.Join(cmd, " "), p)
+				}
+			}
+			if entries, err := os.ReadDir(pins); err == nil {
+				t.Errorf("after %s the pin directory is still there, with %d pins", strings.Join(cmd, " "), len(entries))
 			}
 		}
-		if entries, err := os.ReadDir(pins); err == nil {
-			t.Errorf("after dpkg -r the pin directory is still there, with %d pins", len(entries))
-		}
-		c.run(t, "dpkg", "--purge", "bindwatch")
-		for _, f := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
-			if strings.Contains("\n"+fileText(t, filepath.Join(root, f)), "\nbindwatch:") {
-				t.Errorf("after dpkg --purge /%s still has bindwatch", f)
+		for _, p := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
+			if strings.Contains("\n"+fileText(t, filepath.Join(root, p)), "\nbindwatch:") {
+				t.Errorf("after removal /%s still has bindwatch", p)
 			}
 		}
-		for _, f := range []string{"var/lib/bindwatch", "etc/bindwatch"} {
-			if _, err := os.Lstat(filepath.Join(root, f)); err == nil {
-				t.Errorf("after dpkg --purge /%s is still there", f)
+		for _, p := range []string{"var/lib/bindwatch", f.config} {
+			if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+				t.Errorf("after removal /%s is still there", p)
 			}
-		}
-		if st := c.try("dpkg-query", "-W", "-f=${db:Status-Status}", "bindwatch"); st != "not-installed" && st != "" {
-			t.Errorf("dpkg says bindwatch is %q after the purge", st)
 		}
 	})
-	t.Logf("whole lifecycle took %v", time.Since(start).Round(time.Millisecond))
 }
 
 // pinSet is the pinned maps under a pin directory: file name and inode.
@@ -254,7 +317,7 @@ func pinnedMaps(t *testing.T, dir string) pinSet {
 // are mounted over it afterwards.
 func buildRoot(t *testing.T, root string) {
 	t.Helper()
-	for _, d := range []string{"usr", "etc/systemd/system", "var/lib/dpkg", "var/log", "var/tmp", "tmp", "root", "proc", "sys", "dev", "run"} {
+	for _, d := range []string{"usr", "etc/systemd/system", "var/lib/dpkg", "var/lib/rpm", "var/log", "var/tmp", "tmp", "root", "proc", "sys", "dev", "run"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
