@@ -73,6 +73,13 @@ func TestPackageLifecycle(t *testing.T) {
 	for _, v := range []string{"1.0.0", "1.0.1"} {
 		out := filepath.Join(dir, "pkg-"+v)
 		cmd := exec.Command(makeTool, "-C", "..", "--no-print-directory", "package", "PKG_VERSION="+v, "PKGDIR="+out)
+		// Not the flags of a make test running this test (-n, -j with a
+		// jobserver whose descriptors go test did not pass on).
+		for _, kv := range os.Environ() {
+			if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MFLAGS" && k != "MAKELEVEL" {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make package PKG_VERSION=%s: %v\n%s", v, err, b)
 		}
