@@ -4,7 +4,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -52,8 +51,8 @@ import (
 // bpffs of its own, so its pins are apart from every other agent's.
 func TestPackageLifecycle(t *testing.T) {
 	testenv.RequireRoot(t)
-	nspawn := testenv.RequireTool(t, "systemd-nspawn", "systemd-container")
-	nsenter := testenv.RequireTool(t, "nsenter", "util-linux")
+	testenv.RequireTool(t, "systemd-nspawn", "systemd-container")
+	testenv.RequireTool(t, "nsenter", "util-linux")
 	testenv.RequireTool(t, "dpkg", "dpkg")
 	makeTool := testenv.RequireTool(t, "make", "make")
 	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
@@ -99,7 +98,7 @@ func TestPackageLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	bpffs := filepath.Join(dir, "bpffs")
-	mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
+	testenv.Mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
 	pins := filepath.Join(bpffs, "bindwatch")
 	// Whatever happens, nothing this test pinned stays attached: this runs
 	// after the container is gone and before bpffs is unmounted.
@@ -118,7 +117,7 @@ func TestPackageLifecycle(t *testing.T) {
 		}
 	}
 
-	c := boot(t, nspawn, nsenter, root, bpffs)
+	c := boot(t, root, bpffs)
 	t.Logf("container booted at %v", time.Since(start).Round(time.Millisecond))
 	env := &lifecycle{c: c, root: root, pins: pins, brokers: brokers, metrics: metricsAddr}
 	for _, f := range formats {
@@ -365,18 +364,7 @@ func overlay(t *testing.T, lower, target, work string) {
 			t.Fatal(err)
 		}
 	}
-	mount(t, "overlay", target, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+wd)
-}
-
-func mount(t *testing.T, source, target, fstype string, flags uintptr, data string) {
-	t.Helper()
-	if err := os.MkdirAll(target, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
-		testenv.Unavailable(t, "mounting %s at %s (%s): %v", source, target, fstype, err)
-	}
-	t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
+	testenv.Mount(t, "overlay", target, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+wd)
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -525,74 +513,15 @@ func waitPublished(t *testing.T, addr string, n float64) float64 {
 	return 0
 }
 
-// container is systemd booted by systemd-nspawn, reached through nsenter
-// (no machined needed on the host), as systemd/nspawn_test.go does it.
-type container struct {
-	nsenter string
-	init    int // the container's systemd, as the host numbers it
-}
+// container runs commands in the booted container.
+type container struct{ *testenv.Container }
 
-// boot starts the container and returns once its systemd answers.
-func boot(t *testing.T, nspawn, nsenter, root, bpffs string) *container {
+// boot starts the container and returns once its systemd runs: until then
+// systemctl may not answer, and dpkg's maintainer scripts call it.
+func boot(t *testing.T, root, bpffs string) *container {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	console, err := os.Create(filepath.Join(filepath.Dir(root), "console.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, nspawn, "-D", root, "--boot", "--register=no", "--keep-unit",
-		"--machine=bindwatch-pkg-"+strconv.Itoa(os.Getpid()),
-		// What a host grants its own services: nspawn keeps these two
-		// and these syscalls from its containers by default.
-		"--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf perf_event_open",
-		// What the host's systemd mounts at boot and a container lacks.
-		"--bind=/sys/kernel/tracing", "--bind="+bpffs+":/sys/fs/bpf",
-		"--console=read-only")
-	cmd.Stdout, cmd.Stderr = console, console
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	// Registered after the mounts' cleanups, so it runs before them.
-	t.Cleanup(func() {
-		defer cancel()
-		defer console.Close()
-		cmd.Process.Signal(unix.SIGTERM) // nspawn powers the container off
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(console.Name())
-			lines := strings.Split(string(b), "\n")
-			t.Logf("container console (last lines):\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
-	c := &container{nsenter: nsenter}
+	c := &container{testenv.BootContainer(t, root, bpffs, "bindwatch-pkg-"+strconv.Itoa(os.Getpid()))}
 	deadline := time.Now().Add(30 * time.Second)
-	for c.init == 0 && time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			t.Fatalf("systemd-nspawn exited: %v", err)
-		default:
-		}
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
-				c.init = pid
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if c.init == 0 {
-		t.Fatal("the container's systemd did not start within 30 s")
-	}
-	// Until systemd has finished starting, systemctl may not answer, and
-	// dpkg's maintainer scripts call it.
 	for time.Now().Before(deadline) {
 		if s := c.try("systemctl", "is-system-running"); s == "running" || s == "degraded" {
 			return c
@@ -603,9 +532,11 @@ func boot(t *testing.T, nspawn, nsenter, root, bpffs string) *container {
 	return nil
 }
 
+// command runs args in the container with a clean environment, as a root
+// shell there would have it.
 func (c *container) command(args ...string) *exec.Cmd {
 	env := []string{"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"}
-	return exec.Command(c.nsenter, append(append([]string{"-t", strconv.Itoa(c.init), "-a"}, env...), args...)...)
+	return c.Command(append(env, args...)...)
 }
 
 // run runs a command in the container and fails t if it fails.
