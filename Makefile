@@ -30,9 +30,10 @@ build:
 generate:
 	$(GO) generate ./bpf/
 
-# Every tier: lint, unit and native tests (native ones need root), and the
-# capture tests inside a Debian 6.1 kernel under qemu, once per hook. The
-# tiers run after deps, never beside it, even under make -j.
+# Every tier: lint, unit and native tests (native ones need root; the
+# packages and the alert rules are tested here too), and the capture tests
+# inside a Debian 6.1 kernel under qemu, once per hook. The tiers run after
+# deps, never beside it, even under make -j.
 test: deps
 	@$(MAKE) --no-print-directory lint test-go test-vm
 
@@ -65,12 +66,13 @@ install: build
 	[ -e $(DESTDIR)/etc/bindwatch/bindwatch.yaml ] || install -m 0644 configs/bindwatch.yaml $(DESTDIR)/etc/bindwatch/bindwatch.yaml
 	install -d -m 0700 $(DESTDIR)/var/lib/bindwatch/spool
 
-# The .deb and the .rpm (PACKAGERS) in $(PKGDIR), built by nfpm (go tool nfpm, pinned in
-# go.mod) from deploy/nfpm.yaml: a static binary stamped with PKG_VERSION,
-# the unit, its sysusers and tmpfiles files, the configuration as a conffile
-# and the maintainer scripts in deploy/package/. Untagged commits get
-# 0.0.0~git<commits since the root>.<hash>, which sorts before any release
-# and rises with every commit.
+# The .deb and the .rpm (PACKAGERS) in $(PKGDIR), built by nfpm (go tool
+# nfpm, pinned in go.mod) from deploy/nfpm.yaml: a static binary stamped
+# with PKG_VERSION, the unit, its sysusers and tmpfiles files, the
+# configuration as a conffile and the maintainer scripts in deploy/package/.
+# Untagged commits get 0.0.0~git<commits since the root>.<hash>, which sorts
+# before any release and rises with every commit. deploy/package_test.go
+# installs, upgrades and removes them in a container.
 PKGDIR      ?= $(BIN)/pkg
 PACKAGERS   ?= deb rpm
 PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null); \
