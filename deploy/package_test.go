@@ -39,8 +39,9 @@ import (
 //     binary, the conffile kept its edits, and the pins were not removed
 //     (the kernel's sequence counter went on, it did not start again).
 //  4. dpkg -r: the agent is stopped, the unit disabled and gone, the pins
-//     removed (bindwatch unpin). dpkg --purge: the user, its group, the
-//     spool and the configuration are gone too.
+//     removed (bindwatch unpin). Installed again, it is enabled again.
+//     dpkg --purge: the user, its group, the spool and the configuration
+//     are gone too.
 //
 // Then the same with the .rpm and Debian's rpm (rpm -i, rpm -U, rpm -e, which
 // is removal and purge at once), so that the scripts' rpm arguments are
@@ -139,19 +140,23 @@ type format struct {
 	// the agent is stopped and unpinned after the first, the user and the
 	// spool are gone after the last.
 	remove [][]string
+	// reinstall: between the removal commands, install it again (dpkg -r
+	// keeps the configuration, and dpkg tells postinst the version it had).
+	reinstall bool
 	// config is what must be gone from /etc after the last removal
 	// command. rpm keeps an edited configuration as bindwatch.yaml.rpmsave.
 	config string
 }
 
 var formats = []format{{
-	name:    "deb",
-	file:    func(v string) string { return "bindwatch_" + v + "-1_amd64.deb" },
-	tool:    "dpkg",
-	install: []string{"dpkg", "-i"},
-	upgrade: []string{"dpkg", "-i"},
-	remove:  [][]string{{"dpkg", "-r", "bindwatch"}, {"dpkg", "--purge", "bindwatch"}},
-	config:  "etc/bindwatch",
+	name:      "deb",
+	file:      func(v string) string { return "bindwatch_" + v + "-1_amd64.deb" },
+	tool:      "dpkg",
+	install:   []string{"dpkg", "-i"},
+	upgrade:   []string{"dpkg", "-i"},
+	remove:    [][]string{{"dpkg", "-r", "bindwatch"}, {"dpkg", "--purge", "bindwatch"}},
+	reinstall: true,
+	config:    "etc/bindwatch",
 }, {
 	// Debian's rpm, on an empty rpm database: --nodeps (systemd is a
 	// dpkg package here), --force-debian (it refuses otherwise).
@@ -276,6 +281,15 @@ func (e *lifecycle) run(t *testing.T, f format) {
 			}
 			if entries, err := os.ReadDir(pins); err == nil {
 				t.Errorf("after %s the pin directory is still there, with %d pins", strings.Join(cmd, " "), len(entries))
+			}
+			if f.reinstall {
+				c.run(t, append(f.install, "/root/"+f.file("1.0.1"))...)
+				if got := c.try("systemctl", "is-enabled", "bindwatch"); got != "enabled" {
+					t.Errorf("reinstalled after %s: is-enabled %q, want enabled again", strings.Join(cmd, " "), got)
+				}
+				if got := c.try("systemctl", "is-active", "bindwatch"); got != "inactive" {
+					t.Errorf("reinstalled after %s: is-active %q, want inactive", strings.Join(cmd, " "), got)
+				}
 			}
 		}
 		for _, p := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {

@@ -4,8 +4,10 @@
 #        time); other actions (abort-upgrade, ...) change nothing here.
 #   rpm: $1 = 1 on a first install, 2 or more on an upgrade.
 # Creates the user and the directories, enables the unit on a first install
-# (never starts it: the brokers must be configured first), and restarts a
-# running agent on an upgrade so the new binary runs.
+# and on a reinstall after a removal that disabled it (never starts it: the
+# brokers must be configured first), and restarts a running agent on an
+# upgrade so the new binary runs. An upgrade leaves enabled or disabled as
+# the administrator left it.
 set -e
 
 case "$1" in
@@ -39,8 +41,9 @@ fi
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
 fi
-if [ -n "$first" ]; then
+if [ -n "$first" ] || [ -e /var/lib/bindwatch/.enabled-before-removal ]; then
 	systemctl enable bindwatch.service
+	rm -f /var/lib/bindwatch/.enabled-before-removal
 	echo "bindwatch: enabled, not started. Set kafka.brokers in /etc/bindwatch/bindwatch.yaml, then: systemctl start bindwatch"
 elif [ -d /run/systemd/system ]; then
 	# Binds made while it restarts wait in the pinned ring buffer.

@@ -17,6 +17,12 @@ esac
 if [ -d /run/systemd/system ]; then
 	systemctl stop bindwatch.service || true
 fi
+# Remembered for a reinstall before a purge (dpkg -r, then dpkg -i), which
+# dpkg tells postinstall apart from a first install: enabled it comes back.
+if systemctl --quiet is-enabled bindwatch.service 2>/dev/null; then
+	mkdir -p /var/lib/bindwatch
+	: >/var/lib/bindwatch/.enabled-before-removal
+fi
 systemctl disable bindwatch.service || true
 
 # The configuration names the pin directory; one that no longer loads must
