@@ -1,12 +1,20 @@
-# bindwatch: see README.md. Every target works on a fresh Debian 12 machine
-# once .ci/run (or `make deps`) has installed the packages listed there.
+# bindwatch: see README.md. `make demo` and `make test` first install what
+# they need on a fresh Debian 12 machine (.ci/install-deps: the Go toolchain
+# go.mod names, Debian packages, promtool), then run.
+
+# The go to use comes first on PATH: PATH's own when it is go.mod's version,
+# else /usr/local/go/bin, where .ci/install-go puts it. sudo resets PATH to
+# one without /usr/local/go/bin, and Debian's /usr/bin/go is 1.19. Scripts
+# and tests that run `go` find the same one. promtool, unpacked from
+# Debian's prometheus package by .ci/install-deps, is on PATH too.
+export PATH := $(shell .ci/install-go --which):$(CURDIR)/.cache/prometheus/usr/bin:$(PATH)
 
 GO       ?= go
 BIN      := bin
 PKGS     := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build generate test test-go test-vm lint demo deps install clean
+.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install package clean
 
 PREFIX     ?= /usr
 UNITDIR    ?= /lib/systemd/system
@@ -22,9 +30,12 @@ build:
 generate:
 	$(GO) generate ./bpf/
 
-# Every tier: lint, unit and native tests (native ones need root), and the
-# capture tests inside a Debian 6.1 kernel under qemu, once per hook.
-test: lint test-go test-vm
+# Every tier: lint, unit and native tests (native ones need root; the
+# packages and the alert rules are tested here too), and the capture tests
+# inside a Debian 6.1 kernel under qemu, once per hook. The tiers run after
+# deps, never beside it, even under make -j.
+test: deps
+	@$(MAKE) --no-print-directory lint test-go test-vm
 
 test-go:
 	$(GO) test -count=1 $(PKGS)
@@ -38,8 +49,9 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
-# A few seconds of `bindwatch snoop` while a few binds happen.
-demo: build
+# The agent against devkafka for a few binds, then the topic read back.
+demo: demo-deps
+	@$(MAKE) --no-print-directory build
 	test/demo.sh
 
 # The binary, the unit with its sysusers and tmpfiles files, the configuration
@@ -54,9 +66,36 @@ install: build
 	[ -e $(DESTDIR)/etc/bindwatch/bindwatch.yaml ] || install -m 0644 configs/bindwatch.yaml $(DESTDIR)/etc/bindwatch/bindwatch.yaml
 	install -d -m 0700 $(DESTDIR)/var/lib/bindwatch/spool
 
-# Debian packages the build, the tests and the demo use.
+# The .deb and the .rpm (PACKAGERS) in $(PKGDIR), built by nfpm (go tool
+# nfpm, pinned in go.mod) from deploy/nfpm.yaml: a static binary stamped
+# with PKG_VERSION, the unit, its sysusers and tmpfiles files, the
+# configuration as a conffile and the maintainer scripts in deploy/package/.
+# Untagged commits get 0.0.0~git<commits since the root>.<hash>, which sorts
+# before any release and rises with every commit. deploy/package_test.go
+# installs, upgrades and removes them in a container.
+PKGDIR      ?= $(BIN)/pkg
+PACKAGERS   ?= deb rpm
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null); \
+	if [ -n "$$v" ]; then echo "$${v#v}" | sed 's/-\([0-9]*\)-g/+git\1./'; \
+	else echo "0.0.0~git$$(git rev-list --count HEAD).$$(git rev-parse --short HEAD)"; fi)
+
+package:
+	.ci/install-go
+	mkdir -p $(PKGDIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(PKG_VERSION)" -o $(PKGDIR)/bindwatch ./cmd/bindwatch
+	for p in $(PACKAGERS); do \
+		BINDWATCH_PKG_VERSION='$(PKG_VERSION)' BINDWATCH_PKG_BIN='$(PKGDIR)/bindwatch' \
+			$(GO) tool nfpm package --config deploy/nfpm.yaml --packager $$p --target $(PKGDIR)/ || exit 1; \
+	done
+
+# What the tests use: the Go toolchain (from the Go module proxy), Debian's
+# packages, promtool. Idempotent; a second or so when all is there.
 deps:
 	.ci/install-deps
+
+# What the demo uses: the Go toolchain and python3.
+demo-deps:
+	.ci/install-deps --demo
 
 clean:
 	rm -rf $(BIN)

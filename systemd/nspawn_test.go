@@ -1,16 +1,12 @@
 package systemd_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +28,8 @@ import (
 func TestUnitUnderSystemd(t *testing.T) {
 	inVM(t)
 	testenv.RequireRoot(t)
-	nspawn := testenv.RequireTool(t, "systemd-nspawn", "systemd-container")
-	nsenter := testenv.RequireTool(t, "nsenter", "util-linux")
+	testenv.RequireTool(t, "systemd-nspawn", "systemd-container")
+	testenv.RequireTool(t, "nsenter", "util-linux")
 	if _, err := os.Stat("/sys/kernel/tracing/events"); err != nil {
 		testenv.Unavailable(t, "needs tracefs mounted at /sys/kernel/tracing to bind into the container: %v", err)
 	}
@@ -42,43 +38,13 @@ func TestUnitUnderSystemd(t *testing.T) {
 	text := readUnit(t)
 	buildContainerRoot(t, root, text)
 	bpffs := filepath.Join(dir, "bpffs")
-	mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
-	mount(t, "/usr", filepath.Join(root, "usr"), "", unix.MS_BIND, "")
+	testenv.Mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
+	testenv.Mount(t, "/usr", filepath.Join(root, "usr"), "", unix.MS_BIND, "")
 	if err := unix.Mount("", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var console syncBuffer
-	boot := exec.CommandContext(ctx, nspawn, "-D", root, "--boot", "--register=no", "--keep-unit",
-		"--machine=bindwatch-test-"+strconv.Itoa(os.Getpid()),
-		// What a host grants its own services: nspawn keeps these two
-		// and these syscalls from its containers by default.
-		"--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf perf_event_open",
-		// What the host's systemd mounts at boot and a container lacks.
-		"--bind=/sys/kernel/tracing", "--bind="+bpffs+":/sys/fs/bpf",
-		"--console=read-only")
-	boot.Stdout, boot.Stderr = &console, &console
-	if err := boot.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- boot.Wait() }()
-	c := &container{t: t, nsenter: nsenter, console: &console}
-	defer func() {
-		boot.Process.Signal(unix.SIGTERM) // nspawn powers the container off
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			boot.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("container console:\n%s", console.tail(60))
-		}
-	}()
-	c.init = c.findInit(boot.Process.Pid, exited)
+	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, "bindwatch-test-"+strconv.Itoa(os.Getpid()))}
 
 	c.waitFor("bindwatch started", func(p map[string]string) bool {
 		return p["ActiveState"] != "activating" && p["ActiveState"] != "inactive"
@@ -229,17 +195,6 @@ func replaceLine(text, prefix, with string) (string, int) {
 	return strings.Join(lines, "\n"), n
 }
 
-func mount(t *testing.T, source, target, fstype string, flags uintptr, data string) {
-	t.Helper()
-	if err := os.MkdirAll(target, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
-		testenv.Unavailable(t, "mounting %s at %s: %v", source, target, err)
-	}
-	t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
-}
-
 func fieldOf(text, name string) (string, bool) {
 	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, name+":"); ok {
@@ -249,42 +204,15 @@ func fieldOf(text, name string) (string, bool) {
 	return "", false
 }
 
-// container runs commands in a booted container through nsenter, which
-// needs no machined on the host.
+// container runs commands in the booted container for this test.
 type container struct {
-	t       *testing.T
-	nsenter string
-	init    int // the container's systemd, as the host numbers it
-	console *syncBuffer
-}
-
-// findInit waits for nspawn's child, the container's PID 1.
-func (c *container) findInit(nspawnPID int, exited <-chan error) int {
-	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			c.t.Fatalf("systemd-nspawn exited: %v\n%s", err, c.console.tail(40))
-		default:
-		}
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawnPID, nspawnPID))
-		for _, f := range strings.Fields(string(b)) {
-			pid, _ := strconv.Atoi(f)
-			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
-				return pid
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatalf("the container's systemd did not start\n%s", c.console.tail(40))
-	return 0
+	*testenv.Container
+	t *testing.T
 }
 
 func (c *container) run(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(c.nsenter, append([]string{"-t", strconv.Itoa(c.init), "-a"}, args...)...)
-	out, err := cmd.CombinedOutput()
+	out, err := c.Command(args...).CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -294,9 +222,8 @@ func (c *container) run(args ...string) string {
 // show returns properties of bindwatch.service. Until the container's
 // systemd answers on its bus, it returns nil.
 func (c *container) show() map[string]string {
-	cmd := exec.Command(c.nsenter, "-t", strconv.Itoa(c.init), "-a", "systemctl", "show", "bindwatch",
-		"-p", "ActiveState,SubState,Result,MainPID,StatusText,NRestarts,ExecMainStatus")
-	out, err := cmd.Output()
+	out, err := c.Command("systemctl", "show", "bindwatch",
+		"-p", "ActiveState,SubState,Result,MainPID,StatusText,NRestarts,ExecMainStatus").Output()
 	if err != nil {
 		return nil
 	}
@@ -320,26 +247,4 @@ func (c *container) waitFor(what string, done func(map[string]string) bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	c.t.Fatalf("no %s within 60 s; bindwatch.service: %v", what, p)
-}
-
-// syncBuffer collects the console while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lines := strings.Split(s.b.String(), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

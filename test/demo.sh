@@ -43,6 +43,10 @@ wait_for "$work/devkafka.out" '^registry'
 cat "$work/devkafka.out"
 
 cat >"$work/bindwatch.yaml" <<EOF
+capture:
+  # Nothing pinned: pins would keep the demo's program attached, capturing
+  # into a ring buffer nobody reads, after the demo's agent has exited.
+  pin_dir: ""
 kafka:
   brokers: [${brokers}]
   topic: ${topic}

@@ -1,0 +1,132 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mount mounts source at target (created if missing) until the end of the
+// test. A mount the host refuses makes the test Unavailable.
+func Mount(t testing.TB, source, target, fstype string, flags uintptr, data string) {
+	t.Helper()
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(source, target, fstype, flags, data); err != nil {
+		Unavailable(t, "mounting %s at %s: %v", source, target, err)
+	}
+	t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
+}
+
+// Container is systemd booted by systemd-nspawn in a directory tree, reached
+// through nsenter, which needs no machined on the host.
+type Container struct {
+	Init    int // the container's systemd, as the host numbers it
+	nsenter string
+	console *syncBuffer
+}
+
+// BootContainer boots systemd in root with systemd-nspawn and returns once
+// the container's PID 1 runs. The container shares the host's network, has
+// the host's tracefs, bpffs (a bpffs the caller mounted) as /sys/fs/bpf, and
+// CAP_BPF, CAP_PERFMON and the bpf and perf_event_open system calls: what a
+// host grants its own services, and nspawn keeps from its containers by
+// default. A cleanup, registered after the caller's mounts and so run before
+// they go, powers it off and logs the console's tail if the test failed.
+func BootContainer(t testing.TB, root, bpffs, machine string) *Container {
+	t.Helper()
+	nspawn := RequireTool(t, "systemd-nspawn", "systemd-container")
+	c := &Container{nsenter: RequireTool(t, "nsenter", "util-linux"), console: &syncBuffer{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	boot := exec.CommandContext(ctx, nspawn, "-D", root, "--boot", "--register=no", "--keep-unit",
+		"--machine="+machine,
+		"--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf perf_event_open",
+		// What the host's systemd mounts at boot and a container lacks.
+		"--bind=/sys/kernel/tracing", "--bind="+bpffs+":/sys/fs/bpf",
+		"--console=read-only")
+	boot.Stdout, boot.Stderr = c.console, c.console
+	if err := boot.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- boot.Wait() }()
+	t.Cleanup(func() {
+		defer cancel()
+		boot.Process.Signal(unix.SIGTERM) // nspawn powers the container off
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			boot.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("container console:\n%s", c.ConsoleTail(60))
+		}
+	})
+	c.Init = c.findInit(t, boot.Process.Pid, exited)
+	return c
+}
+
+// findInit waits for nspawn's child, the container's PID 1.
+func (c *Container) findInit(t testing.TB, nspawnPID int, exited <-chan error) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("systemd-nspawn exited: %v\n%s", err, c.ConsoleTail(40))
+		default:
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", nspawnPID, nspawnPID))
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
+				return pid
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the container's systemd did not start\n%s", c.ConsoleTail(40))
+	return 0
+}
+
+// Command is a command to run in every namespace of the container.
+func (c *Container) Command(args ...string) *exec.Cmd {
+	return exec.Command(c.nsenter, append([]string{"-t", strconv.Itoa(c.Init), "-a"}, args...)...)
+}
+
+// ConsoleTail is the last n lines the container wrote to its console.
+func (c *Container) ConsoleTail(n int) string { return c.console.tail(n) }
+
+// syncBuffer collects the console while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := strings.Split(s.b.String(), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
