@@ -116,7 +116,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		return nil, err
 	}
 	undo = append(undo, func() { a.reader.Close() })
-	a.health = metrics.NewHealth(checkCapture, checkKafka)
+	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {
 		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
@@ -180,12 +180,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		Spool:           a.spool,
 		Key:             []byte(a.enricher.Identity().HostID),
 		ShutdownTimeout: a.cfg.Shutdown.Timeout,
+		LateAfter:       a.cfg.Kafka.SpoolAfter,
+		MaxPending:      p.QueueSize,
 		Stats:           &a.stats.Publish,
 		Logger:          a.log,
 		EventLatency:    a.eventLatency(),
 		WriteLatency:    a.metrics.WriteLatency,
 		BatchSize:       a.metrics.BatchSize,
 		Report:          a.reportWrite,
+		ReportReplay:    func(err error) { a.health.Set(checkSpool, err) },
 		Delivered:       a.delivered,
 	}
 	// Stages after capture ignore ctx: each ends when its input closes.
@@ -200,6 +203,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { return metrics.Serve(gctx, a.listener, a.metrics.Handler(a.health)) })
 	}
 	a.health.Set(checkCapture, nil)
+	a.health.Set(checkSpool, nil)
 	a.health.SetReady(true)
 	err := g.Wait()
 	a.health.SetReady(false)

@@ -18,6 +18,7 @@ import (
 const (
 	checkCapture = "capture"
 	checkKafka   = "kafka"
+	checkSpool   = "spool"
 )
 
 // monitorInterval is how often the agent checks Kafka when nothing was

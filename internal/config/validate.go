@@ -120,6 +120,8 @@ func checkKey(name string, c *Config) *FieldError {
 		return positive(name, c.Kafka.BatchTimeout)
 	case "kafka.write_timeout":
 		return positive(name, c.Kafka.WriteTimeout)
+	case "kafka.spool_after":
+		return positive(name, c.Kafka.SpoolAfter)
 	case "kafka.sasl.mechanism":
 		return enum(name, c.Kafka.SASL.Mechanism, saslValues)
 	case "kafka.sasl.password_env":

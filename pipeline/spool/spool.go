@@ -239,7 +239,16 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 //
 // Under DropOldest, making room deletes the oldest records; those drops are
 // counted, logged and passed to Options.OnDrop, not returned.
-func (s *Spool) Append(batch []Message) error {
+func (s *Spool) Append(batch []Message) error { return s.append(batch, false) }
+
+// TryAppend is Append for a caller that keeps batch when the spool cannot
+// write it: a write error (a full disk, EIO, making room failed) is returned
+// wrapping ErrNotWritten and, unlike Append, not counted as a drop, since
+// the batch is not lost yet. Refusals by policy (ErrFull, ErrTooLarge) are
+// counted as with Append.
+func (s *Spool) TryAppend(batch []Message) error { return s.append(batch, true) }
+
+func (s *Spool) append(batch []Message, keep bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -262,15 +271,11 @@ func (s *Spool) Append(batch []Message) error {
 			return err
 		}
 		if err := s.makeRoom(size); err != nil {
-			err = fmt.Errorf("spool %s: making room: %w", s.dir, err)
-			s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
-			return err
+			return s.notWritten(fmt.Errorf("spool %s: making room: %w", s.dir, err), n, keep)
 		}
 	}
 	if err := s.ensureSegment(size); err != nil {
-		err = fmt.Errorf("spool %s: %w", s.dir, err)
-		s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
-		return err
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
 	}
 	seg := s.active
 	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
@@ -282,10 +287,8 @@ func (s *Spool) Append(batch []Message) error {
 		s.wbuf = nil // one huge batch should not pin its buffer forever
 	}
 	if err != nil {
-		err = fmt.Errorf("spool %s: %w", s.dir, err)
 		s.undoWrite(seg, n)
-		s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
-		return err
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
 	}
 	seg.size += size
 	if s.opts.Fsync == FsyncAlways {
@@ -302,6 +305,16 @@ func (s *Spool) Append(batch []Message) error {
 	default:
 	}
 	return nil
+}
+
+// notWritten is the outcome of an append of n messages that failed with
+// err: counted as a WriteError drop, unless the caller keeps the batch.
+func (s *Spool) notWritten(err error, n uint64, keep bool) error {
+	if keep {
+		return fmt.Errorf("%w: %w", ErrNotWritten, err)
+	}
+	s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
+	return err
 }
 
 // undoWrite removes what a failed append may have written, so the next
