@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -275,4 +279,57 @@ func TestPartialFailureKeepsOrder(t *testing.T) {
 	})
 	r.stop(t)
 	checkSeqs(t, c, "partial-2", 700)
+}
+
+// TestStuckReplayIsReported (issue item 5): when the replayer cannot read
+// the spool (here a segment replaced by a directory: it opens, reads fail),
+// it must say so, so that health turns red, instead of retrying silently.
+func TestStuckReplayIsReported(t *testing.T) {
+	const topic = "stuck"
+	c := kafkatest.Start(t, kafkatest.Options{Topic: topic, Partitions: 1})
+	p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic})
+	dir := t.TempDir()
+	sp, err := spool.Open(dir, spool.Options{MaxBytes: 1 << 20, SegmentBytes: 1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for i := range 3 {
+		b := seqBatch(uint64(10*i), 10, 100)
+		msgs := make([]spool.Message, len(b.Values))
+		for j, v := range b.Values {
+			msgs[j] = spool.Message{Key: []byte("host"), Value: v}
+		}
+		if err := sp.Append(msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) != 3 {
+		t.Fatalf("segments %v, want 3", segs)
+	}
+	if err := os.Remove(segs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(segs[1], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var last atomic.Value
+	var stats StageStats
+	s := &Stage{Publisher: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: time.Second, Stats: &stats, Logger: quiet,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		ReportReplay: func(err error) { last.Store(fmt.Sprint(err)) }}
+	in := make(chan encode.Batch)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, in) }()
+	defer func() { close(in); cancel(); <-done }()
+	waitUntil(t, "the stuck replay reported", 10*time.Second, func() bool {
+		v, _ := last.Load().(string)
+		return strings.Contains(v, "is a directory")
+	})
+	t.Logf("reported: %v (replayed %d before it)", last.Load(), stats.Replayed.Load())
+	if stats.Replayed.Load() != 10 {
+		t.Errorf("replayed %d messages, want the 10 before the bad segment", stats.Replayed.Load())
+	}
 }

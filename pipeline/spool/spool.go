@@ -150,7 +150,12 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 		}
 		f, err := os.Open(sf.path)
 		if err != nil {
-			return err
+			// Refusing to open the spool would keep the agent from
+			// starting; the messages are counted from the gap the next
+			// record shows.
+			s.stats.CorruptRegions++
+			s.drop(Drop{Reason: Corrupt, Err: fmt.Errorf("segment %s cannot be read, skipped: %w", sf.path, err)})
+			continue
 		}
 		seg := &segment{index: sf.index, path: sf.path, size: sf.size, synced: sf.size}
 		sr := newSegmentReader(f, sf.size)
@@ -606,6 +611,10 @@ func (s *Spool) headSpan(verify bool) (*segment, span, error) {
 		}
 		if seg.r == nil {
 			f, err := os.Open(seg.path)
+			if err != nil && seg != s.active {
+				s.skipSegment(seg, err)
+				continue
+			}
 			if err != nil {
 				return nil, span{}, err
 			}
@@ -622,6 +631,40 @@ func (s *Spool) headSpan(verify bool) (*segment, span, error) {
 		}
 		return seg, sp, nil
 	}
+}
+
+// skipSegment drops the head segment, which cannot be opened (removed,
+// unreadable): waiting for it would stop the replay, and every append that
+// needs room, for good. Its records are counted as corrupt; their messages
+// are counted from the gap in sequence numbers the next record shows, or
+// now when no record follows.
+func (s *Spool) skipSegment(seg *segment, err error) {
+	s.stats.CorruptRegions++
+	d := Drop{Reason: Corrupt, Batches: uint64(seg.records),
+		Err: fmt.Errorf("segment %s cannot be read, its %d batches are skipped: %w", seg.path, seg.records, err)}
+	s.batches -= seg.records
+	s.used -= seg.size - s.headOff
+	if seg.w != nil {
+		seg.w.Close()
+		seg.w = nil
+	}
+	if s.hrSeg == seg {
+		s.hrSeg = nil
+	}
+	s.segs = s.segs[1:]
+	s.headOff = 0
+	s.peeked = nil
+	rest := false
+	for _, g := range s.segs {
+		rest = rest || g.records > 0
+	}
+	if !rest && s.nextSeq > s.ackPos {
+		d.Messages = s.nextSeq - s.ackPos
+		s.ackPos = s.nextSeq
+		s.persistAck()
+	}
+	s.drop(d)
+	s.removeFile(seg.path)
 }
 
 // advance moves the read position past sp, the span at the head.
