@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -59,6 +60,10 @@ type Agent struct {
 	safe  uint64
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
+	// stopAt is when Run's context was cancelled (unix nanoseconds; 0
+	// while running): shutdown.timeout counts from then, for Run and
+	// Close together.
+	stopAt atomic.Int64
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
@@ -191,6 +196,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		ReportReplay:    func(err error) { a.health.Set(checkSpool, err) },
 		Delivered:       a.delivered,
 	}
+	stopped := context.AfterFunc(ctx, func() { a.stopAt.Store(time.Now().UnixNano()) })
+	defer stopped()
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.marks, &a.stats.Capture) })
@@ -220,8 +227,14 @@ func (a *Agent) delivered(events int) {
 }
 
 // Close releases the probe and the publisher, waiting for the publisher at
-// most until ctx's deadline.
+// most until ctx's deadline, and never past shutdown.timeout after Run was
+// told to stop: one deadline covers the whole stop.
 func (a *Agent) Close(ctx context.Context) error {
+	if at := a.stopAt.Load(); at != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, at).Add(a.cfg.Shutdown.Timeout))
+		defer cancel()
+	}
 	if a.listener != nil {
 		a.listener.Close()
 	}
