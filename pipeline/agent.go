@@ -60,6 +60,10 @@ type Agent struct {
 	safe  uint64
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
+	// registry, with a registry configured, gives messages framed before
+	// it answered their schema id; registryErr is why it had not at start.
+	registry    *schemaRegistry
+	registryErr error
 	// stopAt is when Run's context was cancelled (unix nanoseconds; 0
 	// while running): shutdown.timeout counts from then, for Run and
 	// Close together.
@@ -121,7 +125,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		return nil, err
 	}
 	undo = append(undo, func() { a.reader.Close() })
-	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool)
+	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool, checkRegistry)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {
 		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
@@ -146,10 +150,28 @@ func (a *Agent) newEncoder(ctx context.Context) (string, error) {
 	}
 	if url := a.cfg.Schema.RegistryURL; url != "" {
 		subject := schemas.Subject(a.cfg.Kafka.Topic)
-		id, err := registerSchema(ctx, a.cfg.Spool.Dir, url, subject, text, a.log)
+		a.registry = newSchemaRegistry(a.cfg.Spool.Dir, url, subject, a.log)
+		a.registry.report = func(err error) { a.health.Set(checkRegistry, err) }
+		rctx, cancel := context.WithTimeout(ctx, startRegisterTimeout)
+		id, err := registerSchema(rctx, a.cfg.Spool.Dir, url, subject, text, a.log)
+		cancel()
 		if err != nil {
-			return "", fmt.Errorf("schema registry: %w", err)
+			// Binds are not left unrecorded for want of an id: events
+			// are framed with a placeholder and wait in the spool until
+			// the registry answers.
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("schema registry: %w", err)
+			}
+			a.log.Warn("schema registry unreachable and no id remembered for this schema; capturing and spooling, asking again in the background",
+				"component", "agent", "registry", url, "subject", subject, "error", err)
+			a.registryErr = fmt.Errorf("schema registry %s: %w", url, err)
+			a.registry.ask(v)
+			if a.encoder, err = encode.NewConfluentPending([]byte(text), v); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("confluent schema v%d subject %s id pending (registry unreachable)", v, subject), nil
 		}
+		a.registry.set(v, id)
 		if a.encoder, err = encode.NewConfluent([]byte(text), id); err != nil {
 			return "", err
 		}
@@ -196,6 +218,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		ReportReplay:    func(err error) { a.health.Set(checkSpool, err) },
 		Delivered:       a.delivered,
 	}
+	if a.registry != nil {
+		stage.Prepare = a.registry.prepare
+	}
 	stopped := context.AfterFunc(ctx, func() { a.stopAt.Store(time.Now().UnixNano()) })
 	defer stopped()
 	// Stages after capture ignore ctx: each ends when its input closes.
@@ -206,11 +231,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
 	g.Go(func() error { return a.monitor(gctx) })
+	if a.registry != nil {
+		g.Go(func() error { return a.registry.run(gctx) })
+	}
 	if a.listener != nil {
 		g.Go(func() error { return metrics.Serve(gctx, a.listener, a.metrics.Handler(a.health)) })
 	}
 	a.health.Set(checkCapture, nil)
 	a.health.Set(checkSpool, nil)
+	a.health.Set(checkRegistry, a.registryErr)
 	a.health.SetReady(true)
 	err := g.Wait()
 	a.health.SetReady(false)

@@ -66,6 +66,11 @@ type Stage struct {
 	EventLatency Observer // per event: seconds from bind to acknowledgement
 	WriteLatency Observer // per Publish call: seconds until it returned
 	BatchSize    Observer // per batch: messages in it
+	// Prepare, when set, is called on messages before each Publish (it may
+	// rewrite them in place); an error means they cannot be sent yet (a
+	// schema id the registry has not given): they count as failed, and
+	// wait in the spool.
+	Prepare func([]kafka.Message) error
 	// Report, when set, is told the outcome of every write: nil when all
 	// its messages were acknowledged. Health checks follow it.
 	Report func(error)
@@ -247,7 +252,7 @@ func (s *Stage) start(ctx context.Context, p pending) *flight {
 	fl := &flight{p: p, cancel: cancel, done: make(chan struct{}), began: time.Now()}
 	go func() {
 		defer close(fl.done)
-		fl.failed, fl.err = s.Publisher.Publish(wctx, p.msgs)
+		fl.failed, fl.err = s.publish(wctx, p.msgs)
 	}()
 	return fl
 }
@@ -313,17 +318,37 @@ func (s *Stage) spooling() bool {
 // out.
 func (s *Stage) publishOnce(ctx context.Context, msgs []kafka.Message) []kafka.Message {
 	began := time.Now()
-	failed, err := s.Publisher.Publish(ctx, msgs)
+	failed, err := s.publish(ctx, msgs)
 	if s.WriteLatency != nil {
 		s.WriteLatency.Observe(time.Since(began).Seconds())
 	}
 	return s.account(msgs, failed, err)
 }
 
+// publish is Publisher.Publish after Prepare.
+func (s *Stage) publish(ctx context.Context, msgs []kafka.Message) ([]int, error) {
+	if s.Prepare != nil {
+		if err := s.Prepare(msgs); err != nil {
+			failed := make([]int, len(msgs))
+			for i := range failed {
+				failed[i] = i
+			}
+			return failed, notPrepared{err}
+		}
+	}
+	return s.Publisher.Publish(ctx, msgs)
+}
+
+// notPrepared is a Prepare failure: nothing was asked of Kafka.
+type notPrepared struct{ error }
+
+func (e notPrepared) Unwrap() error { return e.error }
+
 // account counts the outcome of a Publish of msgs and returns what to try
 // again (see publishOnce).
 func (s *Stage) account(msgs []kafka.Message, failed []int, err error) []kafka.Message {
-	if s.Report != nil {
+	var np notPrepared
+	if s.Report != nil && !errors.As(err, &np) {
 		s.Report(err)
 	}
 	s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
