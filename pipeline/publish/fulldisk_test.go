@@ -131,3 +131,56 @@ func checkPresent(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
 		t.Errorf("%d of %d events missing, the first: %v", len(missing), n, missing[:min(10, len(missing))])
 	}
 }
+
+// TestFullDiskAndKafkaDownKeepsRingSpace (issue item 4): at the shutdown
+// deadline, a batch neither the full disk nor the absent Kafka took is
+// lost to this agent, so its ring space (and that of every batch after
+// it) must not be freed: the next agent reads those events again.
+func TestFullDiskAndKafkaDownKeepsRingSpace(t *testing.T) {
+	disk := smallDisk(t, "64k")
+	const topic = "full-disk-down"
+	c := kafkatest.Start(t, kafkatest.Options{Topic: topic, Partitions: 1})
+	p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, WriteTimeout: 500 * time.Millisecond})
+	sp, err := spool.Open(filepath.Join(disk, "spool"), spool.Options{MaxBytes: 64 << 20, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	var backlog uint64
+	for {
+		b := seqBatch(backlog, 10, 200)
+		msgs := make([]spool.Message, len(b.Values))
+		for i, v := range b.Values {
+			msgs[i] = spool.Message{Key: []byte("host"), Value: v}
+		}
+		if err := sp.Append(msgs); err != nil {
+			break
+		}
+		backlog += 10
+	}
+	c.Stop()
+
+	var delivered atomic.Int64
+	var stats StageStats
+	in := make(chan encode.Batch, 4)
+	s := &Stage{Publisher: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: time.Second, LateAfter: 200 * time.Millisecond,
+		Stats: &stats, Logger: quiet, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Delivered: func(n int) { delivered.Add(int64(n)) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, in) }()
+	in <- seqBatch(backlog, 100, 200)
+	in <- seqBatch(backlog+100, 100, 200)
+	time.Sleep(500 * time.Millisecond)
+	close(in)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stage did not stop within 10s of a 1s shutdown deadline")
+	}
+	t.Logf("delivered %d, lost %d, spool drops %v", delivered.Load(), stats.Lost.Load(), sp.Stats().DroppedMessages)
+	if delivered.Load() != 0 {
+		t.Errorf("ring space of %d events freed though neither Kafka nor the spool has them", delivered.Load())
+	}
+}
