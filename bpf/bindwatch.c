@@ -999,7 +999,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	e.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e.mntns = task->nsproxy ? task->nsproxy->mnt_ns->ns.inum : 0;
 	e.bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
-	e.backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	e.backlog = listen_backlog(sk);
 	e.userlocks = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_userlocks);
 	e.opts = inet_options(sk);
 	if (BPF_CORE_READ_BITFIELD_PROBED(sk, __sk_common.skc_reuse))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,4 +156,26 @@ func (p *Probe) ReserveSeq(n uint64) (uint64, error) {
 		return 0, fmt.Errorf("reading the reserved sequence numbers: %w", err)
 	}
 	return first, nil
+}
+
+// LoadInventory loads the socket iterator alone, attaching nothing: what
+// `bindwatch listeners` uses to list what listens now without capturing.
+func LoadInventory() (*Probe, error) {
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising the memlock limit for BPF maps: %w", err)
+	}
+	spec, err := loadBindwatch()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	// Every map of the object is made; the ring need not be large.
+	spec.Maps["events"].MaxEntries = 4096
+	coll, err := loadPrograms(spec, []string{"iter_task_file"}, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("loading the socket iterator: %w", err)
+	}
+	return &Probe{coll: coll, inventory: coll.Programs["iter_task_file"]}, nil
 }

@@ -77,8 +77,10 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 			"component", "bpf", "dir", dir, "why", strings.Join(incompatible, "; "))
 		p.close()
 		p.reused = map[string]*ebpf.Map{}
-		if err := removePins(dir); err != nil {
-			return nil, err
+		// The directory stays: under the unit /sys is read-only but for
+		// it, so a removed one could not be made again.
+		if err := removePinEntries(dir); err != nil {
+			return nil, &PinError{Err: err}
 		}
 	}
 	if cfgMap, ok := p.reused["config_map"]; ok {
@@ -112,7 +114,7 @@ func (p *pins) adopt(probe *Probe) error {
 			continue
 		}
 		if err := m.Pin(p.mapPath(name)); err != nil {
-			return fmt.Errorf("pinning map %s: %w", name, err)
+			return &PinError{Err: fmt.Errorf("pinning map %s in %s: %w", name, p.dir, err)}
 		}
 	}
 	for i, l := range probe.links {
@@ -153,6 +155,26 @@ func (p *pins) close() {
 func RemovePins(dir string) error { return removePins(dir) }
 
 func removePins(dir string) error {
+	if err := removePinEntries(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// PinError is a failure to use the pin directory: it says nothing about
+// the hook being loaded, so Load reports it as it is instead of trying the
+// next hook.
+type PinError struct{ Err error }
+
+func (e *PinError) Error() string { return "pin directory: " + e.Err.Error() }
+func (e *PinError) Unwrap() error { return e.Err }
+
+// removePinEntries unpins the links, then the maps, under dir, leaving the
+// directory itself.
+func removePinEntries(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -164,14 +186,11 @@ func removePins(dir string) error {
 	for _, pass := range []string{"link_", "map_"} {
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), pass) {
-				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("unpinning %s: %w", e.Name(), err)
 				}
 			}
 		}
-	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing %s: %w", dir, err)
 	}
 	return nil
 }

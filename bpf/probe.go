@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -107,6 +108,10 @@ func Load(opts Options) (*Probe, error) {
 	var refused []Refusal
 	for _, h := range opts.Hook.candidates() {
 		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, pinned, log)
+		var pinErr *PinError
+		if errors.As(err, &pinErr) {
+			return nil, err // not the hook's fault: the next one would fail alike
+		}
 		if err != nil {
 			err = explain(h, err)
 			log.Info("hook refused", "hook", h, "reason", err)

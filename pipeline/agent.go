@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -61,6 +62,14 @@ type Agent struct {
 	invStats    InventoryStats
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
+	// registry, with a registry configured, gives messages framed before
+	// it answered their schema id; registryErr is why it had not at start.
+	registry    *schemaRegistry
+	registryErr error
+	// stopAt is when Run's context was cancelled (unix nanoseconds; 0
+	// while running): shutdown.timeout counts from then, for Run and
+	// Close together.
+	stopAt atomic.Int64
 }
 
 // Start prepares every stage and attaches the BPF hooks; events are captured
@@ -119,7 +128,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		return nil, err
 	}
 	undo = append(undo, func() { a.reader.Close() })
-	a.health = metrics.NewHealth(checkCapture, checkKafka)
+	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool, checkRegistry)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {
 		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
@@ -144,10 +153,28 @@ func (a *Agent) newEncoder(ctx context.Context) (string, error) {
 	}
 	if url := a.cfg.Schema.RegistryURL; url != "" {
 		subject := schemas.Subject(a.cfg.Kafka.Topic)
-		id, err := registerSchema(ctx, a.cfg.Spool.Dir, url, subject, text, a.log)
+		a.registry = newSchemaRegistry(a.cfg.Spool.Dir, url, subject, a.log)
+		a.registry.report = func(err error) { a.health.Set(checkRegistry, err) }
+		rctx, cancel := context.WithTimeout(ctx, startRegisterTimeout)
+		id, err := registerSchema(rctx, a.cfg.Spool.Dir, url, subject, text, a.log)
+		cancel()
 		if err != nil {
-			return "", fmt.Errorf("schema registry: %w", err)
+			// Binds are not left unrecorded for want of an id: events
+			// are framed with a placeholder and wait in the spool until
+			// the registry answers.
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("schema registry: %w", err)
+			}
+			a.log.Warn("schema registry unreachable and no id remembered for this schema; capturing and spooling, asking again in the background",
+				"component", "agent", "registry", url, "subject", subject, "error", err)
+			a.registryErr = fmt.Errorf("schema registry %s: %w", url, err)
+			a.registry.ask(v)
+			if a.encoder, err = encode.NewConfluentPending([]byte(text), v); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("confluent schema v%d subject %s id pending (registry unreachable)", v, subject), nil
 		}
+		a.registry.set(v, id)
 		if a.encoder, err = encode.NewConfluent([]byte(text), id); err != nil {
 			return "", err
 		}
@@ -184,14 +211,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		Spool:           a.spool,
 		Key:             []byte(a.enricher.Identity().HostID),
 		ShutdownTimeout: a.cfg.Shutdown.Timeout,
+		LateAfter:       a.cfg.Kafka.SpoolAfter,
+		MaxPending:      p.QueueSize,
 		Stats:           &a.stats.Publish,
 		Logger:          a.log,
 		EventLatency:    a.eventLatency(),
 		WriteLatency:    a.metrics.WriteLatency,
 		BatchSize:       a.metrics.BatchSize,
 		Report:          a.reportWrite,
+		ReportReplay:    func(err error) { a.health.Set(checkSpool, err) },
 		Delivered:       a.delivered,
 	}
+	if a.registry != nil {
+		stage.Prepare = a.registry.prepare
+	}
+	stopped := context.AfterFunc(ctx, func() { a.stopAt.Store(time.Now().UnixNano()) })
+	defer stopped()
 	// Stages after capture ignore ctx: each ends when its input closes.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return capture.Run(gctx, a.reader, a.probe, events, &a.stats.Capture) })
@@ -201,10 +236,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
 	g.Go(func() error { return a.monitor(gctx) })
+	if a.registry != nil {
+		g.Go(func() error { return a.registry.run(gctx) })
+	}
 	if a.listener != nil {
 		g.Go(func() error { return metrics.Serve(gctx, a.listener, a.metrics.Handler(a.health)) })
 	}
 	a.health.Set(checkCapture, nil)
+	a.health.Set(checkSpool, nil)
+	a.health.Set(checkRegistry, a.registryErr)
 	a.health.SetReady(true)
 	err := g.Wait()
 	a.health.SetReady(false)
@@ -220,8 +260,14 @@ func (a *Agent) delivered(ack record.Ack) {
 }
 
 // Close releases the probe and the publisher, waiting for the publisher at
-// most until ctx's deadline.
+// most until ctx's deadline, and never past shutdown.timeout after Run was
+// told to stop: one deadline covers the whole stop.
 func (a *Agent) Close(ctx context.Context) error {
+	if at := a.stopAt.Load(); at != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, at).Add(a.cfg.Shutdown.Timeout))
+		defer cancel()
+	}
 	if a.listener != nil {
 		a.listener.Close()
 	}

@@ -16,8 +16,10 @@ import (
 
 // Names of the health checks.
 const (
-	checkCapture = "capture"
-	checkKafka   = "kafka"
+	checkCapture  = "capture"
+	checkKafka    = "kafka"
+	checkSpool    = "spool"
+	checkRegistry = "schema_registry"
 )
 
 // monitorInterval is how often the agent checks Kafka when nothing was

@@ -181,3 +181,60 @@ func TestShutdownWithKafkaDown(t *testing.T) {
 		t.Fatalf("%d of %d events missing after the replay", len(missing), n)
 	}
 }
+
+// TestOutageStartBurst (issue item 1, as reported): the cluster is down and
+// 100 000 binds come as fast as this process can make them. Waiting out the
+// producer's retries before spooling lost about a third of them (the queue
+// overflowed); now the first write is late after kafka.spool_after and
+// everything goes to the spool, then to Kafka once it is back.
+func TestOutageStartBurst(t *testing.T) {
+	testenv.RequireRoot(t)
+	const topic = "burst"
+	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 1, Topic: topic, Partitions: 1, DataDir: t.TempDir()})
+	cfg := testConfig(t, cluster.Addrs, topic)
+	agent := runAgent(t, &cfg, discardLogger())
+	first, err := agent.Probe().NextSeq()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kafka was up a moment ago: the producer knows the partition leaders.
+	const warm = 1000
+	for range warm {
+		if err := bindOnce(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= warm })
+	cluster.Stop()
+	const total = 100_000 + warm
+	began := time.Now()
+	for range total - warm {
+		if err := bindOnce(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d binds in %v with the cluster down", total-warm, time.Since(began).Round(time.Millisecond))
+	// Read them all, unless the kernel dropped some (a full ring).
+	for end := time.Now().Add(20 * time.Second); agent.Stats().Capture.Read.Load() < total && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ringFull uint64
+	if d, err := agent.Probe().Drops(); err == nil {
+		ringFull = d.RingBufferFull
+	}
+	time.Sleep(2 * time.Second) // what the stage still holds goes to the spool
+	cluster.Restart(t)
+	waitFor(t, 120*time.Second, func() bool {
+		n, _ := agent.spool.Len()
+		return n == 0
+	})
+	agent.stop(t)
+	s := agent.Stats()
+	t.Logf("ring buffer full %d, queue full %d, spooled %d, replayed %d, published %d", ringFull, s.Capture.QueueFull.Load(),
+		s.Publish.Spooled.Load(), s.Publish.Replayed.Load(), s.Publish.Published.Load())
+	seqs := topicSeqs(t, cluster.Addrs, topic, int(kafkatest.Count(t, cluster.Addrs, topic)))
+	if missing := missingSeqs(seqs, first, first+total-1); len(missing) > 0 {
+		t.Fatalf("%d of %d events missing (queue full %d); the first, from the test's first bind: %v",
+			len(missing), total, s.Capture.QueueFull.Load(), relative(missing[:min(10, len(missing))], first))
+	}
+}

@@ -24,6 +24,13 @@ import (
 const exitConfig = 78
 
 func runAgent(args []string) error {
+	// SIGHUP's default action ends the process, and a reload may be asked
+	// for at any moment (systemctl reload during start-up): it is caught
+	// from the first moment, and one asked for while starting is applied
+	// once the agent runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	path := fs.String("config", "", "YAML configuration file (see configs/bindwatch.yaml)")
 	config.RegisterFlags(fs)
@@ -57,7 +64,7 @@ func runAgent(args []string) error {
 		log.Warn("telling systemd the agent is ready", "component", "agent", "error", err)
 	}
 	go notify.KeepAlive(ctx, agent.Alive, log)
-	go reloadOnHUP(ctx, *path, fs, agent, level, notify, status, log)
+	go reloadOnHUP(ctx, hup, *path, fs, agent, level, notify, status, log)
 
 	runErr := agent.Run(ctx)
 	notify.Stopping()
@@ -77,11 +84,8 @@ func runAgent(args []string) error {
 // that does not load is refused and the agent runs on unchanged; a good one
 // is applied where it can change live, and the log names the keys that
 // need a restart.
-func reloadOnHUP(ctx context.Context, path string, fs *pflag.FlagSet, agent *pipeline.Agent,
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, fs *pflag.FlagSet, agent *pipeline.Agent,
 	level *slog.LevelVar, notify *sdnotify.Notifier, status string, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	log = log.With("component", "agent")
 	for {
 		select {

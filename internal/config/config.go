@@ -66,8 +66,11 @@ type Kafka struct {
 	// BatchTimeout is kafka-go's Writer.BatchTimeout.
 	BatchTimeout time.Duration
 	WriteTimeout time.Duration
-	TLS          KafkaTLS
-	SASL         KafkaSASL
+	// SpoolAfter is how long a write may wait for its acknowledgement
+	// before its batch, and every batch behind it, goes to the spool.
+	SpoolAfter time.Duration
+	TLS        KafkaTLS
+	SASL       KafkaSASL
 }
 
 // KafkaTLS configures TLS to the brokers. The files are read when the
@@ -234,6 +237,7 @@ func Defaults() Config {
 			// that does not fill a batch; the pipeline already batches.
 			BatchTimeout: 10 * time.Millisecond,
 			WriteTimeout: 10 * time.Second,
+			SpoolAfter:   time.Second,
 			SASL:         KafkaSASL{Mechanism: SASLNone},
 		},
 		Schema: Schema{Version: schemas.Latest},

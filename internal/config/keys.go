@@ -47,6 +47,7 @@ var keys = []key{
 	{"kafka.compression", kindString, "batch codec: " + joinValues(compressionValues), func(c *Config) any { return &c.Kafka.Compression }},
 	{"kafka.batch_timeout", kindDuration, "longest a partial batch waits in the producer", func(c *Config) any { return &c.Kafka.BatchTimeout }},
 	{"kafka.write_timeout", kindDuration, "longest one produce request may take", func(c *Config) any { return &c.Kafka.WriteTimeout }},
+	{"kafka.spool_after", kindDuration, "longest a write may wait for Kafka before it and what follows go to the spool", func(c *Config) any { return &c.Kafka.SpoolAfter }},
 	{"kafka.tls.enabled", kindBool, "connect to the brokers with TLS", func(c *Config) any { return &c.Kafka.TLS.Enabled }},
 	{"kafka.tls.ca_file", kindString, "PEM CA bundle to verify brokers; empty for the system roots", func(c *Config) any { return &c.Kafka.TLS.CAFile }},
 	{"kafka.tls.cert_file", kindString, "PEM client certificate, with key_file", func(c *Config) any { return &c.Kafka.TLS.CertFile }},

@@ -28,7 +28,7 @@ func other() Config {
 		Host:    Host{Name: "web-1.example"},
 		Kafka: Kafka{
 			Brokers: []string{"k1.example:9093", "k2.example:9093"}, Topic: "audit.binds", ClientID: "bw-test",
-			Acks: AcksOne, Compression: CompressionLZ4, BatchTimeout: 25 * time.Millisecond, WriteTimeout: 3 * time.Second,
+			Acks: AcksOne, Compression: CompressionLZ4, BatchTimeout: 25 * time.Millisecond, WriteTimeout: 3 * time.Second, SpoolAfter: 2 * time.Second,
 			TLS:  KafkaTLS{Enabled: true, CAFile: "/etc/ssl/ca.pem", CertFile: "/etc/ssl/c.pem", KeyFile: "/etc/ssl/k.pem", ServerName: "kafka.example", InsecureSkipVerify: true},
 			SASL: KafkaSASL{Mechanism: SASLScramSHA512, Username: "agent", PasswordEnv: "KAFKA_PASSWORD"},
 		},

@@ -11,7 +11,7 @@ import (
 // the config file the case writes.
 func TestLoadRefuses(t *testing.T) {
 	const topKeys = "capture, host, kafka, schema, pipeline, spool, metrics, log, shutdown, inventory"
-	const kafkaKeys = "brokers, topic, client_id, acks, compression, batch_timeout, write_timeout, tls, sasl"
+	const kafkaKeys = "brokers, topic, client_id, acks, compression, batch_timeout, write_timeout, spool_after, tls, sasl"
 	for _, tc := range []struct {
 		name      string
 		yaml      string

@@ -36,6 +36,14 @@ const (
 	// minSpoolBytes holds a few batches: a 500-event batch spools as about
 	// 150 KB, and a spool smaller than one batch would refuse every append.
 	minSpoolBytes = 1 << 20
+	// spooledEventBytes bounds what one event takes in the spool: its
+	// message (a v1 event encodes to about 300 bytes, 700 with every
+	// string at its longest), key and framing. spooledBatches is how many
+	// of the largest batches the spool must hold: the spool refuses a batch
+	// larger than itself, and one that holds a single batch drops it at
+	// the next.
+	spooledEventBytes = 1 << 10
+	spooledBatches    = 2
 )
 
 // maxHostName is the longest DNS name.
@@ -120,6 +128,8 @@ func checkKey(name string, c *Config) *FieldError {
 		return positive(name, c.Kafka.BatchTimeout)
 	case "kafka.write_timeout":
 		return positive(name, c.Kafka.WriteTimeout)
+	case "kafka.spool_after":
+		return positive(name, c.Kafka.SpoolAfter)
 	case "kafka.sasl.mechanism":
 		return enum(name, c.Kafka.SASL.Mechanism, saslValues)
 	case "kafka.sasl.password_env":
@@ -180,7 +190,23 @@ func checkKey(name string, c *Config) *FieldError {
 // checkAcross checks what depends on several keys, on the merged Config
 // only: which layer set each part does not matter.
 func (c *Config) checkAcross() []error {
-	return append(c.Kafka.TLS.validate(), c.Kafka.SASL.validate()...)
+	errs := append(c.Kafka.TLS.validate(), c.Kafka.SASL.validate()...)
+	return append(errs, c.batchFitsSpool()...)
+}
+
+// batchFitsSpool checks that the spool holds a few of the largest batches,
+// once both keys are valid on their own.
+func (c *Config) batchFitsSpool() []error {
+	n, room := int64(c.Pipeline.BatchSize), c.Spool.MaxBytes
+	if checkKey("pipeline.batch_size", c) != nil || checkKey("spool.max_bytes", c) != nil {
+		return nil
+	}
+	if most := room / (spooledBatches * spooledEventBytes); n > most {
+		return []error{fieldErr("pipeline.batch_size",
+			"%d is too large for spool.max_bytes %s; want at most %d (the spool must hold %d batches of up to %s an event), or a larger spool",
+			n, formatSize(room), most, spooledBatches, formatSize(spooledEventBytes))}
+	}
+	return nil
 }
 
 func (t KafkaTLS) validate() []error {

@@ -12,6 +12,10 @@ import (
 // was never sent, and resending it cannot succeed.
 var ErrMessageTooLarge = fmt.Errorf("message larger than %d bytes", MaxMessageBytes)
 
+// ErrNotSent is why a message was not sent: an earlier message of the same
+// Publish call failed, and sending later ones first would break order.
+var ErrNotSent = errors.New("not sent: an earlier message of the batch failed first")
+
 // Error is what Publish returns when some or all of its messages did not
 // reach Kafka.
 type Error struct {
@@ -66,22 +70,30 @@ func (e *Error) causes() []cause {
 	return cs
 }
 
-// Rejected reports whether err, the failure of one message, says the message
-// itself is unacceptable (too large, corrupt, bad timestamp), so that sending
-// the same bytes again cannot succeed. Other failures (broker down, timeouts,
-// leadership changes, authorization) may pass on a later attempt.
+// Rejected reports whether err, the failure of one message as Publish
+// returns it, says the message itself is unacceptable (too large alone,
+// corrupt), so that sending the same bytes again cannot succeed. Other
+// failures (broker down, timeouts, leadership changes, authorization, a
+// timestamp the broker disliked) may pass on a later attempt.
+//
+// A "too large" answer is about a record batch, not a message: Publish
+// splits batches until a message is refused alone, and only then reports
+// it, wrapped in ErrMessageTooLarge.
 func Rejected(err error) bool {
 	var tooLarge kafka.MessageTooLargeError
 	switch {
 	case errors.Is(err, ErrMessageTooLarge), errors.As(err, &tooLarge):
 		return true
-	case errors.Is(err, kafka.MessageSizeTooLarge),
-		errors.Is(err, kafka.RecordListTooLarge),
-		errors.Is(err, kafka.InvalidMessage),
+	case errors.Is(err, kafka.InvalidMessage),
 		errors.Is(err, kafka.InvalidMessageSize),
-		errors.Is(err, kafka.InvalidRecord),
-		errors.Is(err, kafka.InvalidTimestamp):
+		errors.Is(err, kafka.InvalidRecord):
 		return true
 	}
 	return false
+}
+
+// batchTooLarge reports whether the brokers refused a record batch for its
+// size, which says nothing yet about any one message of it.
+func batchTooLarge(err error) bool {
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
 }

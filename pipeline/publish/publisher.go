@@ -119,6 +119,20 @@ func New(cfg Config, logger *slog.Logger) (*Publisher, error) {
 // indexes of the messages that were not acknowledged, ascending, and an
 // *Error saying why each failed; nil, nil when all were.
 //
+// Order: msgs are written as consecutive chunks that each fit one producer
+// record batch (BatchSize messages, MaxMessageBytes), one chunk after the
+// other, so that a later record batch can never land while an earlier one
+// failed. Once a chunk fails for a reason that may pass, the chunks after
+// it are not sent and fail with ErrNotSent: the failed messages are always
+// everything from the first retryable failure on (apart from messages of
+// other keys that the same chunk wrote to other partitions).
+//
+// A record batch the brokers find too large (MESSAGE_TOO_LARGE,
+// RECORD_LIST_TOO_LARGE: Kafka checks max.message.bytes against the whole
+// batch) is split in two and each half sent again; only a message refused
+// alone is failed, as rejected. A batch refused for INVALID_TIMESTAMP is
+// sent once more stamped with the current time.
+//
 // A message without a timestamp gets the current time (Kafka's retention
 // would otherwise see it as written in 1970). Publish may still read the
 // messages' bytes after returning on a timeout, so the caller must not reuse
@@ -134,64 +148,56 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) ([]int, e
 	defer cancel()
 
 	now := time.Now()
-	var oversized []int
+	errs := map[int]error{}
+	var send []int
 	for i := range msgs {
 		if msgs[i].Time.IsZero() {
 			msgs[i].Time = now
 		}
-		if messageSize(&msgs[i]) > MaxMessageBytes {
-			oversized = append(oversized, i)
+		// kafka-go fails a whole call for one oversized message, so those
+		// are failed here and the rest sent.
+		if n := messageSize(&msgs[i]); n > MaxMessageBytes {
+			errs[i] = fmt.Errorf("%w: %d bytes", ErrMessageTooLarge, n)
+			continue
 		}
+		send = append(send, i)
 	}
 
-	// kafka-go fails a whole call for one oversized message, so those are
-	// failed here and the rest sent; sent[j] is the index of send[j].
-	send, sent := msgs, []int(nil)
-	if len(oversized) > 0 {
-		send = make([]kafka.Message, 0, len(msgs)-len(oversized))
-		sent = make([]int, 0, len(msgs)-len(oversized))
-		for i, o := 0, 0; i < len(msgs); i++ {
-			if o < len(oversized) && oversized[o] == i {
-				o++
+	queue := p.chunks(msgs, send)
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		failed := p.write(ctx, parent, msgs, c)
+		var split []int
+		retryable := false
+		for _, i := range c.idx {
+			err, ok := failed[i]
+			if !ok {
 				continue
 			}
-			send = append(send, msgs[i])
-			sent = append(sent, i)
+			if batchTooLarge(err) && len(c.idx) > 1 {
+				split = append(split, i)
+				continue
+			}
+			if batchTooLarge(err) {
+				err = fmt.Errorf("%w: refused by the brokers alone: %w", ErrMessageTooLarge, err)
+			}
+			errs[i] = err
+			retryable = retryable || !Rejected(err)
 		}
-	}
-
-	errs := make(map[int]error, len(oversized))
-	for _, i := range oversized {
-		errs[i] = fmt.Errorf("%w: %d bytes", ErrMessageTooLarge, messageSize(&msgs[i]))
-	}
-	index := func(j int) int {
-		if sent == nil {
-			return j
+		if len(split) > 0 {
+			// Halves go first, in order, before anything after them.
+			half := len(split) / 2
+			queue = append([]chunk{{idx: split[:half]}, {idx: split[half:]}}, queue...)
+			continue
 		}
-		return sent[j]
-	}
-	if len(send) > 0 {
-		err := p.w.WriteMessages(ctx, send...)
-		var perMsg kafka.WriteErrors
-		switch {
-		case err == nil:
-		case errors.As(err, &perMsg) && len(perMsg) == len(send):
-			// Each message carries its partition batch's outcome.
-			for j, e := range perMsg {
-				if e != nil {
-					errs[index(j)] = e
+		if retryable {
+			for _, rest := range queue {
+				for _, i := range rest.idx {
+					errs[i] = ErrNotSent
 				}
 			}
-		default:
-			// Nothing was attributed per message: the topic's metadata
-			// failed, the publisher is closed, or the deadline passed
-			// while batches were in flight. All of them count as failed.
-			if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
-				err = fmt.Errorf("not acknowledged within write timeout %v: %w", p.cfg.WriteTimeout, err)
-			}
-			for j := range send {
-				errs[index(j)] = err
-			}
+			break
 		}
 	}
 	if len(errs) == 0 {
@@ -205,6 +211,97 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) ([]int, e
 		}
 	}
 	return perr.Failed, perr
+}
+
+// chunk is a run of consecutive messages (their indexes) that fits one
+// producer record batch.
+type chunk struct{ idx []int }
+
+// chunks cuts send into runs of at most BatchSize messages and
+// MaxMessageBytes, as kafka-go counts them, so that each WriteMessages call
+// makes one record batch per partition.
+func (p *Publisher) chunks(msgs []kafka.Message, send []int) []chunk {
+	var out []chunk
+	var cur []int
+	var bytes int64
+	for _, i := range send {
+		n := messageSize(&msgs[i])
+		if len(cur) > 0 && (len(cur) >= p.cfg.BatchSize || bytes+n > MaxMessageBytes) {
+			out = append(out, chunk{idx: cur})
+			cur, bytes = nil, 0
+		}
+		cur = append(cur, i)
+		bytes += n
+	}
+	if len(cur) > 0 {
+		out = append(out, chunk{idx: cur})
+	}
+	return out
+}
+
+// write sends one chunk and returns the error of each message of it that
+// failed. A chunk refused for its timestamps is sent once more, re-stamped.
+func (p *Publisher) write(ctx, parent context.Context, msgs []kafka.Message, c chunk) map[int]error {
+	send := make([]kafka.Message, len(c.idx))
+	for j, i := range c.idx {
+		send[j] = msgs[i]
+	}
+	failed := p.writeOnce(ctx, parent, send, c.idx)
+	var restamp []int
+	for j, i := range c.idx {
+		if err, ok := failed[i]; ok && errors.Is(err, kafka.InvalidTimestamp) {
+			restamp = append(restamp, j)
+		}
+	}
+	if len(restamp) == 0 {
+		return failed
+	}
+	// The broker's clock disagrees with the event's: the message's own
+	// time is in its body, so the record's may be the broker's now.
+	now := time.Now()
+	again := make([]kafka.Message, len(restamp))
+	idx := make([]int, len(restamp))
+	for k, j := range restamp {
+		again[k] = send[j]
+		again[k].Time = now
+		idx[k] = c.idx[j]
+		delete(failed, c.idx[j])
+	}
+	p.log.Warn("kafka refused the record timestamps; sending again stamped now", "messages", len(again))
+	for i, err := range p.writeOnce(ctx, parent, again, idx) {
+		failed[i] = err
+	}
+	return failed
+}
+
+// writeOnce is one WriteMessages call; idx[j] is the caller's index of
+// send[j].
+func (p *Publisher) writeOnce(ctx, parent context.Context, send []kafka.Message, idx []int) map[int]error {
+	err := p.w.WriteMessages(ctx, send...)
+	if err == nil {
+		return nil
+	}
+	failed := make(map[int]error, len(send))
+	var perMsg kafka.WriteErrors
+	if errors.As(err, &perMsg) && len(perMsg) == len(send) {
+		// Each message carries its partition batch's outcome.
+		for j, e := range perMsg {
+			if e != nil {
+				failed[idx[j]] = e
+			}
+		}
+		return failed
+	}
+	// Nothing was attributed per message: the topic's metadata failed, the
+	// publisher is closed, or the deadline passed while batches were in
+	// flight. All of them count as failed.
+	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+		err = fmt.Errorf("not acknowledged within write timeout %v: %w", p.cfg.WriteTimeout, err)
+	}
+	for _, i := range idx {
+		failed[i] = err
+	}
+	return failed
 }
 
 // Close flushes what is pending and stops the writer, waiting at most until

@@ -50,7 +50,10 @@
 // until the next record would take it past Options.SegmentBytes (a record
 // larger than that gets a segment of its own); appends after an Open go to
 // a new segment, never after what an earlier process left. A segment is deleted once every record in it is acknowledged
-// or dropped.
+// or dropped. A segment that cannot be opened (removed while the spool is
+// open, no read permission) is skipped, at Open or when the replay reaches
+// it: its records count as Corrupt, their messages from the gap in sequence
+// numbers the next record shows.
 //
 // # Segment file format (version 1)
 //

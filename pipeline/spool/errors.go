@@ -12,6 +12,9 @@ var (
 	// ErrTooLarge: a batch exceeds MaxBytes by itself; its messages are
 	// counted.
 	ErrTooLarge = errors.New("batch is larger than the spool")
+	// ErrNotWritten: TryAppend could not write a batch (a full disk, an
+	// I/O error); it is not counted as dropped, the caller still has it.
+	ErrNotWritten = errors.New("batch not written to the spool")
 	// ErrNotHead: Ack was given a batch other than the one Peek returns.
 	ErrNotHead = errors.New("batch is not the oldest unacknowledged one")
 )

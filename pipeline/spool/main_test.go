@@ -15,10 +15,11 @@ import (
 const childEnv = "BINDWATCH_SPOOL_TEST_CHILD"
 
 var children = map[string]func() error{
-	"crash":    crashChild,
-	"enospc":   enospcChild,
-	"readonly": readonlyChild,
-	"denied":   deniedChild,
+	"crash":      crashChild,
+	"enospc":     enospcChild,
+	"readonly":   readonlyChild,
+	"denied":     deniedChild,
+	"unreadable": unreadableChild,
 }
 
 func TestMain(m *testing.M) {

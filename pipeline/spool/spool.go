@@ -150,7 +150,12 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 		}
 		f, err := os.Open(sf.path)
 		if err != nil {
-			return err
+			// Refusing to open the spool would keep the agent from
+			// starting; the messages are counted from the gap the next
+			// record shows.
+			s.stats.CorruptRegions++
+			s.drop(Drop{Reason: Corrupt, Err: fmt.Errorf("segment %s cannot be read, skipped: %w", sf.path, err)})
+			continue
 		}
 		seg := &segment{index: sf.index, path: sf.path, size: sf.size, synced: sf.size}
 		sr := newSegmentReader(f, sf.size)
@@ -239,7 +244,16 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 //
 // Under DropOldest, making room deletes the oldest records; those drops are
 // counted, logged and passed to Options.OnDrop, not returned.
-func (s *Spool) Append(batch []Message) error {
+func (s *Spool) Append(batch []Message) error { return s.append(batch, false) }
+
+// TryAppend is Append for a caller that keeps batch when the spool cannot
+// write it: a write error (a full disk, EIO, making room failed) is returned
+// wrapping ErrNotWritten and, unlike Append, not counted as a drop, since
+// the batch is not lost yet. Refusals by policy (ErrFull, ErrTooLarge) are
+// counted as with Append.
+func (s *Spool) TryAppend(batch []Message) error { return s.append(batch, true) }
+
+func (s *Spool) append(batch []Message, keep bool) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -262,15 +276,11 @@ func (s *Spool) Append(batch []Message) error {
 			return err
 		}
 		if err := s.makeRoom(size); err != nil {
-			err = fmt.Errorf("spool %s: making room: %w", s.dir, err)
-			s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
-			return err
+			return s.notWritten(fmt.Errorf("spool %s: making room: %w", s.dir, err), n, keep)
 		}
 	}
 	if err := s.ensureSegment(size); err != nil {
-		err = fmt.Errorf("spool %s: %w", s.dir, err)
-		s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
-		return err
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
 	}
 	seg := s.active
 	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
@@ -282,10 +292,8 @@ func (s *Spool) Append(batch []Message) error {
 		s.wbuf = nil // one huge batch should not pin its buffer forever
 	}
 	if err != nil {
-		err = fmt.Errorf("spool %s: %w", s.dir, err)
 		s.undoWrite(seg, n)
-		s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
-		return err
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
 	}
 	seg.size += size
 	if s.opts.Fsync == FsyncAlways {
@@ -302,6 +310,16 @@ func (s *Spool) Append(batch []Message) error {
 	default:
 	}
 	return nil
+}
+
+// notWritten is the outcome of an append of n messages that failed with
+// err: counted as a WriteError drop, unless the caller keeps the batch.
+func (s *Spool) notWritten(err error, n uint64, keep bool) error {
+	if keep {
+		return fmt.Errorf("%w: %w", ErrNotWritten, err)
+	}
+	s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
+	return err
 }
 
 // undoWrite removes what a failed append may have written, so the next
@@ -593,6 +611,10 @@ func (s *Spool) headSpan(verify bool) (*segment, span, error) {
 		}
 		if seg.r == nil {
 			f, err := os.Open(seg.path)
+			if err != nil && seg != s.active {
+				s.skipSegment(seg, err)
+				continue
+			}
 			if err != nil {
 				return nil, span{}, err
 			}
@@ -609,6 +631,40 @@ func (s *Spool) headSpan(verify bool) (*segment, span, error) {
 		}
 		return seg, sp, nil
 	}
+}
+
+// skipSegment drops the head segment, which cannot be opened (removed,
+// unreadable): waiting for it would stop the replay, and every append that
+// needs room, for good. Its records are counted as corrupt; their messages
+// are counted from the gap in sequence numbers the next record shows, or
+// now when no record follows.
+func (s *Spool) skipSegment(seg *segment, err error) {
+	s.stats.CorruptRegions++
+	d := Drop{Reason: Corrupt, Batches: uint64(seg.records),
+		Err: fmt.Errorf("segment %s cannot be read, its %d batches are skipped: %w", seg.path, seg.records, err)}
+	s.batches -= seg.records
+	s.used -= seg.size - s.headOff
+	if seg.w != nil {
+		seg.w.Close()
+		seg.w = nil
+	}
+	if s.hrSeg == seg {
+		s.hrSeg = nil
+	}
+	s.segs = s.segs[1:]
+	s.headOff = 0
+	s.peeked = nil
+	rest := false
+	for _, g := range s.segs {
+		rest = rest || g.records > 0
+	}
+	if !rest && s.nextSeq > s.ackPos {
+		d.Messages = s.nextSeq - s.ackPos
+		s.ackPos = s.nextSeq
+		s.persistAck()
+	}
+	s.drop(d)
+	s.removeFile(seg.path)
 }
 
 // advance moves the read position past sp, the span at the head.

@@ -1,8 +1,10 @@
 // Command loadgen binds sockets in a tight loop (socket, bind to port 0,
 // close) and prints the rate: the workload for measuring what bindwatch adds
-// to the bind path, and a steady source of events for pipeline tests.
+// to the bind path, and a steady source of events for pipeline tests. With
+// -proto listen each TCP socket also listens before it is closed: the
+// listen and close path.
 //
-//	loadgen [-proto udp|tcp] [-duration 5s] [-rate 0] [-fail]
+//	loadgen [-proto udp|tcp|listen] [-duration 5s] [-rate 0] [-fail]
 package main
 
 import (
@@ -15,19 +17,21 @@ import (
 )
 
 func main() {
-	proto := flag.String("proto", "udp", "udp or tcp")
+	proto := flag.String("proto", "udp", "udp, tcp, or listen (tcp, then listen before close)")
 	duration := flag.Duration("duration", 5*time.Second, "how long to run")
 	rate := flag.Int("rate", 0, "binds per second to aim for; 0 means as fast as possible")
 	fail := flag.Bool("fail", false, "bind to an address that is not local, so every bind fails with EADDRNOTAVAIL")
 	flag.Parse()
 
-	sotype := unix.SOCK_DGRAM
+	sotype, listen := unix.SOCK_DGRAM, false
 	switch *proto {
 	case "udp":
 	case "tcp":
 		sotype = unix.SOCK_STREAM
+	case "listen":
+		sotype, listen = unix.SOCK_STREAM, true
 	default:
-		fmt.Fprintf(os.Stderr, "loadgen: -proto %q: want udp or tcp\n", *proto)
+		fmt.Fprintf(os.Stderr, "loadgen: -proto %q: want udp, tcp or listen\n", *proto)
 		os.Exit(2)
 	}
 	addr := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
@@ -61,6 +65,10 @@ func main() {
 		}
 		if err := unix.Bind(fd, addr); err != nil {
 			errs++
+		} else if listen {
+			if err := unix.Listen(fd, 1); err != nil {
+				errs++
+			}
 		}
 		unix.Close(fd)
 		n++

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/pipeline/enrich"
+	"github.com/bindwatch/bindwatch/pipeline/inventory"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// runListeners prints what listens on this host now: one pass of the
+// agent's inventory, with containers, executables and every holder.
+func runListeners(args []string) error {
+	fs := pflag.NewFlagSet("listeners", pflag.ContinueOnError)
+	asJSON := fs.BoolP("json", "j", false, "print one JSON object per socket, every field")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: bindwatch listeners [-j]\n\n"+
+			"What listens on this host now, in every network namespace: TCP, MPTCP and SCTP\n"+
+			"listeners and UDP sockets bound to a port, like ss -tulpn, with the container,\n"+
+			"executable and exposure of each and every process holding it.\n\n%s", fs.FlagUsages())
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	probe, err := bpf.LoadInventory()
+	if err != nil {
+		return err
+	}
+	defer probe.Close()
+	snap, err := inventory.Take(unnumbered{probe}, bpf.Filter{}, time.Now())
+	if err != nil {
+		return err
+	}
+	enr, err := enrich.New(enrich.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	recs := snap.Records[:len(snap.Records)-1] // without snapshot_end
+	for i := range recs {
+		enr.CompleteSnapshot(&recs[i])
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	if *asJSON {
+		enc := json.NewEncoder(out)
+		for i := range recs {
+			if err := enc.Encode(listenerJSON(&recs[i])); err != nil {
+				return err
+			}
+		}
+	} else {
+		writeListenerTable(out, recs)
+	}
+	for _, why := range snap.Incomplete {
+		fmt.Fprintf(os.Stderr, "bindwatch listeners: incomplete: %s\n", why)
+	}
+	return nil
+}
+
+// unnumbered is a Source whose records take no sequence numbers: nothing
+// is published.
+type unnumbered struct{ *bpf.Probe }
+
+func (unnumbered) ReserveSeq(uint64) (uint64, error) { return 0, nil }
+
+func writeListenerTable(out *bufio.Writer, recs []schemas.BindEvent) {
+	tw := tabwriter.NewWriter(out, 0, 8, 1, ' ', 0)
+	fmt.Fprintln(tw, "PROTO\tADDR\tPORT\tEXPOSURE\tNETNS\tBACKLOG\tCONTAINER\tPROCESSES")
+	for i := range recs {
+		r := &recs[i]
+		netns := fmt.Sprint(r.NetNSID)
+		if r.HostNetNS != nil && *r.HostNetNS {
+			netns = "host"
+		}
+		var procs []string
+		for _, h := range r.Holders {
+			exe := h.Comm
+			if h.Exe != nil {
+				exe = *h.Exe
+			}
+			procs = append(procs, fmt.Sprintf("pid=%d,fd=%d,uid=%d,%s", h.PID, h.FD, h.UID, exe))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", r.Protocol, r.Addr, r.Port, deref(r.Exposure), netns,
+			r.Backlog, shortID(deref(r.ContainerID)), strings.Join(procs, " "))
+	}
+	tw.Flush()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// listenerJSON is a socket as -j prints it.
+func listenerJSON(r *schemas.BindEvent) map[string]any {
+	holders := make([]map[string]any, 0, len(r.Holders))
+	for _, h := range r.Holders {
+		holders = append(holders, map[string]any{"pid": h.PID, "fd": h.FD, "uid": h.UID, "comm": h.Comm,
+			"exe": h.Exe, "cgroup_id": h.CgroupID, "container_id": h.ContainerID})
+	}
+	return map[string]any{
+		"protocol": r.Protocol, "family": r.Family, "addr": r.Addr, "port": r.Port, "cookie": uint64(r.Cookie),
+		"exposure": r.Exposure, "host_netns": r.HostNetNS, "netns_id": r.NetNSID, "backlog": r.Backlog,
+		"port_explicit": r.PortExplicit, "bound_if": r.BoundIf, "reuseaddr": r.ReuseAddr, "reuseport": r.ReusePort,
+		"v6only": r.V6Only, "freebind": r.Freebind, "transparent": r.Transparent,
+		"container_id": r.ContainerID, "container_runtime": r.ContainerRuntime, "exe": r.Exe,
+		"pid": r.PID, "uid": r.UID, "comm": r.Comm, "holders": holders,
+	}
+}

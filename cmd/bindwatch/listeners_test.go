@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
+)
+
+// TestListenersCommand: a listener this test holds, passed to a child too,
+// is listed once with both holders, its cookie (the one SO_COOKIE gives),
+// its executable and exposure; -j and the table agree.
+func TestListenersCommand(t *testing.T) {
+	testenv.RequireRoot(t)
+	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	child := exec.Command("sleep", "60")
+	child.ExtraFiles = []*os.File{f}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+	port := l.Addr().(*net.TCPAddr).Port
+
+	out, err := exec.Command(binary, "listeners", "-j").Output()
+	if err != nil {
+		t.Fatalf("bindwatch listeners -j: %v", err)
+	}
+	type holder struct {
+		PID int
+		Exe string
+	}
+	var found []struct {
+		Port     int
+		Cookie   uint64
+		Exposure string
+		Protocol string
+		Holders  []holder
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var rec struct {
+			Port     int
+			Cookie   uint64
+			Exposure string
+			Protocol string
+			Holders  []holder
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if rec.Port == port {
+			found = append(found, rec)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("port %d listed %d times:\n%s", port, len(found), out)
+	}
+	rec := found[0]
+	raw, _ := l.SyscallConn()
+	var cookie uint64
+	raw.Control(func(fd uintptr) { cookie, err = getsockoptUint64(int(fd)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	self, _ = filepath.EvalSymlinks(self)
+	sleepExe, _ := exec.LookPath("sleep")
+	sleepExe, _ = filepath.EvalSymlinks(sleepExe)
+	// This process holds it twice (the listener and its File copy), the
+	// child once.
+	want := []holder{{os.Getpid(), self}, {os.Getpid(), self}, {child.Process.Pid, sleepExe}}
+	if rec.Cookie != cookie || rec.Exposure != "loopback" || !slices.Equal(rec.Holders, want) {
+		t.Fatalf("listed %+v; want cookie %d, loopback, holders %v", rec, cookie, want)
+	}
+
+	table, err := exec.Command(binary, "listeners").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	for _, row := range strings.Split(string(table), "\n") {
+		if f := strings.Fields(row); len(f) > 3 && f[2] == strconv.Itoa(port) {
+			rows++
+			if f[1] != "127.0.0.1" || f[3] != "loopback" || f[4] != "host" || !strings.Contains(row, "pid="+strconv.Itoa(child.Process.Pid)) {
+				t.Errorf("table row %q", row)
+			}
+		}
+	}
+	if rows != 1 {
+		t.Fatalf("port %d in %d table rows:\n%s", port, rows, table)
+	}
+}
