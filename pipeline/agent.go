@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync/atomic"
 
@@ -49,8 +48,8 @@ type Agent struct {
 	observe publish.Observer
 	metrics *metrics.Metrics
 	health  *metrics.Health
-	// listener serves metrics and health; nil when metrics.listen is empty.
-	listener net.Listener
+	// endpoint serves metrics and health; nil when metrics.listen is empty.
+	endpoint *metrics.Endpoint
 	// lastAck is when Kafka last acknowledged a write, lastTick when the
 	// monitor last ran (unix nanoseconds).
 	lastAck, lastTick atomic.Int64
@@ -119,9 +118,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 	a.health = metrics.NewHealth(checkCapture, checkKafka)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {
-		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
-			return nil, err
-		}
+		// A listener that cannot be had does not stop capture: see Endpoint.
+		a.endpoint = a.metrics.NewEndpoint(cfg.Metrics.Listen, a.health, log)
+		a.endpoint.Open()
 	}
 	id := a.enricher.Identity()
 	log.Info("bindwatch agent started", "component", "agent",
@@ -196,8 +195,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
 	g.Go(func() error { return a.monitor(gctx) })
-	if a.listener != nil {
-		g.Go(func() error { return metrics.Serve(gctx, a.listener, a.metrics.Handler(a.health)) })
+	if a.endpoint != nil {
+		g.Go(func() error { return a.endpoint.Run(gctx) })
 	}
 	a.health.Set(checkCapture, nil)
 	a.health.SetReady(true)
@@ -218,8 +217,8 @@ func (a *Agent) delivered(events int) {
 // Close releases the probe and the publisher, waiting for the publisher at
 // most until ctx's deadline.
 func (a *Agent) Close(ctx context.Context) error {
-	if a.listener != nil {
-		a.listener.Close()
+	if a.endpoint != nil {
+		a.endpoint.Close()
 	}
 	a.reader.Close()
 	a.probe.Close()
