@@ -18,9 +18,16 @@ import (
 // numbered, which shows up downstream as a seq gap.
 //
 // While it runs, Run owns e and remeasures the clock offset every
-// Config.ClockResync, so a stepped wall clock is followed within that time.
+// Config.ClockResync, so a stepped wall clock is followed within that time,
+// and runs the background resolver of cgroup ids (cgroupBackground).
 func (e *Enricher) Run(ctx context.Context, in <-chan bpf.Event, out chan<- schemas.BindEvent) error {
 	defer close(out)
+	if e.cgroupBG != nil {
+		// Not ctx: the resolver serves until the input is drained.
+		bgctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go e.cgroupBG.run(bgctx)
+	}
 	tick := time.NewTicker(e.resync)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -35,6 +42,7 @@ func (e *Enricher) Run(ctx context.Context, in <-chan bpf.Event, out chan<- sche
 			out <- rec
 		case <-tick.C:
 			e.ResampleClock()
+			e.collectCgroups()
 		case <-done:
 			e.log.Debug("cancelled, draining input until it is closed")
 			done = nil
