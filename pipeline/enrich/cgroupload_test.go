@@ -6,8 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,4 +187,181 @@ func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 			break
 		}
 	}
+}
+
+// makeCgroups makes groups×perGroup cgroups under base, as a user with a
+// delegated subtree and cgroup.max.descendants=max can.
+func makeCgroups(t *testing.T, base string, groups, perGroup int) {
+	t.Helper()
+	start := time.Now()
+	for g := range groups {
+		gdir := filepath.Join(base, fmt.Sprintf("user-%03d", g))
+		if err := os.Mkdir(gdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for c := range perGroup {
+			if err := os.Mkdir(filepath.Join(gdir, fmt.Sprintf("c%03d", c)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("%d cgroups made in %v", groups*perGroup, time.Since(start).Round(time.Millisecond))
+}
+
+// TestNativeBindAndExitChildren is the attack as the issue measured it,
+// end to end from the kernel: 20 000 cgroups on the host, 100 children that
+// each bind and exit in a fresh cgroup removed right after, and meanwhile
+// binds of this process (a root daemon's, in a cgroup /proc resolves). The
+// records of this process's binds must not wait in the enricher behind the
+// children's, whatever the children do.
+func TestNativeBindAndExitChildren(t *testing.T) {
+	const children = 100
+	// Debian's, with -S: the pyenv shim on PATH takes half a second to start.
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		testenv.Unavailable(t, "needs %s (Debian package python3)", python)
+	}
+	base := testCgroupSubtree(t, "bindexit")
+	makeCgroups(t, base, 100, 200)
+
+	probe, err := bpf.Load(bpf.Options{Logger: testLogger(t)})
+	if err != nil {
+		testenv.Unavailable(t, "cannot load the BPF programs: %v", err)
+	}
+	defer probe.Close()
+	rd, err := probe.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Events reach the enricher 200 ms after the bind, as in an agent a
+	// little behind: by then each child has exited and its cgroup is gone,
+	// so /proc cannot resolve its id. What is measured is the time an event
+	// spends in the enricher.
+	const hold = 200 * time.Millisecond
+	type held struct {
+		ev bpf.Event
+		at time.Time
+	}
+	heldCh := make(chan held, 65536)
+	go func() {
+		defer close(heldCh)
+		var ev bpf.Event
+		for rd.Read(&ev) == nil {
+			heldCh <- held{ev, time.Now()}
+			rd.CommitAll()
+		}
+	}()
+	in := make(chan bpf.Event, 65536)
+	out := make(chan schemas.BindEvent, 4096)
+	var entered sync.Map // seq → when it entered the enricher
+	go func() {
+		defer close(in)
+		for h := range heldCh {
+			time.Sleep(time.Until(h.at.Add(hold)))
+			entered.Store(h.ev.Seq, time.Now())
+			in <- h.ev
+		}
+	}()
+	runDone := make(chan error, 1)
+	go func() { runDone <- e.Run(context.Background(), in, out) }()
+
+	me := int32(os.Getpid())
+	var mine []time.Duration
+	var mineN atomic.Int64
+	childRecs := 0
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for rec := range out {
+			switch {
+			case rec.PID == me && rec.Comm != "python3":
+				t0, _ := entered.Load(uint64(rec.Seq))
+				mine = append(mine, time.Since(t0.(time.Time)))
+				mineN.Add(1)
+			case rec.Comm == "python3" && rec.PPID == me:
+				childRecs++
+			}
+		}
+	}()
+
+	// This process binds every 20 ms while the children come and go.
+	stop := make(chan struct{})
+	bindsDone := make(chan int)
+	go func() {
+		n := 0
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				bindsDone <- n
+				return
+			case <-tick.C:
+				if err := bindLoopback(); err == nil {
+					n++
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	for i := range children {
+		dir := filepath.Join(base, fmt.Sprintf("child-%03d", i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(python, "-S", "-c", "import socket; socket.socket().bind(('127.0.0.1', 0))")
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		out, err := cmd.CombinedOutput()
+		syscall.Close(fd)
+		if err != nil {
+			t.Fatalf("child %d: %v %s", i, err, out)
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d children bound and exited in %v", children, time.Since(start).Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	binds := <-bindsDone
+
+	// Wait until this process's binds are all out, or give up.
+	for deadline := time.Now().Add(3 * time.Minute); mineN.Load() < int64(binds) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	rd.Close()
+	<-collected
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) < binds {
+		t.Fatalf("%d of this process's %d binds came out", len(mine), binds)
+	}
+	slices.Sort(mine)
+	q := func(p float64) time.Duration { return mine[int(p*float64(len(mine)-1))] }
+	t.Logf("this process's binds (%d), time in the enricher: p50 %v p99 %v max %v", len(mine), q(.5), q(.99), q(1))
+	t.Logf("children's records: %d; stats %+v", childRecs, e.Stats())
+	if childRecs < children {
+		t.Errorf("%d children's records, want %d", childRecs, children)
+	}
+	if m := q(1); m > 250*time.Millisecond {
+		t.Errorf("a bind of this process waited %v behind the children's cgroups; want under 250ms", m)
+	}
+}
+
+func bindLoopback() error {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	return syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
 }
