@@ -86,9 +86,11 @@
 # root processes (their capabilities are not a subset of its own). Under
 # user-namespace remapping (userns-remap) CAP_BPF does not reach the kernel
 # at all; run it with --userns=host there. Where the engine sets ambient
-# capabilities for --cap-add, run it as --user 65532:65532 and add
-# --cap-add=DAC_READ_SEARCH (tracefs and bpffs are mode 0700 root), as the
-# systemd unit does; /sys/fs/bpf/bindwatch must then belong to 65532.
+# capabilities for --cap-add, run it as --user 65532:65532 after
+# `bindwatch grant-access --group 65532` as root on the host (tracefs and
+# bpffs are mode 0700 root), as the systemd unit does; never
+# --cap-add=DAC_READ_SEARCH, which reads any file. /sys/fs/bpf/bindwatch
+# must then belong to 65532.
 #
 # Signals: SIGTERM drains to Kafka for up to shutdown.timeout (10s): give
 # docker stop more (--stop-timeout=30, or stop_grace_period in compose).

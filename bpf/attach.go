@@ -14,30 +14,47 @@ import (
 type attachment struct {
 	program string
 	attach  func(*ebpf.Program) (link.Link, error)
+	// traceEvent is the tracefs event whose id attaching reads, if any.
+	traceEvent string
 }
 
-func fexit(program string) attachment {
-	return attachment{program, func(p *ebpf.Program) (link.Link, error) {
+// tracing attaches a BPF trampoline program (fexit) or a BTF tracepoint.
+func tracing(program string) attachment {
+	return attachment{program: program, attach: func(p *ebpf.Program) (link.Link, error) {
 		return link.AttachTracing(link.TracingOptions{Program: p})
 	}}
 }
 
 func kprobe(program, symbol string) attachment {
-	return attachment{program, func(p *ebpf.Program) (link.Link, error) { return link.Kprobe(symbol, p, nil) }}
+	return attachment{program: program, attach: func(p *ebpf.Program) (link.Link, error) { return link.Kprobe(symbol, p, nil) }}
 }
 
 func kretprobe(program, symbol string) attachment {
-	return attachment{program, func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe(symbol, p, nil) }}
+	return attachment{program: program, attach: func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe(symbol, p, nil) }}
 }
 
 func syscallExit(program, syscall string) attachment {
-	return attachment{program, func(p *ebpf.Program) (link.Link, error) {
+	return attachment{program: program, traceEvent: "syscalls/sys_exit_" + syscall, attach: func(p *ebpf.Program) (link.Link, error) {
 		return link.Tracepoint("syscalls", "sys_exit_"+syscall, p, nil)
 	}}
 }
 
+// TraceEvents are the tracefs events whose ids the hooks read to attach:
+// what an agent without CAP_DAC_READ_SEARCH must be allowed to read.
+func TraceEvents() []string {
+	var events []string
+	for _, h := range Hooks {
+		for _, a := range programsOf[h].base {
+			if a.traceEvent != "" {
+				events = append(events, a.traceEvent)
+			}
+		}
+	}
+	return events
+}
+
 func cgroupRoot(program string, at ebpf.AttachType) attachment {
-	return attachment{program, func(p *ebpf.Program) (link.Link, error) {
+	return attachment{program: program, attach: func(p *ebpf.Program) (link.Link, error) {
 		root, err := cgroup2Root()
 		if err != nil {
 			return nil, err
@@ -62,10 +79,10 @@ type hookPrograms struct {
 var programsOf = map[Hook]hookPrograms{
 	HookFexit: {
 		base: []attachment{
-			fexit("fexit_inet_bind"), fexit("fexit_inet6_bind"), fexit("fexit_inet_listen"),
+			tracing("fexit_inet_bind"), tracing("fexit_inet6_bind"), tracing("fexit_inet_listen"),
 		},
-		mptcp: []attachment{fexit("fexit_mptcp_bind"), fexit("fexit_mptcp_listen")},
-		sctp:  []attachment{fexit("fexit_sctp_listen")},
+		mptcp: []attachment{tracing("fexit_mptcp_bind"), tracing("fexit_mptcp_listen")},
+		sctp:  []attachment{tracing("fexit_sctp_listen")},
 	},
 	HookKprobe: {
 		base: []attachment{
@@ -95,9 +112,7 @@ var timeline = []struct {
 	// blind says what is not seen without it.
 	blind string
 }{
-	{attachment{"tp_btf_sock_set_state", func(p *ebpf.Program) (link.Link, error) {
-		return link.AttachTracing(link.TracingOptions{Program: p})
-	}}, "listener close (TCP, MPTCP, SCTP sockets that stop listening)"},
+	{tracing("tp_btf_sock_set_state"), "listener close (TCP, MPTCP, SCTP sockets that stop listening)"},
 	{cgroupRoot("cgroup_sock_create", ebpf.AttachCGroupInetSockCreate),
 		"socket cookies of sockets created by now on the kprobe and tracepoint hooks"},
 	{cgroupRoot("cgroup_sock_release", ebpf.AttachCgroupInetSockRelease), "UDP server release"},

@@ -48,8 +48,8 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 	if err := ensureBPFFS(dir); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the pin directory: %w", err)
+	if err := securePinDir(dir); err != nil {
+		return nil, err
 	}
 	p := &pins{dir: dir, reused: map[string]*ebpf.Map{}, log: log}
 	var incompatible []string

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync/atomic"
 	"time"
@@ -51,8 +50,8 @@ type Agent struct {
 	observe publish.Observer
 	metrics *metrics.Metrics
 	health  *metrics.Health
-	// listener serves metrics and health; nil when metrics.listen is empty.
-	listener net.Listener
+	// endpoint serves metrics and health; nil when metrics.listen is empty.
+	endpoint *metrics.Endpoint
 	// lastAck is when Kafka last acknowledged a write, lastTick when the
 	// monitor last ran (unix nanoseconds).
 	lastAck, lastTick atomic.Int64
@@ -131,9 +130,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool, checkRegistry)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {
-		if a.listener, err = metrics.Listen(cfg.Metrics.Listen); err != nil {
-			return nil, err
-		}
+		// A listener that cannot be had does not stop capture: see Endpoint.
+		a.endpoint = a.metrics.NewEndpoint(cfg.Metrics.Listen, a.health, log)
+		a.endpoint.Open()
 	}
 	id := a.enricher.Identity()
 	log.Info("bindwatch agent started", "component", "agent",
@@ -239,8 +238,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.registry != nil {
 		g.Go(func() error { return a.registry.run(gctx) })
 	}
-	if a.listener != nil {
-		g.Go(func() error { return metrics.Serve(gctx, a.listener, a.metrics.Handler(a.health)) })
+	if a.endpoint != nil {
+		g.Go(func() error { return a.endpoint.Run(gctx) })
 	}
 	a.health.Set(checkCapture, nil)
 	a.health.Set(checkSpool, nil)
@@ -268,8 +267,8 @@ func (a *Agent) Close(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, at).Add(a.cfg.Shutdown.Timeout))
 		defer cancel()
 	}
-	if a.listener != nil {
-		a.listener.Close()
+	if a.endpoint != nil {
+		a.endpoint.Close()
 	}
 	a.reader.Close()
 	a.probe.Close()

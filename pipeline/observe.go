@@ -49,6 +49,10 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	if n, err := a.probe.NextSeq(); err == nil {
 		snap.KernelEvents = n
 	}
+	es := a.enricher.Stats()
+	snap.CgroupLookups = map[string]uint64{"miss": es.CgroupMisses, "deferred": es.CgroupDeferred,
+		"queue_full": es.CgroupQueueFull, "unknown": es.CgroupUnknown}
+	snap.CgroupScans = es.CgroupScans
 	if d, err := a.probe.Drops(); err == nil {
 		snap.Dropped["ring_buffer_full"] = d.RingBufferFull
 		snap.Dropped["pending_full"] = d.PendingFull

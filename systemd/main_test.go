@@ -11,6 +11,20 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(readFileVar); path != "" {
+		if _, err := os.ReadFile(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	if group := os.Getenv(grantAccessVar); group != "" {
+		if err := runGrantAccess(group); err != nil {
+			fmt.Fprintln(os.Stderr, "grant-access:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(standinVar) != "" {
 		if err := runStandin(); err != nil {
 			fmt.Fprintln(os.Stderr, "stand-in:", err)

@@ -36,6 +36,9 @@ func TestUnitUnderSystemd(t *testing.T) {
 	dir := testenv.WorldReadableDir(t)
 	root := filepath.Join(dir, "root")
 	text := readUnit(t)
+	// The container's ExecStartPre= opens the host's tracefs (bound in)
+	// to the container's bindwatch group: put it back afterwards.
+	keepTracefsPerms(t)
 	buildContainerRoot(t, root, text)
 	bpffs := filepath.Join(dir, "bpffs")
 	testenv.Mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
@@ -140,6 +143,11 @@ func buildContainerRoot(t *testing.T, root, text string) {
 	unit, n := replaceLine(text, "ExecStart=", standin)
 	if n != 1 {
 		t.Fatalf("%d ExecStart= lines", n)
+	}
+	// ExecStartPre= runs the test binary as bindwatch grant-access.
+	unit, n = replaceLine(unit, "ExecStartPre=", "ExecStartPre=+/usr/bin/env "+grantAccessVar+"=bindwatch /opt/bindwatch/standin")
+	if n != 1 {
+		t.Fatalf("%d ExecStartPre= lines", n)
 	}
 	dropIn, err := os.ReadFile(unitFile + ".d/example-override.conf")
 	if err != nil {

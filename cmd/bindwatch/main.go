@@ -24,13 +24,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"snoop":     {"print binds as they happen, like bcc's bindsnoop", runSnoop},
-	"run":       {"the agent: publish binds to Kafka as Avro (systemd runs this)", runAgent},
-	"consume":   {"decode the topic's Avro messages to JSON lines", runConsume},
-	"schema":    {"print the Avro schema, or register it", runSchema},
-	"unpin":     {"detach the agent's pinned BPF programs and free their maps", runUnpin},
-	"listeners": {"what listens on this host now: sockets, containers, processes", runListeners},
-	"version":   {"print the version", runVersion},
+	"snoop":        {"print binds as they happen, like bcc's bindsnoop", runSnoop},
+	"run":          {"the agent: publish binds to Kafka as Avro (systemd runs this)", runAgent},
+	"consume":      {"decode the topic's Avro messages to JSON lines", runConsume},
+	"schema":       {"print the Avro schema, or register it", runSchema},
+	"unpin":        {"detach the agent's pinned BPF programs and free their maps", runUnpin},
+	"listeners":    {"what listens on this host now: sockets, containers, processes", runListeners},
+	"grant-access": {"let the agent's group reach its tracefs ids and bpffs directory (systemd runs this)", runGrantAccess},
+	"version":      {"print the version", runVersion},
 }
 
 // exitError ends the command with a given exit status.

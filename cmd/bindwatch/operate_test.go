@@ -28,7 +28,14 @@ type agentProcess struct {
 
 func runAgentProcess(t *testing.T, cfgPath string) *agentProcess {
 	t.Helper()
-	p := &agentProcess{cmd: exec.Command(binary, "run", "--config", cfgPath), lines: make(chan string, 1000)}
+	return startAgentCmd(t, exec.Command(binary, "run", "--config", cfgPath))
+}
+
+// startAgentCmd starts cmd, a prepared `bindwatch run`, and waits until the
+// agent says it started.
+func startAgentCmd(t *testing.T, cmd *exec.Cmd) *agentProcess {
+	t.Helper()
+	p := &agentProcess{cmd: cmd, lines: make(chan string, 1000)}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
@@ -237,5 +238,63 @@ func TestSnoopJSONAndDuration(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no JSON event for port %d:\n%s", port, out)
+	}
+}
+
+// TestSnoopHostileComm: a thread names itself with invalid UTF-8, a screen
+// clearing escape and a newline, and binds. The real snoop's table must keep
+// one row per bind with no byte a terminal acts on, and its JSON must be
+// UTF-8 with the name escaped losslessly.
+func TestSnoopHostileComm(t *testing.T) {
+	pid := strconv.Itoa(os.Getpid())
+	table := startSnoop(t, "-p", pid)
+	jsonl := startSnoop(t, "-j", "-p", pid)
+	port := testenv.BindAsThread(t, testenv.HostileComm)
+	time.Sleep(100 * time.Millisecond) // the reader polls every 10 ms
+	tableOut := table.stop(t, os.Interrupt)
+	jsonOut := jsonl.stop(t, os.Interrupt)
+
+	var row string
+	for i, l := range strings.Split(strings.TrimSuffix(tableOut, "\n"), "\n") {
+		for _, c := range []byte(l) {
+			if c < 0x20 || c >= 0x7f {
+				t.Errorf("table line %d carries byte %#x: %q", i, c, l)
+			}
+		}
+		if f := strings.Fields(l); i > 0 && (len(f) != 7 || f[4] != strconv.Itoa(port)) {
+			if len(f) != 7 {
+				t.Errorf("table line %d is not a whole row: %q", i, l)
+			}
+			continue
+		}
+		if i > 0 {
+			row = l
+		}
+	}
+	if want := fmt.Sprintf("%8s %-12s UDP  127.0.0.1       %5d", pid, `\xff\xfe\x1b`, port); !strings.HasPrefix(row, want) {
+		t.Errorf("row %q, want it to start %q\n%s", row, want, tableOut)
+	}
+
+	if !utf8.ValidString(jsonOut) {
+		t.Errorf("JSON output is not UTF-8: %q", jsonOut)
+	}
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(jsonOut), "\n") {
+		var ev struct {
+			Port int    `json:"port"`
+			Comm string `json:"comm"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if ev.Port == port {
+			found = true
+			if want := `\xff\xfe\x1b[2J\x0a`; ev.Comm != want {
+				t.Errorf("JSON comm %q, want %q", ev.Comm, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no JSON event for port %d:\n%s", port, jsonOut)
 	}
 }

@@ -120,9 +120,20 @@ type Spool struct {
 
 // Metrics serves Prometheus metrics and /healthz.
 type Metrics struct {
-	// Listen is host:port; empty disables the endpoint.
+	// Listen is host:port, MetricsUnixPrefix and a socket path, or
+	// MetricsSystemd; empty disables the endpoint.
 	Listen string
 }
+
+// Forms of metrics.listen besides host:port.
+const (
+	// MetricsUnixPrefix starts a unix socket path: only those the socket's
+	// mode (0660) lets in can scrape, and no other user can take the name.
+	MetricsUnixPrefix = "unix:"
+	// MetricsSystemd takes the listening socket the service manager passes
+	// (LISTEN_FDS), bound before any user could take the port.
+	MetricsSystemd = "systemd"
+)
 
 // Log configures the agent's own log/slog output.
 type Log struct {

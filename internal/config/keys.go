@@ -71,7 +71,7 @@ var keys = []key{
 	{"spool.full_policy", kindString, "what a full spool gives up: " + joinValues(fullPolicyValues), func(c *Config) any { return &c.Spool.FullPolicy }},
 	{"spool.fsync", kindString, "when spool writes reach the disk: " + joinValues(fsyncValues), func(c *Config) any { return &c.Spool.Fsync }},
 
-	{"metrics.listen", kindString, "host:port of /metrics and /healthz; empty disables", func(c *Config) any { return &c.Metrics.Listen }},
+	{"metrics.listen", kindString, "where /metrics and /healthz listen: host:port, unix:/path (mode 0660), systemd (socket activation); empty disables", func(c *Config) any { return &c.Metrics.Listen }},
 
 	{"log.level", kindString, "log level: " + strings.Join(logLevelValues, ", "), func(c *Config) any { return &c.Log.Level }},
 	{"log.format", kindString, "log format: " + strings.Join(logFormatValues, ", "), func(c *Config) any { return &c.Log.Format }},

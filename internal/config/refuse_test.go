@@ -148,7 +148,7 @@ func TestLoadRefuses(t *testing.T) {
 				`config: pipeline.batch_size: 0 is out of range; want 1 to 100000 (in <file>)`,
 				`config: pipeline.batch_timeout: "fast" is not a duration (want e.g. 50ms, 1s) (in <file>)`,
 				`config: spool.dir: "spool" is not allowed; want an absolute directory (from BINDWATCH_SPOOL_DIR)`,
-				`config: metrics.listen: "9464" is not allowed; want host:port (port 0 picks a free one), or empty to disable (from --metrics.listen)`,
+				`config: metrics.listen: "9464" is not allowed; want host:port (port 0 picks a free one), unix:/absolute/path, systemd (socket activation), or empty to disable (from --metrics.listen)`,
 				`config: BINDWATCH_LOG_LEVL: environment variable matches no key (did you mean "BINDWATCH_LOG_LEVEL"?)`,
 			},
 		},

@@ -170,8 +170,8 @@ func checkKey(name string, c *Config) *FieldError {
 	case "spool.fsync":
 		return enum(name, c.Spool.Fsync, fsyncValues)
 	case "metrics.listen":
-		if l := c.Metrics.Listen; l != "" && !hostPort(l, true) {
-			return fieldErr(name, "%q is not allowed; want host:port (port 0 picks a free one), or empty to disable", l)
+		if l := c.Metrics.Listen; l != "" && !metricsListen(l) {
+			return fieldErr(name, "%q is not allowed; want host:port (port 0 picks a free one), unix:/absolute/path, systemd (socket activation), or empty to disable", l)
 		}
 	case "log.level":
 		return enum(name, c.Log.Level, logLevelValues)
@@ -290,6 +290,18 @@ func positive(key string, d time.Duration) *FieldError {
 		return nil
 	}
 	return fieldErr(key, "%s is not allowed; want a duration above 0", d)
+}
+
+// metricsListen accepts what metrics.Open takes: host:port, a unix socket
+// path, or "systemd" for a socket passed by the service manager.
+func metricsListen(s string) bool {
+	if s == MetricsSystemd {
+		return true
+	}
+	if path, ok := strings.CutPrefix(s, MetricsUnixPrefix); ok {
+		return filepath.IsAbs(path) && filepath.Clean(path) == path
+	}
+	return hostPort(s, true)
 }
 
 // hostPort accepts host:port with a numeric port; a listener may use port 0

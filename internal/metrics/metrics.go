@@ -22,6 +22,11 @@ type Snapshot struct {
 	SpoolBytes   int64
 	// Dropped counts lost events by reason: see dropReasons.
 	Dropped map[string]uint64
+	// CgroupLookups counts the enricher's cgroup ids not answered by its
+	// cache, by outcome: see cgroupResults.
+	CgroupLookups map[string]uint64
+	// CgroupScans counts rescans of the cgroup2 tree for such ids.
+	CgroupScans uint64
 }
 
 // BuildInfo labels bindwatch_build_info.
@@ -76,22 +81,31 @@ func New(build BuildInfo, hook string, snapshot func() Snapshot) *Metrics {
 var dropReasons = []string{"ring_buffer_full", "pending_full", "queue_full", "malformed", "encode_error",
 	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown"}
 
+// Outcomes of cgroup lookups the cache could not answer, the label values
+// of bindwatch_cgroup_lookups_total: miss (every such lookup), deferred
+// (handed to the background resolver, the record went on without a
+// container), queue_full (not handed over: its queue was full), unknown
+// (not resolved, on the event path or in the background).
+var cgroupResults = []string{"miss", "deferred", "queue_full", "unknown"}
+
 var (
-	descKernel    = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)
-	descCaptured  = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
-	descPublished = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
-	descSpooled   = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)
-	descReplayed  = prometheus.NewDesc("bindwatch_events_replayed_total", "Spooled events published once Kafka was back.", nil, nil)
-	descDropped   = prometheus.NewDesc("bindwatch_events_dropped_total", "Events lost, by reason.", []string{"reason"}, nil)
-	descWriteErrs = prometheus.NewDesc("bindwatch_kafka_write_errors_total", "Messages in Kafka writes that failed (then retried or spooled).", nil, nil)
-	descSpool     = prometheus.NewDesc("bindwatch_spool_bytes", "Bytes waiting in the disk spool.", nil, nil)
+	descCgroup      = prometheus.NewDesc("bindwatch_cgroup_lookups_total", "Cgroup ids the enricher's cache did not answer, by outcome.", []string{"result"}, nil)
+	descCgroupScans = prometheus.NewDesc("bindwatch_cgroup_scans_total", "Rescans of the cgroup2 tree for ids neither /proc nor the index knew.", nil, nil)
+	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)
+	descCaptured    = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
+	descPublished   = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
+	descSpooled     = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)
+	descReplayed    = prometheus.NewDesc("bindwatch_events_replayed_total", "Spooled events published once Kafka was back.", nil, nil)
+	descDropped     = prometheus.NewDesc("bindwatch_events_dropped_total", "Events lost, by reason.", []string{"reason"}, nil)
+	descWriteErrs   = prometheus.NewDesc("bindwatch_kafka_write_errors_total", "Messages in Kafka writes that failed (then retried or spooled).", nil, nil)
+	descSpool       = prometheus.NewDesc("bindwatch_spool_bytes", "Bytes waiting in the disk spool.", nil, nil)
 )
 
 // snapshotCollector turns one Snapshot into the counter series per scrape.
 type snapshotCollector struct{ snapshot func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool} {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans} {
 		ch <- d
 	}
 }
@@ -110,5 +124,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range dropReasons {
 		counter(descDropped, s.Dropped[r], r)
 	}
+	for _, r := range cgroupResults {
+		counter(descCgroup, s.CgroupLookups[r], r)
+	}
+	counter(descCgroupScans, s.CgroupScans)
 	ch <- prometheus.MustNewConstMetric(descSpool, prometheus.GaugeValue, float64(s.SpoolBytes))
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/safetext"
 )
 
 // Columns chooses bindsnoop's optional columns.
@@ -101,7 +102,10 @@ func (t *TextWriter) Write(ev *bpf.Event) error {
 	if t.cols.Wide {
 		format = wideRowFmt
 	}
-	_, err := fmt.Fprintf(t.w, prefix+format, ev.PID, ev.CommString(), bpf.ProtocolName(ev.Protocol),
+	// comm is whatever bytes the thread chose: escaped, so no row carries a
+	// newline or a terminal escape, and cut whole to COMM's 12 characters.
+	comm := safetext.Fit(safetext.Escape(ev.CommString()), 12)
+	_, err := fmt.Fprintf(t.w, prefix+format, ev.PID, comm, bpf.ProtocolName(ev.Protocol),
 		addr, port, ev.Opts, ev.BoundIf)
 	return err
 }

@@ -4,9 +4,9 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/safetext"
 )
 
 // JSONWriter writes one JSON object per event, every captured field, with
@@ -105,26 +105,21 @@ func boolField(b []byte, name string, v bool) []byte {
 	return strconv.AppendBool(b, v)
 }
 
-// stringField appends a JSON string; comm is whatever bytes the task set, so
-// control characters and invalid UTF-8 are escaped.
+// stringField appends a JSON string. Kernel text (comm is whatever bytes
+// the thread set) is escaped by safetext first, the same text the Avro
+// records carry; what is left to JSON is its own quote and backslash.
 func stringField(b []byte, name, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':', '"')
-	for i := 0; i < len(v); {
-		r, size := utf8.DecodeRuneInString(v[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '"' || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r < 0x20:
-			b = append(b, `\u00`...)
-			b = append(b, "0123456789abcdef"[r>>4], "0123456789abcdef"[r&0xf])
+	v = safetext.Escape(v)
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '"', '\\':
+			b = append(b, '\\', c)
 		default:
-			b = append(b, v[i:i+size]...)
+			b = append(b, c)
 		}
-		i += size
 	}
 	return append(b, '"')
 }

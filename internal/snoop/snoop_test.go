@@ -7,8 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bindwatch/bindwatch/bpf"
 )
@@ -134,7 +136,8 @@ func TestJSONLines(t *testing.T) {
 				t.Errorf("line %d lacks %q", i, k)
 			}
 		}
-		if i == 0 && m["comm"] != "quo\"te\\\x01\ufffd" {
+		// Lossless: the same escaped text as the Avro record's comm.
+		if i == 0 && m["comm"] != `quo"te\\\x01\xff` {
 			t.Errorf("comm escaped wrong: %q", m["comm"])
 		}
 	}
@@ -154,3 +157,45 @@ func BenchmarkJSON(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// A thread may name itself anything (prctl PR_SET_NAME): the row must stay
+// one row, with no byte a terminal acts on, and the comm must stay whole
+// and valid UTF-8 in JSON.
+func TestHostileComm(t *testing.T) {
+	ev := fixtureEvents()[1]
+	ev.Comm = [16]byte{}
+	copy(ev.Comm[:], "\xff\xfe\x1b[2J\n\u009b\\")
+	for _, cols := range []Columns{{}, {Wide: true, Timestamp: true, UID: true, Errors: true}} {
+		var b bytes.Buffer
+		tw := NewTextWriter(&b, cols)
+		if err := tw.Write(&ev); err != nil {
+			t.Fatal(err)
+		}
+		row := b.String()
+		if strings.Count(row, "\n") != 1 || !strings.HasSuffix(row, "\n") {
+			t.Errorf("%+v: row split: %q", cols, row)
+		}
+		for _, c := range []byte(strings.TrimSuffix(row, "\n")) {
+			if c < 0x20 || c >= 0x7f {
+				t.Errorf("%+v: row carries byte %#x: %q", cols, c, row)
+			}
+		}
+		if !strings.Contains(row, ` \xff\xfe\x1b `) {
+			t.Errorf("%+v: comm not shown escaped and cut whole: %q", cols, row)
+		}
+	}
+	var b bytes.Buffer
+	if err := NewJSONWriter(&b, nil).Write(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(b.Bytes()) {
+		t.Fatalf("JSON line is not UTF-8: %q", b.Bytes())
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if want := `\xff\xfe\x1b[2J\x0a\xc2\x9b\\`; m["comm"] != want {
+		t.Errorf("JSON comm %q, want %q", m["comm"], want)
+	}
+}

@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // RequireAllVar names the environment variable that turns skips into failures.
@@ -94,4 +98,55 @@ func CopyTestBinary(t testing.TB, path string) {
 	if err := os.WriteFile(path, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// HostileComm is a thread name (comm, 15 bytes at most) an attacker can set
+// with prctl(PR_SET_NAME): invalid UTF-8, a terminal escape that clears the
+// screen, and a newline.
+const HostileComm = "\xff\xfe\x1b[2J\n"
+
+// BindAsThread binds a UDP socket to 127.0.0.1 port 0 from a thread of this
+// process named comm, and returns the port the kernel chose. The thread is
+// used for nothing else and ends with the call, so its name leaks nowhere.
+func BindAsThread(t testing.TB, comm string) int {
+	t.Helper()
+	type result struct {
+		port int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread exits with the goroutine.
+		runtime.LockOSThread()
+		port, err := bindNamed(comm)
+		done <- result{port, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.port
+}
+
+func bindNamed(comm string) (int, error) {
+	name, err := unix.BytePtrFromString(comm)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0); err != nil {
+		return 0, fmt.Errorf("prctl(PR_SET_NAME): %w", err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return 0, fmt.Errorf("bind: %w", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, err
+	}
+	return sa.(*unix.SockaddrInet4).Port, nil
 }

@@ -34,17 +34,24 @@ type cgroupEntry struct {
 type cgroupSource int
 
 const (
-	sourceNone cgroupSource = iota
-	sourceProc              // /proc/<pid>/cgroup, inode checked
-	sourceWalk              // found by inode under the cgroup2 mount
+	sourceNone  cgroupSource = iota
+	sourceProc               // /proc/<pid>/cgroup, inode checked
+	sourceIndex              // found by inode in the cgroup2 index
 )
 
 // cgroupResolver maps cgroup ids to paths and containers. Positive entries
 // never go stale: kernfs never reuses an id within a boot, and cgroups are
 // not renamed in practice. They leave only by LRU eviction.
+//
+// Everything it does itself is bounded: a cache lookup, at most two small
+// /proc reads and two stats, a map lookup in the index. An id none of these
+// answers is deferred: the enricher hands it to the background resolver
+// (cgroupBackground), whose next index scan may find it, and the record
+// goes on without a container.
 type cgroupResolver struct {
 	procRoot string
 	mount    cgroupMount
+	index    *cgroupIndex // nil without a cgroup2 mount
 	cache    *lru[uint64, cgroupEntry]
 	negTTL   time.Duration
 	epoch    time.Time
@@ -52,7 +59,7 @@ type cgroupResolver struct {
 }
 
 func newCgroupResolver(procRoot string, mount cgroupMount, size int, negTTL time.Duration) *cgroupResolver {
-	return &cgroupResolver{
+	r := &cgroupResolver{
 		procRoot: procRoot,
 		mount:    mount,
 		cache:    newLRU[uint64, cgroupEntry](size),
@@ -60,23 +67,49 @@ func newCgroupResolver(procRoot string, mount cgroupMount, size int, negTTL time
 		epoch:    time.Now(),
 		now:      time.Now,
 	}
+	if mount.dir != "" {
+		r.index = newCgroupIndex(mount.dir)
+		// A failed first scan leaves the index empty; the background
+		// resolver scans again when an id needs it.
+		_, _, _ = r.index.scan()
+	}
+	return r
 }
 
-// lookup answers from the cache, resolving on a miss; nil means unknown.
-// hit reports a cache answer (including a cached failure).
-func (r *cgroupResolver) lookup(id uint64, pid, ppid uint32) (info *cgroupInfo, hit bool) {
-	if e, ok := r.cache.get(id); ok {
+// cached answers from the cache alone; ok is false on a miss or an expired
+// failure.
+func (r *cgroupResolver) cached(id uint64) (info *cgroupInfo, ok bool) {
+	if e, found := r.cache.get(id); found {
 		if e.info != nil || r.monoNS() < e.expires {
 			return e.info, true
 		}
 	}
-	info, _ = r.resolve(id, pid, ppid)
+	return nil, false
+}
+
+// store caches an answer; nil is a failure, retried after the negative TTL.
+func (r *cgroupResolver) store(id uint64, info *cgroupInfo) {
 	e := cgroupEntry{info: info}
 	if info == nil {
 		e.expires = r.monoNS() + int64(r.negTTL)
 	}
 	r.cache.put(id, e)
-	return info, false
+}
+
+// lookup answers from the cache, resolving on a miss; nil means unknown.
+// hit reports a cache answer (including a cached failure). deferred
+// reports an id that only a newer index scan may still find: it is not
+// cached, the caller hands it to the background resolver.
+func (r *cgroupResolver) lookup(id uint64, pid, ppid uint32) (info *cgroupInfo, hit, deferred bool) {
+	if info, ok := r.cached(id); ok {
+		return info, true, false
+	}
+	info, _ = r.resolve(id, pid, ppid)
+	if info == nil && id != 0 && r.index != nil {
+		return nil, false, true
+	}
+	r.store(id, info)
+	return info, false, false
 }
 
 func (r *cgroupResolver) monoNS() int64 { return int64(r.now().Sub(r.epoch)) }
@@ -85,10 +118,10 @@ func (r *cgroupResolver) monoNS() int64 { return int64(r.now().Sub(r.epoch)) }
 // process first, then its parent (a short-lived caller often shares its
 // parent's cgroup), accepting an answer only if that cgroup's inode is id:
 // the pid may have been reused or the process moved since the event.
-// Failing that, it searches the hierarchy by inode.
+// Failing that, it looks the id up in the index as last scanned.
 func (r *cgroupResolver) resolve(id uint64, pid, ppid uint32) (*cgroupInfo, cgroupSource) {
 	if id == 0 {
-		// No cgroup has id 0; the hook could not read one. Do not walk for it.
+		// No cgroup has id 0; the hook could not read one. Do not look for it.
 		return nil, sourceNone
 	}
 	for i, p := range [2]uint32{pid, ppid} {
@@ -118,12 +151,17 @@ func (r *cgroupResolver) resolve(id uint64, pid, ppid uint32) (*cgroupInfo, cgro
 			return newCgroupInfo(path), sourceProc
 		}
 	}
-	if r.mount.dir == "" {
+	return r.fromIndex(id)
+}
+
+// fromIndex answers from the index alone.
+func (r *cgroupResolver) fromIndex(id uint64) (*cgroupInfo, cgroupSource) {
+	if r.index == nil || id == 0 {
 		return nil, sourceNone
 	}
-	rel, err := findCgroupDir(r.mount.dir, id)
-	if err != nil {
+	rel, ok := r.index.lookup(id)
+	if !ok {
 		return nil, sourceNone
 	}
-	return newCgroupInfo(r.mount.pathOf(rel)), sourceWalk
+	return newCgroupInfo(r.mount.pathOf(rel)), sourceIndex
 }

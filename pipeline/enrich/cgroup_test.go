@@ -92,11 +92,11 @@ func TestCgroupResolve(t *testing.T) {
 	}{
 		{"live process", tr.id(dockerScope), 100, 1, "/" + dockerScope, sourceProc, idA, RuntimeDocker},
 		{"container sub-cgroup", tr.id(dockerInit), 101, 1, "/" + dockerInit, sourceProc, idA, RuntimeDocker},
-		{"exited, found by inode", tr.id(k8sLeaf), 200, 1, "/" + k8sLeaf, sourceWalk, idB, RuntimeContainerd},
+		{"exited, found by inode", tr.id(k8sLeaf), 200, 1, "/" + k8sLeaf, sourceIndex, idB, RuntimeContainerd},
 		{"exited, parent in the same cgroup", tr.id(k8sLeaf), 200, 400, "/" + k8sLeaf, sourceProc, idB, RuntimeContainerd},
-		{"pid reused by a process elsewhere", tr.id(dockerScope), 300, 1, "/" + dockerScope, sourceWalk, idA, RuntimeDocker},
-		{"parent elsewhere is not trusted", tr.id(nginx), 200, 100, "/" + nginx, sourceWalk, "", ""},
-		{"root cgroup", tr.id("."), 200, 1, "/", sourceWalk, "", ""},
+		{"pid reused by a process elsewhere", tr.id(dockerScope), 300, 1, "/" + dockerScope, sourceIndex, idA, RuntimeDocker},
+		{"parent elsewhere is not trusted", tr.id(nginx), 200, 100, "/" + nginx, sourceIndex, "", ""},
+		{"root cgroup", tr.id("."), 200, 1, "/", sourceIndex, "", ""},
 		{"no such cgroup", 1 << 40, 200, 1, "", sourceNone, "", ""},
 		{"id zero, even with a live process", 0, 100, 1, "", sourceNone, "", ""},
 	}
@@ -141,14 +141,14 @@ func TestCgroupCacheOutlivesProcessAndCgroup(t *testing.T) {
 	tr.process(100, "/"+dockerScope)
 	id := tr.id(dockerScope)
 	r := tr.resolver(16)
-	if info, hit := r.lookup(id, 100, 1); info == nil || hit {
+	if info, hit, _ := r.lookup(id, 100, 1); info == nil || hit {
 		t.Fatalf("first lookup: %+v, hit=%v; want a resolved miss", info, hit)
 	}
 	tr.exit(100)
 	if err := os.RemoveAll(filepath.Join(tr.mount, dockerScope)); err != nil {
 		t.Fatal(err)
 	}
-	info, hit := r.lookup(id, 100, 1)
+	info, hit, _ := r.lookup(id, 100, 1)
 	if !hit || info == nil || deref(info.containerID) != idA {
 		t.Fatalf("after exit: %+v, hit=%v; want the cached container", info, hit)
 	}
@@ -166,18 +166,23 @@ func TestCgroupNegativeCacheExpires(t *testing.T) {
 	now := time.Now()
 	r.now = func() time.Time { return now }
 
-	if info, hit := r.lookup(id, 200, 1); info != nil || hit {
-		t.Fatalf("unknown id: %+v, hit=%v", info, hit)
+	info, hit, deferred := r.lookup(id, 200, 1)
+	if info != nil || hit || !deferred {
+		t.Fatalf("unknown id: %+v, hit=%v, deferred=%v; want it deferred to the background", info, hit, deferred)
 	}
+	r.store(id, nil) // the background resolver's answer: unknown
 	if err := os.Rename(away, filepath.Join(tr.mount, dockerScope)); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := r.index.scan(); err != nil {
+		t.Fatal(err)
+	}
 	now = now.Add(4 * time.Second)
-	if info, hit := r.lookup(id, 200, 1); info != nil || !hit {
+	if info, hit, _ := r.lookup(id, 200, 1); info != nil || !hit {
 		t.Fatalf("within the negative TTL: %+v, hit=%v; want the cached failure", info, hit)
 	}
 	now = now.Add(2 * time.Second)
-	info, hit := r.lookup(id, 200, 1)
+	info, hit, _ = r.lookup(id, 200, 1)
 	if hit || info == nil || deref(info.containerID) != idA {
 		t.Fatalf("after the negative TTL: %+v, hit=%v; want a fresh resolution", info, hit)
 	}
@@ -188,7 +193,7 @@ func TestCgroupCacheIsBounded(t *testing.T) {
 	tr := newCgroupTree(t, dirs...)
 	r := tr.resolver(2)
 	for _, d := range dirs {
-		if _, hit := r.lookup(tr.id(d), 200, 1); hit {
+		if _, hit, _ := r.lookup(tr.id(d), 200, 1); hit {
 			t.Fatalf("%s: unexpected hit", d)
 		}
 	}
@@ -196,10 +201,10 @@ func TestCgroupCacheIsBounded(t *testing.T) {
 		t.Errorf("cache holds %d entries, cap 2", n)
 	}
 	// a.slice was least recently used and went first.
-	if _, hit := r.lookup(tr.id("c.slice"), 200, 1); !hit {
+	if _, hit, _ := r.lookup(tr.id("c.slice"), 200, 1); !hit {
 		t.Error("c.slice evicted")
 	}
-	if _, hit := r.lookup(tr.id("a.slice"), 200, 1); hit {
+	if _, hit, _ := r.lookup(tr.id("a.slice"), 200, 1); hit {
 		t.Error("a.slice still cached past the cap")
 	}
 }
@@ -221,7 +226,7 @@ func TestCgroupSubtreeMount(t *testing.T) {
 	tr := newCgroupTree(t, k8sLeaf)
 	r := newCgroupResolver(tr.proc, cgroupMount{dir: filepath.Join(tr.mount, "kubepods"), root: "/kubepods"}, 16, time.Second)
 	info, src := r.resolve(tr.id(k8sLeaf), 200, 1)
-	if info == nil || src != sourceWalk || info.path != "/"+k8sLeaf {
+	if info == nil || src != sourceIndex || info.path != "/"+k8sLeaf {
 		t.Fatalf("got %+v, %d; want /%s by walk", info, src, k8sLeaf)
 	}
 	tr.process(100, "/"+k8sLeaf)
@@ -230,8 +235,8 @@ func TestCgroupSubtreeMount(t *testing.T) {
 	}
 }
 
-func TestFindCgroupDirMissingMount(t *testing.T) {
-	if _, err := findCgroupDir(filepath.Join(t.TempDir(), "absent"), 1); err == nil {
-		t.Error("walking a missing mount succeeded")
+func TestCgroupIndexMissingMount(t *testing.T) {
+	if _, _, err := newCgroupIndex(filepath.Join(t.TempDir(), "absent")).scan(); err == nil {
+		t.Error("scanning a missing mount succeeded")
 	}
 }

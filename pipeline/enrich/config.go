@@ -28,6 +28,10 @@ type Config struct {
 	// NegativeTTL is how long a failed cgroup or interface lookup is
 	// remembered before being tried again. Default 5s.
 	NegativeTTL time.Duration
+	// CgroupRescanInterval is the least time between two scans of the
+	// cgroup2 tree for ids nothing else could resolve (scans are also
+	// spaced by ten times the last one's duration). Default 1s.
+	CgroupRescanInterval time.Duration
 	// IfnameTTL is how long an interface name is trusted. Default 1m.
 	IfnameTTL time.Duration
 	// ClockResync is how often Run remeasures the boot-to-wall clock offset,
@@ -52,6 +56,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NegativeTTL <= 0 {
 		c.NegativeTTL = 5 * time.Second
+	}
+	if c.CgroupRescanInterval <= 0 {
+		c.CgroupRescanInterval = time.Second
 	}
 	if c.IfnameTTL <= 0 {
 		c.IfnameTTL = time.Minute

@@ -21,29 +21,44 @@ type Enricher struct {
 	id      Identity
 	clock   *Clock
 	cgroups *cgroupResolver
-	ifnames *ifnameResolver
-	addrs   *internTable[netip.Addr]
-	comms   *internTable[[16]byte]
-	exes    *exeResolver
+	// cgroupBG resolves off the event path what cgroups could not; nil
+	// without a cgroup2 mount. pending are the ids it was asked about and
+	// has not answered yet.
+	cgroupBG *cgroupBackground
+	pending  map[uint64]struct{}
+	ifnames  *ifnameResolver
+	addrs    *internTable[netip.Addr]
+	comms    *internTable[[16]byte]
+	exes     *exeResolver
 	// hostNetNS is the inode of the agent's own network namespace, taken
 	// as the host's.
 	hostNetNS uint32
 	log       *slog.Logger
 	resync    time.Duration
 
-	cgroupMisses   atomic.Uint64
-	cgroupUnknown  atomic.Uint64
-	ifnameMisses   atomic.Uint64
-	ifnameUnknown  atomic.Uint64
-	clockResamples atomic.Uint64
+	cgroupMisses    atomic.Uint64
+	cgroupUnknown   atomic.Uint64
+	cgroupDeferred  atomic.Uint64
+	cgroupQueueFull atomic.Uint64
+	ifnameMisses    atomic.Uint64
+	ifnameUnknown   atomic.Uint64
+	clockResamples  atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
 type Stats struct {
 	// CgroupMisses counts cgroup ids looked up outside the cache.
 	CgroupMisses uint64
-	// CgroupUnknown counts those that could not be resolved.
+	// CgroupUnknown counts those that could not be resolved, on the event
+	// path or later in the background.
 	CgroupUnknown uint64
+	// CgroupDeferred counts ids handed to the background resolver: their
+	// records went on without a container.
+	CgroupDeferred uint64
+	// CgroupQueueFull counts ids not handed over because its queue was full.
+	CgroupQueueFull uint64
+	// CgroupScans counts scans of the cgroup2 tree after the first.
+	CgroupScans uint64
 	// IfnameMisses and IfnameUnknown are the same for bound interfaces.
 	IfnameMisses  uint64
 	IfnameUnknown uint64
@@ -82,15 +97,24 @@ func New(cfg Config) (*Enricher, error) {
 	}
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
+	start := time.Now()
+	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL)
+	var bg *cgroupBackground
+	if cgroups.index != nil {
+		bg = newCgroupBackground(cgroups.index, mount, cfg.CgroupRescanInterval, log)
+		log.Info("cgroup index built", "cgroups", cgroups.index.len(), "took", time.Since(start).Round(time.Microsecond))
+	}
 	return &Enricher{
 		id:        id,
 		clock:     clock,
-		cgroups:   newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL),
+		cgroups:   cgroups,
+		cgroupBG:  bg,
+		exes:      newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
+		hostNetNS: hostNetNS,
+		pending:   map[uint64]struct{}{},
 		ifnames:   newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
 		addrs:     newInternTable[netip.Addr](internSize),
 		comms:     newInternTable[[16]byte](internSize),
-		exes:      newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
-		hostNetNS: hostNetNS,
 		log:       log,
 		resync:    cfg.ClockResync,
 	}, nil
@@ -102,11 +126,14 @@ func (e *Enricher) Identity() Identity { return e.id }
 // Stats is a snapshot of the slow-path counters.
 func (e *Enricher) Stats() Stats {
 	return Stats{
-		CgroupMisses:   e.cgroupMisses.Load(),
-		CgroupUnknown:  e.cgroupUnknown.Load(),
-		IfnameMisses:   e.ifnameMisses.Load(),
-		IfnameUnknown:  e.ifnameUnknown.Load(),
-		ClockResamples: e.clockResamples.Load(),
+		CgroupMisses:    e.cgroupMisses.Load(),
+		CgroupUnknown:   e.cgroupUnknown.Load(),
+		CgroupDeferred:  e.cgroupDeferred.Load(),
+		CgroupQueueFull: e.cgroupQueueFull.Load(),
+		CgroupScans:     e.cgroupScans(),
+		IfnameMisses:    e.ifnameMisses.Load(),
+		IfnameUnknown:   e.ifnameUnknown.Load(),
+		ClockResamples:  e.clockResamples.Load(),
 	}
 }
 
@@ -204,16 +231,77 @@ func (e *Enricher) isHostNetNS(netns uint32) *bool {
 	return &falseValue
 }
 
+// cgroup finds the container of ev's cgroup without ever waiting on a scan
+// of the cgroup tree: an id that the cache, /proc and the index cannot
+// answer goes to the background resolver, and this record goes on without
+// a container; later records of that cgroup get the answer.
 func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {
-	info, hit := e.cgroups.lookup(ev.CgroupID, ev.PID, ev.PPID)
-	if !hit {
+	return e.cgroupFor(ev.CgroupID, ev.PID, ev.PPID)
+}
+
+// cgroupFor is the container of cgroup id, which process pid (child of ppid,
+// 0 if unknown) was in.
+func (e *Enricher) cgroupFor(id uint64, pid, ppid uint32) *cgroupInfo {
+	if info, ok := e.cgroups.cached(id); ok {
+		return info
+	}
+	e.collectCgroups()
+	if _, waiting := e.pending[id]; waiting {
 		e.cgroupMisses.Add(1)
-		if info == nil {
-			e.cgroupUnknown.Add(1)
-			e.log.Debug("cgroup unresolved", "cgroup_id", ev.CgroupID, "pid", ev.PID)
-		}
+		return nil
+	}
+	info, hit, deferred := e.cgroups.lookup(id, pid, ppid)
+	if hit {
+		return info
+	}
+	e.cgroupMisses.Add(1)
+	switch {
+	case info != nil:
+	case deferred:
+		e.deferCgroup(id)
+	default:
+		e.cgroupUnknown.Add(1)
+		e.log.Debug("cgroup unresolved", "cgroup_id", id, "pid", pid)
 	}
 	return info
+}
+
+// deferCgroup asks the background resolver about id, never waiting.
+func (e *Enricher) deferCgroup(id uint64) {
+	select {
+	case e.cgroupBG.reqs <- cgroupRequest{id: id, at: time.Now().UnixNano()}:
+		e.pending[id] = struct{}{}
+		e.cgroupDeferred.Add(1)
+	default:
+		e.cgroupQueueFull.Add(1)
+	}
+}
+
+// collectCgroups caches what the background resolver answered so far.
+func (e *Enricher) collectCgroups() {
+	if e.cgroupBG == nil {
+		return
+	}
+	for {
+		select {
+		case res := <-e.cgroupBG.results:
+			delete(e.pending, res.id)
+			e.cgroups.store(res.id, res.info)
+			if res.info == nil {
+				e.cgroupUnknown.Add(1)
+				e.log.Debug("cgroup unresolved", "cgroup_id", res.id)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (e *Enricher) cgroupScans() uint64 {
+	if e.cgroupBG == nil {
+		return 0
+	}
+	return e.cgroupBG.scans.Load()
 }
 
 func (e *Enricher) ifname(ev *bpf.Event) *string {

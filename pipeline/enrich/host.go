@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bindwatch/bindwatch/internal/safetext"
 )
 
 // Identity names the host every record comes from. It is read once at start:
@@ -30,7 +32,7 @@ func ReadIdentity(rootFS, procRoot, hostname string) (Identity, error) {
 		}
 		hostname = h
 	}
-	id.Hostname = hostname
+	id.Hostname = safetext.Escape(hostname)
 
 	path := filepath.Join(rootFS, "etc", "machine-id")
 	b, err := os.ReadFile(path)

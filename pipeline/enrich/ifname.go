@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/bindwatch/bindwatch/internal/safetext"
 )
 
 // ifKey names an interface: indexes are per network namespace.
@@ -60,7 +62,7 @@ func localIfname(index int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return ifi.Name, nil
+	return safetext.Escape(ifi.Name), nil
 }
 
 // lookup returns the name of interface index in netns, nil when unknown.
@@ -122,6 +124,8 @@ func (r *ifnameResolver) resolveProcfs(key ifKey, pid, ppid uint32, now int64) *
 				continue
 			}
 			for _, ifn := range src.parse(string(b)) {
+				// Another namespace's owner names its interfaces: escape them.
+				ifn.name = safetext.Escape(ifn.name)
 				if ifn.index == key.index {
 					if found == nil {
 						found = &ifn.name

@@ -170,3 +170,27 @@ func TestIfnameExpiry(t *testing.T) {
 		t.Errorf("%d netlink lookups, want 4", *calls)
 	}
 }
+
+// Whoever owns a network namespace names its interfaces, with any bytes
+// but '/', ':' and whitespace: the name enters the record escaped.
+func TestIfnameEscaped(t *testing.T) {
+	proc := t.TempDir()
+	if err := os.MkdirAll(proc+"/777/net", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(proc+"/777/ns", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("net:[4026532999]", proc+"/777/ns/net"); err != nil {
+		t.Fatal(err)
+	}
+	igmp6 := "7    \x1b]0;pwn\x07\xff  ff020000000000000000000000000001     1 0000000C 0\n"
+	if err := os.WriteFile(proc+"/777/net/igmp6", []byte(igmp6), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newIfnameResolver(proc, 16, time.Minute, time.Second)
+	name, _ := r.lookup(4026532999, 7, 777, 0)
+	if want := `\x1b]0;pwn\x07\xff`; deref(name) != want {
+		t.Errorf("interface name %q, want %q", deref(name), want)
+	}
+}

@@ -113,7 +113,7 @@ func TestNativeCgroupResolution(t *testing.T) {
 		t.Errorf("live process resolved by %d, want /proc", src)
 	}
 	check("live", info)
-	if info, hit := live.lookup(id, pid, ppid); hit {
+	if info, hit, _ := live.lookup(id, pid, ppid); hit {
 		t.Fatal("empty cache hit")
 	} else {
 		check("live lookup", info)
@@ -134,14 +134,14 @@ func TestNativeCgroupResolution(t *testing.T) {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(int(pid))); err == nil {
 		t.Fatalf("pid %d still in /proc after wait", pid)
 	}
-	if info, hit := live.lookup(id, pid, ppid); !hit {
+	if info, hit, _ := live.lookup(id, pid, ppid); !hit {
 		t.Error("cached answer lost after exit")
 	} else {
 		check("cached after exit", info)
 	}
 	fresh := newCgroupResolver("/proc", mount, 64, time.Second)
 	info, src = fresh.resolve(id, pid, ppid)
-	if src != sourceWalk {
+	if src != sourceIndex {
 		t.Errorf("exited process resolved by %d, want the walk", src)
 	}
 	check("exited", info)

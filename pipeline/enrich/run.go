@@ -19,9 +19,16 @@ import (
 // numbered, which shows up downstream as a seq gap.
 //
 // While it runs, Run owns e and remeasures the clock offset every
-// Config.ClockResync, so a stepped wall clock is followed within that time.
+// Config.ClockResync, so a stepped wall clock is followed within that time,
+// and runs the background resolver of cgroup ids (cgroupBackground).
 func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-chan record.Record, out chan<- record.Record) error {
 	defer close(out)
+	if e.cgroupBG != nil {
+		// Not ctx: the resolver serves until the input is drained.
+		bgctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go e.cgroupBG.run(bgctx)
+	}
 	tick := time.NewTicker(e.resync)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -45,6 +52,7 @@ func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-ch
 			out <- snap
 		case <-tick.C:
 			e.ResampleClock()
+			e.collectCgroups()
 		case <-done:
 			e.log.Debug("cancelled, draining input until it is closed")
 			done = nil

@@ -128,3 +128,28 @@ func TestRunResamplesClock(t *testing.T) {
 		t.Error("resamples not counted")
 	}
 }
+
+// runBare runs e between plain event and record channels, as the tests
+// written before delivery tokens feed it; it returns Run's result once out
+// has every record and is closed.
+func runBare(e *Enricher, ctx context.Context, in <-chan bpf.Event, out chan<- schemas.BindEvent) error {
+	raws := make(chan record.Raw, cap(in))
+	go func() {
+		defer close(raws)
+		for ev := range in {
+			raws <- record.Raw{Event: ev}
+		}
+	}()
+	recs := make(chan record.Record, cap(out))
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		defer close(out)
+		for r := range recs {
+			out <- r.Event
+		}
+	}()
+	err := e.Run(ctx, raws, nil, recs)
+	<-copied
+	return err
+}

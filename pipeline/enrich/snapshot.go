@@ -17,7 +17,7 @@ func (e *Enricher) CompleteSnapshot(rec *schemas.BindEvent) {
 	}
 	for i := range rec.Holders {
 		h := &rec.Holders[i]
-		if cg := e.cgroupOf(uint64(h.CgroupID), uint32(h.PID)); cg != nil {
+		if cg := e.cgroupFor(uint64(h.CgroupID), uint32(h.PID), 0); cg != nil {
 			h.ContainerID = cg.containerID
 			if i == 0 {
 				rec.ContainerID, rec.ContainerRuntime = cg.containerID, cg.runtime
@@ -32,15 +32,4 @@ func (e *Enricher) CompleteSnapshot(rec *schemas.BindEvent) {
 		rec.Exposure = exposurePtr(a)
 	}
 	rec.HostNetNS = e.isHostNetNS(uint32(rec.NetNSID))
-}
-
-func (e *Enricher) cgroupOf(id uint64, pid uint32) *cgroupInfo {
-	info, hit := e.cgroups.lookup(id, pid, 0)
-	if !hit {
-		e.cgroupMisses.Add(1)
-		if info == nil {
-			e.cgroupUnknown.Add(1)
-		}
-	}
-	return info
 }

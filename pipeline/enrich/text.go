@@ -3,6 +3,8 @@ package enrich
 import (
 	"bytes"
 	"net/netip"
+
+	"github.com/bindwatch/bindwatch/internal/safetext"
 )
 
 // internTable remembers the text of values that recur — a host binds from a
@@ -41,13 +43,15 @@ func addrText(a netip.Addr) string {
 	return a.String()
 }
 
-// commText is the comm up to its NUL, as bpf.Event.CommString.
+// commText is the comm up to its NUL, as bpf.Event.CommString, escaped:
+// any process can name itself any bytes, and Avro strings must be UTF-8.
+// It runs on an intern-table miss only, so a steady comm costs nothing.
 func commText(c [16]byte) string {
 	n := bytes.IndexByte(c[:], 0)
 	if n < 0 {
 		n = len(c)
 	}
-	return string(c[:n])
+	return safetext.Bytes(c[:n])
 }
 
 // portValues backs the requested_port pointers: one shared, read-only int32
