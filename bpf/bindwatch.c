@@ -992,6 +992,7 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	 * pointer the cookie helper takes. 0 when nobody asked yet; the agent
 	 * then asks through a copy of the fd (pidfd_getfd + SO_COOKIE). */
 	e.cookie = stored_cookie(sk);
+	e.inode = file->f_inode->i_ino;
 	e.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	e.pid = task->tgid;
 	e.fd = ctx->fd;

@@ -79,6 +79,7 @@ struct sock_event {
  */
 struct inventory_entry {
 	__u64 cookie;
+	__u64 inode;     /* the socket's inode: one socket when the cookie is 0 */
 	__u64 cgroup_id; /* the holder's cgroup v2 id */
 	__u32 pid;       /* the holder's tgid */
 	__u32 fd;

@@ -48,6 +48,7 @@ const (
 type bindwatchInventoryEntry struct {
 	_          structs.HostLayout
 	Cookie     uint64
+	Inode      uint64
 	CgroupId   uint64
 	Pid        uint32
 	Fd         uint32

@@ -20,7 +20,10 @@ import (
 // iterator saw it. One socket held by several processes or fds gives
 // several entries with one Cookie.
 type InventoryEntry struct {
-	Cookie   uint64
+	Cookie uint64
+	// Inode is the socket's inode number: it tells sockets apart when the
+	// cookie is 0 (while they live; it is reused after).
+	Inode    uint64
 	CgroupID uint64
 	PID      uint32
 	FD       uint32
@@ -61,17 +64,24 @@ func (e *InventoryEntry) CommString() string {
 
 const inventoryEntrySize = int(unsafe.Sizeof(bindwatchInventoryEntry{}))
 
-// loadInventory loads the iterator and the sequence reservation program;
-// without them the agent falls back to /proc for its inventory.
+// loadInventory loads the iterator (5.8+; without it the agent's inventory
+// reads /proc) and, apart, the sequence reservation program, which numbers
+// the inventory's records either way.
 func (p *Probe) loadInventory(spec *ebpf.CollectionSpec, opts ebpf.CollectionOptions, log *slog.Logger) {
 	opts.MapReplacements = p.coll.Maps
-	coll, err := loadPrograms(spec, []string{"iter_task_file", "reserve_seq"}, opts)
+	if coll, err := loadPrograms(spec, []string{"reserve_seq"}, opts); err != nil {
+		log.Warn("no sequence numbers for the inventory's records: no inventory", "reason", err)
+	} else {
+		p.extra = append(p.extra, coll)
+		p.reserve = coll.Programs["reserve_seq"]
+	}
+	coll, err := loadPrograms(spec, []string{"iter_task_file"}, opts)
 	if err != nil {
 		log.Info("no BPF socket iterator; the inventory reads /proc instead", "reason", err)
 		return
 	}
 	p.extra = append(p.extra, coll)
-	p.inventory, p.reserve = coll.Programs["iter_task_file"], coll.Programs["reserve_seq"]
+	p.inventory = coll.Programs["iter_task_file"]
 }
 
 // ErrNoIterator is returned by Inventory when the iterator did not load.
@@ -114,7 +124,7 @@ func (p *Probe) Inventory(fn func(*InventoryEntry) error) error {
 func decodeInventory(b []byte, e *InventoryEntry) {
 	r := (*bindwatchInventoryEntry)(unsafe.Pointer(&b[0]))
 	*e = InventoryEntry{
-		Cookie: r.Cookie, CgroupID: r.CgroupId, PID: r.Pid, FD: r.Fd, UID: r.Uid, NetNS: r.Netns,
+		Cookie: r.Cookie, Inode: r.Inode, CgroupID: r.CgroupId, PID: r.Pid, FD: r.Fd, UID: r.Uid, NetNS: r.Netns,
 		MntNS: r.Mntns, BoundIf: r.BoundDevIf, Backlog: r.Backlog, Protocol: r.Protocol,
 		Family: r.Family, Port: r.Port, State: r.State, Opts: Opts(r.Opts),
 		ExplicitPort: r.Userlocks&sockBindPortLock != 0, Addr: r.Addr,
@@ -142,7 +152,7 @@ func (r retryEAGAIN) Read(b []byte) (int, error) {
 // kernel's numbering, so a gap anywhere still means a loss.
 func (p *Probe) ReserveSeq(n uint64) (uint64, error) {
 	if p.reserve == nil {
-		return 0, ErrNoIterator
+		return 0, errors.New("the sequence reservation program did not load")
 	}
 	ret, err := p.reserve.Run(&ebpf.RunOptions{Context: []uint64{n}})
 	if err != nil {

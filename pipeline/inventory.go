@@ -30,15 +30,17 @@ const lossRetakeInterval = time.Minute
 // taken, and a pass cut short would read downstream as a loss.
 func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) error {
 	defer close(out)
+	var src inventory.Source = inventory.IterSource{Probe: a.probe}
 	take := func(reason string) {
-		snap, err := inventory.Take(a.probe, captureFilter(a.cfg), time.Now())
+		snap, err := inventory.Take(src, a.probe, captureFilter(a.cfg), time.Now())
+		if errors.Is(err, bpf.ErrNoIterator) {
+			a.log.Info("no BPF socket iterator: the inventory reads /proc", "component", "inventory")
+			src = inventory.ProcSource{Root: "/proc"}
+			snap, err = inventory.Take(src, a.probe, captureFilter(a.cfg), time.Now())
+		}
 		if err != nil {
 			a.invStats.Failed.Add(1)
-			level := a.log.Warn
-			if errors.Is(err, bpf.ErrNoIterator) {
-				level = a.log.Info
-			}
-			level("no inventory of listeners taken", "component", "inventory", "reason", reason, "error", err)
+			a.log.Warn("no inventory of listeners taken", "component", "inventory", "reason", reason, "error", err)
 			return
 		}
 		for _, rec := range snap.Records {
@@ -50,7 +52,7 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 			a.invStats.Incomplete.Add(1)
 		}
 		a.log.Info("inventory of listeners taken", "component", "inventory", "reason", reason,
-			"snapshot_id", snap.ID, "sockets", len(snap.Records)-1, "incomplete", snap.Incomplete)
+			"source", src.Name(), "snapshot_id", snap.ID, "sockets", len(snap.Records)-1, "incomplete", snap.Incomplete)
 	}
 	take("start")
 	var every <-chan time.Time

@@ -32,12 +32,14 @@ func runListeners(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	probe, err := bpf.LoadInventory()
-	if err != nil {
-		return err
+	var src inventory.Source = inventory.ProcSource{Root: "/proc"}
+	if probe, err := bpf.LoadInventory(); err == nil {
+		defer probe.Close()
+		src = inventory.IterSource{Probe: probe}
+	} else {
+		fmt.Fprintf(os.Stderr, "bindwatch listeners: %v; reading /proc instead\n", err)
 	}
-	defer probe.Close()
-	snap, err := inventory.Take(unnumbered{probe}, bpf.Filter{}, time.Now())
+	snap, err := inventory.Take(src, unnumbered{}, bpf.Filter{}, time.Now())
 	if err != nil {
 		return err
 	}
@@ -67,9 +69,8 @@ func runListeners(args []string) error {
 	return nil
 }
 
-// unnumbered is a Source whose records take no sequence numbers: nothing
-// is published.
-type unnumbered struct{ *bpf.Probe }
+// unnumbered takes no sequence numbers: nothing is published.
+type unnumbered struct{}
 
 func (unnumbered) ReserveSeq(uint64) (uint64, error) { return 0, nil }
 

@@ -21,14 +21,29 @@ import (
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
-// Source walks the sockets and numbers records: a loaded bpf.Probe.
+// Source walks the sockets, calling fn for each (process, fd) holding one;
+// Name says how, for snapshot_source.
 type Source interface {
+	Name() string
 	Inventory(fn func(*bpf.InventoryEntry) error) error
+}
+
+// Sequencer numbers records from the kernel's sequence: a loaded bpf.Probe.
+type Sequencer interface {
 	ReserveSeq(n uint64) (uint64, error)
 }
 
 // SourceBPFIter names the one-pass walk of every process's open files.
 const SourceBPFIter = "bpf_iter"
+
+// IterSource is the BPF task_file iterator of a loaded probe.
+type IterSource struct{ Probe *bpf.Probe }
+
+// Name is SourceBPFIter.
+func (IterSource) Name() string { return SourceBPFIter }
+
+// Inventory runs the iterator.
+func (s IterSource) Inventory(fn func(*bpf.InventoryEntry) error) error { return s.Probe.Inventory(fn) }
 
 // Snapshot is one inventory pass.
 type Snapshot struct {
@@ -51,9 +66,10 @@ type socket struct {
 // snapshot_end. The capture filter's process, user and port apply as they
 // do to events: a socket is listed when one of its holders passes. now
 // stamps every record.
-func Take(src Source, f bpf.Filter, now time.Time) (*Snapshot, error) {
+func Take(src Source, seq Sequencer, f bpf.Filter, now time.Time) (*Snapshot, error) {
 	snap := &Snapshot{ID: newID()}
 	byCookie := map[uint64]*socket{}
+	byInode := map[[2]uint64]*socket{} // (netns, inode) of sockets without a cookie
 	var uncookied []*socket
 	var noCookie int
 	walkErr := src.Inventory(func(e *bpf.InventoryEntry) error {
@@ -69,8 +85,15 @@ func Take(src Source, f bpf.Filter, now time.Time) (*Snapshot, error) {
 			}
 		}
 		if e.Cookie == 0 {
+			key := [2]uint64{uint64(e.NetNS), e.Inode}
+			if s, ok := byInode[key]; ok && e.Inode != 0 {
+				s.holders = append(s.holders, *e)
+				return nil
+			}
 			noCookie++
-			uncookied = append(uncookied, &socket{entry: *e, holders: []bpf.InventoryEntry{*e}})
+			s := &socket{entry: *e, holders: []bpf.InventoryEntry{*e}}
+			byInode[key] = s
+			uncookied = append(uncookied, s)
 			return nil
 		}
 		s, ok := byCookie[e.Cookie]
@@ -100,11 +123,11 @@ func Take(src Source, f bpf.Filter, now time.Time) (*Snapshot, error) {
 		return cmp.Or(cmp.Compare(a.entry.NetNS, b.entry.NetNS), cmp.Compare(a.entry.Port, b.entry.Port),
 			cmp.Compare(a.entry.Cookie, b.entry.Cookie), cmp.Compare(a.entry.PID, b.entry.PID))
 	})
-	first, err := src.ReserveSeq(uint64(len(sockets)) + 1)
+	first, err := seq.ReserveSeq(uint64(len(sockets)) + 1)
 	if err != nil {
 		return nil, err
 	}
-	source := SourceBPFIter
+	source := src.Name()
 	for i, s := range sockets {
 		snap.Records = append(snap.Records, s.record(first+uint64(i), now, &snap.ID, &source))
 	}

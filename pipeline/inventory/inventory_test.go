@@ -17,6 +17,8 @@ type fakeSource struct {
 	next    uint64
 }
 
+func (f *fakeSource) Name() string { return SourceBPFIter }
+
 func (f *fakeSource) Inventory(fn func(*bpf.InventoryEntry) error) error {
 	for i := range f.entries {
 		if f.stopAt > 0 && i == f.stopAt {
@@ -52,7 +54,7 @@ func TestTake(t *testing.T) {
 		entry(11, 60, 5, bpf.ProtoUDP, 40000, false), // a client's autobound socket
 	}}
 	now := time.Unix(1700000000, 0)
-	snap, err := Take(src, bpf.Filter{}, now)
+	snap, err := Take(src, src, bpf.Filter{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestTakeFilterAndEarlyStop(t *testing.T) {
 		entry(8, 301, 4, bpf.ProtoTCP, 9090, true),
 		entry(9, 302, 4, bpf.ProtoTCP, 7070, true),
 	}}
-	snap, err := Take(src, bpf.Filter{Ports: []uint16{9090, 7070}}, time.Now())
+	snap, err := Take(src, src, bpf.Filter{Ports: []uint16{9090, 7070}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +105,13 @@ func TestTakeFilterAndEarlyStop(t *testing.T) {
 }
 
 func TestTakeWithoutIterator(t *testing.T) {
-	if _, err := Take(noIterator{}, bpf.Filter{}, time.Now()); !errors.Is(err, bpf.ErrNoIterator) {
+	if _, err := Take(noIterator{}, noIterator{}, bpf.Filter{}, time.Now()); !errors.Is(err, bpf.ErrNoIterator) {
 		t.Fatalf("Take = %v, want ErrNoIterator", err)
 	}
 }
 
 type noIterator struct{}
 
+func (noIterator) Name() string                                    { return SourceBPFIter }
 func (noIterator) Inventory(func(*bpf.InventoryEntry) error) error { return bpf.ErrNoIterator }
 func (noIterator) ReserveSeq(uint64) (uint64, error)               { return 0, nil }
