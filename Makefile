@@ -37,8 +37,10 @@ generate:
 test: deps
 	@$(MAKE) --no-print-directory lint test-go test-vm
 
+# Then: nothing bindwatch loaded may be left in the kernel (test/kernelclean).
 test-go:
 	$(GO) test -count=1 $(PKGS)
+	$(GO) run ./test/kernelclean
 
 # The capture tests, and the unit's capability set, on each hook of 6.1.
 test-vm:
