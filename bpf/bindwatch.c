@@ -61,6 +61,17 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* The boot-clock time until which an agent holds capture: it renews it
+ * while it runs. Once past, every program returns at once and counts the
+ * skip, so a stopped or removed agent stops costing every bind and stops
+ * filling a ring nobody reads. 0: no lease (snoop, capture.orphan_timeout 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lease SEC(".maps");
+
 /* A map rather than rodata so filters can change while attached (SIGHUP). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -175,14 +186,21 @@ static __always_inline void count_drop(__u32 reason)
 const volatile __u32 generation = 0;
 
 /* The configuration, or NULL when programs of another generation are the
- * ones reporting: every program returns at once then. */
+ * ones reporting, or when the lease ran out: every program returns at once
+ * then. */
 static __always_inline struct capture_config *config(void)
 {
 	__u32 zero = 0;
 	struct capture_config *cfg = bpf_map_lookup_elem(&config_map, &zero);
+	__u64 *until;
 
 	if (!cfg || cfg->generation != generation)
 		return NULL;
+	until = bpf_map_lookup_elem(&lease, &zero);
+	if (until && *until && bpf_ktime_get_boot_ns() > *until) {
+		count_drop(DROP_ORPHANED);
+		return NULL;
+	}
 	return cfg;
 }
 
@@ -387,9 +405,8 @@ struct call {
  */
 #define SKC_COPY_BYTES 96
 
-static __always_inline void emit(struct sock *sk, const struct call *c)
+static __always_inline void emit(const struct capture_config *cfg, struct sock *sk, const struct call *c)
 {
-	struct capture_config *cfg = config();
 	__u64 skc_copy[SKC_COPY_BYTES / 8];
 	struct sock_common *skc = (void *)skc_copy;
 	struct requested req = {.family = REQ_FAMILY_NONE};
@@ -398,7 +415,7 @@ static __always_inline void emit(struct sock *sk, const struct call *c)
 	__u32 zero = 0;
 	__u64 seq;
 
-	if (!cfg || !sk)
+	if (!sk)
 		return;
 	if (c->ret != 0 && !(cfg->flags & CAPTURE_ERRORS))
 		return;
@@ -511,7 +528,7 @@ static __always_inline int fexit_bind(struct socket *sock, struct sockaddr *uadd
 			return 0;
 	}
 	c.cookie = bpf_get_socket_cookie(sk);
-	emit(sk, &c);
+	emit(cfg, sk, &c);
 	return 0;
 }
 
@@ -551,7 +568,7 @@ static __always_inline int fexit_listen(struct socket *sock, int ret, bool outer
 	}
 	c.cookie = bpf_get_socket_cookie(sk);
 	c.backlog = listen_backlog(sk);
-	emit(sk, &c);
+	emit(cfg, sk, &c);
 	return 0;
 }
 
@@ -599,13 +616,13 @@ static __always_inline bool unstash(struct pending_call *out)
 	return true;
 }
 
-static __always_inline int kretprobe_emit(__u16 kind, int ret)
+static __always_inline int kretprobe_emit(struct capture_config *cfg, __u16 kind, int ret)
 {
 	struct pending_call p;
 
 	/* Checked before the stash is taken: during a generation flip the
 	 * return probes of both generations run, and only one may take it. */
-	if (!config() || !unstash(&p))
+	if (!cfg || !unstash(&p))
 		return 0;
 	/* Outside BPF_CORE_READ: its relocations must not reach our own struct. */
 	struct socket *sock = (struct socket *)p.sock;
@@ -619,7 +636,7 @@ static __always_inline int kretprobe_emit(__u16 kind, int ret)
 	} else {
 		c.backlog = listen_backlog(sk);
 	}
-	emit(sk, &c);
+	emit(cfg, sk, &c);
 	return 0;
 }
 
@@ -662,10 +679,11 @@ int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, i
 static __always_inline int kretprobe_inner(__u16 kind, int ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct capture_config *cfg = config();
 	struct pending_call *p;
 	struct socket *sock;
 
-	if (!config())
+	if (!cfg)
 		return 0;
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
@@ -673,7 +691,7 @@ static __always_inline int kretprobe_inner(__u16 kind, int ret)
 	sock = (struct socket *)p->sock;
 	if (BPF_CORE_READ(sock, sk, sk_protocol) == IPPROTO_MPTCP)
 		return 0;
-	return kretprobe_emit(kind, ret);
+	return kretprobe_emit(cfg, kind, ret);
 }
 
 SEC("kretprobe/inet_bind")
@@ -685,7 +703,7 @@ int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 SEC("kretprobe/mptcp_bind")
 int BPF_KRETPROBE(kretprobe_mptcp_bind, int ret)
 {
-	return kretprobe_emit(KIND_BIND, ret);
+	return kretprobe_emit(config(), KIND_BIND, ret);
 }
 
 SEC("kprobe/inet_listen")
@@ -714,7 +732,7 @@ int BPF_KRETPROBE(kretprobe_inet_listen, int ret)
 SEC("kretprobe/mptcp_listen")
 int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 {
-	return kretprobe_emit(KIND_LISTEN, ret);
+	return kretprobe_emit(config(), KIND_LISTEN, ret);
 }
 
 SEC("kprobe/sctp_inet_listen")
@@ -731,7 +749,7 @@ int BPF_KPROBE(kprobe_sctp_listen, struct socket *sock, int backlog)
 SEC("kretprobe/sctp_inet_listen")
 int BPF_KRETPROBE(kretprobe_sctp_listen, int ret)
 {
-	return kretprobe_emit(KIND_LISTEN, ret);
+	return kretprobe_emit(config(), KIND_LISTEN, ret);
 }
 
 /* ---- syscall tracepoints --------------------------------------------------- */
@@ -809,7 +827,7 @@ int tracepoint_exit_bind(struct trace_event_raw_sys_exit *ctx)
 		.addrlen = (__s32)regs->dx,
 		.user_addr = true,
 	};
-	emit(sk, &c);
+	emit(cfg, sk, &c);
 	return 0;
 }
 
@@ -840,7 +858,7 @@ int tracepoint_exit_listen(struct trace_event_raw_sys_exit *ctx)
 		.cookie = stored_cookie(sk),
 		.backlog = listen_backlog(sk),
 	};
-	emit(sk, &c);
+	emit(cfg, sk, &c);
 	return 0;
 }
 
@@ -883,7 +901,7 @@ int BPF_PROG(tp_btf_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		c.closed_port = l->port;
 		bpf_map_delete_elem(&listening, &c.cookie);
 	}
-	emit(sk, &c);
+	emit(cfg, sk, &c);
 	return 0;
 }
 

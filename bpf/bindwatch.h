@@ -145,7 +145,9 @@ enum drop_reason {
 	/* A bind or listen returned but the program found no socket behind
 	 * its fd: the call cannot be reported. */
 	DROP_NO_SOCKET = 2,
-	DROP_REASONS = 3,
+	/* Skipped: no agent renewed the lease in time (see the lease map). */
+	DROP_ORPHANED = 3,
+	DROP_REASONS = 4,
 };
 
 /* Kernel limits of the filter maps, shared with Go's validation. */

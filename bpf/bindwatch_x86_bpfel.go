@@ -42,7 +42,8 @@ const (
 	bindwatchDropReasonDROP_RINGBUF_FULL bindwatchDropReason = 0
 	bindwatchDropReasonDROP_PENDING_FULL bindwatchDropReason = 1
 	bindwatchDropReasonDROP_NO_SOCKET    bindwatchDropReason = 2
-	bindwatchDropReasonDROP_REASONS      bindwatchDropReason = 3
+	bindwatchDropReasonDROP_ORPHANED     bindwatchDropReason = 3
+	bindwatchDropReasonDROP_REASONS      bindwatchDropReason = 4
 )
 
 type bindwatchInventoryEntry struct {
@@ -172,6 +173,7 @@ const (
 	bindwatchMapDrops                 = "drops"
 	bindwatchMapEvents                = "events"
 	bindwatchMapFilterPorts           = "filter_ports"
+	bindwatchMapLease                 = "lease"
 	bindwatchMapListening             = "listening"
 	bindwatchMapMntnsSet              = "mntns_set"
 	bindwatchMapPending               = "pending"
@@ -290,6 +292,7 @@ type bindwatchMapSpecs struct {
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	FilterPorts *ebpf.MapSpec `ebpf:"filter_ports"`
+	Lease       *ebpf.MapSpec `ebpf:"lease"`
 	Listening   *ebpf.MapSpec `ebpf:"listening"`
 	MntnsSet    *ebpf.MapSpec `ebpf:"mntns_set"`
 	Pending     *ebpf.MapSpec `ebpf:"pending"`
@@ -340,6 +343,7 @@ type bindwatchMaps struct {
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	FilterPorts *ebpf.Map `ebpf:"filter_ports"`
+	Lease       *ebpf.Map `ebpf:"lease"`
 	Listening   *ebpf.Map `ebpf:"listening"`
 	MntnsSet    *ebpf.Map `ebpf:"mntns_set"`
 	Pending     *ebpf.Map `ebpf:"pending"`
@@ -356,6 +360,7 @@ func (m *bindwatchMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.FilterPorts,
+		m.Lease,
 		m.Listening,
 		m.MntnsSet,
 		m.Pending,

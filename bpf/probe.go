@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -29,7 +30,11 @@ type Options struct {
 	// agent reads what was captured meanwhile (see pins). Empty: nothing
 	// outlives the process (snoop).
 	PinDir string
-	Logger *slog.Logger
+	// OrphanTimeout is how long capture goes on with no agent renewing its
+	// lease (RenewLease) before the programs stop reporting and count what
+	// they skip. Zero: no lease, capture goes on until unpinned.
+	OrphanTimeout time.Duration
+	Logger        *slog.Logger
 }
 
 // Refusal records why a hook could not be used.
@@ -55,6 +60,10 @@ type Probe struct {
 	// inventory walks every task's sockets; reserve takes sequence
 	// numbers for the records it makes. Nil when they did not load.
 	inventory, reserve *ebpf.Program
+	// orphanTimeout is the lease length; orphaned is how long the lease
+	// found at load had been expired (0: it had not, or there was none).
+	orphanTimeout time.Duration
+	orphaned      time.Duration
 }
 
 // Load checks the kernel, loads the BPF objects and attaches the first hook
@@ -104,10 +113,20 @@ func Load(opts Options) (*Probe, error) {
 		}
 	}
 
+	// How long capture was orphaned: the lease the last agent left, read
+	// before any candidate hook renews it.
+	var orphaned time.Duration
+	if pinned != nil {
+		if m := pinned.reused["lease"]; m != nil {
+			if orphaned, err = expiredFor(m); err != nil {
+				return nil, err
+			}
+		}
+	}
 	collOpts := ebpf.CollectionOptions{MapReplacements: replacements, Cache: btf.NewCache()}
 	var refused []Refusal
 	for _, h := range opts.Hook.candidates() {
-		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, pinned, log)
+		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, pinned, opts.OrphanTimeout, log)
 		var pinErr *PinError
 		if errors.As(err, &pinErr) {
 			return nil, err // not the hook's fault: the next one would fail alike
@@ -118,13 +137,14 @@ func Load(opts Options) (*Probe, error) {
 			refused = append(refused, Refusal{Hook: h, Err: err})
 			continue
 		}
+		p.orphaned = orphaned
 		log.Info("hook attached", "hook", h, "mptcp_bind", p.mptcp, "pinned", opts.PinDir, "generation", p.base.Generation)
 		return p, nil
 	}
 	return nil, &NoHookError{Refused: refused}
 }
 
-func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, pinned *pins, log *slog.Logger) (*Probe, error) {
+func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, pinned *pins, orphanTimeout time.Duration, log *slog.Logger) (*Probe, error) {
 	progs := programsOf[h]
 	if progs.tracefs {
 		if err := ensureTracefs(); err != nil {
@@ -135,7 +155,13 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 	if err != nil {
 		return nil, err
 	}
-	p := &Probe{hook: h, coll: coll, base: bindwatchCaptureConfig{WakeupBytes: wakeupBytes}}
+	p := &Probe{hook: h, coll: coll, base: bindwatchCaptureConfig{WakeupBytes: wakeupBytes}, orphanTimeout: orphanTimeout}
+	// Renewed before anything attaches, so that this probe's programs
+	// report; how long the old lease had been expired was read by Load.
+	if err := p.RenewLease(); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if pinned == nil || pinned.reused["seq_counter"] == nil {
 		if err := seedSequence(coll.Maps["seq_counter"]); err != nil {
 			p.Close()
@@ -282,13 +308,16 @@ type Drops struct {
 	// NoSocket counts binds and listens that succeeded on an fd whose
 	// socket the program could not find: calls that could not be reported.
 	NoSocket uint64
+	// Orphaned counts calls skipped because the lease had run out: no
+	// agent renewed it in time.
+	Orphaned uint64
 }
 
 // Drops sums the per-CPU drop counters.
 func (p *Probe) Drops() (Drops, error) {
 	var d Drops
 	m := p.coll.Maps["drops"]
-	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull, &d.NoSocket} {
+	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull, &d.NoSocket, &d.Orphaned} {
 		var perCPU []uint64
 		if err := m.Lookup(uint32(reason), &perCPU); err != nil {
 			return d, fmt.Errorf("reading drop counter %d: %w", reason, err)

@@ -59,6 +59,8 @@ type Agent struct {
 	// a loss); the inventory stats count the passes.
 	inventories chan string
 	invStats    InventoryStats
+	// before is what happened while no agent ran, as this one found it.
+	before beforeStart
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
 	// registry, with a registry configured, gives messages framed before
@@ -117,16 +119,19 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		Filter:          captureFilter(cfg),
 		RingBufferBytes: uint32(cfg.Capture.RingBufferBytes),
 		PinDir:          cfg.Capture.PinDir,
+		OrphanTimeout:   cfg.Capture.OrphanTimeout,
 		Logger:          log,
 	})
 	if err != nil {
 		return nil, err
 	}
+
 	undo = append(undo, func() { a.probe.Close() })
 	if a.reader, err = a.probe.NewReader(); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { a.reader.Close() })
+	a.noteBeforeStart()
 	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool, checkRegistry)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
 	if cfg.Metrics.Listen != "" {

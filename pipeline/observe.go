@@ -54,8 +54,7 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 		"queue_full": es.CgroupQueueFull, "unknown": es.CgroupUnknown}
 	snap.CgroupScans = es.CgroupScans
 	if d, err := a.probe.Drops(); err == nil {
-		snap.Dropped["ring_buffer_full"] = d.RingBufferFull
-		snap.Dropped["pending_full"] = d.PendingFull
+		snap.Lease = a.leaseSnapshot(d, snap.Dropped)
 	}
 	sp := a.spool.Stats()
 	snap.SpoolBytes = sp.Bytes
@@ -102,6 +101,7 @@ func (a *Agent) monitor(ctx context.Context) error {
 		case <-tick.C:
 		}
 		a.lastTick.Store(time.Now().UnixNano())
+		a.renewLease()
 		if time.Since(time.Unix(0, a.lastAck.Load())) > monitorInterval {
 			a.checkKafka(ctx)
 		}

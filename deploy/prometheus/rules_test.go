@@ -28,7 +28,7 @@ const (
 
 // planned are the series the planned group may name: the capture lease
 // (capture.orphan_timeout) and `bindwatch audit`'s.
-var planned = []string{"bindwatch_capture_orphaned_seconds", "bindwatch_audit_consumer_lag", "bindwatch_audit_findings_open"}
+var planned = []string{"bindwatch_audit_consumer_lag", "bindwatch_audit_findings_open"}
 
 type ruleFile struct {
 	Groups []struct {

@@ -48,6 +48,9 @@ type Capture struct {
 	// binds made while the agent restarts wait in the ring buffer for the
 	// next one; empty pins nothing.
 	PinDir string
+	// OrphanTimeout is how long pinned capture goes on with no agent
+	// renewing its lease; 0 keeps it on until unpinned.
+	OrphanTimeout time.Duration
 }
 
 // Host names the host in every event.
@@ -229,6 +232,7 @@ func Defaults() Config {
 			PID:             -1,
 			UID:             -1,
 			PinDir:          "/sys/fs/bpf/bindwatch",
+			OrphanTimeout:   5 * time.Minute,
 		},
 		Kafka: Kafka{
 			Brokers:  []string{"127.0.0.1:9092"},

@@ -179,6 +179,11 @@ func checkKey(name string, c *Config) *FieldError {
 		return enum(name, c.Log.Format, logFormatValues)
 	case "shutdown.timeout":
 		return positive(name, c.Shutdown.Timeout)
+	case "capture.orphan_timeout":
+		// The agent renews the lease every monitor tick (5s).
+		if d := c.Capture.OrphanTimeout; d != 0 && d < 30*time.Second {
+			return fieldErr(name, "%s is not allowed; want 0 (capture goes on until unpinned) or at least 30s", d)
+		}
 	case "inventory.interval":
 		if c.Inventory.Interval != 0 && c.Inventory.Interval < time.Minute {
 			return fieldErr(name, "%s is not allowed; want 0 (at start and after losses only) or at least 1m", c.Inventory.Interval)

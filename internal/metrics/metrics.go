@@ -7,6 +7,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"slices"
 )
 
 // Snapshot is the agent's counters at one moment.
@@ -27,6 +28,24 @@ type Snapshot struct {
 	CgroupLookups map[string]uint64
 	// CgroupScans counts rescans of the cgroup2 tree for such ids.
 	CgroupScans uint64
+	// Lease is the capture lease and what happened while no agent ran.
+	Lease Lease
+}
+
+// Lease is the state of the capture lease (capture.orphan_timeout).
+type Lease struct {
+	// ExpiredSeconds is how long the lease has been expired now: 0 while
+	// the agent renews it.
+	ExpiredSeconds float64
+	// OrphanedSeconds is how long it had been expired when this agent
+	// started: how long capture was off because no agent ran.
+	OrphanedSeconds float64
+	// WaitingBytes is what the ring held, unread, when the agent started:
+	// records captured while no agent ran.
+	WaitingBytes uint64
+	// LostBeforeStart counts kernel drops from before this agent started,
+	// by reason; Dropped counts only its own.
+	LostBeforeStart map[string]uint64
 }
 
 // BuildInfo labels bindwatch_build_info.
@@ -78,8 +97,11 @@ func New(build BuildInfo, hook string, snapshot func() Snapshot) *Metrics {
 }
 
 // Drop reasons, the label values of bindwatch_events_dropped_total.
-var dropReasons = []string{"ring_buffer_full", "pending_full", "queue_full", "malformed", "encode_error",
-	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown"}
+var dropReasons = append(slices.Clone(kernelDropReasons), "queue_full", "malformed", "encode_error",
+	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown")
+
+// kernelDropReasons are the drops the BPF programs count (bpf.Drops).
+var kernelDropReasons = []string{"ring_buffer_full", "pending_full", "no_socket", "orphaned"}
 
 // Outcomes of cgroup lookups the cache could not answer, the label values
 // of bindwatch_cgroup_lookups_total: miss (every such lookup), deferred
@@ -99,13 +121,17 @@ var (
 	descDropped     = prometheus.NewDesc("bindwatch_events_dropped_total", "Events lost, by reason.", []string{"reason"}, nil)
 	descWriteErrs   = prometheus.NewDesc("bindwatch_kafka_write_errors_total", "Messages in Kafka writes that failed (then retried or spooled).", nil, nil)
 	descSpool       = prometheus.NewDesc("bindwatch_spool_bytes", "Bytes waiting in the disk spool.", nil, nil)
+	descLeaseExp    = prometheus.NewDesc("bindwatch_capture_orphaned_seconds", "Seconds the capture lease has been expired; 0 while the agent renews it.", nil, nil)
+	descOrphaned    = prometheus.NewDesc("bindwatch_capture_orphaned_before_start_seconds", "Seconds capture had been off, its lease expired, when this agent started.", nil, nil)
+	descWaiting     = prometheus.NewDesc("bindwatch_capture_waiting_at_start_bytes", "Unread records in the ring when this agent started: captured while no agent ran.", nil, nil)
+	descLostBefore  = prometheus.NewDesc("bindwatch_capture_lost_before_start", "Kernel drops from before this agent started, by reason.", []string{"reason"}, nil)
 )
 
 // snapshotCollector turns one Snapshot into the counter series per scrape.
 type snapshotCollector struct{ snapshot func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans} {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans, descLeaseExp, descOrphaned, descWaiting, descLostBefore} {
 		ch <- d
 	}
 }
@@ -128,5 +154,14 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCgroup, s.CgroupLookups[r], r)
 	}
 	counter(descCgroupScans, s.CgroupScans)
-	ch <- prometheus.MustNewConstMetric(descSpool, prometheus.GaugeValue, float64(s.SpoolBytes))
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descSpool, float64(s.SpoolBytes))
+	gauge(descLeaseExp, s.Lease.ExpiredSeconds)
+	gauge(descOrphaned, s.Lease.OrphanedSeconds)
+	gauge(descWaiting, float64(s.Lease.WaitingBytes))
+	for _, r := range kernelDropReasons {
+		gauge(descLostBefore, float64(s.Lease.LostBeforeStart[r]), r)
+	}
 }
