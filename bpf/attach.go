@@ -72,6 +72,9 @@ type hookPrograms struct {
 	base, mptcp []attachment
 	// sctp hooks SCTP's listen, in the sctp module: only when it is loaded.
 	sctp []attachment
+	// offSyscall report what does not pass the system calls the base set
+	// hooks (io_uring, 32-bit compat): the syscall hook's blind spots.
+	offSyscall []attachment
 	// tracefs is needed to attach (kprobe and tracepoint perf events).
 	tracefs bool
 }
@@ -99,7 +102,12 @@ var programsOf = map[Hook]hookPrograms{
 	},
 	HookTracepoint: {
 		// The fd's socket is the MPTCP socket itself: no extra hook needed.
-		base:    []attachment{syscallExit("tracepoint_exit_bind", "bind"), syscallExit("tracepoint_exit_listen", "listen")},
+		base: []attachment{syscallExit("tracepoint_exit_bind", "bind"), syscallExit("tracepoint_exit_listen", "listen")},
+		// Listens from elsewhere are reported by the timeline's tp_btf.
+		offSyscall: []attachment{
+			cgroupRoot("cgroup_post_bind4", ebpf.AttachCGroupInet4PostBind),
+			cgroupRoot("cgroup_post_bind6", ebpf.AttachCGroupInet6PostBind),
+		},
 		tracefs: true,
 	},
 }

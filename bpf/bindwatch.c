@@ -237,6 +237,16 @@ static __always_inline bool task_wanted(const struct capture_config *cfg)
 	return true;
 }
 
+/* Whether the current task is inside system call nr (x86-64 numbering): a
+ * bind or listen made through io_uring, by a 32-bit task or by the kernel
+ * is not, and the syscall tracepoints never see it. */
+static __always_inline bool in_syscall(long nr)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return regs && (long)regs->orig_ax == nr;
+}
+
 static __always_inline bool is_mptcp_subflow(struct sock *sk)
 {
 	if (!bpf_core_field_exists(struct tcp_sock, is_mptcp))
@@ -878,9 +888,20 @@ int BPF_PROG(tp_btf_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	struct listening *l;
 
 	if (newstate == TCP_LISTEN) {
+		if (oldstate == TCP_LISTEN)
+			return 0;
 		/* Asked now so that the listen hook, which may not ask, finds it. */
-		if (oldstate != TCP_LISTEN)
-			bpf_get_socket_cookie(sk);
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		/* With the syscall hook, a listen from elsewhere (io_uring) is
+		 * reported here: as it begins, so an autobound port may still be
+		 * 0; a failure shows as the close that follows at once. */
+		cfg = listener_config();
+		if (!cfg || !(cfg->flags & REPORT_OFF_SYSCALL) || in_syscall(NR_listen))
+			return 0;
+		if (is_mptcp_subflow(sk) || !task_wanted(cfg))
+			return 0;
+		struct call c = {.kind = KIND_LISTEN, .cookie = cookie, .backlog = listen_backlog(sk)};
+		emit(cfg, sk, &c);
 		return 0;
 	}
 	/* LISTEN -> SYN_RECV is a new connection's socket cloned from the
@@ -960,6 +981,84 @@ int cgroup_sock_release(struct bpf_sock *ctx)
 out:
 	bpf_map_delete_elem(&udp_servers, &cookie);
 	return 1;
+}
+
+/*
+ * With the syscall hook, a bind that does not pass the bind system call
+ * (io_uring's IORING_OP_BIND, a 32-bit task's) is reported from here, after
+ * it succeeded, inside the kernel's bind path. The socket is seen only as
+ * the post-bind context shows it: its address, port and protocol, not its
+ * options, bound device nor what the caller asked for.
+ */
+static __always_inline int post_bind(struct bpf_sock *ctx, bool v6)
+{
+	struct capture_config *cfg = config();
+	struct task_struct *task;
+	struct sock_event *e;
+	__u16 port;
+	__u64 seq;
+
+	if (!cfg || !(cfg->flags & REPORT_OFF_SYSCALL) || in_syscall(NR_bind))
+		return 1;
+	if (!task_wanted(cfg))
+		return 1;
+	port = ctx->src_port;
+	if (!port_wanted(cfg, port, port))
+		return 1;
+	if (!next_seq(&seq))
+		return 1;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(DROP_RINGBUF_FULL);
+		return 1;
+	}
+	task = bpf_get_current_task_btf();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	__builtin_memset(e, 0, sizeof(*e));
+	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->hdr.seq = seq;
+	e->hdr.kind = KIND_BIND;
+	e->hdr.layout = LAYOUT_VERSION;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cookie = bpf_get_socket_cookie(ctx);
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ppid = task->real_parent->tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->mntns = task->nsproxy->mnt_ns->ns.inum;
+	e->netns = task->nsproxy->net_ns->ns.inum;
+	e->protocol = ctx->protocol;
+	e->family = ctx->family;
+	e->port = port;
+	e->req_family = REQ_FAMILY_NONE;
+	if (v6) {
+		__u32 *a = (__u32 *)e->addr;
+		a[0] = ctx->src_ip6[0];
+		a[1] = ctx->src_ip6[1];
+		a[2] = ctx->src_ip6[2];
+		a[3] = ctx->src_ip6[3];
+	} else {
+		__u32 *a = (__u32 *)e->addr;
+		a[0] = ctx->src_ip4;
+	}
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	submit(e, cfg);
+	return 1;
+}
+
+SEC("cgroup/post_bind4")
+int cgroup_post_bind4(struct bpf_sock *ctx)
+{
+	return post_bind(ctx, false);
+}
+
+SEC("cgroup/post_bind6")
+int cgroup_post_bind6(struct bpf_sock *ctx)
+{
+	return post_bind(ctx, true);
 }
 
 /* ---- inventory ------------------------------------------------------------- */

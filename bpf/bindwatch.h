@@ -120,6 +120,10 @@ enum capture_flags {
 	MPTCP_HOOKED = 1 << 6,
 	/* Report listen and close records, not only binds. */
 	CAPTURE_LISTENERS = 1 << 7,
+	/* The syscall tracepoint hook is in use: binds and listens that do not
+	 * pass the bind and listen system calls (io_uring, 32-bit compat) are
+	 * reported from inside the kernel's bind and listen paths instead. */
+	REPORT_OFF_SYSCALL = 1 << 8,
 };
 
 /* What to report, and when to wake the reader; written by the loader. */

@@ -26,14 +26,15 @@ type bindwatchCaptureConfig struct {
 type bindwatchCaptureFlags uint32
 
 const (
-	bindwatchCaptureFlagsFILTER_PID        bindwatchCaptureFlags = 1
-	bindwatchCaptureFlagsFILTER_UID        bindwatchCaptureFlags = 2
-	bindwatchCaptureFlagsFILTER_PORTS      bindwatchCaptureFlags = 4
-	bindwatchCaptureFlagsFILTER_CGROUP     bindwatchCaptureFlags = 8
-	bindwatchCaptureFlagsFILTER_MNTNS      bindwatchCaptureFlags = 16
-	bindwatchCaptureFlagsCAPTURE_ERRORS    bindwatchCaptureFlags = 32
-	bindwatchCaptureFlagsMPTCP_HOOKED      bindwatchCaptureFlags = 64
-	bindwatchCaptureFlagsCAPTURE_LISTENERS bindwatchCaptureFlags = 128
+	bindwatchCaptureFlagsFILTER_PID         bindwatchCaptureFlags = 1
+	bindwatchCaptureFlagsFILTER_UID         bindwatchCaptureFlags = 2
+	bindwatchCaptureFlagsFILTER_PORTS       bindwatchCaptureFlags = 4
+	bindwatchCaptureFlagsFILTER_CGROUP      bindwatchCaptureFlags = 8
+	bindwatchCaptureFlagsFILTER_MNTNS       bindwatchCaptureFlags = 16
+	bindwatchCaptureFlagsCAPTURE_ERRORS     bindwatchCaptureFlags = 32
+	bindwatchCaptureFlagsMPTCP_HOOKED       bindwatchCaptureFlags = 64
+	bindwatchCaptureFlagsCAPTURE_LISTENERS  bindwatchCaptureFlags = 128
+	bindwatchCaptureFlagsREPORT_OFF_SYSCALL bindwatchCaptureFlags = 256
 )
 
 type bindwatchDropReason uint32
@@ -181,6 +182,8 @@ const (
 	bindwatchMapScratch               = "scratch"
 	bindwatchMapSeqCounter            = "seq_counter"
 	bindwatchMapUdpServers            = "udp_servers"
+	bindwatchProgCgroupPostBind4      = "cgroup_post_bind4"
+	bindwatchProgCgroupPostBind6      = "cgroup_post_bind6"
 	bindwatchProgCgroupSockCreate     = "cgroup_sock_create"
 	bindwatchProgCgroupSockRelease    = "cgroup_sock_release"
 	bindwatchProgFexitInet6Bind       = "fexit_inet6_bind"
@@ -258,6 +261,8 @@ type bindwatchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bindwatchProgramSpecs struct {
+	CgroupPostBind4      *ebpf.ProgramSpec `ebpf:"cgroup_post_bind4"`
+	CgroupPostBind6      *ebpf.ProgramSpec `ebpf:"cgroup_post_bind6"`
 	CgroupSockCreate     *ebpf.ProgramSpec `ebpf:"cgroup_sock_create"`
 	CgroupSockRelease    *ebpf.ProgramSpec `ebpf:"cgroup_sock_release"`
 	FexitInet6Bind       *ebpf.ProgramSpec `ebpf:"fexit_inet6_bind"`
@@ -391,6 +396,8 @@ type bindwatchVariables struct {
 //
 // It can be passed to loadBindwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bindwatchPrograms struct {
+	CgroupPostBind4      *ebpf.Program `ebpf:"cgroup_post_bind4"`
+	CgroupPostBind6      *ebpf.Program `ebpf:"cgroup_post_bind6"`
 	CgroupSockCreate     *ebpf.Program `ebpf:"cgroup_sock_create"`
 	CgroupSockRelease    *ebpf.Program `ebpf:"cgroup_sock_release"`
 	FexitInet6Bind       *ebpf.Program `ebpf:"fexit_inet6_bind"`
@@ -418,6 +425,8 @@ type bindwatchPrograms struct {
 
 func (p *bindwatchPrograms) Close() error {
 	return _BindwatchClose(
+		p.CgroupPostBind4,
+		p.CgroupPostBind6,
 		p.CgroupSockCreate,
 		p.CgroupSockRelease,
 		p.FexitInet6Bind,

@@ -20,6 +20,7 @@ const (
 	captureErrors    = uint32(bindwatchCaptureFlagsCAPTURE_ERRORS)
 	mptcpHooked      = uint32(bindwatchCaptureFlagsMPTCP_HOOKED)
 	captureListeners = uint32(bindwatchCaptureFlagsCAPTURE_LISTENERS)
+	reportOffSyscall = uint32(bindwatchCaptureFlagsREPORT_OFF_SYSCALL)
 )
 
 // MaxFilterPorts is how many ports the kernel's port filter holds

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,6 +207,20 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 			log.Warn("not seen on this host", "what", t.blind, "program", t.program, "reason", err)
 		}
 	}
+	if len(progs.offSyscall) > 0 {
+		p.base.Flags |= reportOffSyscall
+		if err := p.attachOptional(spec, progs.offSyscall, opts); err != nil {
+			p.blind = append(p.blind, blindOffSyscallBind)
+			log.Warn("not seen on this host", "what", blindOffSyscallBind, "reason", err)
+		}
+		if slices.Contains(p.blind, timeline[0].blind) {
+			p.blind = append(p.blind, blindOffSyscallListen)
+		}
+		if err := p.SetFilter(f); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	p.loadInventory(spec, opts, log)
 	if pinned != nil {
 		if err := pinned.adopt(p); err != nil {
@@ -240,6 +255,12 @@ func (p *Probe) attachOptional(spec *ebpf.CollectionSpec, as []attachment, opts 
 	p.links = append(p.links, links...)
 	return nil
 }
+
+// Blind spots of the syscall hook without its cgroup and tp_btf programs.
+const (
+	blindOffSyscallBind   = "binds not made by the bind system call (io_uring IORING_OP_BIND, 32-bit compat)"
+	blindOffSyscallListen = "listens not made by the listen system call (io_uring IORING_OP_LISTEN)"
+)
 
 // blindSCTPListen is the blind spot of a hook without sctp_inet_listen.
 const blindSCTPListen = "SCTP listen (the sctp module was not loaded when capture started)"

@@ -56,6 +56,7 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	if d, err := a.probe.Drops(); err == nil {
 		snap.Lease = a.leaseSnapshot(d, snap.Dropped)
 	}
+	snap.BlindSpots = a.probe.BlindSpots()
 	sp := a.spool.Stats()
 	snap.SpoolBytes = sp.Bytes
 	lost := sp.DroppedMessages

@@ -35,6 +35,7 @@ struct pt_regs {
 	unsigned long r8;
 	unsigned long r9;
 	unsigned long ax;
+	unsigned long orig_ax;
 	unsigned long sp;
 	unsigned long ip;
 };
@@ -57,8 +58,11 @@ struct mnt_namespace {
 	struct ns_common ns;
 };
 
+struct net;
+
 struct nsproxy {
 	struct mnt_namespace *mnt_ns;
+	struct net *net_ns;
 };
 
 struct inode {
@@ -219,6 +223,10 @@ struct tcp_sock {
 #define TCP_LISTEN 10
 
 #define SOCK_BINDPORT_LOCK 8
+
+/* x86-64 system call numbers. */
+#define NR_bind 49
+#define NR_listen 50
 
 #define EBADF 9
 #define ENOTSOCK 88

@@ -30,6 +30,9 @@ type Snapshot struct {
 	CgroupScans uint64
 	// Lease is the capture lease and what happened while no agent ran.
 	Lease Lease
+	// BlindSpots name what capture cannot see on this host (programs
+	// that did not load or attach).
+	BlindSpots []string
 }
 
 // Lease is the state of the capture lease (capture.orphan_timeout).
@@ -124,6 +127,7 @@ var (
 	descLeaseExp    = prometheus.NewDesc("bindwatch_capture_orphaned_seconds", "Seconds the capture lease has been expired; 0 while the agent renews it.", nil, nil)
 	descOrphaned    = prometheus.NewDesc("bindwatch_capture_orphaned_before_start_seconds", "Seconds capture had been off, its lease expired, when this agent started.", nil, nil)
 	descWaiting     = prometheus.NewDesc("bindwatch_capture_waiting_at_start_bytes", "Unread records in the ring when this agent started: captured while no agent ran.", nil, nil)
+	descBlind       = prometheus.NewDesc("bindwatch_capture_blind", "Always 1 for each thing capture cannot see on this host; none when it sees everything.", []string{"what"}, nil)
 	descLostBefore  = prometheus.NewDesc("bindwatch_capture_lost_before_start", "Kernel drops from before this agent started, by reason.", []string{"reason"}, nil)
 )
 
@@ -131,7 +135,7 @@ var (
 type snapshotCollector struct{ snapshot func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans, descLeaseExp, descOrphaned, descWaiting, descLostBefore} {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
 		ch <- d
 	}
 }
@@ -163,5 +167,8 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descWaiting, float64(s.Lease.WaitingBytes))
 	for _, r := range kernelDropReasons {
 		gauge(descLostBefore, float64(s.Lease.LostBeforeStart[r]), r)
+	}
+	for _, b := range s.BlindSpots {
+		gauge(descBlind, 1, b)
 	}
 }
