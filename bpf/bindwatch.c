@@ -156,6 +156,14 @@ struct {
 	__type(value, struct sock_event);
 } scratch SEC(".maps");
 
+/* Per-user budgets, per CPU: no lock, no atomics on the bind path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MAX_BUDGET_UIDS);
+	__type(key, __u32);
+	__type(value, struct uid_budget);
+} uid_budgets SEC(".maps");
+
 /* The first of the sequence numbers the last reserve_seq run took. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -167,6 +175,7 @@ struct {
 /* Force the shared types into BTF so bpf2go generates their Go mirrors. */
 const struct sock_event *unused_sock_event __attribute__((unused));
 const struct inventory_entry *unused_inventory_entry __attribute__((unused));
+const struct uid_budget *unused_uid_budget __attribute__((unused));
 const enum record_kind *unused_record_kind __attribute__((unused));
 const enum option_bits *unused_option_bits __attribute__((unused));
 const enum capture_flags *unused_capture_flags __attribute__((unused));
@@ -367,6 +376,41 @@ static __always_inline bool port_wanted(const struct capture_config *cfg, __u16 
 	       bpf_map_lookup_elem(&filter_ports, &req_port);
 }
 
+/* Whether uid may have one more record now. Root is not budgeted: the
+ * budget keeps users from crowding out others, and root's records are the
+ * ones it protects. A record over budget is counted for its user (the agent
+ * reports the counts) and among the drops, and takes no sequence number:
+ * the report says what is missing instead of a gap. */
+static __always_inline bool within_budget(const struct capture_config *cfg, __u32 uid, __u64 now)
+{
+	struct uid_budget *b;
+
+	if (!cfg->budget_per_sec || uid == 0)
+		return true;
+	b = bpf_map_lookup_elem(&uid_budgets, &uid);
+	if (!b) {
+		struct uid_budget fresh = {.last_ns = now, .tokens = cfg->budget_burst ? cfg->budget_burst - 1 : 0};
+		bpf_map_update_elem(&uid_budgets, &uid, &fresh, BPF_NOEXIST);
+		return true;
+	}
+	__u64 elapsed = now - b->last_ns;
+	if (elapsed > 10000000000ULL) /* longer than 10 s: the bucket is full anyway */
+		elapsed = 10000000000ULL;
+	__u64 add = elapsed * cfg->budget_per_sec / 1000000000ULL;
+	if (add) {
+		__u64 tokens = b->tokens + add;
+		b->tokens = tokens > cfg->budget_burst ? cfg->budget_burst : tokens;
+		b->last_ns = now;
+	}
+	if (!b->tokens) {
+		b->suppressed++;
+		count_drop(DROP_BUDGET);
+		return false;
+	}
+	b->tokens--;
+	return true;
+}
+
 /* Takes the next sequence number: only once every filter passed, so a gap
  * means a lost record. */
 static __always_inline bool next_seq(__u64 *seq)
@@ -441,6 +485,10 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 		read_requested(&req, c->uaddr, c->addrlen, c->user_addr);
 	if (!port_wanted(cfg, port, req.port))
 		return;
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (!within_budget(cfg, (__u32)uid_gid, now))
+		return;
 	if (!next_seq(&seq))
 		return;
 
@@ -452,10 +500,9 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u8 opts = inet_options(sk);
 
-	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->hdr.ts_boot_ns = now;
 	e->hdr.seq = seq;
 	e->hdr.kind = c->kind;
 	e->hdr.layout = LAYOUT_VERSION;
@@ -1005,6 +1052,10 @@ static __always_inline int post_bind(struct bpf_sock *ctx, bool v6)
 	port = ctx->src_port;
 	if (!port_wanted(cfg, port, port))
 		return 1;
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	__u64 now = bpf_ktime_get_boot_ns();
+	if (!within_budget(cfg, (__u32)uid_gid, now))
+		return 1;
 	if (!next_seq(&seq))
 		return 1;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -1014,10 +1065,9 @@ static __always_inline int post_bind(struct bpf_sock *ctx, bool v6)
 	}
 	task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	__builtin_memset(e, 0, sizeof(*e));
-	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->hdr.ts_boot_ns = now;
 	e->hdr.seq = seq;
 	e->hdr.kind = KIND_BIND;
 	e->hdr.layout = LAYOUT_VERSION;

@@ -139,7 +139,21 @@ struct capture_config {
 	 * its programs beside the pinned ones of the last, then flips this, so
 	 * that no bind is reported twice or missed across an upgrade. */
 	__u32 generation;
+	/* Records a non-root user may have per second on each CPU, and how
+	 * many at once (the bucket's size): beyond, its records are counted in
+	 * uid_budget and dropped, so one user's flood cannot push everyone's
+	 * records out of the ring. 0: no budget. */
+	__u32 budget_per_sec;
+	__u32 budget_burst;
 	__u32 _pad;
+};
+
+/* A non-root user's budget on one CPU (token bucket), and what it cost. */
+struct uid_budget {
+	__u64 last_ns;    /* when tokens were last added */
+	__u32 tokens;
+	__u32 _pad;
+	__u64 suppressed; /* records dropped over budget, ever */
 };
 
 /* Indexes of the per-CPU drop counter array. */
@@ -151,7 +165,9 @@ enum drop_reason {
 	DROP_NO_SOCKET = 2,
 	/* Skipped: no agent renewed the lease in time (see the lease map). */
 	DROP_ORPHANED = 3,
-	DROP_REASONS = 4,
+	/* Over a user's budget (capture_config.budget_per_sec). */
+	DROP_BUDGET = 4,
+	DROP_REASONS = 5,
 };
 
 /* Kernel limits of the filter maps, shared with Go's validation. */
@@ -161,6 +177,7 @@ enum limits {
 	MAX_PENDING = 10240,
 	MAX_UDP_SERVERS = 65536,
 	MAX_LISTENING = 65536,
+	MAX_BUDGET_UIDS = 4096,
 };
 
 #endif /* BINDWATCH_H */

@@ -14,13 +14,15 @@ import (
 )
 
 type bindwatchCaptureConfig struct {
-	_           structs.HostLayout
-	Flags       uint32
-	Pid         uint32
-	Uid         uint32
-	WakeupBytes uint32
-	Generation  uint32
-	Pad         uint32
+	_            structs.HostLayout
+	Flags        uint32
+	Pid          uint32
+	Uid          uint32
+	WakeupBytes  uint32
+	Generation   uint32
+	BudgetPerSec uint32
+	BudgetBurst  uint32
+	Pad          uint32
 }
 
 type bindwatchCaptureFlags uint32
@@ -44,7 +46,8 @@ const (
 	bindwatchDropReasonDROP_PENDING_FULL bindwatchDropReason = 1
 	bindwatchDropReasonDROP_NO_SOCKET    bindwatchDropReason = 2
 	bindwatchDropReasonDROP_ORPHANED     bindwatchDropReason = 3
-	bindwatchDropReasonDROP_REASONS      bindwatchDropReason = 4
+	bindwatchDropReasonDROP_BUDGET       bindwatchDropReason = 4
+	bindwatchDropReasonDROP_REASONS      bindwatchDropReason = 5
 )
 
 type bindwatchInventoryEntry struct {
@@ -85,6 +88,7 @@ const (
 	bindwatchLimitsMAX_PENDING      bindwatchLimits = 10240
 	bindwatchLimitsMAX_UDP_SERVERS  bindwatchLimits = 65536
 	bindwatchLimitsMAX_LISTENING    bindwatchLimits = 65536
+	bindwatchLimitsMAX_BUDGET_UIDS  bindwatchLimits = 4096
 )
 
 type bindwatchListening struct {
@@ -165,6 +169,14 @@ type bindwatchSockEvent struct {
 	_          [4]byte
 }
 
+type bindwatchUidBudget struct {
+	_          structs.HostLayout
+	LastNs     uint64
+	Tokens     uint32
+	Pad        uint32
+	Suppressed uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -182,6 +194,7 @@ const (
 	bindwatchMapScratch               = "scratch"
 	bindwatchMapSeqCounter            = "seq_counter"
 	bindwatchMapUdpServers            = "udp_servers"
+	bindwatchMapUidBudgets            = "uid_budgets"
 	bindwatchProgCgroupPostBind4      = "cgroup_post_bind4"
 	bindwatchProgCgroupPostBind6      = "cgroup_post_bind6"
 	bindwatchProgCgroupSockCreate     = "cgroup_sock_create"
@@ -217,6 +230,7 @@ const (
 	bindwatchVarUnusedRecordKind      = "unused_record_kind"
 	bindwatchVarUnusedReqFamilyNone   = "unused_req_family_none"
 	bindwatchVarUnusedSockEvent       = "unused_sock_event"
+	bindwatchVarUnusedUidBudget       = "unused_uid_budget"
 )
 
 // loadBindwatch returns the embedded CollectionSpec for bindwatch.
@@ -305,6 +319,7 @@ type bindwatchMapSpecs struct {
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	SeqCounter  *ebpf.MapSpec `ebpf:"seq_counter"`
 	UdpServers  *ebpf.MapSpec `ebpf:"udp_servers"`
+	UidBudgets  *ebpf.MapSpec `ebpf:"uid_budgets"`
 }
 
 // bindwatchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -321,6 +336,7 @@ type bindwatchVariableSpecs struct {
 	UnusedRecordKind     *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedReqFamilyNone  *ebpf.VariableSpec `ebpf:"unused_req_family_none"`
 	UnusedSockEvent      *ebpf.VariableSpec `ebpf:"unused_sock_event"`
+	UnusedUidBudget      *ebpf.VariableSpec `ebpf:"unused_uid_budget"`
 }
 
 // bindwatchObjects contains all objects after they have been loaded into the kernel.
@@ -356,6 +372,7 @@ type bindwatchMaps struct {
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	SeqCounter  *ebpf.Map `ebpf:"seq_counter"`
 	UdpServers  *ebpf.Map `ebpf:"udp_servers"`
+	UidBudgets  *ebpf.Map `ebpf:"uid_budgets"`
 }
 
 func (m *bindwatchMaps) Close() error {
@@ -373,6 +390,7 @@ func (m *bindwatchMaps) Close() error {
 		m.Scratch,
 		m.SeqCounter,
 		m.UdpServers,
+		m.UidBudgets,
 	)
 }
 
@@ -390,6 +408,7 @@ type bindwatchVariables struct {
 	UnusedRecordKind     *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedReqFamilyNone  *ebpf.Variable `ebpf:"unused_req_family_none"`
 	UnusedSockEvent      *ebpf.Variable `ebpf:"unused_sock_event"`
+	UnusedUidBudget      *ebpf.Variable `ebpf:"unused_uid_budget"`
 }
 
 // bindwatchPrograms contains all programs after they have been loaded into the kernel.

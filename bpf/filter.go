@@ -43,6 +43,10 @@ type Filter struct {
 	Errors bool
 	// Listeners reports listen and close records, not only binds.
 	Listeners bool
+	// BudgetPerSec is how many records a non-root user may have per second
+	// on each CPU, BudgetBurst how many at once; over it its records are
+	// counted (Probe.Suppressed) and dropped. 0: no budget.
+	BudgetPerSec, BudgetBurst uint32
 	// CgroupMap and MntNSMap are paths of pinned BPF hash maps, keyed by
 	// cgroup id and by mount-namespace inode, as bcc's --cgroupmap and
 	// --mntnsmap take them. Only tasks found in them are reported. They are
@@ -94,6 +98,7 @@ func (f Filter) config(mptcp bool, base bindwatchCaptureConfig) bindwatchCapture
 	if f.Listeners {
 		c.Flags |= captureListeners
 	}
+	c.BudgetPerSec, c.BudgetBurst = f.BudgetPerSec, f.BudgetBurst
 	if mptcp {
 		c.Flags |= mptcpHooked
 	}

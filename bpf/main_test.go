@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +22,29 @@ import (
 // filters are about other processes, so tests need other processes.
 const childBindVar = "BINDWATCH_TEST_CHILD_BIND"
 
+// childFloodVar makes the re-executed test binary bind UDP sockets as fast
+// as it can for the duration it holds (e.g. "2s").
+const childFloodVar = "BINDWATCH_TEST_CHILD_FLOOD"
+
+func childFlood(d string) error {
+	dur, err := time.ParseDuration(d)
+	if err != nil {
+		return err
+	}
+	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	for end := time.Now().Add(dur); time.Now().Before(end); {
+		for range 256 {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			unix.Bind(fd, sa)
+			unix.Close(fd)
+		}
+	}
+	return nil
+}
+
 // childHoldVar makes the re-executed test binary wait until its stdin
 // closes: a process that holds the fds it inherited.
 const childHoldVar = "BINDWATCH_TEST_CHILD_HOLD"
@@ -28,6 +52,13 @@ const childHoldVar = "BINDWATCH_TEST_CHILD_HOLD"
 func TestMain(m *testing.M) {
 	if os.Getenv(childHoldVar) == "1" {
 		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	if d := os.Getenv(childFloodVar); d != "" {
+		if err := childFlood(d); err != nil {
+			fmt.Fprintln(os.Stderr, "child flood:", err)
+			os.Exit(1)
+		}
 		os.Exit(0)
 	}
 	if spec := os.Getenv(childBindVar); spec != "" {

@@ -332,13 +332,15 @@ type Drops struct {
 	// Orphaned counts calls skipped because the lease had run out: no
 	// agent renewed it in time.
 	Orphaned uint64
+	// Budget counts records of users over their budget.
+	Budget uint64
 }
 
 // Drops sums the per-CPU drop counters.
 func (p *Probe) Drops() (Drops, error) {
 	var d Drops
 	m := p.coll.Maps["drops"]
-	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull, &d.NoSocket, &d.Orphaned} {
+	for reason, dst := range []*uint64{&d.RingBufferFull, &d.PendingFull, &d.NoSocket, &d.Orphaned, &d.Budget} {
 		var perCPU []uint64
 		if err := m.Lookup(uint32(reason), &perCPU); err != nil {
 			return d, fmt.Errorf("reading drop counter %d: %w", reason, err)
@@ -366,4 +368,22 @@ func (p *Probe) Close() error {
 	}
 	p.coll.Close()
 	return nil
+}
+
+// Suppressed is, per user, how many records its budget dropped since the
+// budgets map was made (all CPUs summed).
+func (p *Probe) Suppressed() (map[uint32]uint64, error) {
+	out := map[uint32]uint64{}
+	var uid uint32
+	var perCPU []bindwatchUidBudget
+	it := p.coll.Maps["uid_budgets"].Iterate()
+	for it.Next(&uid, &perCPU) {
+		for _, b := range perCPU {
+			out[uid] += b.Suppressed
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading the user budgets: %w", err)
+	}
+	return out, nil
 }

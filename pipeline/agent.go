@@ -61,6 +61,8 @@ type Agent struct {
 	invStats    InventoryStats
 	// before is what happened while no agent ran, as this one found it.
 	before beforeStart
+	// suppressedReported is, per user, the budget drops already reported.
+	suppressedReported map[uint32]uint64
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
 	// registry, with a registry configured, gives messages framed before
@@ -77,7 +79,7 @@ type Agent struct {
 // from then on, queued until Run reads them.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a := &Agent{cfg: cfg, log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout),
-		inventories: make(chan string, 1)}
+		inventories: make(chan string, 1), suppressedReported: map[uint32]uint64{}}
 	// undo releases what was opened when a later step fails.
 	var undo []func()
 	defer func() {
@@ -282,6 +284,9 @@ func (a *Agent) Close(ctx context.Context) error {
 
 func captureFilter(cfg *config.Config) bpf.Filter {
 	f := bpf.Filter{Errors: cfg.Capture.Errors, Ports: cfg.Capture.Ports, Listeners: true}
+	if b := uint32(cfg.Capture.UIDBudget); b > 0 {
+		f.BudgetPerSec, f.BudgetBurst = b, max(b/10, 1)
+	}
 	if cfg.Capture.PID >= 0 {
 		f.PID = uint32(cfg.Capture.PID)
 	}

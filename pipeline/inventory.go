@@ -25,7 +25,8 @@ const lossRetakeInterval = time.Minute
 
 // runInventory lists what already listens at start, every
 // inventory.interval, and after records were lost (a listener whose listen
-// record was lost still shows), sending the records to out. A pass once
+// record was lost still shows), sending the records to out; and reports
+// what users' budgets dropped (reportSuppressed). A pass once
 // begun is sent whole, even while stopping: its sequence numbers are
 // taken, and a pass cut short would read downstream as a loss.
 func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) error {
@@ -61,10 +62,15 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 		defer t.Stop()
 		every = t.C
 	}
+	suppressed := time.NewTicker(suppressedInterval)
+	defer suppressed.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			a.reportSuppressed(out) // what the last interval dropped
 			return nil
+		case <-suppressed.C:
+			a.reportSuppressed(out)
 		case <-every:
 			take("interval")
 		case reason := <-a.inventories:

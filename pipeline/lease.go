@@ -48,11 +48,12 @@ func (a *Agent) leaseSnapshot(now bpf.Drops, dropped map[string]uint64) metrics.
 	dropped["pending_full"] = now.PendingFull - b.PendingFull
 	dropped["no_socket"] = now.NoSocket - b.NoSocket
 	dropped["orphaned"] = now.Orphaned - b.Orphaned
+	dropped["budget"] = now.Budget - b.Budget
 	l := metrics.Lease{
 		OrphanedSeconds: a.before.orphaned.Seconds(),
 		WaitingBytes:    uint64(a.before.waiting),
 		LostBeforeStart: map[string]uint64{"ring_buffer_full": b.RingBufferFull, "pending_full": b.PendingFull,
-			"no_socket": b.NoSocket, "orphaned": b.Orphaned},
+			"no_socket": b.NoSocket, "orphaned": b.Orphaned, "budget": b.Budget},
 	}
 	if exp, err := a.probe.LeaseExpired(); err == nil {
 		l.ExpiredSeconds = exp.Seconds()

@@ -78,6 +78,7 @@ type BindEvent struct {
 	SnapshotSockets    int64    `avro:"snapshot_sockets"`
 	SnapshotSource     *string  `avro:"snapshot_source"`
 	SnapshotIncomplete []string `avro:"snapshot_incomplete"`
+	Suppressed         int64    `avro:"suppressed"`
 }
 
 // Holder is a process holding one of a socket's file descriptors.
@@ -98,4 +99,5 @@ const (
 	KindClose       = "close"
 	KindSnapshot    = "snapshot"
 	KindSnapshotEnd = "snapshot_end"
+	KindSuppressed  = "suppressed"
 )

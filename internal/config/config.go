@@ -51,6 +51,9 @@ type Capture struct {
 	// OrphanTimeout is how long pinned capture goes on with no agent
 	// renewing its lease; 0 keeps it on until unpinned.
 	OrphanTimeout time.Duration
+	// UIDBudget is how many records a non-root user may have per second on
+	// each CPU (bursts of a tenth of it); 0: no budget.
+	UIDBudget int
 }
 
 // Host names the host in every event.
@@ -233,6 +236,7 @@ func Defaults() Config {
 			UID:             -1,
 			PinDir:          "/sys/fs/bpf/bindwatch",
 			OrphanTimeout:   5 * time.Minute,
+			UIDBudget:       20000,
 		},
 		Kafka: Kafka{
 			Brokers:  []string{"127.0.0.1:9092"},

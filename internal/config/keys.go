@@ -37,6 +37,7 @@ var keys = []key{
 	{"capture.uid", kindInt, "report this user's binds only; -1 for all", func(c *Config) any { return &c.Capture.UID }},
 	{"capture.ports", kindPorts, "report binds to these ports only; empty for all", func(c *Config) any { return &c.Capture.Ports }},
 	{"capture.pin_dir", kindString, "bpffs directory where capture is pinned to survive restarts; empty pins nothing", func(c *Config) any { return &c.Capture.PinDir }},
+	{"capture.uid_budget", kindInt, "records a non-root user may have per second on each CPU; over it they are counted, not sent; 0: no budget", func(c *Config) any { return &c.Capture.UIDBudget }},
 	{"capture.orphan_timeout", kindDuration, "how long pinned capture goes on with no agent running; 0: until unpinned", func(c *Config) any { return &c.Capture.OrphanTimeout }},
 
 	{"host.name", kindString, "host name in events; empty for the OS host name", func(c *Config) any { return &c.Host.Name }},

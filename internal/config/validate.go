@@ -179,6 +179,8 @@ func checkKey(name string, c *Config) *FieldError {
 		return enum(name, c.Log.Format, logFormatValues)
 	case "shutdown.timeout":
 		return positive(name, c.Shutdown.Timeout)
+	case "capture.uid_budget":
+		return intRange(name, int64(c.Capture.UIDBudget), 0, 1_000_000)
 	case "capture.orphan_timeout":
 		// The agent renews the lease every monitor tick (5s).
 		if d := c.Capture.OrphanTimeout; d != 0 && d < 30*time.Second {

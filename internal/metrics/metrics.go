@@ -104,7 +104,7 @@ var dropReasons = append(slices.Clone(kernelDropReasons), "queue_full", "malform
 	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown")
 
 // kernelDropReasons are the drops the BPF programs count (bpf.Drops).
-var kernelDropReasons = []string{"ring_buffer_full", "pending_full", "no_socket", "orphaned"}
+var kernelDropReasons = []string{"ring_buffer_full", "pending_full", "no_socket", "orphaned", "budget"}
 
 // Outcomes of cgroup lookups the cache could not answer, the label values
 // of bindwatch_cgroup_lookups_total: miss (every such lookup), deferred

@@ -55,7 +55,7 @@ func wantFields(ev *schemas.BindEvent) []Field {
 		{"host_netns", boolOrNil(ev.HostNetNS)}, {"exe", str(ev.Exe)}, {"snapshot_id", str(ev.SnapshotID)},
 		{"holders", holderValues(ev.Holders)}, {"port_explicit", boolOrNil(ev.PortExplicit)},
 		{"snapshot_sockets", ev.SnapshotSockets}, {"snapshot_source", str(ev.SnapshotSource)},
-		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)},
+		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)}, {"suppressed", ev.Suppressed},
 	}
 }
 

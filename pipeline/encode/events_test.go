@@ -60,6 +60,7 @@ func fullEvent() *schemas.BindEvent {
 		SnapshotSockets:    3,
 		SnapshotSource:     ptr("bpf_iter"),
 		SnapshotIncomplete: []string{"netns 4026532200 vanished"},
+		Suppressed:         1 << 33,
 	}
 }
 

@@ -79,6 +79,7 @@ var eventFields = map[string]eventField{
 	"snapshot_sockets":    {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.SnapshotSockets) }},
 	"snapshot_source":     {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotSource) }},
 	"snapshot_incomplete": {`{"type":"array","items":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.SnapshotIncomplete) }},
+	"suppressed":          {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Suppressed) }},
 }
 
 // holdersType is the canonical form of the holders field's type.

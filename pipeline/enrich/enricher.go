@@ -201,6 +201,7 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.Exe = e.exes.lookup(ev.PID, out.Time)
 	out.SnapshotID, out.Holders, out.PortExplicit = nil, nil, nil
 	out.SnapshotSockets, out.SnapshotSource, out.SnapshotIncomplete = 0, nil, nil
+	out.Suppressed = 0
 }
 
 var trueValue, falseValue = true, false

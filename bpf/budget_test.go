@@ -1,0 +1,139 @@
+package bpf
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
+)
+
+const floodUID = 1999
+
+// TestUserFloodDoesNotCrowdOutOthers: four processes of one user bind as
+// fast as they can into a small ring while root binds now and then. With a
+// budget per user, every root bind is reported, the ring never fills, and
+// the flood's excess is counted for its user. Without it (budget 0), the
+// flood fills the ring and root's binds are lost with it.
+func TestUserFloodDoesNotCrowdOutOthers(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, tc := range []struct {
+		name   string
+		budget uint32
+	}{{"with a budget", 2000}, {"without a budget", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			lost, d, suppressed := floodRun(t, tc.budget)
+			t.Logf("root binds lost %d; ring full %d, over budget %d; suppressed for uid %d: %d",
+				lost, d.RingBufferFull, d.Budget, floodUID, suppressed[floodUID])
+			if tc.budget == 0 {
+				if lost == 0 {
+					t.Skip("the flood did not fill the ring this time: nothing to show without a budget")
+				}
+				return
+			}
+			if lost != 0 || d.RingBufferFull != 0 {
+				t.Fatalf("with a budget: %d root binds lost, %d ring-full drops; want none", lost, d.RingBufferFull)
+			}
+			if suppressed[floodUID] == 0 || d.Budget != suppressed[floodUID] {
+				t.Fatalf("suppressed for uid %d: %d, over-budget drops %d: want them equal and non-zero", floodUID, suppressed[floodUID], d.Budget)
+			}
+		})
+	}
+}
+
+// floodRun floods from floodUID for 2 s with 20 root binds spread over it
+// and returns how many root binds were not reported.
+func floodRun(t *testing.T, budget uint32) (int, Drops, map[uint32]uint64) {
+	t.Helper()
+	p, err := Load(Options{Filter: Filter{BudgetPerSec: budget, BudgetBurst: budget / 20}, RingBufferBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rd, err := p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	mine := map[uint16]bool{} // ports of root's binds seen
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ev Event
+		for {
+			if err := rd.Read(&ev); err != nil {
+				if errors.Is(err, ErrClosed) || errors.Is(err, ErrFlushed) {
+					return
+				}
+				continue
+			}
+			rd.CommitAll()
+			if ev.PID == uint32(os.Getpid()) && ev.Kind == KindBind {
+				mu.Lock()
+				mine[ev.Port] = true
+				mu.Unlock()
+			}
+		}
+	}()
+
+	exe := filepath.Join(testenv.WorldReadableDir(t), "flood.test")
+	testenv.CopyTestBinary(t, exe)
+	var floods []*exec.Cmd
+	for range 4 {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childFloodVar+"=2s")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: floodUID, Gid: floodUID}}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		floods = append(floods, cmd)
+	}
+	var ports []uint16
+	time.Sleep(200 * time.Millisecond)
+	for range 20 {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		sa, _ := unix.Getsockname(fd)
+		ports = append(ports, uint16(sa.(*unix.SockaddrInet4).Port))
+		unix.Close(fd)
+		time.Sleep(80 * time.Millisecond)
+	}
+	for _, f := range floods {
+		if err := f.Wait(); err != nil {
+			t.Fatalf("flood: %v", err)
+		}
+	}
+	p.Detach()
+	rd.Flush()
+	wg.Wait()
+	lost := 0
+	for _, port := range ports {
+		if !mine[port] {
+			lost++
+		}
+	}
+	d, err := p.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	suppressed, err := p.Suppressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lost, d, suppressed
+}
