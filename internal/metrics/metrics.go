@@ -78,7 +78,7 @@ func New(build BuildInfo, hook string, snapshot func() Snapshot) *Metrics {
 }
 
 // Drop reasons, the label values of bindwatch_events_dropped_total.
-var dropReasons = []string{"ring_buffer_full", "pending_full", "queue_full", "malformed", "encode_error",
+var dropReasons = []string{"ring_buffer_full", "pending_full", "no_socket", "queue_full", "malformed", "encode_error",
 	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown"}
 
 // Outcomes of cgroup lookups the cache could not answer, the label values
