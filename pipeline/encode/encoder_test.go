@@ -56,7 +56,15 @@ func wantFields(ev *schemas.BindEvent) []Field {
 		{"holders", holderValues(ev.Holders)}, {"port_explicit", boolOrNil(ev.PortExplicit)},
 		{"snapshot_sockets", ev.SnapshotSockets}, {"snapshot_source", str(ev.SnapshotSource)},
 		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)},
+		{"cgroup_path", str(ev.CgroupPath)}, {"cgroup_owner_uid", i64OrNil(ev.CgroupOwnerUID)},
 	}
+}
+
+func i64OrNil(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func boolOrNil(p *bool) any {
