@@ -33,7 +33,9 @@ var scopePrefixes = [...]struct{ prefix, runtime string }{
 }
 
 // ParseContainer finds the container a cgroup v2 path belongs to, and the
-// runtime that created it.
+// runtime that created it, going by names alone. Whoever may make cgroups
+// in a subtree chooses those names: records go through attributeContainer,
+// which believes them only where root made them.
 //
 // Components are examined from the leaf up and the first one named after a
 // container wins: a container's own sub-cgroups (docker-<id>.scope/init.scope,
