@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -68,5 +69,22 @@ func TestLeaseStopsOrphanedCapture(t *testing.T) {
 	bindN(t, 1)
 	if n := must(third.NextSeq()); n != now+1 {
 		t.Fatalf("after re-arming, %d binds reported, want 1", n-now)
+	}
+}
+
+// TestDropsMinus: every counter is subtracted, so a new drop reason cannot
+// be left out of what an agent counts as its own.
+func TestDropsMinus(t *testing.T) {
+	var now, before Drops
+	nv, bv := reflect.ValueOf(&now).Elem(), reflect.ValueOf(&before).Elem()
+	for i := range nv.NumField() {
+		nv.Field(i).SetUint(uint64(1000 + i))
+		bv.Field(i).SetUint(uint64(i))
+	}
+	got := reflect.ValueOf(now.Minus(before))
+	for i := range got.NumField() {
+		if got.Field(i).Uint() != 1000 {
+			t.Errorf("Minus: %s = %d, want 1000", got.Type().Field(i).Name, got.Field(i).Uint())
+		}
 	}
 }

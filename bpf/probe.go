@@ -336,6 +336,17 @@ type Drops struct {
 	Budget uint64
 }
 
+// Minus is d less an earlier reading b: what was dropped between them.
+func (d Drops) Minus(b Drops) Drops {
+	return Drops{
+		RingBufferFull: d.RingBufferFull - b.RingBufferFull,
+		PendingFull:    d.PendingFull - b.PendingFull,
+		NoSocket:       d.NoSocket - b.NoSocket,
+		Orphaned:       d.Orphaned - b.Orphaned,
+		Budget:         d.Budget - b.Budget,
+	}
+}
+
 // Drops sums the per-CPU drop counters.
 func (p *Probe) Drops() (Drops, error) {
 	var d Drops

@@ -43,18 +43,13 @@ func (a *Agent) renewLease() {
 // leaseSnapshot is the lease part of a metrics scrape, and the kernel's
 // drops since this agent started.
 func (a *Agent) leaseSnapshot(now bpf.Drops, dropped map[string]uint64) metrics.Lease {
-	b := a.before.drops
-	dropped["ring_buffer_full"] = now.RingBufferFull - b.RingBufferFull
-	dropped["pending_full"] = now.PendingFull - b.PendingFull
-	dropped["no_socket"] = now.NoSocket - b.NoSocket
-	dropped["orphaned"] = now.Orphaned - b.Orphaned
-	dropped["budget"] = now.Budget - b.Budget
+	addKernelDrops(dropped, now.Minus(a.before.drops))
 	l := metrics.Lease{
 		OrphanedSeconds: a.before.orphaned.Seconds(),
 		WaitingBytes:    uint64(a.before.waiting),
-		LostBeforeStart: map[string]uint64{"ring_buffer_full": b.RingBufferFull, "pending_full": b.PendingFull,
-			"no_socket": b.NoSocket, "orphaned": b.Orphaned, "budget": b.Budget},
+		LostBeforeStart: map[string]uint64{},
 	}
+	addKernelDrops(l.LostBeforeStart, a.before.drops)
 	if exp, err := a.probe.LeaseExpired(); err == nil {
 		l.ExpiredSeconds = exp.Seconds()
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/spool"
@@ -64,6 +65,18 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.Dropped["spool_write_error"] = lost[spool.WriteError]
 	snap.Dropped["spool_corrupt"] = lost[spool.Corrupt]
 	return snap
+}
+
+// addKernelDrops puts the kernel's drop counters under their reasons.
+// no_socket is a bind or listen that succeeded on an fd whose socket the
+// program could not find: unreported, so counted as lost, and, like every
+// loss, followed by a retake of the inventory, which lists the listener.
+func addKernelDrops(dropped map[string]uint64, d bpf.Drops) {
+	dropped["ring_buffer_full"] = d.RingBufferFull
+	dropped["pending_full"] = d.PendingFull
+	dropped["no_socket"] = d.NoSocket
+	dropped["orphaned"] = d.Orphaned
+	dropped["budget"] = d.Budget
 }
 
 // eventLatency feeds both the metrics histogram and a test's observer.

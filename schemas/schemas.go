@@ -78,6 +78,8 @@ type BindEvent struct {
 	SnapshotSockets    int64    `avro:"snapshot_sockets"`
 	SnapshotSource     *string  `avro:"snapshot_source"`
 	SnapshotIncomplete []string `avro:"snapshot_incomplete"`
+	CgroupPath         *string  `avro:"cgroup_path"`
+	CgroupOwnerUID     *int64   `avro:"cgroup_owner_uid"`
 	Suppressed         int64    `avro:"suppressed"`
 }
 

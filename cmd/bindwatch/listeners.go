@@ -124,6 +124,7 @@ func listenerJSON(r *schemas.BindEvent) map[string]any {
 		"port_explicit": r.PortExplicit, "bound_if": r.BoundIf, "reuseaddr": r.ReuseAddr, "reuseport": r.ReusePort,
 		"v6only": r.V6Only, "freebind": r.Freebind, "transparent": r.Transparent,
 		"container_id": r.ContainerID, "container_runtime": r.ContainerRuntime, "exe": r.Exe,
+		"cgroup_path": r.CgroupPath, "cgroup_owner_uid": r.CgroupOwnerUID,
 		"pid": r.PID, "uid": r.UID, "comm": r.Comm, "holders": holders,
 	}
 }

@@ -267,5 +267,8 @@ func reportDrops(p *bpf.Probe) error {
 		fmt.Fprintf(os.Stderr, "bindwatch: lost %d binds (ring buffer full) and %d (entry state full)\n",
 			d.RingBufferFull, d.PendingFull)
 	}
+	if d.NoSocket > 0 {
+		fmt.Fprintf(os.Stderr, "bindwatch: %d binds or listens succeeded on an fd whose socket could not be found: not shown\n", d.NoSocket)
+	}
 	return nil
 }

@@ -20,7 +20,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestMetricsSeries(t *testing.T) {
 	m := New(BuildInfo{Version: "v1.2.3", Revision: "abc", GoVersion: "go1.26"}, "tracepoint", func() Snapshot {
 		return Snapshot{KernelEvents: 10, Captured: 9, Published: 7, Spooled: 2, Replayed: 1, WriteErrors: 3, SpoolBytes: 4096,
-			Dropped:       map[string]uint64{"ring_buffer_full": 1, "queue_full": 4},
+			Dropped:       map[string]uint64{"ring_buffer_full": 1, "queue_full": 4, "no_socket": 8},
 			CgroupLookups: map[string]uint64{"miss": 6, "deferred": 5}, CgroupScans: 2}
 	})
 	m.EventLatency.Observe(0.03)
@@ -39,6 +39,8 @@ func TestMetricsSeries(t *testing.T) {
 		"bindwatch_spool_bytes 4096",
 		`bindwatch_events_dropped_total{reason="ring_buffer_full"} 1`,
 		`bindwatch_events_dropped_total{reason="queue_full"} 4`,
+		`bindwatch_events_dropped_total{reason="no_socket"} 8`,
+		`bindwatch_events_dropped_total{reason="pending_full"} 0`,
 		`bindwatch_events_dropped_total{reason="spool_full"} 0`,
 		`bindwatch_events_dropped_total{reason="encode_error"} 0`,
 		`bindwatch_cgroup_lookups_total{result="miss"} 6`,

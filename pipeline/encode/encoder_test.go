@@ -55,8 +55,16 @@ func wantFields(ev *schemas.BindEvent) []Field {
 		{"host_netns", boolOrNil(ev.HostNetNS)}, {"exe", str(ev.Exe)}, {"snapshot_id", str(ev.SnapshotID)},
 		{"holders", holderValues(ev.Holders)}, {"port_explicit", boolOrNil(ev.PortExplicit)},
 		{"snapshot_sockets", ev.SnapshotSockets}, {"snapshot_source", str(ev.SnapshotSource)},
-		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)}, {"suppressed", ev.Suppressed},
+		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)},
+		{"cgroup_path", str(ev.CgroupPath)}, {"cgroup_owner_uid", i64OrNil(ev.CgroupOwnerUID)}, {"suppressed", ev.Suppressed},
 	}
+}
+
+func i64OrNil(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func boolOrNil(p *bool) any {

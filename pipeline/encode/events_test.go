@@ -60,6 +60,8 @@ func fullEvent() *schemas.BindEvent {
 		SnapshotSockets:    3,
 		SnapshotSource:     ptr("bpf_iter"),
 		SnapshotIncomplete: []string{"netns 4026532200 vanished"},
+		CgroupPath:         ptr(`/user.slice/user-1999.slice/user@1999.service/app.slice/w\xc3rker\\.scope`),
+		CgroupOwnerUID:     ptr(int64(4294967294)),
 		Suppressed:         1 << 33,
 	}
 }
@@ -74,5 +76,6 @@ func nullEvent() *schemas.BindEvent {
 	ev.BoundIfName = nil
 	ev.Exposure, ev.HostNetNS, ev.Exe, ev.SnapshotID, ev.PortExplicit, ev.SnapshotSource = nil, nil, nil, nil, nil, nil
 	ev.Holders, ev.SnapshotIncomplete = nil, nil
+	ev.CgroupPath, ev.CgroupOwnerUID = nil, nil
 	return ev
 }

@@ -79,6 +79,8 @@ var eventFields = map[string]eventField{
 	"snapshot_sockets":    {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.SnapshotSockets) }},
 	"snapshot_source":     {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotSource) }},
 	"snapshot_incomplete": {`{"type":"array","items":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.SnapshotIncomplete) }},
+	"cgroup_path":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.CgroupPath) }},
+	"cgroup_owner_uid":    {`["null","long"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.CgroupOwnerUID) }},
 	"suppressed":          {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Suppressed) }},
 }
 
@@ -243,4 +245,12 @@ func appendNullableInt(dst []byte, v *int32) []byte {
 		return append(dst, 0)
 	}
 	return appendLong(append(dst, 2), int64(*v))
+}
+
+// appendNullableLong writes a ["null","long"] union.
+func appendNullableLong(dst []byte, v *int64) []byte {
+	if v == nil {
+		return append(dst, 0)
+	}
+	return appendLong(append(dst, 2), *v)
 }

@@ -49,6 +49,12 @@ func randomEvent(r *rand.Rand) *schemas.BindEvent {
 		}
 		return ptr(str())
 	}
+	optI64 := func() *int64 {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		return ptr(i64())
+	}
 	optI32 := func() *int32 {
 		if r.IntN(3) == 0 {
 			return nil
@@ -65,6 +71,7 @@ func randomEvent(r *rand.Rand) *schemas.BindEvent {
 		Freebind: r.IntN(2) == 0, Transparent: r.IntN(2) == 0, BindAddressNoPort: r.IntN(2) == 0,
 		ReuseAddr: r.IntN(2) == 0, ReusePort: r.IntN(2) == 0, V6Only: r.IntN(2) == 0,
 		BoundIf: i32(), BoundIfName: optStr(), Error: i32(),
+		CgroupPath: optStr(), CgroupOwnerUID: optI64(),
 	}
 }
 

@@ -84,3 +84,19 @@ func BenchmarkRun(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// The cost the ownership check adds to a cache miss: a stat per level of a
+// root's path, down to the delegated directory of a user's.
+func BenchmarkCgroupTrust(b *testing.B) {
+	tr := newCgroupTree(b, dockerScope, forgedDocker)
+	tr.delegate(userService, 1999)
+	trust := tr.trust()
+	for name, rel := range map[string]string{"root-owned-2-levels": dockerScope, "delegated-at-level-3-of-5": forgedDocker} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				trust.info("/" + rel)
+			}
+		})
+	}
+}

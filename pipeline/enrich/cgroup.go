@@ -10,17 +10,13 @@ import (
 // records point at its strings, and a record may still be in flight when
 // the cache evicts the entry.
 type cgroupInfo struct {
-	path        string
-	containerID *string // nil outside containers
+	path     string
+	pathText *string // path escaped, for records
+	// ownerUID is the user a directory on the path was delegated to; nil
+	// when all of it is the system's or that could not be checked.
+	ownerUID    *int64
+	containerID *string // nil outside containers, and where not trusted
 	runtime     *string
-}
-
-func newCgroupInfo(path string) *cgroupInfo {
-	info := &cgroupInfo{path: path}
-	if id, runtime, ok := ParseContainer(path); ok {
-		info.containerID, info.runtime = &id, &runtime
-	}
-	return info
 }
 
 // cgroupEntry is a cache slot; a nil info is a failed resolution, retried
@@ -44,13 +40,15 @@ const (
 // not renamed in practice. They leave only by LRU eviction.
 //
 // Everything it does itself is bounded: a cache lookup, at most two small
-// /proc reads and two stats, a map lookup in the index. An id none of these
+// /proc reads and two stats, a map lookup in the index, and once an id is
+// found, a stat per level of its path for its owner (cgroupTrust). An id none of these
 // answers is deferred: the enricher hands it to the background resolver
 // (cgroupBackground), whose next index scan may find it, and the record
 // goes on without a container.
 type cgroupResolver struct {
 	procRoot string
 	mount    cgroupMount
+	trust    *cgroupTrust
 	index    *cgroupIndex // nil without a cgroup2 mount
 	cache    *lru[uint64, cgroupEntry]
 	negTTL   time.Duration
@@ -62,6 +60,7 @@ func newCgroupResolver(procRoot string, mount cgroupMount, size int, negTTL time
 	r := &cgroupResolver{
 		procRoot: procRoot,
 		mount:    mount,
+		trust:    newCgroupTrust(mount, nil),
 		cache:    newLRU[uint64, cgroupEntry](size),
 		negTTL:   negTTL,
 		epoch:    time.Now(),
@@ -139,7 +138,7 @@ func (r *cgroupResolver) resolve(id uint64, pid, ppid uint32) (*cgroupInfo, cgro
 		if r.mount.dir == "" {
 			// Nothing to check against; trust only the caller itself.
 			if i == 0 {
-				return newCgroupInfo(path), sourceProc
+				return r.trust.info(path), sourceProc
 			}
 			continue
 		}
@@ -148,7 +147,7 @@ func (r *cgroupResolver) resolve(id uint64, pid, ppid uint32) (*cgroupInfo, cgro
 			continue
 		}
 		if got, err := cgroupDirID(dir); err == nil && got == id {
-			return newCgroupInfo(path), sourceProc
+			return r.trust.info(path), sourceProc
 		}
 	}
 	return r.fromIndex(id)
@@ -163,5 +162,5 @@ func (r *cgroupResolver) fromIndex(id uint64) (*cgroupInfo, cgroupSource) {
 	if !ok {
 		return nil, sourceNone
 	}
-	return newCgroupInfo(r.mount.pathOf(rel)), sourceIndex
+	return r.trust.info(r.mount.pathOf(rel)), sourceIndex
 }

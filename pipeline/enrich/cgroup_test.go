@@ -14,12 +14,15 @@ type cgroupTree struct {
 	t     testing.TB
 	mount string
 	proc  string
+	// owners are the directories given to a user, by path relative to
+	// mount: a test cannot chown, so the tree's trust reads them here.
+	owners map[string]uint32
 }
 
 func newCgroupTree(t testing.TB, dirs ...string) *cgroupTree {
 	t.Helper()
 	base := t.TempDir()
-	tr := &cgroupTree{t: t, mount: filepath.Join(base, "cgroup"), proc: filepath.Join(base, "proc")}
+	tr := &cgroupTree{t: t, mount: filepath.Join(base, "cgroup"), proc: filepath.Join(base, "proc"), owners: map[string]uint32{}}
 	for _, d := range append(dirs, ".") {
 		if err := os.MkdirAll(filepath.Join(tr.mount, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -64,7 +67,35 @@ func (tr *cgroupTree) exit(pid uint32) {
 }
 
 func (tr *cgroupTree) resolver(size int) *cgroupResolver {
-	return newCgroupResolver(tr.proc, cgroupMount{dir: tr.mount, root: "/"}, size, 5*time.Second)
+	r := newCgroupResolver(tr.proc, cgroupMount{dir: tr.mount, root: "/"}, size, 5*time.Second)
+	r.trust = tr.trust()
+	return r
+}
+
+// delegate makes rel (relative to the mount) as if systemd had given it to uid.
+func (tr *cgroupTree) delegate(rel string, uid uint32) {
+	tr.owners[filepath.Join(tr.mount, rel)] = uid
+}
+
+// trust reads owners from tr.owners, else from the directories (all the
+// test's own, as the mount's root is).
+func (tr *cgroupTree) trust() *cgroupTrust {
+	return newCgroupTrust(cgroupMount{dir: tr.mount, root: "/"}, func(dir string) (uint32, error) {
+		uid, err := statOwner(dir)
+		if o, ok := tr.owners[dir]; ok && err == nil {
+			return o, nil
+		}
+		return uid, err
+	})
+}
+
+// useIn makes e's resolvers read owners as tr's trust does.
+func (tr *cgroupTree) useIn(e *Enricher) {
+	trust := tr.trust()
+	e.cgroups.trust = trust
+	if e.cgroupBG != nil {
+		e.cgroupBG.trust = trust
+	}
 }
 
 var (
@@ -213,9 +244,15 @@ func TestCgroupWithoutMount(t *testing.T) {
 	tr := newCgroupTree(t, dockerScope)
 	tr.process(100, "/"+dockerScope)
 	r := newCgroupResolver(tr.proc, cgroupMount{}, 16, time.Second)
-	// With nothing to check inodes against, only the caller's own file counts.
-	if info, src := r.resolve(12345, 100, 1); info == nil || src != sourceProc || deref(info.containerID) != idA {
-		t.Errorf("caller's own cgroup: %+v, %d", info, src)
+	// With nothing to check inodes against, only the caller's own file
+	// counts; with no directory owners to check either, its path is
+	// reported but not believed to name a container.
+	info, src := r.resolve(12345, 100, 1)
+	if info == nil || src != sourceProc || deref(info.pathText) != "/"+dockerScope {
+		t.Fatalf("caller's own cgroup: %+v, %d", info, src)
+	}
+	if info.containerID != nil || info.runtime != nil || info.ownerUID != nil {
+		t.Errorf("unchecked cgroup believed: container %q runtime %q owner %s", deref(info.containerID), deref(info.runtime), ownerText(info.ownerUID))
 	}
 	if info, _ := r.resolve(12345, 200, 100); info != nil {
 		t.Errorf("parent's cgroup accepted unchecked: %+v", info)

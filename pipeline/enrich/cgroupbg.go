@@ -37,6 +37,7 @@ const cgroupQueueSize = 1024
 type cgroupBackground struct {
 	index       *cgroupIndex
 	mount       cgroupMount
+	trust       *cgroupTrust
 	reqs        chan cgroupRequest
 	results     chan cgroupResult
 	minInterval time.Duration
@@ -44,10 +45,11 @@ type cgroupBackground struct {
 	log         *slog.Logger
 }
 
-func newCgroupBackground(index *cgroupIndex, mount cgroupMount, minInterval time.Duration, log *slog.Logger) *cgroupBackground {
+func newCgroupBackground(index *cgroupIndex, mount cgroupMount, trust *cgroupTrust, minInterval time.Duration, log *slog.Logger) *cgroupBackground {
 	return &cgroupBackground{
 		index:       index,
 		mount:       mount,
+		trust:       trust,
 		reqs:        make(chan cgroupRequest, cgroupQueueSize),
 		results:     make(chan cgroupResult, cgroupQueueSize),
 		minInterval: minInterval,
@@ -103,7 +105,7 @@ func (b *cgroupBackground) run(ctx context.Context) {
 			var res cgroupResult
 			res.id = req.id
 			if rel, ok := b.index.lookup(req.id); ok {
-				res.info = newCgroupInfo(b.mount.pathOf(rel))
+				res.info = b.trust.info(b.mount.pathOf(rel))
 			}
 			select {
 			case b.results <- res:

@@ -8,6 +8,11 @@ const (
 	RuntimeContainerd = "containerd"
 	RuntimeCRIO       = "cri-o"
 	RuntimePodman     = "podman"
+	// RuntimePodmanRootless is Podman run by a user in its own delegated
+	// subtree (user@UID.service/user.slice/libpod-<id>.scope): the user
+	// could as well have named the cgroup so itself, and it says no more
+	// than that; cgroup_owner_uid says which user.
+	RuntimePodmanRootless = "podman-rootless"
 )
 
 // containerIDLen is the length of the full ids every runtime here assigns:
@@ -28,7 +33,9 @@ var scopePrefixes = [...]struct{ prefix, runtime string }{
 }
 
 // ParseContainer finds the container a cgroup v2 path belongs to, and the
-// runtime that created it.
+// runtime that created it, going by names alone. Whoever may make cgroups
+// in a subtree chooses those names: records go through attributeContainer,
+// which believes them only where root made them.
 //
 // Components are examined from the leaf up and the first one named after a
 // container wins: a container's own sub-cgroups (docker-<id>.scope/init.scope,
@@ -42,6 +49,13 @@ var scopePrefixes = [...]struct{ prefix, runtime string }{
 // defaults to since dockershim was removed in 1.24. With the systemd driver
 // the leaf's prefix names the runtime (cri-containerd-, docker-, crio-).
 func ParseContainer(cgroupPath string) (id, runtime string, ok bool) {
+	id, runtime, _, ok = parseContainerAt(cgroupPath)
+	return id, runtime, ok
+}
+
+// parseContainerAt is ParseContainer, also saying where the matched
+// component ends in the path.
+func parseContainerAt(cgroupPath string) (id, runtime string, end int, ok bool) {
 	p := cgroupPath
 	for p != "" {
 		i := strings.LastIndexByte(p, '/')
@@ -50,11 +64,41 @@ func ParseContainer(cgroupPath string) (id, runtime string, ok bool) {
 			parent = p[:i]
 		}
 		if id, runtime, ok = matchComponent(comp, parent); ok {
-			return id, runtime, true
+			return id, runtime, len(p), true
 		}
 		p = parent
 	}
-	return "", "", false
+	return "", "", 0, false
+}
+
+// attributeContainer is what a record may say about the container the
+// cgroup at path belongs to, given who controls it (see cgroupTrust).
+//
+//   - Ownership unknown: nothing. A name is not evidence.
+//   - Every directory the system's: the runtime the name says.
+//   - In a subtree delegated to a user: a libpod scope there is rootless
+//     Podman, reported as podman-rootless with its id. Any other
+//     container-like name there (docker-<id>.scope, docker/<id>,
+//     kubepods/pod…/<id>, cri-containerd-…) is the user's own choosing: it is
+//     not reported, neither as that runtime nor as an id (which could be
+//     copied from a real container to make its records look like another's).
+//     A container above the delegated directory, in the system's part of the
+//     path, is still the caller's container and is reported: a user inside
+//     a rootful container, say.
+//
+// cgroup_path and cgroup_owner_uid carry the rest for consumers to judge.
+func attributeContainer(path string, o cgroupOwner) (id, runtime string, ok bool) {
+	if !o.checked {
+		return "", "", false
+	}
+	id, runtime, end, ok := parseContainerAt(path)
+	if !ok || !o.delegated || end <= len(o.trusted) {
+		return id, runtime, ok
+	}
+	if runtime == RuntimePodman {
+		return id, RuntimePodmanRootless, true
+	}
+	return ParseContainer(o.trusted)
 }
 
 func matchComponent(comp, parent string) (id, runtime string, ok bool) {

@@ -101,7 +101,7 @@ func New(cfg Config) (*Enricher, error) {
 	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL)
 	var bg *cgroupBackground
 	if cgroups.index != nil {
-		bg = newCgroupBackground(cgroups.index, mount, cfg.CgroupRescanInterval, log)
+		bg = newCgroupBackground(cgroups.index, mount, cgroups.trust, cfg.CgroupRescanInterval, log)
 		log.Info("cgroup index built", "cgroups", cgroups.index.len(), "took", time.Since(start).Round(time.Microsecond))
 	}
 	return &Enricher{
@@ -163,8 +163,10 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.Comm = *e.comms.get(ev.Comm, commText)
 	out.CgroupID = int64(ev.CgroupID)
 	out.ContainerID, out.ContainerRuntime = nil, nil
+	out.CgroupPath, out.CgroupOwnerUID = nil, nil
 	if cg := e.cgroup(ev); cg != nil {
 		out.ContainerID, out.ContainerRuntime = cg.containerID, cg.runtime
+		out.CgroupPath, out.CgroupOwnerUID = cg.pathText, cg.ownerUID
 	}
 	out.MntNSID = int64(ev.MntNS)
 	out.NetNSID = int64(ev.NetNS)

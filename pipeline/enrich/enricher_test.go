@@ -18,7 +18,23 @@ import (
 // the cgroups the fixture processes 4242 (docker) and 4343 (nginx) are in.
 func fixtureEnricher(t testing.TB) (e *Enricher, dockerID, nginxID uint64) {
 	t.Helper()
-	tr := newCgroupTree(t, dockerScope, nginx)
+	e, tr := fixtureEnricherTree(t)
+	return e, tr.id(dockerScope), tr.id(nginx)
+}
+
+// A user's systemd instance, delegated to uid 1999, with a rootless Podman
+// container and a cgroup named like a Docker container.
+var (
+	userService   = "user.slice/user-1999.slice/user@1999.service"
+	rootlessPod   = userService + "/user.slice/libpod-" + idB + ".scope"
+	forgedDocker  = userService + "/app.slice/docker-" + idA + ".scope"
+	forgedKubePod = userService + "/kubepods/pod1234/" + idA
+)
+
+func fixtureEnricherTree(t testing.TB) (*Enricher, *cgroupTree) {
+	t.Helper()
+	tr := newCgroupTree(t, dockerScope, nginx, rootlessPod, forgedDocker, forgedKubePod)
+	tr.delegate(userService, 1999)
 	e, err := New(Config{
 		Hostname:   "edge-17.example",
 		RootFS:     "testdata/host",
@@ -30,8 +46,11 @@ func fixtureEnricher(t testing.TB) (e *Enricher, dockerID, nginxID uint64) {
 		t.Fatal(err)
 	}
 	e.clock = &Clock{offsetNS: fixtureOffset, sample: func() (int64, error) { return fixtureOffset, nil }}
-	return e, tr.id(dockerScope), tr.id(nginx)
+	tr.useIn(e)
+	return e, tr
 }
+
+func i64p(i int64) *int64 { return &i }
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -84,7 +103,7 @@ func TestEnrich(t *testing.T) {
 				Freebind: true, Transparent: true, BindAddressNoPort: true, ReuseAddr: true,
 				ReusePort: true, V6Only: true, BoundIf: 3, BoundIfName: strp("veth0"), Error: 0,
 				Kind: "listen", Cookie: 77, Backlog: 511, Exposure: strp("specific"), HostNetNS: &falseValue,
-				Exe: strp("/usr/local/bin/envoy"),
+				Exe: strp("/usr/local/bin/envoy"), CgroupPath: strp("/" + dockerScope),
 			},
 		},
 		{
@@ -105,7 +124,7 @@ func TestEnrich(t *testing.T) {
 				CgroupID: int64(nginxID), MntNSID: 4026531841, NetNSID: fixtureNoV6NetNS,
 				Protocol: "UDP", Family: "AF_INET", Addr: "0.0.0.0", Port: 0,
 				RequestedAddr: strp("10.0.0.5"), RequestedPort: i32p(53), Error: 98,
-				Kind: "bind", HostNetNS: &falseValue,
+				Kind: "bind", HostNetNS: &falseValue, CgroupPath: strp("/" + nginx),
 			},
 		},
 		{
@@ -141,6 +160,7 @@ func TestEnrich(t *testing.T) {
 				Time: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), PID: 4343, Comm: "probe",
 				CgroupID: int64(nginxID), NetNSID: fixtureSelfNetNS + 1, Protocol: "99",
 				Family: "AF_INET6", Addr: "::", BoundIf: 9, Error: 97, Kind: "bind", HostNetNS: &falseValue,
+				CgroupPath: strp("/" + nginx),
 			},
 		},
 	}
@@ -186,9 +206,10 @@ func show(v reflect.Value) string {
 // Guards against a schema field the enricher forgets: with every input set,
 // no output field may keep its zero value.
 func TestEnrichSetsEveryField(t *testing.T) {
-	e, dockerID, _ := fixtureEnricher(t)
+	// A rootless Podman container: the one kind with an owner and a runtime.
+	e, tr := fixtureEnricherTree(t)
 	ev := bpf.Event{
-		BootNS: 1, Seq: 1, CgroupID: dockerID, PID: 4242, TID: 1, PPID: 1, UID: 1, GID: 1,
+		BootNS: 1, Seq: 1, CgroupID: tr.id(rootlessPod), PID: 4242, TID: 1, PPID: 1, UID: 1, GID: 1,
 		MntNS: 1, NetNS: fixtureNetNS, Ret: -1, BoundIf: 3, Protocol: bpf.ProtoTCP,
 		Family: bpf.AFInet, Port: 1, ReqPort: 1, ReqFamily: bpf.AFInet, Opts: 0x3f,
 		Addr: addr16("1.2.3.4"), ReqAddr: addr16("1.2.3.4"), Comm: comm("x"),
@@ -263,5 +284,71 @@ func TestEnrichOptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A user's cgroups named like containers: the record shows the path and
+// whose subtree it is, and no runtime it could have forged.
+func TestEnrichDelegatedCgroups(t *testing.T) {
+	e, tr := fixtureEnricherTree(t)
+	dockerID := tr.id(dockerScope)
+	tests := []struct {
+		rel         string
+		runtime, id string
+		owner       *int64
+	}{
+		{dockerScope, RuntimeDocker, idA, nil},
+		{forgedDocker, "", "", i64p(1999)},
+		{forgedKubePod, "", "", i64p(1999)},
+		{rootlessPod, RuntimePodmanRootless, idB, i64p(1999)},
+		{userService, "", "", i64p(1999)},
+	}
+	var out schemas.BindEvent
+	for _, tt := range tests {
+		t.Run(tt.rel, func(t *testing.T) {
+			// pid 200 has no /proc entry: the index answers, as for a
+			// process that exited.
+			e.Enrich(&bpf.Event{CgroupID: tr.id(tt.rel), PID: 200, Family: bpf.AFInet}, &out)
+			if deref(out.ContainerRuntime) != tt.runtime || deref(out.ContainerID) != tt.id {
+				t.Errorf("runtime %q id %q, want %q %q", deref(out.ContainerRuntime), deref(out.ContainerID), tt.runtime, tt.id)
+			}
+			if ownerText(out.CgroupOwnerUID) != ownerText(tt.owner) || deref(out.CgroupPath) != "/"+tt.rel {
+				t.Errorf("owner %s path %q, want %s %q", ownerText(out.CgroupOwnerUID), deref(out.CgroupPath), ownerText(tt.owner), "/"+tt.rel)
+			}
+			// The next record of another cgroup carries nothing of this one.
+			e.Enrich(&bpf.Event{CgroupID: dockerID, PID: 200, Family: bpf.AFInet}, &out)
+			if out.CgroupOwnerUID != nil || deref(out.CgroupPath) != "/"+dockerScope {
+				t.Errorf("next record: owner %s path %q", ownerText(out.CgroupOwnerUID), deref(out.CgroupPath))
+			}
+		})
+	}
+}
+
+// A snapshot record's cgroup path and owner are its first holder's.
+func TestCompleteSnapshotCgroup(t *testing.T) {
+	e, tr := fixtureEnricherTree(t)
+	rec := schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "127.0.0.1", Holders: []schemas.Holder{
+		{PID: 200, CgroupID: int64(tr.id(forgedDocker))},
+		{PID: 201, CgroupID: int64(tr.id(dockerScope))},
+	}}
+	e.CompleteSnapshot(&rec)
+	if deref(rec.CgroupPath) != "/"+forgedDocker || ownerText(rec.CgroupOwnerUID) != "1999" {
+		t.Errorf("record: path %q owner %s, want the first holder's", deref(rec.CgroupPath), ownerText(rec.CgroupOwnerUID))
+	}
+	if rec.ContainerRuntime != nil || rec.ContainerID != nil || rec.Holders[0].ContainerID != nil {
+		t.Errorf("forged container believed: runtime %q id %q holder id %q", deref(rec.ContainerRuntime),
+			deref(rec.ContainerID), deref(rec.Holders[0].ContainerID))
+	}
+	if deref(rec.Holders[1].ContainerID) != idA {
+		t.Errorf("second holder's container %q, want %s", deref(rec.Holders[1].ContainerID), idA)
+	}
+
+	rec = schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "0.0.0.0", Holders: []schemas.Holder{
+		{PID: 200, CgroupID: int64(tr.id(rootlessPod))}}}
+	e.CompleteSnapshot(&rec)
+	if deref(rec.ContainerRuntime) != RuntimePodmanRootless || deref(rec.ContainerID) != idB ||
+		ownerText(rec.CgroupOwnerUID) != "1999" || deref(rec.CgroupPath) != "/"+rootlessPod {
+		t.Errorf("rootless podman snapshot: runtime %q id %q owner %s path %q", deref(rec.ContainerRuntime),
+			deref(rec.ContainerID), ownerText(rec.CgroupOwnerUID), deref(rec.CgroupPath))
 	}
 }
