@@ -855,30 +855,36 @@ static __always_inline struct sock *syscall_sock(struct pt_regs *regs, struct ta
 /*
  * Only the exit is hooked: the arguments are still in the registers the
  * task saved at syscall entry, so no entry program and no per-thread map are
- * needed. On x86-64 they are di, si, dx.
+ * needed. On x86-64 they are di, si, dx. exiting_sock is the socket of the
+ * bind or listen being left, with those registers; NULL when there is
+ * nothing to report (not a socket, filtered out, or not found: counted).
  */
+static __always_inline struct sock *exiting_sock(const struct capture_config *cfg, __s32 ret,
+						 struct pt_regs **regs)
+{
+	struct task_struct *task;
+
+	if (ret == -ENOTSOCK || ret == -EBADF)
+		return NULL;
+	if (!cfg || !task_wanted(cfg))
+		return NULL;
+	task = bpf_get_current_task_btf();
+	*regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	return syscall_sock(*regs, task, ret);
+}
+
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
 	struct capture_config *cfg = config();
-	struct task_struct *task;
 	struct pt_regs *regs;
-	struct sock *sk;
-	__s32 ret = ctx->ret;
+	struct sock *sk = exiting_sock(cfg, ctx->ret, &regs);
 
-	/* Not a socket: nothing to report. */
-	if (ret == -ENOTSOCK || ret == -EBADF)
-		return 0;
-	if (!cfg || !task_wanted(cfg))
-		return 0;
-	task = bpf_get_current_task_btf();
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	sk = syscall_sock(regs, task, ret);
 	if (!sk)
 		return 0;
 	struct call c = {
 		.kind = KIND_BIND,
-		.ret = ret,
+		.ret = ctx->ret,
 		.cookie = stored_cookie(sk),
 		.uaddr = regs->si,
 		.addrlen = (__s32)regs->dx,
@@ -895,23 +901,14 @@ SEC("tracepoint/syscalls/sys_exit_listen")
 int tracepoint_exit_listen(struct trace_event_raw_sys_exit *ctx)
 {
 	struct capture_config *cfg = listener_config();
-	struct task_struct *task;
 	struct pt_regs *regs;
-	struct sock *sk;
-	__s32 ret = ctx->ret;
+	struct sock *sk = exiting_sock(cfg, ctx->ret, &regs);
 
-	if (ret == -ENOTSOCK || ret == -EBADF)
-		return 0;
-	if (!cfg || !task_wanted(cfg))
-		return 0;
-	task = bpf_get_current_task_btf();
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	sk = syscall_sock(regs, task, ret);
 	if (!sk)
 		return 0;
 	struct call c = {
 		.kind = KIND_LISTEN,
-		.ret = ret,
+		.ret = ctx->ret,
 		.cookie = stored_cookie(sk),
 		.backlog = listen_backlog(sk),
 	};

@@ -3,12 +3,13 @@ package bpf
 import (
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
 // listenerCapturer loads hook with listen and close records on, for this
@@ -265,26 +266,7 @@ func testListeners(t *testing.T, hook Hook) {
 			sa, _ := unix.Getsockname(fd)
 			port = uint16(sa.(*unix.SockaddrInet4).Port)
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// Never unlocked: the thread leaves with its namespace. Not the
-			// main thread, which Go keeps: /proc/<pid>/ns/net follows it.
-			runtime.LockOSThread()
-			if unix.Gettid() != os.Getpid() {
-				body()
-				return
-			}
-			inner := make(chan struct{})
-			go func() {
-				defer close(inner)
-				runtime.LockOSThread()
-				body()
-			}()
-			<-inner
-			runtime.UnlockOSThread()
-		}()
-		<-done
+		testenv.OnDisposableThread(body)
 		if ev.Kind != KindListen || ev.NetNS != netns || ev.NetNS == nsInode(t, os.Getpid(), "net") || ev.Port != port {
 			t.Fatalf("listen in netns %d port %d: got %+v", netns, port, ev)
 		}

@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -40,23 +39,7 @@ func listenersInNamespaces(b *testing.B, n, per int) []int {
 			}
 			done <- nil
 		}
-		go func() {
-			// Never unlocked: the thread leaves with its namespace. Not the
-			// main thread, which Go keeps: hop off it while it stays locked.
-			runtime.LockOSThread()
-			if unix.Gettid() != os.Getpid() {
-				body()
-				return
-			}
-			inner := make(chan struct{})
-			go func() {
-				defer close(inner)
-				runtime.LockOSThread()
-				body()
-			}()
-			<-inner
-			runtime.UnlockOSThread()
-		}()
+		go testenv.OnDisposableThread(body)
 		if err := <-done; err != nil {
 			b.Fatal(err)
 		}
