@@ -80,15 +80,14 @@ func (e *Event) Decode(b []byte) error {
 	if r.Hdr.Layout != LayoutVersion || !Kind(r.Hdr.Kind).fromRing() {
 		return fmt.Errorf("%w: layout %d kind %d, this bindwatch reads layout %d", ErrForeignRecord, r.Hdr.Layout, r.Hdr.Kind, LayoutVersion)
 	}
-	*e = Event{
-		Kind: Kind(r.Hdr.Kind), BootNS: r.Hdr.TsBootNs, Seq: r.Hdr.Seq,
-		CgroupID: r.CgroupId, Cookie: r.Cookie, ListenNS: r.ListenNs,
-		PID: r.Pid, TID: r.Tid, PPID: r.Ppid, UID: r.Uid, GID: r.Gid, MntNS: r.Mntns, NetNS: r.Netns,
-		Ret: r.Ret, BoundIf: r.BoundDevIf, Backlog: r.Backlog,
-		Protocol: r.Protocol, Family: r.Family, Port: r.Port, ReqPort: r.ReqPort, ReqFamily: r.ReqFamily,
-		Opts: Opts(r.Opts), Reuse: r.Reuse, Addr: r.Addr, ReqAddr: r.ReqAddr,
-		Comm: *(*[16]byte)(unsafe.Pointer(&r.Comm)),
-	}
+	// Field by field: a composite literal builds a temporary and copies it.
+	e.Kind, e.BootNS, e.Seq = Kind(r.Hdr.Kind), r.Hdr.TsBootNs, r.Hdr.Seq
+	e.CgroupID, e.Cookie, e.ListenNS = r.CgroupId, r.Cookie, r.ListenNs
+	e.PID, e.TID, e.PPID, e.UID, e.GID = r.Pid, r.Tid, r.Ppid, r.Uid, r.Gid
+	e.MntNS, e.NetNS, e.Ret, e.BoundIf, e.Backlog = r.Mntns, r.Netns, r.Ret, r.BoundDevIf, r.Backlog
+	e.Protocol, e.Family, e.Port, e.ReqPort, e.ReqFamily = r.Protocol, r.Family, r.Port, r.ReqPort, r.ReqFamily
+	e.Opts, e.Reuse, e.Addr, e.ReqAddr = Opts(r.Opts), r.Reuse, r.Addr, r.ReqAddr
+	e.Comm = *(*[16]byte)(unsafe.Pointer(&r.Comm))
 	return nil
 }
 

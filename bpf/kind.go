@@ -40,7 +40,18 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint16(k))
 }
 
-func (k Kind) fromRing() bool { return kinds[k].ring }
+// ringKinds is the table's ring column as an array: Decode checks every
+// record's kind, and a map lookup there cost more than the rest of Decode.
+var ringKinds = func() (a [256]bool) {
+	for k, info := range kinds {
+		if info.ring {
+			a[k] = true // ring kinds are small: the C enum's values
+		}
+	}
+	return a
+}()
+
+func (k Kind) fromRing() bool { return int(k) < len(ringKinds) && ringKinds[k] }
 
 // ParseKind is String's inverse.
 func ParseKind(s string) (Kind, bool) {
