@@ -26,10 +26,10 @@ func NewCodec() (*Codec, error) {
 	}
 	c := &Codec{}
 	if c.state, err = newCodec(st); err != nil {
-		return nil, fmt.Errorf("ListenerState schema: %w", err)
+		return nil, fmt.Errorf("listener state schema: %w", err)
 	}
 	if c.finding, err = newCodec(fi); err != nil {
-		return nil, fmt.Errorf("Finding schema: %w", err)
+		return nil, fmt.Errorf("finding schema: %w", err)
 	}
 	return c, nil
 }

@@ -29,7 +29,6 @@ rules:
 type fakeHost struct {
 	id, name, boot string
 	seq            int64
-	cookie         int64
 }
 
 func (h *fakeHost) ev(kind, exe string, proto string, addr string, port int32, cookie int64) *schemas.BindEvent {
