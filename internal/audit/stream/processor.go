@@ -69,7 +69,7 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
 		BatchSize:    10000,
-		BatchBytes:   16 << 20,
+		BatchBytes:   1000000, // under the brokers' default message.max.bytes
 		Transport:    transportOf(dialer),
 	}
 	return p, nil
