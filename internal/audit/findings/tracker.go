@@ -102,14 +102,41 @@ func listener(l *state.Listener) policy.Listener {
 	}
 }
 
+// verdict is what the policy said of a listener, kept on it.
+type verdict struct {
+	pol     *policy.Policy
+	bad     bool
+	id      string         // the service's finding id, when bad
+	matched []*policy.Rule // the require rules it matches (host scope aside)
+}
+
+// judge evaluates l against the current policy, once per policy.
+func (t *Tracker) judge(l *state.Listener) *verdict {
+	if v, ok := l.Memo.(*verdict); ok && v.pol == t.pol {
+		return v
+	}
+	pl := listener(l)
+	t.Evaluations++
+	v := &verdict{pol: t.pol, bad: t.pol.Allowed(&pl) == nil}
+	if v.bad {
+		v.id = ListenerID(l.HostID, l.HostNetNS, l.Key.NetNS, l.Protocol, l.Addr, l.Port)
+	}
+	for _, r := range t.pol.Requires() {
+		if r.Matches(&pl) {
+			v.matched = append(v.matched, r)
+		}
+	}
+	l.Memo = v
+	return v
+}
+
 // count adds (d=1) or takes away (d=-1) a listener's part; it returns
 // whether the listener is unallowed and the require rules it matches.
 func (t *Tracker) count(h *state.Host, l *state.Listener, d int) (bool, []*policy.Rule) {
-	pl := listener(l)
-	t.Evaluations++
-	bad := t.pol.Allowed(&pl) == nil
+	v := t.judge(l)
+	bad := v.bad
 	if bad {
-		id := ListenerID(l.HostID, l.HostNetNS, l.Key.NetNS, l.Protocol, l.Addr, l.Port)
+		id := v.id
 		set := t.unallowed[id]
 		if d > 0 {
 			if set == nil {
@@ -125,8 +152,8 @@ func (t *Tracker) count(h *state.Host, l *state.Listener, d int) (bool, []*polic
 		}
 	}
 	var matched []*policy.Rule
-	for _, r := range t.pol.Requires() {
-		if r.AppliesToHost(h.Host) && r.Matches(&pl) {
+	for _, r := range v.matched {
+		if r.AppliesToHost(h.Host) {
 			w := t.wants[h.HostID]
 			if w == nil {
 				w = map[*policy.Rule]int{}
@@ -142,9 +169,8 @@ func (t *Tracker) count(h *state.Host, l *state.Listener, d int) (bool, []*polic
 func (t *Tracker) added(h *state.Host, l *state.Listener, ev *state.Event, out []Finding) []Finding {
 	bad, matched := t.count(h, l, 1)
 	if bad {
-		f := fromListener(l)
-		if t.open[f.ID] == nil {
-			out = t.transition(f, ev, out)
+		if id := l.Memo.(*verdict).id; t.open[id] == nil {
+			out = t.transition(fromListener(l), ev, out)
 		}
 	}
 	for _, r := range matched {
@@ -162,7 +188,7 @@ func (t *Tracker) added(h *state.Host, l *state.Listener, ev *state.Event, out [
 func (t *Tracker) removed(h *state.Host, l *state.Listener, ev *state.Event, out []Finding) []Finding {
 	bad, matched := t.count(h, l, -1)
 	if bad {
-		id := ListenerID(l.HostID, l.HostNetNS, l.Key.NetNS, l.Protocol, l.Addr, l.Port)
+		id := l.Memo.(*verdict).id
 		if f := t.open[id]; f != nil && len(t.unallowed[id]) == 0 {
 			g := *f
 			g.State = Resolved

@@ -9,7 +9,7 @@ type Policy struct {
 	// a few ports are found through byPort, the others are always tried.
 	byPort   map[int][]int32
 	anyPort  []int32
-	requires []int32
+	requires []*Rule
 }
 
 // smallRange is the widest port range still indexed port by port.
@@ -19,7 +19,7 @@ func (p *Policy) index() {
 	p.byPort = map[int][]int32{}
 	for i, r := range p.Rules {
 		if r.Action == Require {
-			p.requires = append(p.requires, int32(i))
+			p.requires = append(p.requires, r)
 			continue
 		}
 		if len(r.ports) == 0 || wide(r.ports) {
@@ -69,11 +69,6 @@ func (p *Policy) Allowed(l *Listener) *Rule {
 	return p.Rules[best]
 }
 
-// Requires lists the require rules, in file order.
-func (p *Policy) Requires() []*Rule {
-	out := make([]*Rule, len(p.requires))
-	for j, i := range p.requires {
-		out[j] = p.Rules[i]
-	}
-	return out
-}
+// Requires lists the require rules, in file order. The slice is the
+// policy's own: do not change it.
+func (p *Policy) Requires() []*Rule { return p.requires }

@@ -147,7 +147,7 @@ func anyPort(rs []portRange, p int) bool {
 
 func anyFold(vs []string, s string) bool {
 	for _, v := range vs {
-		if strings.EqualFold(v, s) {
+		if v == s || strings.EqualFold(v, s) {
 			return true
 		}
 	}

@@ -49,6 +49,10 @@ type Listener struct {
 	CgroupPath           *string
 	CgroupOwnerUID       *int64
 
+	// Memo is for whoever evaluates the listener (the findings tracker
+	// keeps its verdict here, so a close costs no second evaluation).
+	Memo any
+
 	// confirmed is the seq of the last record that showed it (snapshot or
 	// event): a snapshot_end sweeps what its snapshot did not confirm.
 	confirmed int64

@@ -25,7 +25,11 @@ func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur ti
 			l.Add(ln)
 		}
 	}
-	dec, err := encode.NewDecoder(cfg.RegistryURL)
+	slow, err := encode.NewDecoder(cfg.RegistryURL)
+	if err != nil {
+		return 0, err
+	}
+	dec, err := record.NewEventDecoder(slow)
 	if err != nil {
 		return 0, err
 	}
@@ -46,12 +50,10 @@ func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur ti
 			}
 			return events, err
 		}
-		rec, err := dec.Decode(ctx, m.Value)
-		if err != nil {
+		if err := dec.Decode(ctx, m.Value, &ev); err != nil {
 			continue
 		}
 		events++
-		record.EventFrom(rec, &ev)
 		for _, c := range tb.Apply(&ev).Changes {
 			if c.Op == state.Added {
 				l.Add(c.L)

@@ -22,6 +22,7 @@ type partition struct {
 	label string
 	built *sync.WaitGroup
 
+	decoder *record.EventDecoder
 	table   *state.Table
 	tracker *findings.Tracker
 	polGen  uint64
@@ -36,7 +37,13 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	start := time.Now()
 	pc.polGen = p.policyGen.Load()
 	pc.table, pc.tracker = state.New(), findings.New(p.policy.Load())
-	st, err := Rebuild(ctx, p.dialer, c.Brokers, c.StateTopic, c.FindingsTopic, pc.id, p.codec, pc.table, pc.tracker)
+	var err error
+	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
+		pc.built.Done()
+		return err
+	}
+	var st RebuildStats
+	st, err = Rebuild(ctx, p.dialer, c.Brokers, c.StateTopic, c.FindingsTopic, pc.id, p.codec, pc.table, pc.tracker)
 	pc.built.Done()
 	if err != nil {
 		return fmt.Errorf("rebuilding partition %d: %w", pc.id, err)
@@ -125,13 +132,11 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 
 	var ev state.Event
 	for _, m := range batch {
-		rec, err := p.decoder.Decode(ctx, m.Value)
-		if err != nil {
+		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
 			p.log.Warn("undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
-		record.EventFrom(rec, &ev)
 		if ev.HostID == "" {
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
 			continue
@@ -151,6 +156,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		for _, ch := range res.Changes {
 			msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.ListenerKey(ch.L.HostID, ch.L.Key))}
 			if ch.Op == state.Added {
+				var err error
 				if msg.Value, err = p.codec.EncodeListener(ch.L); err != nil {
 					return err
 				}
