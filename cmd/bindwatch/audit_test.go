@@ -341,6 +341,20 @@ func TestAuditEndToEnd(t *testing.T) {
 			t.Errorf("port %s: findings %q on the topic, want \"open resolved\"", port, got)
 		}
 	}
+
+	// --learn writes a policy allowing what listens now (from the state
+	// topic) and what opens while it watches.
+	learned := filepath.Join(dir, "learned.yaml")
+	if out, err := exec.Command(binary, "audit", "--config", auditCfg("learn"), "--learn", "1s", "--write-policy", learned).CombinedOutput(); err != nil {
+		t.Fatalf("audit --learn: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile(learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), `exe: "/usr/bin/python3`) || !strings.Contains(string(text), "exposure: loopback") {
+		t.Errorf("learned policy lacks the expected listener on %s:\n%s", expected, text)
+	}
 }
 
 func writeFile(t *testing.T, path, text string) {

@@ -35,20 +35,23 @@ func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur ti
 	}
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
-	r, err := topic.Open(ctx, d, cfg.Brokers, cfg.EventsTopic, false)
+	msgs, errs, err := tail(ctx, d, cfg.Brokers, cfg.EventsTopic)
 	if err != nil {
 		return 0, err
 	}
-	defer r.Close()
 	tb := state.New()
 	var ev state.Event
 	for {
-		m, err := r.Next(ctx)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		var m kafka.Message
+		select {
+		case m = <-msgs:
+		case err := <-errs:
+			return events, err
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return events, nil
 			}
-			return events, err
+			return events, ctx.Err()
 		}
 		if err := dec.Decode(ctx, m.Value, &ev); err != nil {
 			continue
@@ -60,4 +63,40 @@ func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur ti
 			}
 		}
 	}
+}
+
+// tail reads every partition of a topic from its end: the messages that
+// arrive from now on. (A kafka-go reader without a group ignores
+// StartOffset and would start from the oldest message.)
+func tail(ctx context.Context, d *kafka.Dialer, brokers []string, name string) (<-chan kafka.Message, <-chan error, error) {
+	parts, err := topic.Partitions(ctx, d, brokers, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	msgs, errs := make(chan kafka.Message, 256), make(chan error, len(parts))
+	for _, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: name, Partition: p.ID, Dialer: d, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(kafka.LastOffset); err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		go func() {
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+					}
+					return
+				}
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	return msgs, errs, nil
 }
