@@ -76,6 +76,7 @@ func Rebuild(ctx context.Context, d *kafka.Dialer, brokers []string, stateTopic,
 	codec *record.Codec, tb *state.Table, tr *findings.Tracker) (RebuildStats, error) {
 	var st RebuildStats
 	latest := map[string][]byte{}
+	strs := map[string]string{}
 	var order []string
 	err := readPartition(ctx, d, brokers, stateTopic, part, func(m kafka.Message) error {
 		st.StateRecords++
@@ -105,7 +106,13 @@ func Rebuild(ctx context.Context, d *kafka.Dialer, brokers []string, stateTopic,
 			tb.Restore(record.HostFrom(&s))
 			continue
 		}
-		listeners = append(listeners, record.ListenerFrom(&s, k))
+		l := record.ListenerFrom(&s, k)
+		// Most text repeats across a host's listeners and across hosts:
+		// keep one copy.
+		for _, p := range []*string{&l.Host, &l.HostID, &l.BootID, &l.Comm, &l.Exe, &l.Protocol, &l.Family, &l.Addr, &l.Exposure, &l.Runtime} {
+			*p = intern(strs, *p)
+		}
+		listeners = append(listeners, l)
 	}
 	for _, l := range listeners {
 		h := tb.Hosts[l.HostID]
@@ -135,4 +142,12 @@ func Rebuild(ctx context.Context, d *kafka.Dialer, brokers []string, stateTopic,
 	tr.Recount(tb)
 	st.Open = tr.OpenCount()
 	return st, nil
+}
+
+func intern(m map[string]string, s string) string {
+	if t, ok := m[s]; ok {
+		return t
+	}
+	m[s] = s
+	return s
 }
