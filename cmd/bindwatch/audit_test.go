@@ -19,9 +19,11 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
+	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/internal/topic"
+	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // auditUID is the user the audit test's listeners run as; its agent
@@ -163,12 +165,30 @@ func (s *sockets) do(t *testing.T, cmd string) string {
 // findingsOnTopic reads every finding transition back from the topic.
 func findingsOnTopic(t *testing.T, brokers []string, name string) []findings.Finding {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	codec, err := record.NewCodec()
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := topicCount(t, brokers, name)
+	if n == 0 {
+		return nil
+	}
+	var out []findings.Finding
+	for _, m := range kafkatest.ReadAll(t, brokers, name, int(n), 10*time.Second) {
+		f, err := codec.DecodeFinding(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// topicCount is how many messages a topic holds.
+func topicCount(t *testing.T, brokers []string, name string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var n int64
 	for _, p := range mustPartitions(t, brokers, name) {
 		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], name, p)
@@ -182,18 +202,7 @@ func findingsOnTopic(t *testing.T, brokers []string, name string) []findings.Fin
 		}
 		n += last - first
 	}
-	if n == 0 {
-		return nil
-	}
-	var out []findings.Finding
-	for _, m := range kafkatest.ReadAll(t, brokers, name, int(n), 10*time.Second) {
-		f, err := codec.DecodeFinding(m.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return n
 }
 
 func mustPartitions(t *testing.T, brokers []string, name string) []int {
@@ -340,6 +349,34 @@ func TestAuditEndToEnd(t *testing.T) {
 		if got := strings.Join(byID[port], " "); got != "open resolved" {
 			t.Errorf("port %s: findings %q on the topic, want \"open resolved\"", port, got)
 		}
+	}
+
+	// The compacted topic, read by kcat (librdkafka) and decoded by
+	// python3-avro: the latest value of the expected listener's key is its
+	// state; the closed ones end in tombstones.
+	n := topicCount(t, cluster.Addrs, "bindwatch.listeners")
+	latest := map[string][]byte{}
+	for _, r := range kafkatest.KcatConsume(t, cluster.Addrs, "bindwatch.listeners", int(n), 20*time.Second) {
+		latest[string(r.Key)] = r.Value
+	}
+	schemaText, _ := schemas.ListenerStateSchema(1)
+	var values [][]byte
+	tombstones := 0
+	for _, v := range latest {
+		if v == nil {
+			tombstones++
+			continue
+		}
+		values = append(values, v)
+	}
+	found := false
+	for _, d := range avrotest.Decode(t, schemaText, values) {
+		if d.Record["record"] == "listener" && fmt.Sprint(d.Record["port"]) == expected && d.Record["addr"] == "127.0.0.1" {
+			found = true
+		}
+	}
+	if !found || tombstones < 3 {
+		t.Errorf("bindwatch.listeners by kcat and python3-avro: expected listener found %v, %d tombstones (want at least 3)", found, tombstones)
 	}
 
 	// --learn writes a policy allowing what listens now (from the state
