@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,6 +380,19 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Errorf("bindwatch.listeners by kcat and python3-avro: expected listener found %v, %d tombstones (want at least 3)", found, tombstones)
 	}
 
+	// SIGHUP reloads the policy: one that allows nothing raises the
+	// expected listener; a broken one is refused and changes nothing.
+	expectedID := findings.ListenerID(idHost(t, c), ptrTo(true), netnsOf(t, cluster.Addrs, expected), "TCP", "127.0.0.1", atoi32(t, expected))
+	writeFile(t, policyPath, "rules: []\n")
+	c.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, "the reloaded policy raises the expected listener", 20*time.Second, func() bool {
+		_, ok := c.printed(expectedID, "open")
+		return ok
+	})
+	writeFile(t, policyPath, "rules:\n  - name: x\n    action: allow\n    match: {port: 70000}\n")
+	c.cmd.Process.Signal(syscall.SIGHUP)
+	c.waitLog(t, "policy reload refused")
+
 	// --learn writes a policy allowing what listens now (from the state
 	// topic) and what opens while it watches.
 	learned := filepath.Join(dir, "learned.yaml")
@@ -392,6 +406,45 @@ func TestAuditEndToEnd(t *testing.T) {
 	if !strings.Contains(string(text), `exe: "/usr/bin/python3`) || !strings.Contains(string(text), "exposure: loopback") {
 		t.Errorf("learned policy lacks the expected listener on %s:\n%s", expected, text)
 	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func atoi32(t *testing.T, s string) int32 {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int32(n)
+}
+
+// idHost is the host id the instance's findings carry.
+func idHost(t *testing.T, p *auditProcess) string {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.findings {
+		return fmt.Sprint(f["host_id"])
+	}
+	t.Fatal("no finding printed yet")
+	return ""
+}
+
+// netnsOf is the network namespace the fleet's listener on port is in.
+func netnsOf(t *testing.T, brokers []string, port string) int64 {
+	t.Helper()
+	out, err := exec.Command(binary, "listeners", "--brokers", strings.Join(brokers, ","), "--port", port, "-j").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l struct {
+		NetNS int64 `json:"netns_id"`
+	}
+	if err := json.Unmarshal(out, &l); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return l.NetNS
 }
 
 func writeFile(t *testing.T, path, text string) {
