@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -70,7 +71,7 @@ type Host struct {
 	LastSeq              int64     // highest seq applied in this boot
 	Complete             bool      // a complete snapshot ended in this boot: absence means absent
 	Listeners            map[Key]*Listener
-	Services             map[ServiceKey]map[Key]*Listener
+	Services             map[ServiceKey][]*Listener // the members of each service
 
 	// The snapshot in progress: its id and the seq of its first record.
 	// tainted is set for one a rebuild caught half way: what it confirmed
@@ -83,7 +84,7 @@ type Host struct {
 func newHost(ev *Event) *Host {
 	return &Host{
 		HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, BootTime: ev.Time, LastSeq: -1,
-		Listeners: map[Key]*Listener{}, Services: map[ServiceKey]map[Key]*Listener{},
+		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
 	}
 }
 
@@ -223,14 +224,28 @@ func (h *Host) Put(l *Listener) {
 	if l.confirmed == 0 {
 		l.confirmed = l.Seq
 	}
+	if old, ok := h.Listeners[l.Key]; ok {
+		h.drop(old)
+	}
 	h.Listeners[l.Key] = l
 	sk := l.Service()
+	h.Services[sk] = append(h.Services[sk], l)
+}
+
+// drop takes l out of its service.
+func (h *Host) drop(l *Listener) {
+	sk := l.Service()
 	m := h.Services[sk]
-	if m == nil {
-		m = map[Key]*Listener{}
+	if i := slices.Index(m, l); i >= 0 {
+		m[i] = m[len(m)-1]
+		m[len(m)-1] = nil
+		m = m[:len(m)-1]
+	}
+	if len(m) == 0 {
+		delete(h.Services, sk)
+	} else {
 		h.Services[sk] = m
 	}
-	m[l.Key] = l
 }
 
 func (h *Host) remove(k Key, ch []Change) []Change {
@@ -239,13 +254,7 @@ func (h *Host) remove(k Key, ch []Change) []Change {
 		return ch
 	}
 	delete(h.Listeners, k)
-	sk := l.Service()
-	if m := h.Services[sk]; m != nil {
-		delete(m, k)
-		if len(m) == 0 {
-			delete(h.Services, sk)
-		}
-	}
+	h.drop(l)
 	return append(ch, Change{Op: Removed, L: l})
 }
 
@@ -266,8 +275,8 @@ func (h *Host) sweep(ch []Change) []Change {
 	return ch
 }
 
-// Members returns the members of a listener's service.
-func (h *Host) Members(sk ServiceKey) map[Key]*Listener { return h.Services[sk] }
+// Members returns the members of a service.
+func (h *Host) Members(sk ServiceKey) []*Listener { return h.Services[sk] }
 
 // HostMeta is what the state topic keeps of a host besides its listeners.
 type HostMeta struct {
@@ -290,7 +299,7 @@ func (t *Table) Restore(m HostMeta) *Host {
 	h := &Host{
 		HostID: m.HostID, Host: m.Host, BootID: m.BootID, BootTime: m.BootTime, LastSeq: m.LastSeq,
 		Complete: m.Complete, SnapshotID: m.SnapshotID, SnapshotStart: m.SnapshotStart, tainted: m.SnapshotID != "",
-		Listeners: map[Key]*Listener{}, Services: map[ServiceKey]map[Key]*Listener{},
+		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
 	}
 	t.Hosts[m.HostID] = h
 	return h
