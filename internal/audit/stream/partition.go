@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -20,7 +19,9 @@ type partition struct {
 	gen   *kafka.Generation
 	id    int
 	label string
-	built *sync.WaitGroup
+	built func() // says the partition's first rebuild is over
+	// committed is the offset last committed, -1 before the first commit.
+	committed int64
 
 	decoder *record.EventDecoder
 	table   *state.Table
@@ -39,12 +40,12 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	pc.table, pc.tracker = state.New(), findings.New(p.policy.Load())
 	var err error
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
-		pc.built.Done()
+		pc.built()
 		return err
 	}
 	var st RebuildStats
 	st, err = Rebuild(ctx, p.dialer, c.Brokers, c.StateTopic, c.FindingsTopic, pc.id, p.codec, pc.table, pc.tracker)
-	pc.built.Done()
+	pc.built()
 	if err != nil {
 		return fmt.Errorf("rebuilding partition %d: %w", pc.id, err)
 	}
@@ -199,6 +200,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		if err := pc.gen.CommitOffsets(map[string]map[int]int64{p.cfg.EventsTopic: {pc.id: next}}); err != nil {
 			return fmt.Errorf("committing offset %d: %w", next, err)
 		}
+		pc.committed = next
 	}
 	pc.gauges()
 	return nil

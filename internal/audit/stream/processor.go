@@ -134,16 +134,40 @@ func (p *Processor) Run(ctx context.Context) error {
 		pending.Add(len(assigned))
 		for _, a := range assigned {
 			gen.Start(func(gctx context.Context) {
-				pc := &partition{p: p, gen: gen, id: a.ID, label: strconv.Itoa(a.ID), built: &pending}
-				if err := pc.run(mergeDone(ctx, gctx), a.Offset); err != nil && gctx.Err() == nil && ctx.Err() == nil {
-					p.log.Error("partition stopped", "partition", a.ID, "err", err)
-				}
+				p.hold(mergeDone(ctx, gctx), gen, a, &pending)
 			})
 		}
 		go func() {
 			pending.Wait()
 			p.readyOnce.Do(func() { close(p.ready) })
 		}()
+	}
+}
+
+// hold works on one assigned partition until the generation ends. A
+// failure (Kafka refusing a write, a commit) costs what memory holds: the
+// partition is rebuilt from the topics and resumes after the last offset
+// it committed, as another instance taking it over would.
+func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment, pending *sync.WaitGroup) {
+	var once sync.Once
+	built := func() { once.Do(pending.Done) }
+	defer built()
+	offset := a.Offset
+	for {
+		pc := &partition{p: p, gen: gen, id: a.ID, label: strconv.Itoa(a.ID), built: built, committed: -1}
+		err := pc.run(ctx, offset)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if pc.committed >= 0 {
+			offset = pc.committed
+		}
+		p.log.Error("partition failed; rebuilding it in a second", "partition", a.ID, "resume_offset", offset, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 }
 

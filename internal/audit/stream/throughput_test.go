@@ -78,7 +78,7 @@ func BenchmarkThroughputKafka(b *testing.B) {
 }
 
 // counter reads one labelled counter from the instance's registry.
-func counter(b *testing.B, p *Processor, name, label string) float64 {
+func counter(b testing.TB, p *Processor, name, label string) float64 {
 	fams, err := p.Metrics.Registry.Gather()
 	if err != nil {
 		b.Fatal(err)
@@ -88,6 +88,9 @@ func counter(b *testing.B, p *Processor, name, label string) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetValue() == label {
 					return m.GetCounter().GetValue()
