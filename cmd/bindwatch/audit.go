@@ -115,10 +115,15 @@ func runAudit(args []string) error {
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 			select {
 			case <-proc.Ready():
-				fmt.Fprintln(w, "ok")
 			default:
 				http.Error(w, "waiting for partitions", http.StatusServiceUnavailable)
+				return
 			}
+			if err := proc.Healthy(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
 		})
 		go func() {
 			if err := metrics.Serve(ctx, l, mux); err != nil {

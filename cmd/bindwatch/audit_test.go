@@ -235,10 +235,13 @@ func TestAuditEndToEnd(t *testing.T) {
 		auditUID, brokers, events, filepath.Join(dir, "spool")))
 	policyPath := filepath.Join(dir, "policy.yaml")
 	writeFile(t, policyPath, fmt.Sprintf("rules:\n  - name: loopback-helpers\n    action: allow\n    match: {uid: %d, exposure: loopback, protocol: TCP}\n", auditUID))
+	metricsURL := map[string]string{}
 	auditCfg := func(name string) string {
 		p := filepath.Join(dir, name+".yaml")
+		port := freeTCPPort(t)
+		metricsURL[name] = fmt.Sprintf("http://127.0.0.1:%d", port)
 		writeFile(t, p, fmt.Sprintf("kafka:\n  brokers: [%s]\naudit:\n  group: e2e\n  policy: %s\n  session_timeout: 6s\n  batch_timeout: 10ms\nmetrics:\n  listen: 127.0.0.1:%d\nlog:\n  level: debug\n",
-			brokers, policyPath, freeTCPPort(t)))
+			brokers, policyPath, port))
 		return p
 	}
 
@@ -330,6 +333,15 @@ func TestAuditEndToEnd(t *testing.T) {
 	})
 	if _, again := c.printed(secondID, "open"); again {
 		t.Error("audit-c opened the second listener's finding again")
+	}
+	if code, body := httpGet(t, metricsURL["c"]+"/healthz"); code != 200 {
+		t.Errorf("audit-c /healthz: %d %s", code, body)
+	}
+	_, page := httpGet(t, metricsURL["c"]+"/metrics")
+	for _, series := range []string{"bindwatch_audit_lag{partition=", "bindwatch_audit_listeners{partition=", "bindwatch_audit_open_findings{partition=", "bindwatch_audit_evaluations_total ", `bindwatch_audit_findings_total{state="resolved"} `} {
+		if !strings.Contains(page, series) {
+			t.Errorf("audit-c /metrics lacks %s", series)
+		}
 	}
 
 	// On the topic: every finding alternates open, resolved; the expected

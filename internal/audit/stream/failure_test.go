@@ -63,6 +63,9 @@ func TestRefusedStateWriteRaisesNothingTwice(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if err := in.p.Healthy(); err != nil {
+		t.Errorf("after the rebuild: %v", err)
+	}
 	// Three partitions rebuilt at the start, the refused one once more.
 	if n := counter(t, in.p, "bindwatch_audit_rebuilds_total", ""); n < 4 {
 		t.Errorf("%v rebuilds: the refused write did not make the instance rebuild", n)

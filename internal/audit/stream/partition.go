@@ -40,15 +40,14 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	pc.table, pc.tracker = state.New(), findings.New(p.policy.Load())
 	var err error
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
-		pc.built()
 		return err
 	}
 	var st RebuildStats
 	st, err = Rebuild(ctx, p.dialer, c.Brokers, c.StateTopic, c.FindingsTopic, pc.id, p.codec, pc.table, pc.tracker)
-	pc.built()
 	if err != nil {
 		return fmt.Errorf("rebuilding partition %d: %w", pc.id, err)
 	}
+	pc.built()
 	p.Metrics.rebuilds.Inc()
 	p.Metrics.rebuildSecs.Observe(time.Since(start).Seconds())
 	p.log.Info("partition rebuilt", "partition", pc.id, "hosts", st.Hosts, "listeners", st.Listeners, "open_findings", st.Open,

@@ -39,6 +39,7 @@ type Processor struct {
 
 	policy    atomic.Pointer[policy.Policy]
 	policyGen atomic.Uint64
+	failing   atomic.Int32 // partitions between a failure and their next rebuild
 
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
@@ -84,6 +85,15 @@ func transportOf(d *kafka.Dialer) *kafka.Transport {
 func (p *Processor) SetPolicy(pol *policy.Policy) {
 	p.policy.Store(pol)
 	p.policyGen.Add(1)
+}
+
+// Healthy says what is wrong, if anything: partitions failing to publish
+// or commit (they retry every second).
+func (p *Processor) Healthy() error {
+	if n := p.failing.Load(); n > 0 {
+		return fmt.Errorf("%d partitions failing to publish or commit", n)
+	}
+	return nil
 }
 
 // Ready is closed when the instance holds its first rebuilt partitions.
@@ -150,14 +160,30 @@ func (p *Processor) Run(ctx context.Context) error {
 // it committed, as another instance taking it over would.
 func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment, pending *sync.WaitGroup) {
 	var once sync.Once
-	built := func() { once.Do(pending.Done) }
-	defer built()
+	failed := false
+	built := func() {
+		once.Do(pending.Done)
+		if failed {
+			failed = false
+			p.failing.Add(-1)
+		}
+	}
+	defer func() {
+		once.Do(pending.Done)
+		if failed {
+			p.failing.Add(-1)
+		}
+	}()
 	offset := a.Offset
 	for {
 		pc := &partition{p: p, gen: gen, id: a.ID, label: strconv.Itoa(a.ID), built: built, committed: -1}
 		err := pc.run(ctx, offset)
 		if err == nil || ctx.Err() != nil {
 			return
+		}
+		if !failed {
+			failed = true
+			p.failing.Add(1)
 		}
 		if pc.committed >= 0 {
 			offset = pc.committed
