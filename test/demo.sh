@@ -3,7 +3,9 @@
 # Kafka-protocol brokers and a schema registry on loopback), runs the agent
 # against it, makes a few binds (one from a process in a cgroup named like a
 # Docker container), stops the agent and reads the topic back with
-# `bindwatch consume`.
+# `bindwatch consume`. Then the audit: a second agent reporting one user's
+# sockets, `bindwatch audit` on its topic with a policy, a few expected
+# listeners and one unexpected, and the finding it raises.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -15,6 +17,8 @@ work=$(mktemp -d /tmp/bindwatch-demo.XXXXXX)
 brokers=127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094
 registry=http://127.0.0.1:28081
 topic=bindwatch.bind-events
+audit_topic=bindwatch.audit-demo-events
+demo_uid=4346
 pids=()
 cgroup=""
 cleanup() {
@@ -37,7 +41,7 @@ wait_for() {
 }
 
 echo "== devkafka: 3 brokers and a schema registry on loopback (for demos and tests only)"
-bin/devkafka --listen 127.0.0.1:29092 --brokers 3 --registry 127.0.0.1:28081 --topic "$topic" >"$work/devkafka.out" 2>"$work/devkafka.log" &
+bin/devkafka --listen 127.0.0.1:29092 --brokers 3 --registry 127.0.0.1:28081 --topic "$topic" --topic "$audit_topic" >"$work/devkafka.out" 2>"$work/devkafka.log" &
 pids+=($!)
 wait_for "$work/devkafka.out" '^registry'
 cat "$work/devkafka.out"
@@ -103,3 +107,93 @@ echo "== bindwatch consume --brokers $brokers --topic $topic --registry $registr
 bin/bindwatch consume --brokers "$brokers" --topic "$topic" --registry "$registry" --from-beginning --timeout 3s >"$work/events.jsonl"
 echo "$(wc -l <"$work/events.jsonl") events on the topic; those of the demo's binds:"
 grep -E '"comm":"(python3|sh)"' "$work/events.jsonl" || true
+
+echo
+echo "== the audit: an agent reporting uid ${demo_uid}'s sockets to $audit_topic, and bindwatch audit on it"
+cat >"$work/agent2.yaml" <<EOF
+capture:
+  pin_dir: ""
+  uid: ${demo_uid}
+kafka:
+  brokers: [${brokers}]
+  topic: ${audit_topic}
+schema:
+  registry_url: ${registry}
+spool:
+  dir: ${work}/spool2
+metrics:
+  listen: ""
+log:
+  format: text
+EOF
+cat >"$work/policy.yaml" <<EOF
+# configs/policy.yaml's Debian rules apply on a real host; the demo's own
+# services are the loopback listeners of uid ${demo_uid}.
+rules:
+  - name: demo-loopback-services
+    action: allow
+    match:
+      uid: ${demo_uid}
+      exposure: loopback
+EOF
+cat >"$work/audit.yaml" <<EOF
+kafka:
+  brokers: [${brokers}]
+schema:
+  registry_url: ${registry}
+audit:
+  group: bindwatch-audit-demo
+  events_topic: ${audit_topic}
+  policy: ${work}/policy.yaml
+  batch_timeout: 10ms
+metrics:
+  listen: 127.0.0.1:29465
+EOF
+sed -n '/^rules:/,$p' "$work/policy.yaml"
+bin/bindwatch run --config "$work/agent2.yaml" 2>"$work/agent2.log" &
+agent2=$!
+pids+=("$agent2")
+wait_for "$work/agent2.log" 'bindwatch agent started'
+bin/bindwatch audit --config "$work/audit.yaml" >"$work/findings.jsonl" 2>"$work/audit.log" &
+audit=$!
+pids+=("$audit")
+for p in 0 1 2; do wait_for "$work/audit.log" "partition rebuilt.* partition=$p "; done
+
+echo "== as uid ${demo_uid}: TCP and UDP on 127.0.0.1 (expected), TCP on 0.0.0.0 (unexpected)"
+mkfifo "$work/hold"
+setpriv --reuid "$demo_uid" --regid "$demo_uid" --clear-groups /usr/bin/python3 -c '
+import socket, sys
+t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", t.getsockname()[1]))  # an explicit port: a server
+x = socket.socket(); x.bind(("0.0.0.0", 0)); x.listen()
+print("  tcp 127.0.0.1:%d, udp 127.0.0.1:%d, tcp 0.0.0.0:%d" % (t.getsockname()[1], u.getsockname()[1], x.getsockname()[1]), flush=True)
+sys.stdin.read()' <"$work/hold" &
+holder=$!
+pids+=("$holder")
+exec 3>"$work/hold"
+wait_for "$work/findings.jsonl" '"state":"open"'
+echo
+echo "== the finding: bindwatch audit prints it and publishes it to bindwatch.findings"
+cat "$work/findings.jsonl"
+echo
+echo "== bindwatch listeners --brokers $brokers   (the fleet, from the compacted bindwatch.listeners)"
+bin/bindwatch listeners --brokers "$brokers"
+echo
+echo "== the listeners close: the finding is resolved"
+exec 3>&-
+wait "$holder" || true
+wait_for "$work/findings.jsonl" '"state":"resolved"'
+grep '"state":"resolved"' "$work/findings.jsonl"
+/usr/bin/python3 -c '
+import urllib.request
+for l in urllib.request.urlopen("http://127.0.0.1:29465/metrics").read().decode().splitlines():
+    if l.startswith(("bindwatch_audit_findings_total", "bindwatch_audit_evaluations_total", "bindwatch_audit_events_total")):
+        print(" ", l)'
+opened=$(grep -c '"state":"open"' "$work/findings.jsonl" || true)
+kill -TERM "$audit" "$agent2"
+wait "$audit" "$agent2" 2>/dev/null || true
+if [ "$opened" != 1 ]; then
+	echo "demo: the audit raised $opened findings, want 1" >&2
+	exit 1
+fi
+echo "== one unexpected listener, one finding; the expected ones raised nothing"

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,14 +24,29 @@ import (
 func runListeners(args []string) error {
 	fs := pflag.NewFlagSet("listeners", pflag.ContinueOnError)
 	asJSON := fs.BoolP("json", "j", false, "print one JSON object per socket, every field")
+	var ff fleetFlags
+	fs.StringVar(&ff.brokers, "brokers", "", "fleet mode: read the fleet's listeners from the compacted listeners topic on these brokers")
+	fs.StringVar(&ff.config, "config", "", "fleet mode: take brokers, TLS and SASL from this audit config")
+	fs.StringVar(&ff.topic, "topic", "", "fleet mode: the listeners topic (default: the config's audit.state_topic, bindwatch.listeners)")
+	fs.StringVar(&ff.host, "host", "", "fleet mode: only hosts whose name (or id) matches this glob")
+	fs.IntVar(&ff.port, "port", 0, "fleet mode: only this port")
+	fs.StringVar(&ff.exposure, "exposure", "", "fleet mode: only this exposure (loopback, link_local, specific, wildcard)")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch listeners [-j]\n\n"+
+		fmt.Fprintf(os.Stderr, "usage: bindwatch listeners [-j]\n"+
+			"       bindwatch listeners --brokers B [--topic T] [--host GLOB] [--port N] [--exposure E] [-j]\n\n"+
 			"What listens on this host now, in every network namespace: TCP, MPTCP and SCTP\n"+
 			"listeners and UDP sockets bound to a port, like ss -tulpn, with the container,\n"+
-			"executable and exposure of each and every process holding it.\n\n%s", fs.FlagUsages())
+			"executable and exposure of each and every process holding it.\n"+
+			"With --brokers (or --config): the fleet's listeners, as bindwatch audit keeps them.\n\n%s", fs.FlagUsages())
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if ff.brokers != "" || ff.config != "" {
+		return fleetListeners(ff, *asJSON)
+	}
+	if ff.topic != "" || ff.host != "" || ff.port != 0 || ff.exposure != "" {
+		return &usageError{err: errors.New("--topic, --host, --port and --exposure read the fleet: give --brokers"), usage: fs.FlagUsages()}
 	}
 	var src inventory.Source = inventory.ProcSource{Root: "/proc"}
 	if probe, err := bpf.LoadInventory(); err == nil {

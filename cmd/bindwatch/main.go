@@ -29,7 +29,8 @@ var commands = map[string]command{
 	"consume":      {"decode the topic's Avro messages to JSON lines", runConsume},
 	"schema":       {"print the Avro schema, or register it", runSchema},
 	"unpin":        {"detach the agent's pinned BPF programs and free their maps", runUnpin},
-	"listeners":    {"what listens on this host now: sockets, containers, processes", runListeners},
+	"listeners":    {"what listens on this host now (or, with --brokers, on the fleet)", runListeners},
+	"audit":        {"find unexpected listeners across the fleet: a Kafka consumer-group member", runAudit},
 	"grant-access": {"let the agent's group reach its tracefs ids and bpffs directory (systemd runs this)", runGrantAccess},
 	"version":      {"print the version", runVersion},
 }

@@ -15,18 +15,36 @@ import (
 
 func runSchema(args []string) error {
 	fs := pflag.NewFlagSet("schema", pflag.ContinueOnError)
-	version := fs.Int("version", schemas.Latest, "schema version to print")
+	record := fs.String("record", "bind_event", "which record: bind_event (the agent's events), listener_state or finding (the audit's topics)")
+	version := fs.Int("version", 0, "schema version to print (default: the record's newest)")
 	registry := fs.String("registry", "", "register the schema at this schema registry and print its id")
 	topicName := fs.String("topic", config.Defaults().Kafka.Topic, "topic whose value subject (TOPIC-value) the schema is registered under")
 	canonical := fs.Bool("canonical", false, "print the Parsing Canonical Form and its CRC-64-AVRO fingerprint instead")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch schema [--version N] [--canonical] [--registry URL [--topic T]]\n\n"+
-			"Prints the BindEvent Avro schema that bindwatch writes (versions 1..%d).\n\n%s", schemas.Latest, fs.FlagUsages())
+		fmt.Fprintf(os.Stderr, "usage: bindwatch schema [--record R] [--version N] [--canonical] [--registry URL [--topic T]]\n\n"+
+			"Prints the BindEvent Avro schema that bindwatch writes (versions 1..%d), or with\n"+
+			"--record the audit's ListenerState or Finding schema.\n\n%s", schemas.Latest, fs.FlagUsages())
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	text, err := schemas.BindEventSchema(*version)
+	lookup, latest, topicFor := schemas.BindEventSchema, schemas.Latest, ""
+	switch *record {
+	case "bind_event":
+	case "listener_state":
+		lookup, latest, topicFor = schemas.ListenerStateSchema, schemas.ListenerStateLatest, "bindwatch.listeners"
+	case "finding":
+		lookup, latest, topicFor = schemas.FindingSchema, schemas.FindingLatest, "bindwatch.findings"
+	default:
+		return &usageError{err: fmt.Errorf("--record %q: want bind_event, listener_state or finding", *record), usage: fs.FlagUsages()}
+	}
+	if !fs.Changed("version") {
+		*version = latest
+	}
+	if topicFor != "" && !fs.Changed("topic") {
+		*topicName = topicFor
+	}
+	text, err := lookup(*version)
 	if err != nil {
 		return &usageError{err: err, usage: fs.FlagUsages()}
 	}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"github.com/spf13/pflag"
+
+	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
+	"github.com/bindwatch/bindwatch/internal/audit/learn"
+	"github.com/bindwatch/bindwatch/internal/audit/policy"
+	"github.com/bindwatch/bindwatch/internal/audit/stream"
+	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/pipeline"
+)
+
+// runAudit is one member of the audit's consumer group, or, with --learn,
+// a watcher that writes the policy allowing what it saw.
+func runAudit(args []string) error {
+	// Catch SIGHUP before anything else: its default action would end us.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	fs := pflag.NewFlagSet("audit", pflag.ContinueOnError)
+	configPath := fs.String("config", "", "audit configuration file (configs/audit.yaml)")
+	policyPath := fs.String("policy", "", "policy file (default: the config's audit.policy)")
+	brokers := fs.StringSlice("brokers", nil, "bootstrap brokers (default: the config's kafka.brokers)")
+	learnFor := fs.Duration("learn", 0, "watch this long and write the policy that would have allowed everything seen")
+	writePolicy := fs.String("write-policy", "", "with --learn: the file to write the learned policy to")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: bindwatch audit --config FILE [--policy FILE]\n"+
+			"       bindwatch audit --config FILE --learn DURATION --write-policy FILE\n\n"+
+			"A member of a consumer group on the events topic: keeps every host's listeners,\n"+
+			"publishes them to the compacted listeners topic, and publishes (and prints, as\n"+
+			"JSON lines) a finding for each listener no allow rule matches and each require\n"+
+			"rule a host does not meet. SIGHUP reloads the policy; SIGINT or SIGTERM stop.\n\n%s", fs.FlagUsages())
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*learnFor > 0) != (*writePolicy != "") {
+		return &usageError{err: errors.New("--learn and --write-policy go together"), usage: fs.FlagUsages()}
+	}
+	cfg, err := auditconfig.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if len(*brokers) > 0 {
+		cfg.Brokers = *brokers
+	}
+	if *policyPath != "" {
+		cfg.Policy = *policyPath
+	}
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("component", "audit")
+
+	pcfg, err := pipeline.PublishConfig(cfg.Agent())
+	if err != nil {
+		return err
+	}
+	dialer, err := pcfg.Dialer()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if *learnFor > 0 {
+		return learnPolicy(ctx, cfg, dialer, *learnFor, *writePolicy, log)
+	}
+
+	pol, err := loadPolicy(cfg.Policy)
+	if err != nil {
+		return err
+	}
+	proc, err := stream.New(cfg, dialer, pol, os.Stdout, log)
+	if err != nil {
+		return err
+	}
+	log.Info("policy loaded", "file", cfg.Policy, "rules", len(pol.Rules))
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				p, err := loadPolicy(cfg.Policy)
+				if err != nil {
+					log.Error("policy reload refused; the old policy stays", "err", err)
+					continue
+				}
+				proc.SetPolicy(p)
+				log.Info("policy reloaded", "file", cfg.Policy, "rules", len(p.Rules))
+			}
+		}
+	}()
+	if cfg.MetricsListen != "" {
+		l, err := metrics.Listen(cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(proc.Metrics.Registry, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			select {
+			case <-proc.Ready():
+			default:
+				http.Error(w, "waiting for partitions", http.StatusServiceUnavailable)
+				return
+			}
+			if err := proc.Healthy(); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+		go func() {
+			if err := metrics.Serve(ctx, l, mux); err != nil {
+				log.Error("metrics endpoint", "err", err)
+			}
+		}()
+	}
+	return proc.Run(ctx)
+}
+
+func loadPolicy(path string) (*policy.Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return policy.Parse(path, b)
+}
+
+func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dialer, d time.Duration, out string, log *slog.Logger) error {
+	l := learn.New(policy.DefaultEphemeral)
+	n, err := stream.Learn(ctx, dialer, cfg, d, l)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	header := fmt.Sprintf("Learned by bindwatch audit --learn %s from %s, %s: %d events, %d rules.\n"+
+		"Every rule allows what was seen; review each before use: a listener that\n"+
+		"should not exist is allowed here too.", d, cfg.EventsTopic, time.Now().UTC().Format(time.RFC3339), n, l.Len())
+	if err := l.Write(f, header); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	log.Info("policy written", "file", out, "rules", l.Len(), "events", n)
+	return nil
+}

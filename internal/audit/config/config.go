@@ -1,0 +1,68 @@
+// Package config reads `bindwatch audit`'s configuration file: the Kafka
+// connection (the agent's kafka.* and schema.* keys, same meanings), the
+// audit's topics, group and policy file, and its metrics address. Like the
+// agent's, it refuses unknown keys and bad values, naming the file, the key
+// and what is allowed.
+package config
+
+import (
+	"time"
+
+	agentconfig "github.com/bindwatch/bindwatch/internal/config"
+)
+
+// Config is everything `bindwatch audit` reads.
+type Config struct {
+	Brokers     []string
+	ClientID    string
+	TLS         agentconfig.KafkaTLS
+	SASL        agentconfig.KafkaSASL
+	RegistryURL string
+
+	Group          string
+	EventsTopic    string
+	StateTopic     string
+	FindingsTopic  string
+	Policy         string
+	CreateTopics   bool
+	SessionTimeout time.Duration
+	BatchSize      int
+	BatchTimeout   time.Duration
+	PrintFindings  bool
+
+	MetricsListen string
+	LogLevel      string
+}
+
+// Defaults is the configuration of an empty file.
+func Defaults() Config {
+	return Config{
+		Brokers:        []string{"127.0.0.1:9092"},
+		ClientID:       "bindwatch-audit",
+		SASL:           agentconfig.KafkaSASL{Mechanism: agentconfig.SASLNone},
+		Group:          "bindwatch-audit",
+		EventsTopic:    "bindwatch.bind-events",
+		StateTopic:     "bindwatch.listeners",
+		FindingsTopic:  "bindwatch.findings",
+		Policy:         "/etc/bindwatch/policy.yaml",
+		CreateTopics:   true,
+		SessionTimeout: 10 * time.Second,
+		BatchSize:      1000,
+		BatchTimeout:   50 * time.Millisecond,
+		PrintFindings:  true,
+		MetricsListen:  "127.0.0.1:9465",
+		LogLevel:       "info",
+	}
+}
+
+// Agent returns an agent configuration carrying the Kafka connection, so
+// the audit dials brokers through the agent's own code path (TLS, SASL).
+func (c *Config) Agent() *agentconfig.Config {
+	a := agentconfig.Defaults()
+	a.Kafka.Brokers = c.Brokers
+	a.Kafka.ClientID = c.ClientID
+	a.Kafka.TLS = c.TLS
+	a.Kafka.SASL = c.SASL
+	a.Schema.RegistryURL = c.RegistryURL
+	return &a
+}

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"slices"
+	"strings"
+
+	agentconfig "github.com/bindwatch/bindwatch/internal/config"
+)
+
+type kind int
+
+const (
+	kindString kind = iota
+	kindBool
+	kindInt
+	kindDuration
+	kindList
+)
+
+// key is one configuration key: the audit's parallel of the agent's key
+// table.
+type key struct {
+	name  string
+	kind  kind
+	help  string
+	field func(c *Config) any
+}
+
+var (
+	saslValues     = []string{string(agentconfig.SASLNone), string(agentconfig.SASLPlain), string(agentconfig.SASLScramSHA256), string(agentconfig.SASLScramSHA512)}
+	logLevelValues = []string{"debug", "info", "warn", "error"}
+)
+
+var keys = []key{
+	{"kafka.brokers", kindList, "bootstrap brokers, host:port", func(c *Config) any { return &c.Brokers }},
+	{"kafka.client_id", kindString, "Kafka client id", func(c *Config) any { return &c.ClientID }},
+	{"kafka.tls.enabled", kindBool, "connect with TLS", func(c *Config) any { return &c.TLS.Enabled }},
+	{"kafka.tls.ca_file", kindString, "PEM CA bundle; empty for the system roots", func(c *Config) any { return &c.TLS.CAFile }},
+	{"kafka.tls.cert_file", kindString, "PEM client certificate", func(c *Config) any { return &c.TLS.CertFile }},
+	{"kafka.tls.key_file", kindString, "PEM client key", func(c *Config) any { return &c.TLS.KeyFile }},
+	{"kafka.tls.server_name", kindString, "name to verify in broker certificates", func(c *Config) any { return &c.TLS.ServerName }},
+	{"kafka.tls.insecure_skip_verify", kindBool, "accept any broker certificate (tests only)", func(c *Config) any { return &c.TLS.InsecureSkipVerify }},
+	{"kafka.sasl.mechanism", kindString, "SASL mechanism: " + strings.Join(saslValues, ", "), func(c *Config) any { return &c.SASL.Mechanism }},
+	{"kafka.sasl.username", kindString, "SASL user name", func(c *Config) any { return &c.SASL.Username }},
+	{"kafka.sasl.password_file", kindString, "file holding the SASL password", func(c *Config) any { return &c.SASL.PasswordFile }},
+	{"kafka.sasl.password_env", kindString, "environment variable holding the SASL password", func(c *Config) any { return &c.SASL.PasswordEnv }},
+	{"schema.registry_url", kindString, "schema registry URL, for Confluent-framed events", func(c *Config) any { return &c.RegistryURL }},
+
+	{"audit.group", kindString, "consumer group the audit instances share", func(c *Config) any { return &c.Group }},
+	{"audit.events_topic", kindString, "topic of the agents' events", func(c *Config) any { return &c.EventsTopic }},
+	{"audit.state_topic", kindString, "compacted topic of the current listeners", func(c *Config) any { return &c.StateTopic }},
+	{"audit.findings_topic", kindString, "topic findings are published to", func(c *Config) any { return &c.FindingsTopic }},
+	{"audit.policy", kindString, "policy file", func(c *Config) any { return &c.Policy }},
+	{"audit.create_topics", kindBool, "create the state and findings topics (compacted, as many partitions as the events topic) when missing", func(c *Config) any { return &c.CreateTopics }},
+	{"audit.session_timeout", kindDuration, "how long a silent instance keeps its partitions", func(c *Config) any { return &c.SessionTimeout }},
+	{"audit.batch_size", kindInt, "events applied between two commits, 1 to 100000", func(c *Config) any { return &c.BatchSize }},
+	{"audit.batch_timeout", kindDuration, "longest a partial batch waits", func(c *Config) any { return &c.BatchTimeout }},
+	{"audit.print_findings", kindBool, "print findings as JSON lines on stdout", func(c *Config) any { return &c.PrintFindings }},
+
+	{"metrics.listen", kindString, "where /metrics and /healthz listen, host:port; empty disables", func(c *Config) any { return &c.MetricsListen }},
+	{"log.level", kindString, "log level: " + strings.Join(logLevelValues, ", "), func(c *Config) any { return &c.LogLevel }},
+}
+
+func lookup(name string) (key, bool) {
+	i := slices.IndexFunc(keys, func(k key) bool { return k.name == name })
+	if i < 0 {
+		return key{}, false
+	}
+	return keys[i], true
+}
+
+// children lists the names allowed directly under section ("" is the top).
+func children(section string) []string {
+	prefix := ""
+	if section != "" {
+		prefix = section + "."
+	}
+	var out []string
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k.name, prefix)
+		if !ok {
+			continue
+		}
+		child, _, _ := strings.Cut(rest, ".")
+		if !slices.Contains(out, child) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+func isSection(name string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(k.name, name+".") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,388 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultEphemeral is Linux's default net.ipv4.ip_local_port_range, what
+// the port value "ephemeral" means unless the file sets ephemeral_ports.
+var DefaultEphemeral = [2]int{32768, 60999}
+
+// Keys of a rule's match map, in the order the README lists them.
+var MatchKeys = []string{
+	"host", "container", "exe", "comm", "uid", "protocol", "port", "addr",
+	"exposure", "host_netns", "cgroup_path", "cgroup_owner_uid",
+}
+
+var (
+	topKeys   = []string{"rules", "ephemeral_ports"}
+	ruleKeys  = []string{"name", "action", "match"}
+	actions   = []string{string(Allow), string(Require)}
+	exposures = []string{"loopback", "link_local", "specific", "wildcard"}
+	runtimes  = []string{"docker", "containerd", "cri-o", "podman"}
+)
+
+// Parse compiles a policy file's text; file names it in errors. It reports
+// every problem it finds, each with the file, the line and the key.
+func Parse(file string, text []byte) (*Policy, error) {
+	p := &parser{file: file}
+	pol := p.policy(text)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	pol.index()
+	return pol, nil
+}
+
+type parser struct {
+	file string
+	errs []error
+}
+
+func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) policy(text []byte) *Policy {
+	pol := &Policy{Ephemeral: DefaultEphemeral}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(text, &doc); err != nil {
+		p.errs = append(p.errs, &Error{File: p.file, Problem: err.Error()})
+		return pol
+	}
+	if len(doc.Content) == 0 {
+		p.fail(&doc, "", "empty file: want a rules: list")
+		return pol
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		p.fail(top, "", "want a map with rules:")
+		return pol
+	}
+	var rules *yaml.Node
+	for k, v := range pairs(top) {
+		switch k.Value {
+		case "rules":
+			rules = v
+		case "ephemeral_ports":
+			r, ok := p.portRange(v, "ephemeral_ports", v.Value, pol.Ephemeral)
+			if ok && r.lo != r.hi {
+				pol.Ephemeral = [2]int{r.lo, r.hi}
+			} else if ok {
+				p.fail(v, "ephemeral_ports", "%q is one port: want a range \"a-b\"", v.Value)
+			}
+		default:
+			p.fail(k, k.Value, "unknown key (allowed: %s)", quoteList(topKeys))
+		}
+	}
+	if rules == nil {
+		p.fail(top, "rules", "missing: want a list of rules")
+		return pol
+	}
+	if rules.Kind != yaml.SequenceNode {
+		p.fail(rules, "rules", "want a list of rules")
+		return pol
+	}
+	names := map[string]int{}
+	for i, rn := range rules.Content {
+		r := p.rule(rn, fmt.Sprintf("rules[%d]", i), pol.Ephemeral)
+		if r == nil {
+			continue
+		}
+		if prev, dup := names[r.Name]; dup {
+			p.fail(rn, fmt.Sprintf("rules[%d].name", i), "%q is also the name of the rule on line %d", r.Name, prev)
+		} else if r.Name != "" {
+			names[r.Name] = r.Line
+		}
+		pol.Rules = append(pol.Rules, r)
+	}
+	return pol
+}
+
+func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, at, "want a map with name, action and match")
+		return nil
+	}
+	r := &Rule{Line: n.Line}
+	var match *yaml.Node
+	for k, v := range pairs(n) {
+		key := at + "." + k.Value
+		switch k.Value {
+		case "name":
+			if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+				p.fail(v, key, "want a non-empty name")
+				continue
+			}
+			r.Name = v.Value
+		case "action":
+			if v.Kind != yaml.ScalarNode || !slices.Contains(actions, v.Value) {
+				p.fail(v, key, "%q is not an action (allowed: %s)", v.Value, quoteList(actions))
+				continue
+			}
+			r.Action = Action(v.Value)
+		case "match":
+			match = v
+		default:
+			p.fail(k, key, "unknown key (allowed: %s)", quoteList(ruleKeys))
+		}
+	}
+	if r.Name == "" {
+		p.fail(n, at+".name", "missing: every rule has a name")
+	}
+	if r.Action == "" {
+		p.fail(n, at+".action", "missing (allowed: %s)", quoteList(actions))
+	}
+	if match != nil {
+		if match.Kind != yaml.MappingNode {
+			if match.Tag != "!!null" {
+				p.fail(match, at+".match", "want a map of keys to values")
+			}
+		} else {
+			p.match(r, match, at+".match", eph)
+		}
+	}
+	return r
+}
+
+func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
+	for k, v := range pairs(m) {
+		key := at + "." + k.Value
+		vals := p.values(v, key)
+		if vals == nil {
+			continue
+		}
+		switch k.Value {
+		case "host", "exe", "comm", "cgroup_path":
+			var gs []glob
+			for _, s := range vals {
+				if k.Value == "cgroup_path" && s.Value == "none" {
+					r.cgroupPathNull = true
+					continue
+				}
+				g, err := newGlob(s.Value)
+				if err != nil {
+					p.fail(s, key, "%q is not a glob: %v", s.Value, err)
+					continue
+				}
+				gs = append(gs, g)
+			}
+			switch k.Value {
+			case "host":
+				r.hosts = gs
+			case "exe":
+				r.exes = gs
+			case "comm":
+				r.comms = gs
+			case "cgroup_path":
+				r.cgroupPaths = gs
+			}
+		case "container":
+			for _, s := range vals {
+				r.containers = append(r.containers, p.container(s, key))
+			}
+		case "uid", "cgroup_owner_uid":
+			var ids []int64
+			for _, s := range vals {
+				if k.Value == "cgroup_owner_uid" && s.Value == "none" {
+					r.cgroupOwnerNull = true
+					continue
+				}
+				id, err := strconv.ParseInt(s.Value, 10, 64)
+				if err != nil || id < 0 || id > 1<<32-1 {
+					p.fail(s, key, "%q is not a uid (want a number 0-4294967295%s)", s.Value, noneHint(k.Value))
+					continue
+				}
+				ids = append(ids, id)
+			}
+			if k.Value == "uid" {
+				r.uids = ids
+			} else {
+				r.cgroupOwnerUIDs, r.cgroupOwnerSet = ids, true
+			}
+		case "protocol":
+			for _, s := range vals {
+				if strings.TrimSpace(s.Value) == "" {
+					p.fail(s, key, "empty protocol (want TCP, UDP, MPTCP, SCTP or a number)")
+					continue
+				}
+				r.protocols = append(r.protocols, strings.ToUpper(s.Value))
+			}
+		case "port":
+			for _, s := range vals {
+				if pr, ok := p.portRange(s, key, s.Value, eph); ok {
+					r.ports = append(r.ports, pr)
+				}
+			}
+		case "addr":
+			for _, s := range vals {
+				pfx, err := parsePrefix(s.Value)
+				if err != nil {
+					p.fail(s, key, "%q is not a CIDR or an address (%v)", s.Value, err)
+					continue
+				}
+				r.addrs = append(r.addrs, pfx)
+			}
+		case "exposure":
+			for _, s := range vals {
+				if !slices.Contains(exposures, s.Value) {
+					p.fail(s, key, "%q is not an exposure (allowed: %s)", s.Value, quoteList(exposures))
+					continue
+				}
+				r.exposures = append(r.exposures, s.Value)
+			}
+		case "host_netns":
+			if len(vals) != 1 || (vals[0].Value != "true" && vals[0].Value != "false") {
+				p.fail(v, key, "want true or false")
+				continue
+			}
+			r.hostNetNS = []bool{vals[0].Value == "true"}
+		default:
+			p.fail(k, key, "unknown key (allowed: %s)", quoteList(MatchKeys))
+		}
+	}
+}
+
+func noneHint(key string) string {
+	if key == "cgroup_owner_uid" {
+		return ", or none for a root-owned cgroup"
+	}
+	return ""
+}
+
+// values reads a scalar or a list of scalars.
+func (p *parser) values(v *yaml.Node, key string) []*yaml.Node {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		if v.Tag == "!!null" {
+			p.fail(v, key, "no value")
+			return nil
+		}
+		return []*yaml.Node{v}
+	case yaml.SequenceNode:
+		if len(v.Content) == 0 {
+			p.fail(v, key, "empty list: leave the key out to match everything")
+			return nil
+		}
+		for _, e := range v.Content {
+			if e.Kind != yaml.ScalarNode {
+				p.fail(e, key, "want a value, not a %s", kindName(e))
+				return nil
+			}
+		}
+		return v.Content
+	}
+	p.fail(v, key, "want a value or a list of values, not a %s", kindName(v))
+	return nil
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "map"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "value"
+}
+
+func (p *parser) container(s *yaml.Node, key string) containerSel {
+	v := s.Value
+	switch {
+	case v == "none":
+		return containerSel{kind: selNone}
+	case v == "any":
+		return containerSel{kind: selAny}
+	case slices.Contains(runtimes, strings.ToLower(v)):
+		return containerSel{kind: selRuntime, value: v}
+	case isHexPrefix(v):
+		return containerSel{kind: selPrefix, value: strings.ToLower(v)}
+	}
+	p.fail(s, key, "%q is not a container (want none, any, a runtime (%s) or a hex id prefix)", v, quoteList(runtimes))
+	return containerSel{kind: selPrefix, value: "\x00"}
+}
+
+func isHexPrefix(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// portRange reads a port, "a-b" or ephemeral.
+func (p *parser) portRange(n *yaml.Node, key, s string, eph [2]int) (portRange, bool) {
+	bad := func() (portRange, bool) {
+		p.fail(n, key, "%q is not a port (want 0-65535, a range \"a-b\" or ephemeral)", s)
+		return portRange{}, false
+	}
+	if s == "ephemeral" {
+		return portRange{eph[0], eph[1]}, true
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := parsePort(lo)
+	if err != nil {
+		return bad()
+	}
+	if !isRange {
+		return portRange{a, a}, true
+	}
+	b, err := parsePort(hi)
+	if err != nil || b < a {
+		return bad()
+	}
+	return portRange{a, b}, true
+}
+
+func parsePort(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > 65535 {
+		return 0, errors.New("not a port")
+	}
+	return n, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return pfx, err
+		}
+		if pfx.Addr().Is4In6() {
+			pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
+		}
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// pairs walks a mapping node's keys and values.
+func pairs(m *yaml.Node) func(func(k, v *yaml.Node) bool) {
+	return func(yield func(k, v *yaml.Node) bool) {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !yield(m.Content[i], m.Content[i+1]) {
+				return
+			}
+		}
+	}
+}

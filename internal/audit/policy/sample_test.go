@@ -1,0 +1,44 @@
+package policy
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+)
+
+// configs/policy.yaml keeps a fresh Debian host quiet: each of its
+// listeners is allowed, and nc on a port is not.
+func TestSamplePolicy(t *testing.T) {
+	b, err := os.ReadFile("../../../configs/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse("configs/policy.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	debian := []Listener{
+		{Exe: "/usr/sbin/sshd", Comm: "sshd", Protocol: "TCP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 22, Exposure: "wildcard"},
+		{Exe: "/usr/sbin/sshd", Comm: "sshd", Protocol: "TCP", Addr: netip.MustParseAddr("::"), Port: 22, Exposure: "wildcard"},
+		{Exe: "/usr/lib/systemd/systemd-resolved", Comm: "systemd-resolve", UID: 991, Protocol: "UDP", Addr: netip.MustParseAddr("127.0.0.53"), Port: 53, Exposure: "loopback"},
+		{Exe: "/usr/lib/systemd/systemd-resolved", Comm: "systemd-resolve", UID: 991, Protocol: "TCP", Addr: netip.MustParseAddr("127.0.0.54"), Port: 53, Exposure: "loopback"},
+		{Exe: "/usr/sbin/chronyd", Comm: "chronyd", UID: 100, Protocol: "UDP", Addr: netip.MustParseAddr("127.0.0.1"), Port: 323, Exposure: "loopback"},
+		{Exe: "/usr/sbin/chronyd", Comm: "chronyd", UID: 100, Protocol: "UDP", Addr: netip.MustParseAddr("::1"), Port: 323, Exposure: "loopback"},
+		{Exe: "/usr/sbin/dhclient", Comm: "dhclient", Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 68, Exposure: "wildcard"},
+		{Exe: "/usr/sbin/avahi-daemon", Comm: "avahi-daemon", Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 5353, Exposure: "wildcard"},
+		{Exe: "/usr/sbin/avahi-daemon", Comm: "avahi-daemon", Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 44123, Exposure: "wildcard"},
+	}
+	for _, l := range debian {
+		if p.Allowed(&l) == nil {
+			t.Errorf("not allowed: %+v", l)
+		}
+	}
+	nc := Listener{Exe: "/usr/bin/nc.openbsd", Comm: "nc", Protocol: "TCP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 4444, Exposure: "wildcard"}
+	if r := p.Allowed(&nc); r != nil {
+		t.Errorf("nc allowed by %s", r.Name)
+	}
+	exposed := Listener{Exe: "/usr/sbin/chronyd", Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 323, Exposure: "wildcard"}
+	if r := p.Allowed(&exposed); r != nil {
+		t.Errorf("chronyd's command port on every address allowed by %s", r.Name)
+	}
+}

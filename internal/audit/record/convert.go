@@ -1,0 +1,136 @@
+package record
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bindwatch/bindwatch/internal/audit/findings"
+	"github.com/bindwatch/bindwatch/internal/audit/state"
+	"github.com/bindwatch/bindwatch/schemas"
+)
+
+// Codec reads and writes the audit's records.
+type Codec struct {
+	state, finding *codec
+}
+
+// NewCodec prepares the codecs of the newest schemas.
+func NewCodec() (*Codec, error) {
+	st, err := schemas.ListenerStateSchema(schemas.ListenerStateLatest)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := schemas.FindingSchema(schemas.FindingLatest)
+	if err != nil {
+		return nil, err
+	}
+	c := &Codec{}
+	if c.state, err = newCodec(st); err != nil {
+		return nil, fmt.Errorf("listener state schema: %w", err)
+	}
+	if c.finding, err = newCodec(fi); err != nil {
+		return nil, fmt.Errorf("finding schema: %w", err)
+	}
+	return c, nil
+}
+
+// ListenerKey is a listener's key in the state topic: host id, netns,
+// cookie.
+func ListenerKey(hostID string, k state.Key) string { return hostID + "/" + k.String() }
+
+// HostKey is a host record's key in the state topic.
+func HostKey(hostID string) string { return hostID }
+
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func val(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// EncodeListener is a listener's state-topic value.
+func (c *Codec) EncodeListener(l *state.Listener) ([]byte, error) {
+	return c.state.marshal(&schemas.ListenerState{
+		Record: schemas.StateListener, Host: l.Host, HostID: l.HostID, BootID: l.BootID, Seq: l.Seq, Time: l.Since,
+		NetNSID: l.Key.NetNS, Cookie: l.Key.Cookie, Protocol: l.Protocol, Family: l.Family, Addr: l.Addr, Port: l.Port,
+		Exposure: opt(l.Exposure), HostNetNS: l.HostNetNS, PID: l.PID, UID: l.UID, Comm: l.Comm, Exe: opt(l.Exe),
+		ContainerID: opt(l.ContainerID), ContainerRuntime: opt(l.Runtime), CgroupPath: l.CgroupPath, CgroupOwnerUID: l.CgroupOwnerUID,
+	})
+}
+
+// EncodeHost is a host record's state-topic value.
+func (c *Codec) EncodeHost(m state.HostMeta) ([]byte, error) {
+	return c.state.marshal(&schemas.ListenerState{
+		Record: schemas.StateHost, Host: m.Host, HostID: m.HostID, BootID: m.BootID, Seq: m.LastSeq, Time: m.BootTime,
+		SnapshotComplete: m.Complete, SnapshotID: opt(m.SnapshotID), SnapshotStart: m.SnapshotStart,
+	})
+}
+
+// DecodeState reads a state-topic value.
+func (c *Codec) DecodeState(msg []byte) (schemas.ListenerState, error) {
+	var s schemas.ListenerState
+	err := c.state.unmarshal(msg, &s)
+	return s, err
+}
+
+// ListenerFrom converts a decoded listener record back.
+func ListenerFrom(s *schemas.ListenerState, key string) *state.Listener {
+	k := state.Key{NetNS: s.NetNSID, Cookie: s.Cookie}
+	if s.Cookie == 0 {
+		// hostID/netns/0/anon...: the anonymous part is the rest of the key.
+		parts := strings.SplitN(key, "/", 4)
+		if len(parts) == 4 {
+			k.Anon = parts[3]
+		}
+	}
+	return &state.Listener{
+		Key: k, Host: s.Host, HostID: s.HostID, BootID: s.BootID, Seq: s.Seq, Since: s.Time.UTC(),
+		PID: s.PID, UID: s.UID, Comm: s.Comm, Exe: val(s.Exe), ContainerID: val(s.ContainerID), Runtime: val(s.ContainerRuntime),
+		Protocol: s.Protocol, Family: s.Family, Addr: s.Addr, Port: s.Port, Exposure: val(s.Exposure), HostNetNS: s.HostNetNS,
+		CgroupPath: s.CgroupPath, CgroupOwnerUID: s.CgroupOwnerUID,
+	}
+}
+
+// HostFrom converts a decoded host record back.
+func HostFrom(s *schemas.ListenerState) state.HostMeta {
+	return state.HostMeta{
+		HostID: s.HostID, Host: s.Host, BootID: s.BootID, BootTime: s.Time.UTC(), LastSeq: s.Seq,
+		Complete: s.SnapshotComplete, SnapshotID: val(s.SnapshotID), SnapshotStart: s.SnapshotStart,
+	}
+}
+
+// EncodeFinding is a finding's findings-topic value.
+func (c *Codec) EncodeFinding(f *findings.Finding) ([]byte, error) {
+	return c.finding.marshal(ToSchema(f))
+}
+
+// ToSchema converts a finding to its Avro record.
+func ToSchema(f *findings.Finding) *schemas.Finding {
+	return &schemas.Finding{
+		FindingID: f.ID, State: f.State, Rule: f.Rule, Host: f.Host, HostID: f.HostID, BootID: f.BootID, Seq: f.Seq,
+		ContainerID: opt(f.ContainerID), Exe: opt(f.Exe), Comm: f.Comm, PID: f.PID, UID: f.UID, Protocol: f.Protocol,
+		Addr: f.Addr, Port: f.Port, Exposure: opt(f.Exposure), NetNSID: f.NetNS, HostNetNS: f.HostNetNS,
+		FirstSeen: f.FirstSeen, Time: f.Time,
+	}
+}
+
+// DecodeFinding reads a findings-topic value.
+func (c *Codec) DecodeFinding(msg []byte) (findings.Finding, error) {
+	var s schemas.Finding
+	if err := c.finding.unmarshal(msg, &s); err != nil {
+		return findings.Finding{}, err
+	}
+	return findings.Finding{
+		ID: s.FindingID, State: s.State, Rule: s.Rule, Host: s.Host, HostID: s.HostID, BootID: s.BootID, Seq: s.Seq,
+		ContainerID: val(s.ContainerID), Exe: val(s.Exe), Comm: s.Comm, PID: s.PID, UID: s.UID, Protocol: s.Protocol,
+		Addr: s.Addr, Port: s.Port, Exposure: val(s.Exposure), NetNS: s.NetNSID, HostNetNS: s.HostNetNS,
+		FirstSeen: s.FirstSeen.UTC(), Time: s.Time.UTC(),
+	}, nil
+}

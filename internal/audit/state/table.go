@@ -1,0 +1,306 @@
+package state
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Key names one socket of a host: its network namespace and cookie. A
+// socket the agent had no cookie for (v1 records, cookie 0) is named by
+// its endpoint and creator instead.
+type Key struct {
+	NetNS  int64
+	Cookie int64
+	Anon   string // for cookie 0: protocol/addr/port/pid
+}
+
+// String is the key's text in the state topic, after the host id.
+func (k Key) String() string {
+	if k.Cookie == 0 {
+		return fmt.Sprintf("%d/0/%s", k.NetNS, k.Anon)
+	}
+	return fmt.Sprintf("%d/%d", k.NetNS, k.Cookie)
+}
+
+// ServiceKey names a service: every socket on one endpoint of one
+// namespace, so an SO_REUSEPORT group is one service with several members.
+type ServiceKey struct {
+	NetNS    int64
+	Protocol string
+	Addr     string
+	Port     int32
+}
+
+// Listener is one listening socket.
+type Listener struct {
+	Key                  Key
+	Host, HostID, BootID string
+	Seq                  int64     // of the record that made it known
+	Since                time.Time // when it was first seen listening
+	PID                  int32
+	UID                  int64
+	Comm, Exe            string
+	ContainerID, Runtime string
+	Protocol, Family     string
+	Addr                 string
+	Port                 int32
+	Exposure             string
+	HostNetNS            *bool
+	CgroupPath           *string
+	CgroupOwnerUID       *int64
+
+	// Memo is for whoever evaluates the listener (the findings tracker
+	// keeps its verdict here, so a close costs no second evaluation).
+	Memo any
+
+	// confirmed is the seq of the last record that showed it (snapshot or
+	// event): a snapshot_end sweeps what its snapshot did not confirm.
+	confirmed int64
+}
+
+// Service is the service a listener belongs to.
+func (l *Listener) Service() ServiceKey {
+	return ServiceKey{NetNS: l.Key.NetNS, Protocol: l.Protocol, Addr: l.Addr, Port: l.Port}
+}
+
+// Host is one host's table, for its current boot.
+type Host struct {
+	HostID, Host, BootID string
+	BootTime             time.Time // time of the first record of the boot seen
+	LastSeq              int64     // highest seq applied in this boot
+	Complete             bool      // a complete snapshot ended in this boot: absence means absent
+	Listeners            map[Key]*Listener
+	Services             map[ServiceKey][]*Listener // the members of each service
+
+	// The snapshot in progress: its id and the seq of its first record.
+	// tainted is set for one a rebuild caught half way: what it confirmed
+	// before the rebuild is unknown, so its end sweeps nothing.
+	SnapshotID    string
+	SnapshotStart int64
+	tainted       bool
+}
+
+func newHost(ev *Event) *Host {
+	return &Host{
+		HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, BootTime: ev.Time, LastSeq: -1,
+		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
+	}
+}
+
+// Table is the listener table of the hosts of one partition.
+type Table struct {
+	Hosts map[string]*Host // by host id
+}
+
+// New returns an empty table.
+func New() *Table { return &Table{Hosts: map[string]*Host{}} }
+
+// Op is what happened to a listener.
+type Op int
+
+// Ops.
+const (
+	Added Op = iota
+	Removed
+)
+
+// Change is one listener added or removed.
+type Change struct {
+	Op Op
+	L  *Listener
+}
+
+// Result is what one event did.
+type Result struct {
+	Changes []Change
+	// Skipped is set for a record already applied (a duplicate, or one
+	// the rebuilt state already holds) and for a late record of a boot
+	// older than the host's current one.
+	Skipped bool
+	// NewBoot is set when the record started a boot: every listener of
+	// the old one is among Changes as Removed.
+	NewBoot bool
+	// Completed is set when a complete snapshot ended.
+	Completed bool
+}
+
+// Apply applies one event to its host's table.
+func (t *Table) Apply(ev *Event) Result {
+	var res Result
+	h := t.Hosts[ev.HostID]
+	switch {
+	case h == nil:
+		h = newHost(ev)
+		t.Hosts[ev.HostID] = h
+	case h.BootID != ev.BootID:
+		if ev.Time.Before(h.BootTime) {
+			res.Skipped = true // a late record of an earlier boot
+			return res
+		}
+		for _, l := range h.Listeners {
+			res.Changes = append(res.Changes, Change{Op: Removed, L: l})
+		}
+		sortChanges(res.Changes)
+		h2 := newHost(ev)
+		*h = *h2
+		res.NewBoot = true
+	case ev.Seq <= h.LastSeq:
+		res.Skipped = true
+		return res
+	}
+	h.LastSeq = ev.Seq
+	if ev.Host != "" {
+		h.Host = ev.Host
+	}
+	switch ev.Kind {
+	case KindSnapshot:
+		if ev.SnapshotID != h.SnapshotID {
+			h.SnapshotID, h.SnapshotStart, h.tainted = ev.SnapshotID, ev.Seq, false
+		}
+		if isUDP(ev.Protocol) && (ev.PortExplicit == nil || !*ev.PortExplicit) {
+			break // a UDP client's socket: bound, but no server
+		}
+		res.Changes = h.add(ev, res.Changes)
+	case KindSnapshotEnd:
+		sweep := len(ev.SnapshotIncomplete) == 0
+		switch {
+		case ev.SnapshotID == h.SnapshotID:
+			sweep = sweep && !h.tainted
+		case ev.SnapshotSockets == 0:
+			// A snapshot of no sockets: everything before it is gone.
+			h.SnapshotStart = ev.Seq
+		default:
+			sweep = false // its start was never seen
+		}
+		h.SnapshotID, h.tainted = "", false
+		if sweep {
+			res.Changes = h.sweep(res.Changes)
+			if !h.Complete {
+				h.Complete, res.Completed = true, true
+			}
+		}
+	case KindListen:
+		if ev.Error == 0 {
+			res.Changes = h.add(ev, res.Changes)
+		}
+	case KindClose:
+		res.Changes = h.remove(keyOf(ev), res.Changes)
+	case KindBind, "":
+		if isUDP(ev.Protocol) && ev.Error == 0 && ev.RequestedPort != 0 {
+			res.Changes = h.add(ev, res.Changes)
+		}
+	}
+	return res
+}
+
+func keyOf(ev *Event) Key {
+	k := Key{NetNS: ev.NetNS, Cookie: ev.Cookie}
+	if ev.Cookie == 0 {
+		k.Anon = fmt.Sprintf("%s/%s/%d/%d", ev.Protocol, ev.Addr, ev.Port, ev.PID)
+	}
+	return k
+}
+
+func (h *Host) add(ev *Event, ch []Change) []Change {
+	k := keyOf(ev)
+	if l, ok := h.Listeners[k]; ok {
+		l.confirmed = ev.Seq
+		return ch
+	}
+	l := &Listener{
+		Key: k, Host: ev.Host, HostID: ev.HostID, BootID: ev.BootID, Seq: ev.Seq, Since: ev.Time,
+		PID: ev.PID, UID: ev.UID, Comm: ev.Comm, Exe: ev.Exe, ContainerID: ev.ContainerID, Runtime: ev.Runtime,
+		Protocol: ev.Protocol, Family: ev.Family, Addr: ev.Addr, Port: ev.Port, Exposure: ev.Exposure,
+		HostNetNS: ev.HostNetNS, CgroupPath: ev.CgroupPath, CgroupOwnerUID: ev.CgroupOwnerUID,
+		confirmed: ev.Seq,
+	}
+	h.Put(l)
+	return append(ch, Change{Op: Added, L: l})
+}
+
+// Put adds a listener as it is, as a rebuild from the state topic does.
+func (h *Host) Put(l *Listener) {
+	if l.confirmed == 0 {
+		l.confirmed = l.Seq
+	}
+	if old, ok := h.Listeners[l.Key]; ok {
+		h.drop(old)
+	}
+	h.Listeners[l.Key] = l
+	sk := l.Service()
+	h.Services[sk] = append(h.Services[sk], l)
+}
+
+// drop takes l out of its service.
+func (h *Host) drop(l *Listener) {
+	sk := l.Service()
+	m := h.Services[sk]
+	if i := slices.Index(m, l); i >= 0 {
+		m[i] = m[len(m)-1]
+		m[len(m)-1] = nil
+		m = m[:len(m)-1]
+	}
+	if len(m) == 0 {
+		delete(h.Services, sk)
+	} else {
+		h.Services[sk] = m
+	}
+}
+
+func (h *Host) remove(k Key, ch []Change) []Change {
+	l, ok := h.Listeners[k]
+	if !ok {
+		return ch
+	}
+	delete(h.Listeners, k)
+	h.drop(l)
+	return append(ch, Change{Op: Removed, L: l})
+}
+
+// sweep removes what the snapshot that just ended did not show and no
+// event since its start confirmed.
+func (h *Host) sweep(ch []Change) []Change {
+	var gone []Key
+	for k, l := range h.Listeners {
+		if l.confirmed < h.SnapshotStart {
+			gone = append(gone, k)
+		}
+	}
+	start := len(ch)
+	for _, k := range gone {
+		ch = h.remove(k, ch)
+	}
+	sortChanges(ch[start:])
+	return ch
+}
+
+// Members returns the members of a service.
+func (h *Host) Members(sk ServiceKey) []*Listener { return h.Services[sk] }
+
+// HostMeta is what the state topic keeps of a host besides its listeners.
+type HostMeta struct {
+	HostID, Host, BootID string
+	BootTime             time.Time
+	LastSeq              int64
+	Complete             bool
+	SnapshotID           string
+	SnapshotStart        int64
+}
+
+// Meta returns h's HostMeta.
+func (h *Host) Meta() HostMeta {
+	return HostMeta{HostID: h.HostID, Host: h.Host, BootID: h.BootID, BootTime: h.BootTime, LastSeq: h.LastSeq,
+		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart}
+}
+
+// Restore puts a host back as the state topic kept it, without listeners.
+func (t *Table) Restore(m HostMeta) *Host {
+	h := &Host{
+		HostID: m.HostID, Host: m.Host, BootID: m.BootID, BootTime: m.BootTime, LastSeq: m.LastSeq,
+		Complete: m.Complete, SnapshotID: m.SnapshotID, SnapshotStart: m.SnapshotStart, tainted: m.SnapshotID != "",
+		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
+	}
+	t.Hosts[m.HostID] = h
+	return h
+}

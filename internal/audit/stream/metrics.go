@@ -1,0 +1,47 @@
+package stream
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the audit's Prometheus series.
+type Metrics struct {
+	Registry    *prometheus.Registry
+	events      *prometheus.CounterVec
+	evaluations prometheus.Counter
+	findings    *prometheus.CounterVec
+	listeners   *prometheus.GaugeVec
+	open        *prometheus.GaugeVec
+	lag         *prometheus.GaugeVec
+	rebuilds    prometheus.Counter
+	rebuildSecs prometheus.Histogram
+	partitions  prometheus.Gauge
+}
+
+// NewMetrics registers the series on a registry of their own.
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_events_total",
+			Help: "Events read from the events topic, by outcome: applied, duplicate (already applied), undecodable."}, []string{"outcome"}),
+		evaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_evaluations_total",
+			Help: "Listeners evaluated against the policy."}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_findings_total",
+			Help: "Finding transitions published, by state."}, []string{"state"}),
+		listeners: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bindwatch_audit_listeners",
+			Help: "Listeners in the tables of this instance's partitions."}, []string{"partition"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bindwatch_audit_open_findings",
+			Help: "Open findings of this instance's partitions."}, []string{"partition"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bindwatch_audit_lag",
+			Help: "Events of the partition not yet applied (high watermark minus the next offset)."}, []string{"partition"}),
+		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_rebuilds_total",
+			Help: "Partition states rebuilt from the state and findings topics."}),
+		rebuildSecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bindwatch_audit_rebuild_seconds",
+			Help: "Time to rebuild one partition's state.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bindwatch_audit_partitions",
+			Help: "Events topic partitions this instance holds."}),
+	}
+	r.MustRegister(m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
+	return m
+}

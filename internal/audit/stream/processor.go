@@ -1,0 +1,229 @@
+// Package stream is `bindwatch audit`'s Kafka side: a consumer-group
+// member that keeps the listener tables of its partitions of the events
+// topic, publishes them to the compacted state topic, evaluates the policy
+// and publishes findings. Partition p of the state and findings topics
+// holds what partition p of the events topic made, so an instance that
+// gains p rebuilds p's tables from those two partitions, then replays the
+// events after the group's committed offset.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
+	"github.com/bindwatch/bindwatch/internal/audit/findings"
+	"github.com/bindwatch/bindwatch/internal/audit/policy"
+	"github.com/bindwatch/bindwatch/internal/audit/record"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
+)
+
+// Processor is one audit instance.
+type Processor struct {
+	cfg     *auditconfig.Config
+	dialer  *kafka.Dialer
+	codec   *record.Codec
+	decoder *encode.Decoder
+	writer  *kafka.Writer
+	log     *slog.Logger
+	Metrics *Metrics
+
+	policy    atomic.Pointer[policy.Policy]
+	policyGen atomic.Uint64
+	failing   atomic.Int32 // partitions between a failure and their next rebuild
+
+	outMu sync.Mutex
+	out   io.Writer // findings as JSON lines; nil prints nothing
+
+	// Ready is closed once the group gave the first partitions and their
+	// state is rebuilt (for tests and /healthz).
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// New prepares an instance; Run starts it.
+func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out io.Writer, log *slog.Logger) (*Processor, error) {
+	codec, err := record.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	dec, err := encode.NewDecoder(cfg.RegistryURL)
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{})}
+	p.policy.Store(pol)
+	p.writer = &kafka.Writer{
+		Addr: kafka.TCP(cfg.Brokers...),
+		// The partition of a state or findings record is the partition of
+		// the events that made it.
+		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond,
+		BatchSize:    10000,
+		BatchBytes:   1000000, // under the brokers' default message.max.bytes
+		Transport:    transportOf(dialer),
+	}
+	return p, nil
+}
+
+func transportOf(d *kafka.Dialer) *kafka.Transport {
+	return &kafka.Transport{ClientID: d.ClientID, TLS: d.TLS, SASL: d.SASLMechanism, DialTimeout: d.Timeout}
+}
+
+// SetPolicy replaces the policy; every partition re-evaluates its
+// listeners with it before its next batch.
+func (p *Processor) SetPolicy(pol *policy.Policy) {
+	p.policy.Store(pol)
+	p.policyGen.Add(1)
+}
+
+// Healthy says what is wrong, if anything: partitions failing to publish
+// or commit (they retry every second).
+func (p *Processor) Healthy() error {
+	if n := p.failing.Load(); n > 0 {
+		return fmt.Errorf("%d partitions failing to publish or commit", n)
+	}
+	return nil
+}
+
+// Ready is closed when the instance holds its first rebuilt partitions.
+func (p *Processor) Ready() <-chan struct{} { return p.ready }
+
+// Run is a member of the consumer group until ctx ends.
+func (p *Processor) Run(ctx context.Context) error {
+	defer p.writer.Close()
+	c := p.cfg
+	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, c.StateTopic, c.FindingsTopic); err != nil {
+		return err
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: c.Group, Brokers: c.Brokers, Dialer: p.dialer, Topics: []string{c.EventsTopic},
+		SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.SessionTimeout,
+		HeartbeatInterval: max(c.SessionTimeout/6, 100*time.Millisecond), JoinGroupBackoff: 500 * time.Millisecond,
+		StartOffset: kafka.FirstOffset, Timeout: 10 * time.Second, WatchPartitionChanges: true,
+		PartitionWatchInterval: 5 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			p.log.Warn("consumer group", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		assigned := gen.Assignments[c.EventsTopic]
+		p.Metrics.partitions.Set(float64(len(assigned)))
+		p.log.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", partitionIDs(assigned))
+		if len(assigned) == 0 {
+			p.readyOnce.Do(func() { close(p.ready) })
+		}
+		var pending sync.WaitGroup
+		pending.Add(len(assigned))
+		for _, a := range assigned {
+			gen.Start(func(gctx context.Context) {
+				p.hold(mergeDone(ctx, gctx), gen, a, &pending)
+			})
+		}
+		go func() {
+			pending.Wait()
+			p.readyOnce.Do(func() { close(p.ready) })
+		}()
+	}
+}
+
+// hold works on one assigned partition until the generation ends. A
+// failure (Kafka refusing a write, a commit) costs what memory holds: the
+// partition is rebuilt from the topics and resumes after the last offset
+// it committed, as another instance taking it over would.
+func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment, pending *sync.WaitGroup) {
+	var once sync.Once
+	failed := false
+	built := func() {
+		once.Do(pending.Done)
+		if failed {
+			failed = false
+			p.failing.Add(-1)
+		}
+	}
+	defer func() {
+		once.Do(pending.Done)
+		if failed {
+			p.failing.Add(-1)
+		}
+	}()
+	offset := a.Offset
+	for {
+		pc := &partition{p: p, gen: gen, id: a.ID, label: strconv.Itoa(a.ID), built: built, committed: -1}
+		err := pc.run(ctx, offset)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if !failed {
+			failed = true
+			p.failing.Add(1)
+		}
+		if pc.committed >= 0 {
+			offset = pc.committed
+		}
+		p.log.Error("partition failed; rebuilding it in a second", "partition", a.ID, "resume_offset", offset, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func partitionIDs(as []kafka.PartitionAssignment) []int {
+	ids := make([]int, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	return ids
+}
+
+// mergeDone is a context that ends with either.
+func mergeDone(a, b context.Context) context.Context {
+	ctx, cancel := context.WithCancel(a)
+	context.AfterFunc(b, cancel)
+	return ctx
+}
+
+// print writes findings as JSON lines.
+func (p *Processor) print(fs []findings.Finding) {
+	if p.out == nil || len(fs) == 0 {
+		return
+	}
+	var b []byte
+	for i := range fs {
+		b = record.AppendFindingJSON(b, &fs[i])
+	}
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	if _, err := p.out.Write(b); err != nil {
+		p.log.Warn("printing findings", "err", fmt.Errorf("%w", err))
+	}
+}

@@ -1,0 +1,93 @@
+package schemas
+
+import (
+	"embed"
+	"fmt"
+	"time"
+)
+
+//go:embed listener_state/*.avsc finding/*.avsc
+var auditFiles embed.FS
+
+// Newest versions of the audit's own records.
+const (
+	ListenerStateLatest = 1
+	FindingLatest       = 1
+)
+
+// ListenerStateSchema returns the text of ListenerState schema version v.
+func ListenerStateSchema(v int) (string, error) {
+	b, err := auditFiles.ReadFile(fmt.Sprintf("listener_state/v%d.avsc", v))
+	if err != nil {
+		return "", fmt.Errorf("no ListenerState schema version %d (have 1..%d)", v, ListenerStateLatest)
+	}
+	return string(b), nil
+}
+
+// FindingSchema returns the text of Finding schema version v.
+func FindingSchema(v int) (string, error) {
+	b, err := auditFiles.ReadFile(fmt.Sprintf("finding/v%d.avsc", v))
+	if err != nil {
+		return "", fmt.Errorf("no Finding schema version %d (have 1..%d)", v, FindingLatest)
+	}
+	return string(b), nil
+}
+
+// Values of ListenerState.record.
+const (
+	StateListener = "listener"
+	StateHost     = "host"
+)
+
+// ListenerState is one record of the newest ListenerState schema.
+type ListenerState struct {
+	Record           string    `avro:"record"`
+	Host             string    `avro:"host"`
+	HostID           string    `avro:"host_id"`
+	BootID           string    `avro:"boot_id"`
+	Seq              int64     `avro:"seq"`
+	Time             time.Time `avro:"time"`
+	NetNSID          int64     `avro:"netns_id"`
+	Cookie           int64     `avro:"cookie"`
+	Protocol         string    `avro:"protocol"`
+	Family           string    `avro:"family"`
+	Addr             string    `avro:"addr"`
+	Port             int32     `avro:"port"`
+	Exposure         *string   `avro:"exposure"`
+	HostNetNS        *bool     `avro:"host_netns"`
+	PID              int32     `avro:"pid"`
+	UID              int64     `avro:"uid"`
+	Comm             string    `avro:"comm"`
+	Exe              *string   `avro:"exe"`
+	ContainerID      *string   `avro:"container_id"`
+	ContainerRuntime *string   `avro:"container_runtime"`
+	CgroupPath       *string   `avro:"cgroup_path"`
+	CgroupOwnerUID   *int64    `avro:"cgroup_owner_uid"`
+	SnapshotComplete bool      `avro:"snapshot_complete"`
+	SnapshotID       *string   `avro:"snapshot_id"`
+	SnapshotStart    int64     `avro:"snapshot_start"`
+}
+
+// Finding is one record of the newest Finding schema.
+type Finding struct {
+	FindingID   string    `avro:"finding_id"`
+	State       string    `avro:"state"`
+	Rule        string    `avro:"rule"`
+	Host        string    `avro:"host"`
+	HostID      string    `avro:"host_id"`
+	BootID      string    `avro:"boot_id"`
+	Seq         int64     `avro:"seq"`
+	ContainerID *string   `avro:"container_id"`
+	Exe         *string   `avro:"exe"`
+	Comm        string    `avro:"comm"`
+	PID         int32     `avro:"pid"`
+	UID         int64     `avro:"uid"`
+	Protocol    string    `avro:"protocol"`
+	Addr        string    `avro:"addr"`
+	Port        int32     `avro:"port"`
+	Exposure    *string   `avro:"exposure"`
+	NetNSID     int64     `avro:"netns_id"`
+	HostNetNS   *bool     `avro:"host_netns"`
+	FirstSeen   time.Time `avro:"first_seen"`
+	Time        time.Time `avro:"time"`
+}
