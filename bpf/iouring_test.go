@@ -2,7 +2,6 @@ package bpf
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -159,8 +158,8 @@ func oneKind(evs []Event, kind Kind, cookie uint64, port uint16) error {
 	}
 	ev := evs[0]
 	if ev.Kind != kind || ev.Cookie != cookie || ev.Port != port || ev.Family != AFInet || ev.Protocol != ProtoTCP {
-		return errors.New(fmt.Sprintf("got %v cookie %d port %d family %d protocol %d, want %v cookie %d port %d",
-			ev.Kind, ev.Cookie, ev.Port, ev.Family, ev.Protocol, kind, cookie, port))
+		return fmt.Errorf("got %v cookie %d port %d family %d protocol %d, want %v cookie %d port %d",
+			ev.Kind, ev.Cookie, ev.Port, ev.Family, ev.Protocol, kind, cookie, port)
 	}
 	return nil
 }
