@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,16 +23,21 @@ import (
 // filters are about other processes, so tests need other processes.
 const childBindVar = "BINDWATCH_TEST_CHILD_BIND"
 
-// childFloodVar makes the re-executed test binary bind UDP sockets as fast
-// as it can for the duration it holds (e.g. "2s").
+// childFloodVar makes the re-executed test binary bind UDP sockets to one
+// port as fast as it can for a while: "2s:PORT".
 const childFloodVar = "BINDWATCH_TEST_CHILD_FLOOD"
 
-func childFlood(d string) error {
+func childFlood(spec string) error {
+	d, p, _ := strings.Cut(spec, ":")
 	dur, err := time.ParseDuration(d)
 	if err != nil {
 		return err
 	}
-	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return err
+	}
+	sa := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
 	for end := time.Now().Add(dur); time.Now().Before(end); {
 		for range 256 {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
