@@ -718,15 +718,21 @@ int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, struct sockaddr *uaddr, in
 	return kprobe_stash(sock, (__u64)uaddr, addrlen, false);
 }
 
+/* Entry of MPTCP's and SCTP's own functions: their call is the one to
+ * report, so there is no subflow to skip. */
+static __always_inline int kprobe_stash_outer(const struct capture_config *cfg, struct socket *sock,
+					      __u64 uaddr, __s32 arg)
+{
+	if (!cfg || !task_wanted(cfg))
+		return 0;
+	stash((__u64)sock, uaddr, arg);
+	return 0;
+}
+
 SEC("kprobe/mptcp_bind")
 int BPF_KPROBE(kprobe_mptcp_bind, struct socket *sock, struct sockaddr *uaddr, int addrlen)
 {
-	struct capture_config *cfg = config();
-
-	if (!cfg || !task_wanted(cfg))
-		return 0;
-	stash((__u64)sock, (__u64)uaddr, addrlen);
-	return 0;
+	return kprobe_stash_outer(config(), sock, (__u64)uaddr, addrlen);
 }
 
 /* Return probe of inet_bind and inet6_bind, and of inet_listen. A stashed
@@ -772,12 +778,7 @@ int BPF_KPROBE(kprobe_inet_listen, struct socket *sock, int backlog)
 SEC("kprobe/mptcp_listen")
 int BPF_KPROBE(kprobe_mptcp_listen, struct socket *sock, int backlog)
 {
-	struct capture_config *cfg = listener_config();
-
-	if (!cfg || !task_wanted(cfg))
-		return 0;
-	stash((__u64)sock, 0, backlog);
-	return 0;
+	return kprobe_stash_outer(listener_config(), sock, 0, backlog);
 }
 
 SEC("kretprobe/inet_listen")
@@ -795,12 +796,7 @@ int BPF_KRETPROBE(kretprobe_mptcp_listen, int ret)
 SEC("kprobe/sctp_inet_listen")
 int BPF_KPROBE(kprobe_sctp_listen, struct socket *sock, int backlog)
 {
-	struct capture_config *cfg = listener_config();
-
-	if (!cfg || !task_wanted(cfg))
-		return 0;
-	stash((__u64)sock, 0, backlog);
-	return 0;
+	return kprobe_stash_outer(listener_config(), sock, 0, backlog);
 }
 
 SEC("kretprobe/sctp_inet_listen")
