@@ -1,38 +1,299 @@
 #!/usr/bin/env bash
-# Measures what `bindwatch snoop` adds to the bind path: the bind loop of
-# test/loadgen on CPU 0, alone and with snoop attached (on CPU 1, output to
-# /dev/null), alternating ROUNDS times so drift hits both sides alike.
-# Prints each round and two ratios of medians (attached / alone): CPU time per
-# bind, which waiting for a busy CPU does not inflate, and the bind rate.
+# What bindwatch costs, measured side by side with nothing and with the peers
+# that exist on this machine, in one run. A measurement, not a test: it is not
+# part of `make test`.
 #
-#   test/overhead.sh [ROUNDS] [SECONDS] [PROTO] [extra snoop flags...]
+#   sudo test/overhead.sh [ROUNDS] [SECONDS] [STORM_SECONDS]     (default 5 3 10)
+#
+# Loops (test/loadgen on CPU 0): udp (socket+bind+close), listen (socket+bind+
+# listen+close, TCP) and getppid (a system call bindwatch never reports: the
+# syscall tracepoints put every system call of every task on the slow path).
+# Contenders (each on CPU 1, its output read into /dev/null through a pipe):
+# `bindwatch snoop --hook H` for fexit, kprobe and tracepoint, `bindwatch snoop
+# --listen`, bpftrace printing each bind from tracepoint:syscalls:sys_exit_bind,
+# and libbpf-tools' bindsnoop. Each is started once first: one that does not
+# load gets a row saying why (snoop's own refusal, the peer's last error line,
+# or that it is not installed) and is not measured.
+# For every loop and round, each contender is measured next to a run of the
+# loop alone (alone first in odd rounds, attached first in even ones), so drift
+# on a shared machine hits both sides alike; the table gives medians of CPU time
+# per operation (user + system of the loop: waiting for a busy CPU does not
+# count) and the median, min and max of the per-pair ratios.
+# Then the agent under a bind storm: `bindwatch run` (CPU 1) publishing to
+# devkafka (one broker, CPU 1) while loadgen binds UDP as fast as it can as
+# root (CPU 0): root is not under capture.uid_budget, so nothing is suppressed.
+# From the agent's /metrics, deltas over the storm: kernel events, published,
+# spooled, dropped by reason, loss = kernel - published - spooled; and the
+# agent's peak RSS (VmHWM).
+# Everything it starts it stops on exit; it pins nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-5} secs=${2:-3} proto=${3:-udp}
-shift $(($# < 3 ? $# : 3))
+cmdline="test/overhead.sh${*:+ $*}"
+rounds=${1:-5} secs=${2:-3} storm_secs=${3:-10}
+if [ "$(id -u)" != 0 ]; then
+	echo "overhead.sh loads BPF programs: run it as root" >&2
+	exit 1
+fi
 go build -o bin/bindwatch ./cmd/bindwatch
+go build -o bin/devkafka ./cmd/devkafka
 go build -o bin/loadgen ./test/loadgen
 
-# One loadgen run: prints "rate cpu_ns_per_bind".
-measure() { taskset -c 0 bin/loadgen -proto "$proto" -duration "${secs}s" | sed -n 's/.*rate=\([0-9]*\).*cpu_ns_per_bind=\([0-9]*\).*/\1 \2/p'; }
+work=$(mktemp -d /tmp/bindwatch-overhead.XXXXXX)
+running=() # pids of what this script started and has not stopped yet
+cleanup() {
+	local p
+	for p in "${running[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	sleep 0.5
+	for p in "${running[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-alone=() attached=() alone_cpu=() attached_cpu=()
-for ((i = 1; i <= rounds; i++)); do
-	read -r a acpu < <(measure)
-	taskset -c 1 bin/bindwatch snoop "$@" >/dev/null 2>/tmp/bindwatch-overhead.err &
-	pid=$!
-	until grep -q '^Tracing binds' /tmp/bindwatch-overhead.err 2>/dev/null; do sleep 0.05; done
-	read -r b bcpu < <(measure)
-	kill -INT "$pid"
-	wait "$pid"
-	grep -h 'lost' /tmp/bindwatch-overhead.err || true
-	echo "round $i: alone ${a}/s ${acpu} cpu-ns/bind, with snoop ${b}/s ${bcpu} cpu-ns/bind"
-	alone+=("$a") attached+=("$b") alone_cpu+=("$acpu") attached_cpu+=("$bcpu")
+forget() { # forget PID: it has been stopped and waited for
+	local keep=() p
+	for p in "${running[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	running=(${keep[@]+"${keep[@]}"})
+}
+
+# Contenders: name, header lines printed once attached, command.
+names=() lines=() cmds=()
+add() { names+=("$1") lines+=("$2") cmds+=("$3"); }
+for h in fexit kprobe tracepoint; do add "bindwatch snoop --hook $h" 1 "bin/bindwatch snoop --hook $h"; done
+add "bindwatch snoop --listen" 1 "bin/bindwatch snoop --listen"
+bpftrace_prog='tracepoint:syscalls:sys_exit_bind { printf("%d %d %s %d\n", pid, uid, comm, args->ret); }'
+add "bpftrace (sys_exit_bind, printf)" 2 "bpftrace"
+add "libbpf-tools bindsnoop" 1 "bindsnoop"
+
+# start N: starts contender N on CPU 1 and waits until it has printed the
+# header it prints once attached. Sets tracer; on failure says why in
+# $work/why and returns 1.
+start() {
+	local n=$1 head="$work/head.$1"
+	rm -f "$head" "$head.tmp" "$work/why"
+	local -a cmd
+	case ${cmds[n]} in
+	bpftrace) cmd=(env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 bpftrace -e "$bpftrace_prog") ;;
+	*) read -r -a cmd <<<"${cmds[n]}" ;;
+	esac
+	if [ "${cmd[0]}" != bin/bindwatch ] && [ "${cmd[0]}" != env ] && ! command -v "${cmd[0]}" >/dev/null; then
+		echo "not installed (${cmd[0]} not on PATH)" >"$work/why"
+		return 1
+	fi
+	if [ "${cmd[0]}" = env ] && ! command -v bpftrace >/dev/null; then
+		echo "not installed (bpftrace not on PATH: apt-get install bpftrace)" >"$work/why"
+		return 1
+	fi
+	# shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+	taskset -c 1 "${cmd[@]}" 2>"$work/err.$n" > >(exec taskset -c 1 sh -c 'head -n "$1" >"$2.tmp"; mv "$2.tmp" "$2"; exec cat >/dev/null' sh "${lines[n]}" "$head") &
+	tracer=$!
+	running+=("$tracer")
+	local i
+	for ((i = 0; i < 2400; i++)); do
+		if [ -e "$head" ] && [ "$(wc -l <"$head")" -ge "${lines[n]}" ] && kill -0 "$tracer" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$tracer" 2>/dev/null; then
+			wait "$tracer" || true
+			forget "$tracer"
+			# snoop names each refused hook on a line of its own; a peer's
+			# last line of stderr is its reason.
+			local h=${cmds[n]##*--hook }
+			{ grep -m1 "^  $h: " "$work/err.$n" | sed 's/^  [a-z]*: //' ||
+				grep -v '^\s*$' "$work/err.$n" | tail -n 1; } >"$work/why"
+			[ -s "$work/why" ] || echo "exited before attaching, saying nothing" >"$work/why"
+			return 1
+		fi
+		sleep 0.05
+	done
+	stop
+	echo "not attached after 120 s" >"$work/why"
+	return 1
+}
+stop() {
+	kill -INT "$tracer" 2>/dev/null || true
+	wait "$tracer" || true
+	forget "$tracer"
+}
+
+# measure LOOP: one loadgen run on CPU 0; prints "cpu_ns_per_op rate".
+measure() {
+	taskset -c 0 bin/loadgen -proto "$1" -duration "${secs}s" |
+		sed -n 's/.*rate=\([0-9]*\).*cpu_ns_per_op=\([0-9]*\).*/\2 \1/p'
+}
+
+echo "== which contenders load here"
+loaded=()
+declare -A refused=()
+for n in "${!names[@]}"; do
+	if start "$n"; then
+		stop
+		hook=$(grep -o 'msg="hook attached".*hook=[a-z]*' "$work/err.$n" | sed 's/.*hook=//' || true)
+		[ -z "$hook" ] || [[ ${names[n]} == *--hook* ]] || names[n]="${names[n]} (hook $hook)"
+		loaded+=("$n")
+		echo "${names[n]}: loads"
+	else
+		refused[$n]=$(cat "$work/why")
+		echo "${names[n]}: not measured: ${refused[$n]}"
+	fi
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-ma=$(median "${alone[@]}") mb=$(median "${attached[@]}")
-ca=$(median "${alone_cpu[@]}") cb=$(median "${attached_cpu[@]}")
-awk -v a="$ma" -v b="$mb" -v ca="$ca" -v cb="$cb" -v p="$proto" 'BEGIN {
-	printf "%s median: cpu per bind alone %.0f ns, with snoop %.0f ns: ratio %.3f\n", p, ca, cb, cb/ca
-	printf "%s median: rate alone %.0f/s, with snoop %.0f/s: slowdown %.3f\n", p, a, b, a/b
-}'
+
+loops=(udp listen getppid)
+# failed N LOOP: contender N loaded at first but not this time (a busy machine
+# can starve bpftrace's compiler): the round is left out and counted.
+failed() {
+	echo "$2 ${names[$1]}: did not start this round, left out: $(cat "$work/why")"
+	cat "$work/why" >>"$work/failed.$1.$2"
+}
+for loop in "${loops[@]}"; do
+	for ((r = 1; r <= rounds; r++)); do
+		for n in "${loaded[@]}"; do
+			if ((r % 2)); then
+				read -r a ar < <(measure "$loop")
+				if ! start "$n"; then
+					failed "$n" "$loop"
+					continue
+				fi
+				read -r b br < <(measure "$loop")
+				stop
+			else
+				if ! start "$n"; then
+					failed "$n" "$loop"
+					continue
+				fi
+				read -r b br < <(measure "$loop")
+				stop
+				read -r a ar < <(measure "$loop")
+			fi
+			lost=$(grep -ho 'lost [0-9]* binds' "$work/err.$n" | head -n 1 || true)
+			echo "$a $b $ar $br" >>"$work/res.$n.$loop"
+			[ -z "$lost" ] || echo "$lost" >>"$work/lost.$n.$loop"
+			printf '%-8s round %d/%d  %-45s alone %6s ns/op %8s/s   with %6s ns/op %8s/s%s\n' \
+				"$loop" "$r" "$rounds" "${names[n]}" "$a" "$ar" "$b" "$br" "${lost:+  ($lost)}"
+		done
+		if [ ${#loaded[@]} = 0 ]; then
+			read -r a ar < <(measure "$loop")
+			echo "$a - $ar -" >>"$work/res.none.$loop"
+		fi
+	done
+done
+
+# --- the agent under a bind storm
+echo "== the agent under a ${storm_secs} s UDP bind storm (loadgen as root on CPU 0; agent and devkafka on CPU 1)"
+taskset -c 1 bin/devkafka --listen 127.0.0.1:0 --brokers 1 --partitions 1 --topic bindwatch.bind-events >"$work/devkafka.out" 2>"$work/devkafka.log" &
+devkafka=$!
+running+=("$devkafka")
+wait_for() { # wait_for FILE PATTERN
+	local i
+	for ((i = 0; i < 300; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "overhead.sh: timed out waiting for '$2' in $1:" >&2
+	cat "$1" >&2
+	exit 1
+}
+wait_for "$work/devkafka.out" '^broker '
+broker=$(sed -n 's/^broker //p' "$work/devkafka.out" | head -n 1)
+cat >"$work/bindwatch.yaml" <<EOF
+capture:
+  pin_dir: ""
+kafka:
+  brokers: [${broker}]
+  topic: bindwatch.bind-events
+schema:
+  registry_url: ""
+spool:
+  dir: ${work}/spool
+metrics:
+  listen: unix:${work}/metrics.sock
+log:
+  format: text
+EOF
+taskset -c 1 bin/bindwatch run --config "$work/bindwatch.yaml" 2>"$work/agent.log" &
+agent=$!
+running+=("$agent")
+wait_for "$work/agent.log" 'bindwatch agent started'
+agent_hook=$(grep -o 'msg="hook attached".*hook=[a-z]*' "$work/agent.log" | sed 's/.*hook=//' || true)
+scrape() { curl -sf --unix-socket "$work/metrics.sock" http://agent/metrics >"$1"; }
+metric() { # metric FILE NAME [LABELS]: the sum of NAME's series (matching LABELS)
+	awk -v n="$2" -v l="${3:-}" 'index($1, n) == 1 && (substr($1, length(n) + 1) == "" || substr($1, length(n) + 1, 1) == "{") && index($1, l) { s += $2 } END { printf "%.0f", s }' "$1"
+}
+settle() { # until published+spooled+dropped stopped moving (at most 30 s)
+	local last="" now i
+	for ((i = 0; i < 60; i++)); do
+		scrape "$work/m.now"
+		now="$(metric "$work/m.now" bindwatch_events_published_total) $(metric "$work/m.now" bindwatch_events_spooled_total) $(metric "$work/m.now" bindwatch_events_dropped_total)"
+		[ "$now" = "$last" ] && return 0
+		last=$now
+		sleep 0.5
+	done
+}
+settle
+cp "$work/m.now" "$work/m.before"
+rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
+read -r storm_ns storm_rate < <(secs=$storm_secs measure udp)
+settle
+cp "$work/m.now" "$work/m.after"
+hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent/status")
+kill -TERM "$agent"
+wait "$agent" || true
+forget "$agent"
+kill -INT "$devkafka"
+wait "$devkafka" || true
+forget "$devkafka"
+delta() { echo $(($(metric "$work/m.after" "$@") - $(metric "$work/m.before" "$@"))); }
+kernel=$(delta bindwatch_kernel_events_total)
+published=$(delta bindwatch_events_published_total)
+spooled=$(delta bindwatch_events_spooled_total)
+drops=""
+while read -r reason; do
+	d=$(delta bindwatch_events_dropped_total "reason=\"$reason\"")
+	[ "$d" = 0 ] || drops="$drops${drops:+, }$reason $d"
+done < <(grep -o '^bindwatch_events_dropped_total{reason="[a-z_]*"' "$work/m.after" | sed 's/.*reason="//; s/"$//')
+loss=$((kernel - published - spooled))
+
+# --- the table
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+{
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $rounds rounds of ${secs} s per pair; medians, ratios per pair (min-max); other work on this machine was not stopped"
+	echo
+	echo '| contender | loop | alone cpu ns/op | with cpu ns/op | ratio median (min-max) | ops/s alone / with | notes |'
+	echo '|---|---|---|---|---|---|---|'
+	for loop in "${loops[@]}"; do
+		cat "$work"/res.*."$loop" 2>/dev/null >"$work/all.$loop" || true
+		printf '| nothing | %s | %s | - | 1 | %s | median of all %s alone runs (min %s, max %s ns/op) |\n' "$loop" \
+			"$(awk '{ print $1 }' "$work/all.$loop" | median)" "$(awk '{ print $3 }' "$work/all.$loop" | median)" \
+			"$(wc -l <"$work/all.$loop")" "$(awk '{ print $1 }' "$work/all.$loop" | sort -n | head -n 1)" \
+			"$(awk '{ print $1 }' "$work/all.$loop" | sort -n | tail -n 1)"
+	done
+	for n in "${!names[@]}"; do
+		if [ -n "${refused[$n]+x}" ]; then
+			# The reason's first clause; the whole of it is printed above.
+			printf '| %s | all | - | - | - | - | not measured: %s |\n' "${names[n]}" "$(sed 's/: .*//; s/|/\//g' <<<"${refused[$n]}")"
+			continue
+		fi
+		for loop in "${loops[@]}"; do
+			f="$work/res.$n.$loop"
+			ratios=$(awk '{ printf "%.3f\n", $2 / $1 }' "$f" | sort -n)
+			lost=""
+			[ ! -e "$work/lost.$n.$loop" ] || lost="snoop said: $(tr '\n' ';' <"$work/lost.$n.$loop")"
+			[ ! -e "$work/failed.$n.$loop" ] || lost="$lost${lost:+ }$(wc -l <"$work/failed.$n.$loop") rounds left out: did not start ($(head -n 1 "$work/failed.$n.$loop"))"
+			if [ ! -e "$f" ]; then
+				printf '| %s | %s | - | - | - | - | %s |\n' "${names[n]}" "$loop" "$lost"
+				continue
+			fi
+			printf '| %s | %s | %s | %s | %.3f (%s-%s) | %s / %s | %s |\n' "${names[n]}" "$loop" \
+				"$(awk '{ print $1 }' "$f" | median)" "$(awk '{ print $2 }' "$f" | median)" \
+				"$(median <<<"$ratios")" "$(head -n 1 <<<"$ratios")" "$(tail -n 1 <<<"$ratios")" \
+				"$(awk '{ print $3 }' "$f" | median)" "$(awk '{ print $4 }' "$f" | median)" "$lost"
+		done
+	done
+	printf '| bindwatch run (hook %s) -> devkafka | udp storm %s s, as root | - | %s | - | - / %s | kernel events %s, published %s, spooled %s, dropped %s; loss (kernel - published - spooled) %s; agent RSS %s MiB before, peak %s MiB |\n' \
+		"${agent_hook:-?}" "$storm_secs" "$storm_ns" "$storm_rate" "$kernel" "$published" "$spooled" "${drops:-none}" "$loss" \
+		"$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { printf "%.1f", k / 1024 }')"
+	echo
+	echo "command: sudo $cmdline"
+} | tee "$work/table.md"
