@@ -122,6 +122,9 @@ func groupCommand(c *cobra.Command) {
 	c.Args = func(c *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			err := fmt.Errorf("unknown command %q", args[0])
+			if c.SuggestionsMinimumDistance <= 0 {
+				c.SuggestionsMinimumDistance = 2
+			}
 			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 				err = fmt.Errorf("unknown command %q; did you mean %s?", args[0], strings.Join(s, " or "))
 			}

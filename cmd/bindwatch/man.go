@@ -56,15 +56,18 @@ func writeManPages(dir string) error {
 	}, dir)
 }
 
-// manSynopsis is the Use of c for a manual page: a wrapped line joined,
-// each further form a line of its own, in bold like the first.
+// manSynopsis is the Use of c for a manual page (cobra/doc's Markdown): a
+// wrapped line joined, each further form a line of its own, in bold like
+// the first.
 func manSynopsis(c *cobra.Command) string {
 	parent := ""
 	if c.HasParent() {
 		parent = c.Parent().CommandPath() + " "
 	}
 	var b strings.Builder
-	for i, line := range strings.Split(c.Use, "\n") {
+	// Markdown would take <command> for HTML.
+	use := strings.NewReplacer("<", `\<`, ">", `\>`).Replace(c.Use)
+	for i, line := range strings.Split(use, "\n") {
 		switch {
 		case i == 0:
 			b.WriteString(line)
