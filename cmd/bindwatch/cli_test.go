@@ -168,6 +168,9 @@ func TestCompletion(t *testing.T) {
 	if _, out, _ := runBinary(t, "__complete", "snoop", "--dur"); !strings.HasPrefix(out, "--duration\t") {
 		t.Errorf("snoop --dur completes to %q", out)
 	}
+	if _, out, _ := runBinary(t, "__complete", "snoop", "--hook", ""); !strings.HasPrefix(out, "auto\nfexit\nkprobe\ntracepoint\n:4\n") {
+		t.Errorf("snoop --hook completes to %q", out)
+	}
 }
 
 // TestManPages: bindwatch.1 and a page per command, each naming all of its

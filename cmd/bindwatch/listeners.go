@@ -40,6 +40,7 @@ func listenersCommand() *cobra.Command {
 	fs.StringVar(&ff.host, "host", "", "fleet mode: only hosts whose name (or id) matches this glob")
 	fs.IntVar(&ff.port, "port", 0, "fleet mode: only this port")
 	fs.StringVar(&ff.exposure, "exposure", "", "fleet mode: only this exposure (loopback, link_local, specific, wildcard)")
+	completeWords(cmd, "exposure", "loopback", "link_local", "specific", "wildcard")
 	return cmd
 }
 

@@ -116,6 +116,13 @@ func noArgs(c *cobra.Command, args []string) error {
 	return nil
 }
 
+// completeWords has shell completion offer these values for a flag.
+func completeWords(c *cobra.Command, flag string, words ...string) {
+	if err := c.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp)); err != nil {
+		panic(err) // a flag that does not exist: a bug
+	}
+}
+
 // groupCommand makes c a command that only holds commands: without one it
 // prints its usage and exits 2, and an unknown one is a usage error.
 func groupCommand(c *cobra.Command) {

@@ -28,6 +28,7 @@ func schemaCommand() *cobra.Command {
 	fs.StringVar(&o.registry, "registry", "", "register the schema at this schema registry and print its id")
 	fs.StringVar(&o.topic, "topic", config.Defaults().Kafka.Topic, "topic whose value subject (TOPIC-value) the schema is registered under")
 	fs.BoolVar(&o.canonical, "canonical", false, "print the Parsing Canonical Form and its CRC-64-AVRO fingerprint instead")
+	completeWords(cmd, "record", "bind_event", "listener_state", "finding")
 	return cmd
 }
 

@@ -129,6 +129,7 @@ func snoopCommand() *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
 	f.register(cmd.Flags())
+	completeWords(cmd, "hook", "auto", "fexit", "kprobe", "tracepoint")
 	return cmd
 }
 
