@@ -14,7 +14,7 @@ BIN      := bin
 PKGS     := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install package clean
+.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install package man clean
 
 PREFIX     ?= /usr
 UNITDIR    ?= /lib/systemd/system
@@ -24,6 +24,16 @@ all: build
 build:
 	$(GO) build -o $(BIN)/bindwatch ./cmd/bindwatch
 	$(GO) build -o $(BIN)/devkafka ./cmd/devkafka
+
+# The manual pages, bindwatch.1 and bindwatch-COMMAND.1 for each command,
+# written by the binary (cobra/doc) into MANDIR, dated by the last commit
+# so that they are reproducible.
+MANDIR ?= $(BIN)/man
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+man: build
+	rm -rf $(MANDIR)
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' $(BIN)/bindwatch gen-man $(MANDIR)
 
 # Rebuild the BPF object and its Go bindings with Debian's clang; the output
 # is committed so that `go build` needs no clang.
@@ -57,9 +67,9 @@ demo: demo-deps
 	test/demo.sh
 
 # The binary, the unit with its sysusers and tmpfiles files, the configuration
-# (kept if present) and the spool directory. Then: systemd-sysusers,
+# (kept if present), the spool directory and the manual pages. Then: systemd-sysusers,
 # systemd-tmpfiles --create, systemctl enable --now bindwatch.
-install: build
+install: build man
 	install -D -m 0755 $(BIN)/bindwatch $(DESTDIR)$(PREFIX)/bin/bindwatch
 	install -D -m 0644 systemd/bindwatch.service $(DESTDIR)$(UNITDIR)/bindwatch.service
 	install -D -m 0644 systemd/bindwatch.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/bindwatch.conf
@@ -67,11 +77,13 @@ install: build
 	install -d -m 0755 $(DESTDIR)/etc/bindwatch
 	[ -e $(DESTDIR)/etc/bindwatch/bindwatch.yaml ] || install -m 0644 configs/bindwatch.yaml $(DESTDIR)/etc/bindwatch/bindwatch.yaml
 	install -d -m 0700 $(DESTDIR)/var/lib/bindwatch/spool
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man1 $(MANDIR)/*.1
 
 # The .deb and the .rpm (PACKAGERS) in $(PKGDIR), built by nfpm (go tool
 # nfpm, pinned in go.mod) from deploy/nfpm.yaml: a static binary stamped
 # with PKG_VERSION, the unit, its sysusers and tmpfiles files, the
-# configuration as a conffile and the maintainer scripts in deploy/package/.
+# configuration as a conffile, the manual pages (gzipped, as Debian and
+# Fedora ship them) and the maintainer scripts in deploy/package/.
 # Untagged commits get 0.0.0~git<commits since the root>.<hash>, which sorts
 # before any release and rises with every commit. deploy/package_test.go
 # installs, upgrades and removes them in a container.
@@ -85,8 +97,11 @@ package:
 	.ci/install-go
 	mkdir -p $(PKGDIR)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(PKG_VERSION)" -o $(PKGDIR)/bindwatch ./cmd/bindwatch
+	rm -rf $(PKGDIR)/man
+	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' $(PKGDIR)/bindwatch gen-man $(PKGDIR)/man
+	gzip -9n $(PKGDIR)/man/*.1
 	for p in $(PACKAGERS); do \
-		BINDWATCH_PKG_VERSION='$(PKG_VERSION)' BINDWATCH_PKG_BIN='$(PKGDIR)/bindwatch' \
+		BINDWATCH_PKG_VERSION='$(PKG_VERSION)' BINDWATCH_PKG_BIN='$(PKGDIR)/bindwatch' BINDWATCH_PKG_MAN='$(PKGDIR)/man' \
 			$(GO) tool nfpm package --config deploy/nfpm.yaml --packager $$p --target $(PKGDIR)/ || exit 1; \
 	done
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
 	"github.com/bindwatch/bindwatch/internal/audit/learn"
@@ -23,43 +23,53 @@ import (
 	"github.com/bindwatch/bindwatch/pipeline"
 )
 
+func auditCommand() *cobra.Command {
+	var o auditFlags
+	cmd := &cobra.Command{
+		Use:   "audit --config FILE [--policy FILE]\naudit --config FILE --learn DURATION --write-policy FILE",
+		Short: "find unexpected listeners across the fleet: a Kafka consumer-group member",
+		Long: "A member of a consumer group on the events topic: keeps every host's listeners,\n" +
+			"publishes them to the compacted listeners topic, and publishes (and prints, as\n" +
+			"JSON lines) a finding for each listener no allow rule matches and each require\n" +
+			"rule a host does not meet. SIGHUP reloads the policy; SIGINT or SIGTERM stop.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAudit(cmd, o) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.configPath, "config", "", "audit configuration file (configs/audit.yaml)")
+	fs.StringVar(&o.policyPath, "policy", "", "policy file (default: the config's audit.policy)")
+	fs.StringSliceVar(&o.brokers, "brokers", nil, "bootstrap brokers (default: the config's kafka.brokers)")
+	fs.DurationVar(&o.learnFor, "learn", 0, "watch this long and write the policy that would have allowed everything seen")
+	fs.StringVar(&o.writePolicy, "write-policy", "", "with --learn: the file to write the learned policy to")
+	return cmd
+}
+
+// auditFlags are bindwatch audit's command line.
+type auditFlags struct {
+	configPath, policyPath, writePolicy string
+	brokers                             []string
+	learnFor                            time.Duration
+}
+
 // runAudit is one member of the audit's consumer group, or, with --learn,
 // a watcher that writes the policy allowing what it saw.
-func runAudit(args []string) error {
+func runAudit(cmd *cobra.Command, o auditFlags) error {
 	// Catch SIGHUP before anything else: its default action would end us.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-
-	fs := pflag.NewFlagSet("audit", pflag.ContinueOnError)
-	configPath := fs.String("config", "", "audit configuration file (configs/audit.yaml)")
-	policyPath := fs.String("policy", "", "policy file (default: the config's audit.policy)")
-	brokers := fs.StringSlice("brokers", nil, "bootstrap brokers (default: the config's kafka.brokers)")
-	learnFor := fs.Duration("learn", 0, "watch this long and write the policy that would have allowed everything seen")
-	writePolicy := fs.String("write-policy", "", "with --learn: the file to write the learned policy to")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch audit --config FILE [--policy FILE]\n"+
-			"       bindwatch audit --config FILE --learn DURATION --write-policy FILE\n\n"+
-			"A member of a consumer group on the events topic: keeps every host's listeners,\n"+
-			"publishes them to the compacted listeners topic, and publishes (and prints, as\n"+
-			"JSON lines) a finding for each listener no allow rule matches and each require\n"+
-			"rule a host does not meet. SIGHUP reloads the policy; SIGINT or SIGTERM stop.\n\n%s", fs.FlagUsages())
+	if (o.learnFor > 0) != (o.writePolicy != "") {
+		return usageErr(cmd, errors.New("--learn and --write-policy go together"))
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if (*learnFor > 0) != (*writePolicy != "") {
-		return &usageError{err: errors.New("--learn and --write-policy go together"), usage: fs.FlagUsages()}
-	}
-	cfg, err := auditconfig.Load(*configPath)
+	cfg, err := auditconfig.Load(o.configPath)
 	if err != nil {
 		return err
 	}
-	if len(*brokers) > 0 {
-		cfg.Brokers = *brokers
+	if len(o.brokers) > 0 {
+		cfg.Brokers = o.brokers
 	}
-	if *policyPath != "" {
-		cfg.Policy = *policyPath
+	if o.policyPath != "" {
+		cfg.Policy = o.policyPath
 	}
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -76,8 +86,8 @@ func runAudit(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *learnFor > 0 {
-		return learnPolicy(ctx, cfg, dialer, *learnFor, *writePolicy, log)
+	if o.learnFor > 0 {
+		return learnPolicy(ctx, cfg, dialer, o.learnFor, o.writePolicy, log)
 	}
 
 	pol, err := loadPolicy(cfg.Policy)

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/gaps"
@@ -32,9 +32,17 @@ type consumeFlags struct {
 	gaps          bool
 }
 
-func runConsume(args []string) (err error) {
+func consumeCommand() *cobra.Command {
 	var f consumeFlags
-	fs := pflag.NewFlagSet("consume", pflag.ContinueOnError)
+	cmd := &cobra.Command{
+		Use:   "consume --brokers B --topic T [--registry URL] [--from-beginning] [--max N] [--timeout D] [--gaps]",
+		Short: "decode the topic's Avro messages to JSON lines",
+		Long: "Decodes BindEvent messages (single-object or Confluent framing) to JSON lines,\n" +
+			"one event a line, in schema field order.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runConsume(cmd, f) },
+	}
+	fs := cmd.Flags()
 	fs.StringVar(&f.configPath, "config", "", "read brokers, topic, registry, TLS and SASL settings from this agent config")
 	fs.StringVar(&f.brokers, "brokers", "", "comma-separated bootstrap brokers (default: the config's, else 127.0.0.1:9092)")
 	fs.StringVar(&f.topic, "topic", "", "topic to read (default: the config's)")
@@ -43,16 +51,13 @@ func runConsume(args []string) (err error) {
 	fs.IntVar(&f.max, "max", 0, "stop after this many messages (0: no limit)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long without a message (0: wait until Ctrl-C; 5s with --gaps)")
 	fs.BoolVar(&f.gaps, "gaps", false, "read the whole topic and report missing sequence numbers per host and boot instead of printing events")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch consume --brokers B --topic T [--registry URL] [--from-beginning] [--max N] [--timeout D]\n\n"+
-			"Decodes BindEvent messages (single-object or Confluent framing) to JSON lines,\n"+
-			"one event a line, in schema field order.\n\n%s", fs.FlagUsages())
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	return cmd
+}
+
+func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
+	fs := cmd.Flags()
 	if f.max < 0 || f.timeout < 0 {
-		return &usageError{err: errors.New("--max and --timeout cannot be negative"), usage: fs.FlagUsages()}
+		return usageErr(cmd, errors.New("--max and --timeout cannot be negative"))
 	}
 	if f.gaps {
 		f.fromBeginning = true

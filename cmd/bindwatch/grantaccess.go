@@ -2,34 +2,37 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/user"
 	"strconv"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bindwatch/bindwatch/internal/hostaccess"
 )
 
-func runGrantAccess(args []string) error {
-	fs := pflag.NewFlagSet("grant-access", pflag.ContinueOnError)
-	group := fs.String("group", "bindwatch", "group to give access, by name or number")
-	tracefs := fs.String("tracefs", "", "tracefs mount (default: /sys/kernel/tracing, or /sys/kernel/debug/tracing)")
-	bpffs := fs.String("bpffs", "/sys/fs/bpf", "bpffs mount holding the agent's pin directory; empty: leave bpffs alone")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch grant-access [--group NAME] [--tracefs DIR] [--bpffs DIR]\n\n"+
-			"Lets the group search the tracefs directories down to the trace events the\n"+
-			"agent attaches to and read their ids, and search bpffs's root, changing\n"+
-			"nothing others may already do: the agent then needs no CAP_DAC_READ_SEARCH.\n"+
-			"bindwatch.service runs it as root before the agent (ExecStartPre=+).\n"+
-			"Prints each change.\n\n%s", fs.FlagUsages())
+func grantAccessCommand() *cobra.Command {
+	var group, tracefs, bpffs string
+	cmd := &cobra.Command{
+		Use:   "grant-access [--group NAME] [--tracefs DIR] [--bpffs DIR]",
+		Short: "let the agent's group reach its tracefs ids and bpffs directory (systemd runs this)",
+		Long: "Lets the group search the tracefs directories down to the trace events the\n" +
+			"agent attaches to and read their ids, and search bpffs's root, changing\n" +
+			"nothing others may already do: the agent then needs no CAP_DAC_READ_SEARCH.\n" +
+			"bindwatch.service runs it as root before the agent (ExecStartPre=+).\n" +
+			"Prints each change.",
+		Args: noArgs,
+		RunE: func(*cobra.Command, []string) error { return runGrantAccess(group, tracefs, bpffs) },
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	gid, err := strconv.Atoi(*group)
+	cmd.Flags().StringVar(&group, "group", "bindwatch", "group to give access, by name or number")
+	cmd.Flags().StringVar(&tracefs, "tracefs", "", "tracefs mount (default: /sys/kernel/tracing, or /sys/kernel/debug/tracing)")
+	cmd.Flags().StringVar(&bpffs, "bpffs", "/sys/fs/bpf", "bpffs mount holding the agent's pin directory; empty: leave bpffs alone")
+	return cmd
+}
+
+func runGrantAccess(group, tracefs, bpffs string) error {
+	gid, err := strconv.Atoi(group)
 	if err != nil {
-		g, err := user.LookupGroup(*group)
+		g, err := user.LookupGroup(group)
 		if err != nil {
 			return err
 		}
@@ -37,7 +40,7 @@ func runGrantAccess(args []string) error {
 			return err
 		}
 	}
-	root := *tracefs
+	root := tracefs
 	if root == "" {
 		root, err = hostaccess.FindRoot()
 	}
@@ -45,8 +48,8 @@ func runGrantAccess(args []string) error {
 	if err == nil {
 		changes, err = hostaccess.GrantTracefs(root, gid, hostaccess.Events)
 	}
-	if *bpffs != "" {
-		more, berr := hostaccess.GrantSearch(*bpffs, gid)
+	if bpffs != "" {
+		more, berr := hostaccess.GrantSearch(bpffs, gid)
 		changes = append(changes, more...)
 		if err == nil {
 			err = berr

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
@@ -19,34 +19,39 @@ import (
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
-// runListeners prints what listens on this host now: one pass of the
-// agent's inventory, with containers, executables and every holder.
-func runListeners(args []string) error {
-	fs := pflag.NewFlagSet("listeners", pflag.ContinueOnError)
-	asJSON := fs.BoolP("json", "j", false, "print one JSON object per socket, every field")
+func listenersCommand() *cobra.Command {
+	var asJSON bool
 	var ff fleetFlags
+	cmd := &cobra.Command{
+		Use:   "listeners [-j]\nlisteners --brokers B [--topic T] [--host GLOB] [--port N] [--exposure E] [-j]",
+		Short: "what listens on this host now (or, with --brokers, on the fleet)",
+		Long: "What listens on this host now, in every network namespace: TCP, MPTCP and SCTP\n" +
+			"listeners and UDP sockets bound to a port, like ss -tulpn, with the container,\n" +
+			"executable and exposure of each and every process holding it.\n" +
+			"With --brokers (or --config): the fleet's listeners, as bindwatch audit keeps them.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runListeners(cmd, ff, asJSON) },
+	}
+	fs := cmd.Flags()
+	fs.BoolVarP(&asJSON, "json", "j", false, "print one JSON object per socket, every field")
 	fs.StringVar(&ff.brokers, "brokers", "", "fleet mode: read the fleet's listeners from the compacted listeners topic on these brokers")
 	fs.StringVar(&ff.config, "config", "", "fleet mode: take brokers, TLS and SASL from this audit config")
 	fs.StringVar(&ff.topic, "topic", "", "fleet mode: the listeners topic (default: the config's audit.state_topic, bindwatch.listeners)")
 	fs.StringVar(&ff.host, "host", "", "fleet mode: only hosts whose name (or id) matches this glob")
 	fs.IntVar(&ff.port, "port", 0, "fleet mode: only this port")
 	fs.StringVar(&ff.exposure, "exposure", "", "fleet mode: only this exposure (loopback, link_local, specific, wildcard)")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch listeners [-j]\n"+
-			"       bindwatch listeners --brokers B [--topic T] [--host GLOB] [--port N] [--exposure E] [-j]\n\n"+
-			"What listens on this host now, in every network namespace: TCP, MPTCP and SCTP\n"+
-			"listeners and UDP sockets bound to a port, like ss -tulpn, with the container,\n"+
-			"executable and exposure of each and every process holding it.\n"+
-			"With --brokers (or --config): the fleet's listeners, as bindwatch audit keeps them.\n\n%s", fs.FlagUsages())
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	completeWords(cmd, "exposure", "loopback", "link_local", "specific", "wildcard")
+	return cmd
+}
+
+// runListeners prints what listens on this host now: one pass of the
+// agent's inventory, with containers, executables and every holder.
+func runListeners(cmd *cobra.Command, ff fleetFlags, asJSON bool) error {
 	if ff.brokers != "" || ff.config != "" {
-		return fleetListeners(ff, *asJSON)
+		return fleetListeners(ff, asJSON)
 	}
 	if ff.topic != "" || ff.host != "" || ff.port != 0 || ff.exposure != "" {
-		return &usageError{err: errors.New("--topic, --host, --port and --exposure read the fleet: give --brokers"), usage: fs.FlagUsages()}
+		return usageErr(cmd, errors.New("--topic, --host, --port and --exposure read the fleet: give --brokers"))
 	}
 	var src inventory.Source = inventory.ProcSource{Root: "/proc"}
 	if probe, err := bpf.LoadInventory(); err == nil {
@@ -69,7 +74,7 @@ func runListeners(args []string) error {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(out)
 		for i := range recs {
 			if err := enc.Encode(listenerJSON(&recs[i])); err != nil {

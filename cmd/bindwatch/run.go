@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/bindwatch/bindwatch/internal/config"
@@ -23,7 +24,23 @@ import (
 // restarting cannot fix a bad file.
 const exitConfig = 78
 
-func runAgent(args []string) error {
+func runCommand() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run --config FILE [--KEY VALUE ...]",
+		Short: "the agent: publish binds to Kafka as Avro (systemd runs this)",
+		Long: "The agent: captures binds, enriches them, encodes them as Avro and publishes\n" +
+			"them to Kafka. Settings come from defaults < the file < BINDWATCH_* variables\n" +
+			"< these flags. SIGHUP reloads the file; SIGINT or SIGTERM stop.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAgent(path, cmd.Flags()) },
+	}
+	cmd.Flags().StringVar(&path, "config", "", "YAML configuration file (see configs/bindwatch.yaml)")
+	config.RegisterFlags(cmd.Flags())
+	return cmd
+}
+
+func runAgent(path string, fs *pflag.FlagSet) error {
 	// SIGHUP's default action ends the process, and a reload may be asked
 	// for at any moment (systemctl reload during start-up): it is caught
 	// from the first moment, and one asked for while starting is applied
@@ -31,19 +48,7 @@ func runAgent(args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	path := fs.String("config", "", "YAML configuration file (see configs/bindwatch.yaml)")
-	config.RegisterFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch run --config FILE [--KEY VALUE ...]\n\n"+
-			"The agent: captures binds, enriches them, encodes them as Avro and publishes\n"+
-			"them to Kafka. Settings come from defaults < the file < BINDWATCH_* variables\n"+
-			"< these flags. SIGHUP reloads the file; SIGINT or SIGTERM stop.\n\n%s", fs.FlagUsages())
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path, os.Environ(), fs)
+	cfg, err := config.Load(path, os.Environ(), fs)
 	if err != nil {
 		return &exitError{code: exitConfig, err: err}
 	}
@@ -64,7 +69,7 @@ func runAgent(args []string) error {
 		log.Warn("telling systemd the agent is ready", "component", "agent", "error", err)
 	}
 	go notify.KeepAlive(ctx, agent.Alive, log)
-	go reloadOnHUP(ctx, hup, *path, fs, agent, level, notify, status, log)
+	go reloadOnHUP(ctx, hup, path, fs, agent, level, notify, status, log)
 
 	runErr := agent.Run(ctx)
 	notify.Stopping()

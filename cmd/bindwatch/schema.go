@@ -3,62 +3,75 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
-func runSchema(args []string) error {
-	fs := pflag.NewFlagSet("schema", pflag.ContinueOnError)
-	record := fs.String("record", "bind_event", "which record: bind_event (the agent's events), listener_state or finding (the audit's topics)")
-	version := fs.Int("version", 0, "schema version to print (default: the record's newest)")
-	registry := fs.String("registry", "", "register the schema at this schema registry and print its id")
-	topicName := fs.String("topic", config.Defaults().Kafka.Topic, "topic whose value subject (TOPIC-value) the schema is registered under")
-	canonical := fs.Bool("canonical", false, "print the Parsing Canonical Form and its CRC-64-AVRO fingerprint instead")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch schema [--record R] [--version N] [--canonical] [--registry URL [--topic T]]\n\n"+
-			"Prints the BindEvent Avro schema that bindwatch writes (versions 1..%d), or with\n"+
-			"--record the audit's ListenerState or Finding schema.\n\n%s", schemas.Latest, fs.FlagUsages())
+func schemaCommand() *cobra.Command {
+	var o schemaFlags
+	cmd := &cobra.Command{
+		Use:   "schema [--record R] [--version N] [--canonical] [--registry URL [--topic T]]",
+		Short: "print the Avro schema, or register it",
+		Long: fmt.Sprintf("Prints the BindEvent Avro schema that bindwatch writes (versions 1..%d), or with\n"+
+			"--record the audit's ListenerState or Finding schema.", schemas.Latest),
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSchema(cmd, o) },
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.record, "record", "bind_event", "which record: bind_event (the agent's events), listener_state or finding (the audit's topics)")
+	fs.IntVar(&o.version, "version", 0, "schema version to print (default: the record's newest)")
+	fs.StringVar(&o.registry, "registry", "", "register the schema at this schema registry and print its id")
+	fs.StringVar(&o.topic, "topic", config.Defaults().Kafka.Topic, "topic whose value subject (TOPIC-value) the schema is registered under")
+	fs.BoolVar(&o.canonical, "canonical", false, "print the Parsing Canonical Form and its CRC-64-AVRO fingerprint instead")
+	completeWords(cmd, "record", "bind_event", "listener_state", "finding")
+	return cmd
+}
+
+// schemaFlags say which schema to print or register.
+type schemaFlags struct {
+	record, registry, topic string
+	version                 int
+	canonical               bool
+}
+
+func runSchema(cmd *cobra.Command, o schemaFlags) error {
+	fs := cmd.Flags()
 	lookup, latest, topicFor := schemas.BindEventSchema, schemas.Latest, ""
-	switch *record {
+	switch o.record {
 	case "bind_event":
 	case "listener_state":
 		lookup, latest, topicFor = schemas.ListenerStateSchema, schemas.ListenerStateLatest, "bindwatch.listeners"
 	case "finding":
 		lookup, latest, topicFor = schemas.FindingSchema, schemas.FindingLatest, "bindwatch.findings"
 	default:
-		return &usageError{err: fmt.Errorf("--record %q: want bind_event, listener_state or finding", *record), usage: fs.FlagUsages()}
+		return usageErr(cmd, fmt.Errorf("--record %q: want bind_event, listener_state or finding", o.record))
 	}
 	if !fs.Changed("version") {
-		*version = latest
+		o.version = latest
 	}
 	if topicFor != "" && !fs.Changed("topic") {
-		*topicName = topicFor
+		o.topic = topicFor
 	}
-	text, err := lookup(*version)
+	text, err := lookup(o.version)
 	if err != nil {
-		return &usageError{err: err, usage: fs.FlagUsages()}
+		return usageErr(cmd, err)
 	}
 	switch {
-	case *registry != "":
+	case o.registry != "":
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		subject := schemas.Subject(*topicName)
-		id, err := encode.Register(ctx, *registry, subject, text)
+		subject := schemas.Subject(o.topic)
+		id, err := encode.Register(ctx, o.registry, subject, text)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("subject %s version %d id %d\n", subject, *version, id)
-	case *canonical:
+		fmt.Printf("subject %s version %d id %d\n", subject, o.version, id)
+	case o.canonical:
 		pcf, err := encode.CanonicalForm([]byte(text))
 		if err != nil {
 			return err

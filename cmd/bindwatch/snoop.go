@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/bindwatch/bindwatch/bpf"
@@ -116,21 +117,29 @@ func (f *snoopFlags) options() (bpf.Options, error) {
 	return o, nil
 }
 
-func runSnoop(args []string) error {
+func snoopCommand() *cobra.Command {
 	var f snoopFlags
-	fs := pflag.NewFlagSet("snoop", pflag.ContinueOnError)
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch snoop [-t] [-w] [-p PID] [-P PORTS] [-E] [-U] [-u UID] [--count]\n"+
-			"                       [--cgroupmap PATH] [--mntnsmap PATH] [-j] [--hook H] [--duration D] [--listen]\n\n"+
-			"Trace binds (with --listen: listens and the ends of listening)\n\n%s\n%s", fs.FlagUsages(), snoopExamples)
+	cmd := &cobra.Command{
+		Use: "snoop [-t] [-w] [-p PID] [-P PORTS] [-E] [-U] [-u UID] [--count]\n" +
+			"      [--cgroupmap PATH] [--mntnsmap PATH] [-j] [--hook H] [--duration D] [--listen]",
+		Short:   "print binds as they happen, like bcc's bindsnoop",
+		Long:    "Trace binds (with --listen: listens and the ends of listening)",
+		Example: snoopExamples,
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	f.register(cmd.Flags())
+	completeWords(cmd, "hook", "auto", "fexit", "kprobe", "tracepoint")
+	return cmd
+}
+
+// runSnoop runs bindwatch snoop with these arguments.
+func runSnoop(args []string) error { return runSubcommand("snoop", args) }
+
+func (f *snoopFlags) run(cmd *cobra.Command) error {
 	opts, err := f.options()
 	if err != nil {
-		return &usageError{err: err, usage: fs.FlagUsages()}
+		return usageErr(cmd, err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -165,7 +174,7 @@ func runSnoop(args []string) error {
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	fmt.Fprintln(os.Stderr, "Tracing binds ... Hit Ctrl-C to end")
-	sink, err := newSnoopSink(out, &f)
+	sink, err := newSnoopSink(out, f)
 	if err != nil {
 		return err
 	}

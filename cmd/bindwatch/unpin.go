@@ -4,36 +4,40 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
 )
 
-func runUnpin(args []string) error {
-	fs := pflag.NewFlagSet("unpin", pflag.ContinueOnError)
-	path := fs.String("config", "", "agent configuration whose capture.pin_dir to clear")
-	dir := fs.String("pin-dir", "", "pin directory to clear (default: the configuration's capture.pin_dir)")
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: bindwatch unpin [--config FILE] [--pin-dir DIR]\n\n"+
-			"Detaches the BPF programs the agent left pinned so that restarts lose no bind,\n"+
-			"and frees their maps with any events still unread in them. Run it after\n"+
-			"stopping the agent for good (an uninstall); a running agent keeps capturing\n"+
-			"until it exits.\n\n%s", fs.FlagUsages())
+func unpinCommand() *cobra.Command {
+	var path, dir string
+	cmd := &cobra.Command{
+		Use:   "unpin [--config FILE] [--pin-dir DIR]",
+		Short: "detach the agent's pinned BPF programs and free their maps",
+		Long: "Detaches the BPF programs the agent left pinned so that restarts lose no bind,\n" +
+			"and frees their maps with any events still unread in them. Run it after\n" +
+			"stopping the agent for good (an uninstall); a running agent keeps capturing\n" +
+			"until it exits.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runUnpin(cmd, path, dir) },
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	target := *dir
+	cmd.Flags().StringVar(&path, "config", "", "agent configuration whose capture.pin_dir to clear")
+	cmd.Flags().StringVar(&dir, "pin-dir", "", "pin directory to clear (default: the configuration's capture.pin_dir)")
+	return cmd
+}
+
+func runUnpin(cmd *cobra.Command, path, dir string) error {
+	target := dir
 	if target == "" {
-		cfg, err := config.Load(*path, os.Environ(), nil)
+		cfg, err := config.Load(path, os.Environ(), nil)
 		if err != nil {
 			return err
 		}
 		target = cfg.Capture.PinDir
 	}
 	if target == "" {
-		return &usageError{err: fmt.Errorf("no pin directory: the configuration pins nothing and --pin-dir is empty"), usage: fs.FlagUsages()}
+		return usageErr(cmd, fmt.Errorf("no pin directory: the configuration pins nothing and --pin-dir is empty"))
 	}
 	if err := bpf.RemovePins(target); err != nil {
 		return err

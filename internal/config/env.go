@@ -14,11 +14,15 @@ import (
 //	BINDWATCH_TEST_*       test settings: BINDWATCH_TEST_HOOKS (hooks the capture
 //	                       tests exercise), BINDWATCH_TEST_CHILD_* (helper processes)
 //	BINDWATCH_VM_*         settings of the VM test tier (test/vm/run.sh)
+//	BINDWATCH_ACTIVE_HELP, BINDWATCH_COMPLETION_DESCRIPTIONS
+//	                       cobra's settings of bindwatch's shell completion,
+//	                       which a user may export in the shell that runs it
 //
 // Every other BINDWATCH_* variable must name a key (see EnvName), or be the
 // variable named by kafka.sasl.password_env, or Load refuses it: a misspelt
 // variable would otherwise be ignored in silence.
-var EnvNotConfig = []string{"BINDWATCH_REQUIRE_ALL", "BINDWATCH_IN_VM", "BINDWATCH_TEST_*", "BINDWATCH_VM_*"}
+var EnvNotConfig = []string{"BINDWATCH_REQUIRE_ALL", "BINDWATCH_IN_VM", "BINDWATCH_TEST_*", "BINDWATCH_VM_*",
+	"BINDWATCH_ACTIVE_HELP", "BINDWATCH_COMPLETION_DESCRIPTIONS"}
 
 const envPrefix = "BINDWATCH_"
 

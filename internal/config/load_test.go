@@ -260,7 +260,8 @@ func TestLayering(t *testing.T) {
 			name: "allow-listed test variables and the password's variable pass",
 			yaml: "kafka:\n  sasl: {mechanism: plain, username: u, password_env: BINDWATCH_KAFKA_PASSWORD}\n",
 			env: []string{"BINDWATCH_REQUIRE_ALL=1", "BINDWATCH_IN_VM=1", "BINDWATCH_TEST_HOOKS=fexit",
-				"BINDWATCH_TEST_CHILD_WAIT=1", "BINDWATCH_VM_KERNEL=/tmp/vmlinuz", "BINDWATCH_KAFKA_PASSWORD=s3cret"},
+				"BINDWATCH_TEST_CHILD_WAIT=1", "BINDWATCH_VM_KERNEL=/tmp/vmlinuz", "BINDWATCH_KAFKA_PASSWORD=s3cret",
+				"BINDWATCH_ACTIVE_HELP=0", "BINDWATCH_COMPLETION_DESCRIPTIONS=false"},
 			get: func(c *Config) any { return c.Kafka.SASL.PasswordEnv }, want: "BINDWATCH_KAFKA_PASSWORD",
 		},
 	} {
