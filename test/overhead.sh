@@ -277,7 +277,6 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 
 		fi
 		for loop in "${loops[@]}"; do
 			f="$work/res.$n.$loop"
-			ratios=$(awk '{ printf "%.3f\n", $2 / $1 }' "$f" | sort -n)
 			lost=""
 			[ ! -e "$work/lost.$n.$loop" ] || lost="snoop said: $(tr '\n' ';' <"$work/lost.$n.$loop")"
 			[ ! -e "$work/failed.$n.$loop" ] || lost="$lost${lost:+ }$(wc -l <"$work/failed.$n.$loop") rounds left out: did not start ($(head -n 1 "$work/failed.$n.$loop"))"
@@ -285,6 +284,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 
 				printf '| %s | %s | - | - | - | - | %s |\n' "${names[n]}" "$loop" "$lost"
 				continue
 			fi
+			ratios=$(awk '{ printf "%.3f\n", $2 / $1 }' "$f" | sort -n)
 			printf '| %s | %s | %s | %s | %.3f (%s-%s) | %s / %s | %s |\n' "${names[n]}" "$loop" \
 				"$(awk '{ print $1 }' "$f" | median)" "$(awk '{ print $2 }' "$f" | median)" \
 				"$(median <<<"$ratios")" "$(head -n 1 <<<"$ratios")" "$(tail -n 1 <<<"$ratios")" \
