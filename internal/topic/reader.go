@@ -62,6 +62,14 @@ func Open(ctx context.Context, d *kafka.Dialer, brokers []string, topic string, 
 			MaxWait:     100 * time.Millisecond,
 			StartOffset: start,
 		})
+		// kafka-go honours StartOffset only for consumer groups: a reader
+		// of one partition starts at its oldest message unless told.
+		if err := pr.SetOffset(start); err != nil {
+			pr.Close()
+			cancel()
+			r.wg.Wait()
+			return nil, fmt.Errorf("partition %d: %w", p.ID, err)
+		}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
