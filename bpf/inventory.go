@@ -11,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -171,15 +170,9 @@ func (p *Probe) ReserveSeq(n uint64) (uint64, error) {
 // LoadInventory loads the socket iterator alone, attaching nothing: what
 // `bindwatch listeners` uses to list what listens now without capturing.
 func LoadInventory() (*Probe, error) {
-	if err := Preflight(); err != nil {
-		return nil, err
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raising the memlock limit for BPF maps: %w", err)
-	}
-	spec, err := loadBindwatch()
+	spec, err := prepareSpec()
 	if err != nil {
-		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+		return nil, err
 	}
 	// Every map of the object is made; the ring need not be large.
 	spec.Maps["events"].MaxEntries = 4096

@@ -67,14 +67,9 @@ type Probe struct {
 	orphaned      time.Duration
 }
 
-// Load checks the kernel, loads the BPF objects and attaches the first hook
-// of opts.Hook's candidates that works, logging why earlier ones did not.
-func Load(opts Options) (*Probe, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("component", "bpf")
+// prepareSpec checks the kernel and the process can load BPF and reads the
+// embedded object: the start of every load.
+func prepareSpec() (*ebpf.CollectionSpec, error) {
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
@@ -84,6 +79,21 @@ func Load(opts Options) (*Probe, error) {
 	spec, err := loadBindwatch()
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	return spec, nil
+}
+
+// Load checks the kernel, loads the BPF objects and attaches the first hook
+// of opts.Hook's candidates that works, logging why earlier ones did not.
+func Load(opts Options) (*Probe, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "bpf")
+	spec, err := prepareSpec()
+	if err != nil {
+		return nil, err
 	}
 	size := opts.RingBufferBytes
 	if size == 0 {

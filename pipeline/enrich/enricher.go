@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,11 +27,8 @@ type Enricher struct {
 	addrs    *internTable[netip.Addr]
 	comms    *internTable[[16]byte]
 	exes     *exeResolver
-	// hostNetNS is the inode of the agent's own network namespace, taken
-	// as the host's.
-	hostNetNS uint32
-	log       *slog.Logger
-	resync    time.Duration
+	log      *slog.Logger
+	resync   time.Duration
 
 	cgroupMisses    atomic.Uint64
 	cgroupUnknown   atomic.Uint64
@@ -91,10 +85,6 @@ func New(cfg Config) (*Enricher, error) {
 			log.Warn("container ids unavailable", "err", err)
 		}
 	}
-	hostNetNS, err := readNetNS(cfg.ProcRoot + "/self/ns/net")
-	if err != nil {
-		log.Warn("host network namespace unknown: host_netns stays null", "err", err)
-	}
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	start := time.Now()
@@ -105,18 +95,17 @@ func New(cfg Config) (*Enricher, error) {
 		log.Info("cgroup index built", "cgroups", cgroups.index.len(), "took", time.Since(start).Round(time.Microsecond))
 	}
 	return &Enricher{
-		id:        id,
-		clock:     clock,
-		cgroups:   cgroups,
-		cgroupBG:  bg,
-		exes:      newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
-		hostNetNS: hostNetNS,
-		pending:   map[uint64]struct{}{},
-		ifnames:   newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
-		addrs:     newInternTable[netip.Addr](internSize),
-		comms:     newInternTable[[16]byte](internSize),
-		log:       log,
-		resync:    cfg.ClockResync,
+		id:       id,
+		clock:    clock,
+		cgroups:  cgroups,
+		cgroupBG: bg,
+		exes:     newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
+		pending:  map[uint64]struct{}{},
+		ifnames:  newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
+		addrs:    newInternTable[netip.Addr](internSize),
+		comms:    newInternTable[[16]byte](internSize),
+		log:      log,
+		resync:   cfg.ClockResync,
 	}, nil
 }
 
@@ -208,27 +197,13 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 
 var trueValue, falseValue = true, false
 
-// readNetNS reads a namespace link such as /proc/self/ns/net ("net:[N]").
-func readNetNS(link string) (uint32, error) {
-	target, err := os.Readlink(link)
-	if err != nil {
-		return 0, err
-	}
-	inner, ok := strings.CutPrefix(target, "net:[")
-	inner, ok2 := strings.CutSuffix(inner, "]")
-	n, err := strconv.ParseUint(inner, 10, 32)
-	if !ok || !ok2 || err != nil {
-		return 0, fmt.Errorf("%s points to %q, not net:[inode]", link, target)
-	}
-	return uint32(n), nil
-}
-
-// isHostNetNS says whether netns is the host's; nil when unknown.
+// isHostNetNS says whether netns is the host's (the agent's own, as the
+// interface resolver read it); nil when unknown.
 func (e *Enricher) isHostNetNS(netns uint32) *bool {
 	switch {
-	case e.hostNetNS == 0:
+	case e.ifnames.selfNetNS == 0:
 		return nil
-	case netns == e.hostNetNS:
+	case netns == e.ifnames.selfNetNS:
 		return &trueValue
 	}
 	return &falseValue

@@ -52,7 +52,7 @@ func newIfnameResolver(procRoot string, size int, ttl, negTTL time.Duration) *if
 		now:      time.Now,
 	}
 	if target, err := os.Readlink(procRoot + "/self/ns/net"); err == nil {
-		r.selfNetNS, _ = parseNetNSLink(target)
+		r.selfNetNS, _ = ParseNetNSLink(target)
 	}
 	return r
 }
@@ -107,7 +107,7 @@ func (r *ifnameResolver) resolveProcfs(key ifKey, pid, ppid uint32, now int64) *
 		if err != nil {
 			continue
 		}
-		if ns, ok := parseNetNSLink(target); !ok || ns != key.netns {
+		if ns, ok := ParseNetNSLink(target); !ok || ns != key.netns {
 			continue
 		}
 		var found *string

@@ -63,9 +63,9 @@ func appendIndexed(out []ifaceName, fields []string, indexField, nameField, base
 	return append(out, ifaceName{index: uint32(idx), name: name})
 }
 
-// parseNetNSLink reads the target of a /proc/<pid>/ns/net link, "net:[N]",
+// ParseNetNSLink reads the target of a /proc/<pid>/ns/net link, "net:[N]",
 // where N is the namespace's inode number as the BPF program records it.
-func parseNetNSLink(target string) (uint32, bool) {
+func ParseNetNSLink(target string) (uint32, bool) {
 	rest, ok := strings.CutPrefix(target, "net:[")
 	if !ok {
 		return 0, false

@@ -66,9 +66,9 @@ func TestParseNetNSLink(t *testing.T) {
 		{"net:[99999999999]", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := parseNetNSLink(tt.in)
+		got, ok := ParseNetNSLink(tt.in)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseNetNSLink(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+			t.Errorf("ParseNetNSLink(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

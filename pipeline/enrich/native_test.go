@@ -186,7 +186,7 @@ func TestNativeIfnameOtherNamespace(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		target, err := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/ns/net")
 		if err == nil && target != self {
-			netns, _ = parseNetNSLink(target)
+			netns, _ = ParseNetNSLink(target)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -14,23 +14,9 @@ import (
 // runEnricher runs e on in and returns the records' events.
 func runEnricher(t *testing.T, e *Enricher, ctx context.Context, in chan bpf.Event) (<-chan schemas.BindEvent, <-chan error) {
 	t.Helper()
-	raws := make(chan record.Raw)
-	go func() {
-		defer close(raws)
-		for ev := range in {
-			raws <- record.Raw{Event: ev}
-		}
-	}()
-	recs := make(chan record.Record)
 	out := make(chan schemas.BindEvent)
-	go func() {
-		defer close(out)
-		for r := range recs {
-			out <- r.Event
-		}
-	}()
 	errc := make(chan error, 1)
-	go func() { errc <- e.Run(ctx, raws, nil, recs) }()
+	go func() { errc <- runBare(e, ctx, in, out) }()
 	return out, errc
 }
 

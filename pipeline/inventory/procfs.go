@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/pipeline/enrich"
 )
 
 // SourceProcfs names the fallback walk: /proc/<pid>/fd for holders and
@@ -98,8 +99,11 @@ func nsInode(link string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(t, "net:["), "]"), 10, 32)
-	return uint32(n), err
+	n, ok := enrich.ParseNetNSLink(t)
+	if !ok {
+		return 0, fmt.Errorf("%s points to %q, not net:[inode]", link, t)
+	}
+	return n, nil
 }
 
 // readSocketTables reads the listening TCP and unconnected UDP sockets of
