@@ -82,8 +82,10 @@ func TestListenersCommand(t *testing.T) {
 	sleepExe, _ := exec.LookPath("sleep")
 	sleepExe, _ = filepath.EvalSymlinks(sleepExe)
 	// This process holds it twice (the listener and its File copy), the
-	// child once.
+	// child once; holders come in pid order (a child's pid may be the
+	// lower one once pids wrap).
 	want := []holder{{os.Getpid(), self}, {os.Getpid(), self}, {child.Process.Pid, sleepExe}}
+	slices.SortStableFunc(want, func(a, b holder) int { return a.PID - b.PID })
 	if rec.Cookie != cookie || rec.Exposure != "loopback" || !slices.Equal(rec.Holders, want) {
 		t.Fatalf("listed %+v; want cookie %d, loopback, holders %v", rec, cookie, want)
 	}
