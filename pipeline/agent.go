@@ -18,13 +18,13 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/batch"
 	"github.com/bindwatch/bindwatch/pipeline/capture"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
-	"github.com/bindwatch/bindwatch/pipeline/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 

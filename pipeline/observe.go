@@ -11,8 +11,8 @@ import (
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/publish"
-	"github.com/bindwatch/bindwatch/pipeline/spool"
 )
 
 // Names of the health checks.

@@ -10,7 +10,7 @@ package config
 import (
 	"time"
 
-	"github.com/bindwatch/bindwatch/pipeline/spool"
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -198,7 +198,7 @@ const (
 	SASLScramSHA512 SASLMechanism = "scram-sha-512"
 )
 
-// FullPolicy and FsyncPolicy are the spool's own types: pipeline/spool
+// FullPolicy and FsyncPolicy are the spool's own types: internal/spool
 // documents what each value does, and these are the values of
 // spool.full_policy and spool.fsync.
 type (

@@ -19,9 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
-	"github.com/bindwatch/bindwatch/pipeline/spool"
 )
 
 // seqBatch is an encoded batch of n events numbered from first: each value

@@ -12,9 +12,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
-	"github.com/bindwatch/bindwatch/pipeline/spool"
 )
 
 // StageStats count what the publish stage did, in messages; safe to read at
