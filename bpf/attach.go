@@ -119,11 +119,17 @@ var timeline = []struct {
 	attachment
 	// blind says what is not seen without it.
 	blind string
+	// listenersOnly: only listen and close records need it, so a capture
+	// of binds alone (snoop without --listen) neither attaches nor pays for
+	// it. The release program runs for every inet socket: about 150 of the
+	// 1 200 ns of BPF time a UDP socket+bind+close cost here
+	// (BenchmarkProgramCost).
+	listenersOnly bool
 }{
-	{tracing("tp_btf_sock_set_state"), "listener close (TCP, MPTCP, SCTP sockets that stop listening)"},
+	{tracing("tp_btf_sock_set_state"), "listener close (TCP, MPTCP, SCTP sockets that stop listening)", true},
 	{cgroupRoot("cgroup_sock_create", ebpf.AttachCGroupInetSockCreate),
-		"socket cookies of sockets created by now on the kprobe and tracepoint hooks"},
-	{cgroupRoot("cgroup_sock_release", ebpf.AttachCgroupInetSockRelease), "UDP server release"},
+		"socket cookies of sockets created by now on the kprobe and tracepoint hooks", false},
+	{cgroupRoot("cgroup_sock_release", ebpf.AttachCgroupInetSockRelease), "UDP server release", true},
 }
 
 // programNames lists the distinct programs of attachments.

@@ -184,6 +184,20 @@ const enum limits *unused_limits __attribute__((unused));
 const enum layout_version *unused_layout_version __attribute__((unused));
 const enum req_family_none *unused_req_family_none __attribute__((unused));
 
+/*
+ * bpf_rdonly_cast (Linux 6.2+) turns a kernel address into a pointer whose
+ * fields the program may load directly: one load each, where
+ * bpf_probe_read_kernel is a helper call each (and the verifier inlines the
+ * cast itself to a move). It is a weak kfunc: on an older kernel the loader
+ * leaves have_rdonly_cast() a constant 0 and the verifier drops the direct
+ * path, so the probe-read path below each use runs there instead. Loads
+ * through the cast pointer are fault-safe, as probe reads are.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+#define have_rdonly_cast() (!!bpf_rdonly_cast)
+#define rdonly(type, p) \
+	((struct type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(struct type)))
+
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
@@ -260,6 +274,11 @@ static __always_inline bool is_mptcp_subflow(struct sock *sk)
 {
 	if (!bpf_core_field_exists(struct tcp_sock, is_mptcp))
 		return false;
+	if (have_rdonly_cast()) {
+		if (rdonly(sock, sk)->sk_protocol != IPPROTO_TCP)
+			return false;
+		return BPF_CORE_READ_BITFIELD(rdonly(tcp_sock, sk), is_mptcp);
+	}
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return false;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
@@ -271,7 +290,16 @@ static __always_inline __u8 inet_options(struct sock *sk)
 {
 	__u8 opts = 0;
 
-	if (bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
+	if (have_rdonly_cast() && !bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
+		unsigned long flags = rdonly(inet_sock, sk)->inet_flags;
+
+		if (flags & (1UL << INET_FLAGS_FREEBIND))
+			opts |= OPT_FREEBIND;
+		if (flags & (1UL << INET_FLAGS_TRANSPARENT))
+			opts |= OPT_TRANSPARENT;
+		if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
+			opts |= OPT_BIND_ADDRESS_NO_PORT;
+	} else if (bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
 		struct inet_sock___pre_6_6 *old = (void *)sk;
 		if (BPF_CORE_READ_BITFIELD_PROBED(old, freebind))
 			opts |= OPT_FREEBIND;
@@ -296,6 +324,13 @@ static __always_inline __u8 inet_options(struct sock *sk)
  * subflow, which is the socket that really listens. */
 static __always_inline __u32 listen_backlog(struct sock *sk)
 {
+	if (have_rdonly_cast()) {
+		struct sock *s = rdonly(sock, sk);
+
+		if (s->sk_protocol == IPPROTO_MPTCP && rdonly(mptcp_sock, sk)->first)
+			s = rdonly(mptcp_sock, sk)->first;
+		return s->sk_max_ack_backlog;
+	}
 	if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_MPTCP) {
 		struct mptcp_sock *msk = (void *)sk;
 		struct sock *first = BPF_CORE_READ(msk, first);
@@ -311,6 +346,8 @@ static __always_inline __u32 listen_backlog(struct sock *sk)
  * the inventory ask for every socket's, so it is there when they look. */
 static __always_inline __u64 stored_cookie(struct sock *sk)
 {
+	if (have_rdonly_cast())
+		return rdonly(sock, sk)->__sk_common.skc_cookie.counter;
 	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 }
 
@@ -450,14 +487,67 @@ struct call {
 	__u16 closed_port; /* close: the port it listened on */
 };
 
+/* The record's socket fields by direct loads (see bpf_rdonly_cast). */
+static __always_inline void fill_sock_direct(struct sock_event *e, struct sock *raw)
+{
+	struct sock *sk = rdonly(sock, raw);
+	struct sock_common *skc = &sk->__sk_common;
+	__u32 *addr = (__u32 *)e->addr;
+	__u8 opts = inet_options(raw);
+
+	e->netns = skc->skc_net.net->ns.inum;
+	e->bound_dev_if = skc->skc_bound_dev_if;
+	e->protocol = sk->sk_protocol;
+	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
+	if (e->reuse)
+		opts |= OPT_REUSEADDR;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
+		opts |= OPT_REUSEPORT;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
+		opts |= OPT_V6ONLY;
+	e->opts = opts;
+	if (e->family == AF_INET) {
+		addr[0] = skc->skc_rcv_saddr;
+		addr[1] = addr[2] = addr[3] = 0;
+	} else {
+		addr[0] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[0];
+		addr[1] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[1];
+		addr[2] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[2];
+		addr[3] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[3];
+	}
+}
+
 /*
- * Everything emit needs from struct sock_common lies in its first bytes
- * (family, port, both local addresses, the reuse and v6only bits, the bound
- * device, the netns), so it is copied with one helper call and read from the
- * copy at CO-RE-relocated offsets: a probe read per field would cost more
- * than the rest of the program.
+ * Where direct loads are not allowed, everything emit needs from struct
+ * sock_common lies in its first bytes (family, port, both local addresses,
+ * the reuse and v6only bits, the bound device, the netns), so it is copied
+ * with one helper call and read from the copy at CO-RE-relocated offsets: a
+ * probe read per field would cost more than the rest of the program.
  */
 #define SKC_COPY_BYTES 96
+
+/* The record's socket fields from that copy, and probe reads. */
+static __always_inline void fill_sock_copied(struct sock_event *e, struct sock_common *skc, struct sock *sk)
+{
+	__u8 opts = inet_options(sk);
+
+	e->netns = BPF_CORE_READ(skc->skc_net.net, ns.inum);
+	e->bound_dev_if = skc->skc_bound_dev_if;
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
+	if (e->reuse)
+		opts |= OPT_REUSEADDR;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
+		opts |= OPT_REUSEPORT;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
+		opts |= OPT_V6ONLY;
+	e->opts = opts;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	if (e->family == AF_INET)
+		__builtin_memcpy(e->addr, &skc->skc_rcv_saddr, 4);
+	else
+		__builtin_memcpy(e->addr, &skc->skc_v6_rcv_saddr, 16);
+}
 
 static __always_inline void emit(const struct capture_config *cfg, struct sock *sk, const struct call *c)
 {
@@ -473,12 +563,17 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 		return;
 	if (c->ret != 0 && !(cfg->flags & CAPTURE_ERRORS))
 		return;
-	if (bpf_probe_read_kernel(skc_copy, sizeof(skc_copy), sk))
-		return;
-	family = skc->skc_family;
+	if (have_rdonly_cast()) {
+		family = rdonly(sock, sk)->__sk_common.skc_family;
+		port = rdonly(sock, sk)->__sk_common.skc_num;
+	} else {
+		if (bpf_probe_read_kernel(skc_copy, sizeof(skc_copy), sk))
+			return;
+		family = skc->skc_family;
+		port = skc->skc_num;
+	}
 	if (family != AF_INET && family != AF_INET6)
 		return;
-	port = skc->skc_num;
 	if (c->kind == KIND_CLOSE && c->closed_port)
 		port = c->closed_port;
 	if (c->kind == KIND_BIND)
@@ -500,7 +595,6 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u8 opts = inet_options(sk);
 
 	e->hdr.ts_boot_ns = now;
 	e->hdr.seq = seq;
@@ -516,29 +610,19 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
 	e->mntns = task->nsproxy->mnt_ns->ns.inum;
-	e->netns = BPF_CORE_READ(skc->skc_net.net, ns.inum);
 	e->ret = c->ret;
-	e->bound_dev_if = skc->skc_bound_dev_if;
 	e->backlog = c->backlog;
-	/* A subflow is TCP to the kernel but MPTCP to the caller who made it. */
-	e->protocol = c->mptcp_subflow ? IPPROTO_MPTCP : BPF_CORE_READ(sk, sk_protocol);
 	e->family = family;
 	e->port = port;
 	e->req_port = req.port;
 	e->req_family = req.family;
-	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
-	if (e->reuse)
-		opts |= OPT_REUSEADDR;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
-		opts |= OPT_REUSEPORT;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
-		opts |= OPT_V6ONLY;
-	e->opts = opts;
-	__builtin_memset(e->addr, 0, sizeof(e->addr));
-	if (family == AF_INET)
-		__builtin_memcpy(e->addr, &skc->skc_rcv_saddr, 4);
+	if (have_rdonly_cast())
+		fill_sock_direct(e, sk);
 	else
-		__builtin_memcpy(e->addr, &skc->skc_v6_rcv_saddr, 16);
+		fill_sock_copied(e, skc, sk);
+	/* A subflow is TCP to the kernel but MPTCP to the caller who made it. */
+	if (c->mptcp_subflow)
+		e->protocol = IPPROTO_MPTCP;
 	__builtin_memcpy(e->req_addr, req.addr, sizeof(e->req_addr));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
@@ -823,6 +907,18 @@ static __always_inline struct socket *socket_from_fd(struct task_struct *task, i
 		return NULL;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
 		return NULL;
+	if (have_rdonly_cast()) {
+		struct file *rf = rdonly(file, f);
+
+		sock = rdonly(socket, rf->private_data);
+		if (!sock || ret == 0)
+			return sock;
+		if ((rf->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+			return NULL;
+		if ((__u64)sock->file != (__u64)f)
+			return NULL;
+		return sock;
+	}
 	sock = BPF_CORE_READ(f, private_data);
 	if (!sock || ret == 0)
 		return sock;
@@ -845,6 +941,8 @@ static __always_inline struct sock *syscall_sock(struct pt_regs *regs, struct ta
 			count_drop(DROP_NO_SOCKET);
 		return NULL;
 	}
+	if (have_rdonly_cast())
+		return rdonly(socket, sock)->sk;
 	return BPF_CORE_READ(sock, sk);
 }
 

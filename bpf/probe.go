@@ -212,6 +212,9 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 		}
 	}
 	for _, t := range timeline {
+		if t.listenersOnly && !f.Listeners {
+			continue
+		}
 		if err := p.attachOptional(spec, []attachment{t.attachment}, opts); err != nil {
 			p.blind = append(p.blind, t.blind)
 			log.Warn("not seen on this host", "what", t.blind, "program", t.program, "reason", err)

@@ -2,9 +2,11 @@ package bpf
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
@@ -163,4 +165,56 @@ func equal(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+// TestRingRecordAcrossTheWrap: the data pages are mapped once, so a record
+// that begins near their end and continues at their start is copied out.
+// With a one-page ring every few dozen records wrap; each must decode to the
+// bind that made it (its port), in order.
+func TestRingRecordAcrossTheWrap(t *testing.T) {
+	testenv.RequireRoot(t)
+	p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: uint32(os.Getpagesize())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rd, err := p.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	// Three times round the ring, a few records at a time so it never
+	// fills: every record's start lands at a different offset.
+	recordSize := uint64(unsafe.Sizeof(bindwatchSockEvent{}))
+	perRound := uint64(os.Getpagesize()) / 3 / (ringHeaderSize + recordSize)
+	wrapped := 0
+	for round := range 3 * 3 {
+		var ports []uint16
+		for range perRound {
+			fd := udp4.open(t)
+			if err := bindAddr(fd, udp4.family, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+				t.Fatal(err)
+			}
+			ports = append(ports, localAddr(t, fd).Port())
+		}
+		rd.SetDeadline(time.Now().Add(5 * time.Second))
+		for i, want := range ports {
+			dataStart := (rd.ring.read + ringHeaderSize) & rd.ring.mask
+			var ev Event
+			if err := rd.Read(&ev); err != nil {
+				t.Fatalf("round %d, record %d: %v", round, i, err)
+			}
+			if dataStart+recordSize > uint64(len(rd.ring.data)) {
+				wrapped++
+			}
+			if ev.Port != want || ev.Kind != KindBind {
+				t.Fatalf("round %d, record %d: kind %v port %d, want a bind of port %d", round, i, ev.Kind, ev.Port, want)
+			}
+		}
+		rd.CommitAll()
+	}
+	if wrapped == 0 {
+		t.Fatal("no record wrapped around the end of the ring: the test proves nothing")
+	}
+	t.Logf("%d records wrapped around the end of the ring", wrapped)
 }

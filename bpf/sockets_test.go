@@ -117,7 +117,7 @@ func bindRaw4(fd int, ap netip.AddrPort, length int) error {
 }
 
 // localAddr is what getsockname says the socket is bound to.
-func localAddr(t *testing.T, fd int) netip.AddrPort {
+func localAddr(t testing.TB, fd int) netip.AddrPort {
 	t.Helper()
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
@@ -134,7 +134,7 @@ func localAddr(t *testing.T, fd int) netip.AddrPort {
 }
 
 // freePort returns a port that was free for the given socket type a moment ago.
-func freePort(t *testing.T, s socketSpec) uint16 {
+func freePort(t testing.TB, s socketSpec) uint16 {
 	t.Helper()
 	fd, err := unix.Socket(s.family, s.sotype|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
