@@ -42,20 +42,33 @@ func (s *Spool) Ack(b Batch) error {
 	return nil
 }
 
-// persistAck writes the acknowledged position, syncing it under
-// FsyncAlways.
-func (s *Spool) persistAck() error {
+// storeAck writes the acknowledged position to the ack file and, when sync
+// is set and the write went through, forces the file to stable storage.
+// wrote tells a failed sync (err, wrote) from a failed write (err, !wrote),
+// which callers report differently.
+func (s *Spool) storeAck(sync bool) (wrote bool, err error) {
 	if err := s.ack.write(s.ackPos); err != nil {
-		s.log.Error("cannot store the acknowledged position; a restart will replay from an older one", "error", err)
-		return err
+		return false, err
 	}
-	if s.opts.Fsync == FsyncAlways {
+	if sync {
 		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
-			s.syncFailed(err)
-			return err
+			return true, err
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// persistAck stores the acknowledged position after it moved, syncing it
+// as the policy asks of an acknowledgement.
+func (s *Spool) persistAck() error {
+	wrote, err := s.storeAck(s.plan.ackOnAck)
+	if err != nil && !wrote {
+		s.log.Error("cannot store the acknowledged position; a restart will replay from an older one", "error", err)
+	}
+	if err != nil && wrote {
+		s.syncFailed(err)
+	}
+	return err
 }
 
 // removeHead deletes the first segment, read to its end. The acknowledged
@@ -63,14 +76,11 @@ func (s *Spool) persistAck() error {
 // not taken for lost messages.
 func (s *Spool) removeHead() error {
 	seg := s.segs[0]
-	if err := s.ack.write(s.ackPos); err != nil {
-		return err
-	}
-	if s.opts.Fsync != FsyncNever {
-		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
+	if wrote, err := s.storeAck(s.plan.ackBeforeRemove); err != nil {
+		if wrote {
 			s.syncFailed(err)
-			return err
 		}
+		return err
 	}
 	if seg.r != nil {
 		seg.r.Close()
@@ -96,7 +106,7 @@ func (s *Spool) removeFile(path string) {
 		return
 	}
 	s.dirDirty = true
-	if s.opts.Fsync == FsyncAlways {
+	if s.plan.dirOnRemove {
 		s.syncDir()
 	}
 }

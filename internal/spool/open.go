@@ -40,6 +40,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 	s := &Spool{
 		dir:      dir,
 		opts:     opts,
+		plan:     planSyncs(opts.Fsync),
 		log:      opts.Logger.With("component", "spool", "dir", dir),
 		dirf:     dirf,
 		ack:      ack,
@@ -52,15 +53,11 @@ func Open(dir string, opts Options) (*Spool, error) {
 		s.closeFiles()
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	if err := s.ack.write(s.ackPos); err != nil {
+	if _, err := s.storeAck(s.plan.ackAtOpen); err != nil {
 		s.closeFiles()
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	if opts.Fsync != FsyncNever {
-		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
-			s.closeFiles()
-			return nil, fmt.Errorf("spool %s: %w", dir, err)
-		}
+	if s.plan.dirAtOpen {
 		s.syncDir()
 	}
 	s.log.Info("spool opened", "batches", s.batches, "bytes", s.used, "segments", len(s.segs),
@@ -150,7 +147,7 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 			found = true
 			s.headOff = headOff
 		}
-		if s.opts.Fsync != FsyncNever {
+		if s.plan.segmentsAtOpen {
 			// A crashed process's writes may still be only in the page
 			// cache; from now on this segment counts as closed.
 			if err := s.fsync(f, sf.path); err != nil {

@@ -39,7 +39,7 @@ func (s *Spool) Peek() (Batch, error) {
 			s.advance(seg, sp) // acknowledged before, found again
 			continue
 		}
-		if seg == s.active && s.opts.Fsync == FsyncBatch && seg.synced < sp.end {
+		if seg == s.active && s.plan.segmentBeforePeek && seg.synced < sp.end {
 			// What is replayed must be what survives a power loss, or a
 			// consumer could see events the spool later loses.
 			if err := s.fsync(seg.w, seg.path); err != nil {

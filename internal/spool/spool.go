@@ -30,6 +30,7 @@ type Batch struct {
 type Spool struct {
 	dir  string
 	opts Options
+	plan syncPlan
 	log  *slog.Logger
 
 	mu     sync.Mutex
@@ -124,24 +125,19 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	var errs []error
-	if a := s.active; a != nil && s.opts.Fsync != FsyncNever && a.synced < a.size {
+	if a := s.active; a != nil && s.plan.segmentOnSeal && a.synced < a.size {
 		if err := s.fsync(a.w, a.path); err != nil {
 			errs = append(errs, err)
 		} else {
 			a.synced = a.size
 		}
 	}
-	if err := s.ack.write(s.ackPos); err != nil {
+	if _, err := s.storeAck(s.plan.ackAtClose); err != nil {
 		errs = append(errs, err)
 	}
-	if s.opts.Fsync != FsyncNever {
-		if err := s.fsync(s.ack.f, s.ack.path); err != nil {
-			errs = append(errs, err)
-		}
-		if s.dirDirty {
-			if err := s.syncDirFile(); err != nil {
-				errs = append(errs, fmt.Errorf("sync directory %s: %w", s.dir, err))
-			}
+	if s.plan.dirAtClose && s.dirDirty {
+		if err := s.syncDirFile(); err != nil {
+			errs = append(errs, fmt.Errorf("sync directory %s: %w", s.dir, err))
 		}
 	}
 	s.closeFiles()

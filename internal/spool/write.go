@@ -58,7 +58,7 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	seg := s.active
 	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
 	_, err := seg.w.WriteAt(s.wbuf, seg.size)
-	if err == nil && s.opts.Fsync == FsyncAlways {
+	if err == nil && s.plan.segmentOnAppend {
 		err = s.fsync(seg.w, seg.path)
 	}
 	if cap(s.wbuf) > 4<<20 {
@@ -69,7 +69,7 @@ func (s *Spool) append(batch []Message, keep bool) error {
 		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
 	}
 	seg.size += size
-	if s.opts.Fsync == FsyncAlways {
+	if s.plan.segmentOnAppend {
 		seg.synced = seg.size
 	}
 	seg.records++
@@ -134,7 +134,7 @@ func (s *Spool) ensureSegment(size int64) error {
 	s.segs = append(s.segs, seg)
 	s.active = seg
 	s.dirDirty = true
-	if s.opts.Fsync != FsyncNever {
+	if s.plan.dirOnCreate {
 		s.syncDir()
 	}
 	// A head read to its end could not go while appends went to it.
@@ -148,7 +148,7 @@ func (s *Spool) ensureSegment(size int64) error {
 
 // seal stops appends to seg, syncing it unless the policy is never.
 func (s *Spool) seal(seg *segment) {
-	if s.opts.Fsync != FsyncNever && seg.synced < seg.size {
+	if s.plan.segmentOnSeal && seg.synced < seg.size {
 		if err := s.fsync(seg.w, seg.path); err != nil {
 			s.syncFailed(err)
 		} else {
