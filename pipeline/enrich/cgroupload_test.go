@@ -101,7 +101,7 @@ func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := startSleeper(t, "sleep", "120")
-	if err := os.WriteFile(filepath.Join(live, "cgroup.procs"), fmt.Appendf(nil, "%d", child.Process.Pid), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(live, "cgroup.procs"), fmt.Appendf(nil, "%d", child.Pid()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	liveID, err := cgroupDirID(live)
@@ -139,7 +139,7 @@ func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 	for seq := range total {
 		<-tick.C
 		ev := bpf.Event{Seq: uint64(seq), Family: bpf.AFInet, Comm: comm("sleep"),
-			CgroupID: liveID, PID: uint32(child.Process.Pid), PPID: uint32(os.Getpid())}
+			CgroupID: liveID, PID: uint32(child.Pid()), PPID: uint32(os.Getpid())}
 		if seq%(1+others) == 0 {
 			ev.CgroupID, ev.PID, ev.PPID = freshIDs[seq/(1+others)], 0, 0
 		}
