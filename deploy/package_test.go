@@ -509,32 +509,31 @@ func scrape(addr, name string) (float64, error) {
 // count.
 func waitPublished(t *testing.T, addr string, n float64) float64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
+	var published float64
+	testenv.Eventually(t, fmt.Sprintf("%v events published and healthy", n), 20*time.Second, func() error {
 		if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 			l.Close()
 		}
 		v, err := scrape(addr, "bindwatch_events_published_total")
-		if err == nil && v >= n {
-			resp, herr := http.Get("http://" + addr + "/healthz")
-			if herr == nil {
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return v
-				}
-				herr = fmt.Errorf("/healthz %d: %s", resp.StatusCode, body)
-			}
-			err = herr
-		} else if err == nil {
-			err = fmt.Errorf("%v events published", v)
+		if err != nil {
+			return err
 		}
-		last = err
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the agent did not publish %v events within 20 s: %v", n, last)
-	return 0
+		if v < n {
+			return fmt.Errorf("%v events published", v)
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/healthz %d: %s", resp.StatusCode, body)
+		}
+		published = v
+		return nil
+	})
+	return published
 }
 
 // container runs commands in the booted container.
@@ -545,15 +544,13 @@ type container struct{ *testenv.Container }
 func boot(t *testing.T, root, bpffs string) *container {
 	t.Helper()
 	c := &container{testenv.BootContainer(t, root, bpffs, "bindwatch-pkg-"+strconv.Itoa(os.Getpid()))}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := c.try("systemctl", "is-system-running"); s == "running" || s == "degraded" {
-			return c
+	testenv.Eventually(t, "the container's systemd running", 30*time.Second, func() error {
+		if s := c.try("systemctl", "is-system-running"); s != "running" && s != "degraded" {
+			return fmt.Errorf("systemctl is-system-running: %q", s)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the container's systemd is %q after 30 s", c.try("systemctl", "is-system-running"))
-	return nil
+		return nil
+	})
+	return c
 }
 
 // command runs args in the container with a clean environment, as a root

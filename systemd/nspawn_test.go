@@ -246,13 +246,10 @@ func (c *container) show() map[string]string {
 
 func (c *container) waitFor(what string, done func(map[string]string) bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var p map[string]string
-	for time.Now().Before(deadline) {
-		if p = c.show(); p != nil && done(p) {
-			return
+	testenv.Eventually(c.t, what, 60*time.Second, func() error {
+		if p := c.show(); p == nil || !done(p) {
+			return fmt.Errorf("bindwatch.service: %v", p)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatalf("no %s within 60 s; bindwatch.service: %v", what, p)
+		return nil
+	})
 }
