@@ -81,8 +81,8 @@ func BootContainer(t testing.TB, root, bpffs, machine string) *Container {
 // findInit waits for nspawn's child, the container's PID 1.
 func (c *Container) findInit(t testing.TB, nspawnPID int, exited <-chan error) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var init int
+	Eventually(t, "the container's systemd started", 30*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("systemd-nspawn exited: %v\n%s", err, c.ConsoleTail(40))
@@ -92,13 +92,13 @@ func (c *Container) findInit(t testing.TB, nspawnPID int, exited <-chan error) i
 		for _, f := range strings.Fields(string(b)) {
 			pid, _ := strconv.Atoi(f)
 			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
-				return pid
+				init = pid
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the container's systemd did not start\n%s", c.ConsoleTail(40))
-	return 0
+		return false
+	})
+	return init
 }
 
 // Command is a command to run in every namespace of the container.
@@ -109,7 +109,8 @@ func (c *Container) Command(args ...string) *exec.Cmd {
 // ConsoleTail is the last n lines the container wrote to its console.
 func (c *Container) ConsoleTail(n int) string { return c.console.tail(n) }
 
-// syncBuffer collects the console while the test reads it.
+// syncBuffer collects a child's output (the console, a Process's streams)
+// while the test reads it.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -119,6 +120,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (s *syncBuffer) tail(n int) string {

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"sync"
@@ -14,7 +13,7 @@ import (
 type Process struct {
 	Cmd   *exec.Cmd
 	limit time.Duration
-	out   *lockedBuffer
+	out   *syncBuffer
 	wait  sync.Once
 	done  chan struct{} // closed once Cmd.Wait returned, with its error in err
 	err   error
@@ -26,7 +25,7 @@ type Process struct {
 // to exit, and how long its output may stay open after it did.
 func Start(t testing.TB, cmd *exec.Cmd, limit time.Duration) *Process {
 	t.Helper()
-	p := &Process{Cmd: cmd, limit: limit, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Process{Cmd: cmd, limit: limit, out: &syncBuffer{}, done: make(chan struct{})}
 	if cmd.Stdout == nil {
 		cmd.Stdout = p.out
 	}
@@ -106,23 +105,4 @@ func (p *Process) Kill(t testing.TB) {
 		t.Fatalf("kill %s: %v", p.Cmd, err)
 	}
 	_ = p.Wait(t)
-}
-
-// lockedBuffer is a bytes.Buffer the process's output goroutines may write
-// while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
