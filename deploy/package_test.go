@@ -358,17 +358,7 @@ func buildRoot(t *testing.T, root string) {
 			t.Fatal(err)
 		}
 	}
-	files := map[string]string{
-		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
-		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
-		"etc/gshadow":  "root:*::\n",
-		"etc/hostname": "bindwatch-pkg-test\n",
-		// Not empty: an empty machine-id is a first boot, which enables
-		// every service the host's /usr has presets for.
-		"etc/machine-id": fmt.Sprintf("%032x\n", time.Now().UnixNano()),
-	}
-	for name, content := range files {
+	for name, content := range testenv.ContainerEtc("bindwatch-pkg-test") {
 		mode := os.FileMode(0o644)
 		if strings.Contains(name, "shadow") {
 			mode = 0o600

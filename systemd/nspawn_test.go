@@ -3,6 +3,7 @@ package systemd_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -153,23 +154,16 @@ func buildContainerRoot(t *testing.T, root, text string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{
-		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
-		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
-		"etc/gshadow":  "root:*::\n",
-		"etc/hostname": "bindwatch-test\n",
-		// Not empty: an empty machine-id is a first boot, which enables
-		// every service the host's /usr has presets for.
-		"etc/machine-id":                       fmt.Sprintf("%032x\n", time.Now().UnixNano()),
-		"etc/systemd/system/bindwatch.service": unit,
+	files := testenv.ContainerEtc("bindwatch-test")
+	maps.Copy(files, map[string]string{
+		"etc/systemd/system/bindwatch.service":                         unit,
 		"etc/systemd/system/bindwatch.service.d/example-override.conf": string(dropIn),
 		// Shorter than the unit's 30 s so the watchdog test takes seconds.
 		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=5s\nRestartSec=1s\n",
 		"etc/bindwatch/kafka-password":                        "not-a-secret",
 		"etc/sysusers.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.sysusers")),
 		"etc/tmpfiles.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.tmpfiles")),
-	}
+	})
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)

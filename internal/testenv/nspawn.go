@@ -28,6 +28,22 @@ func Mount(t testing.TB, source, target, fstype string, flags uintptr, data stri
 	t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
 }
 
+// ContainerEtc is the /etc that systemd in a BootContainer root needs, as
+// file contents by path under the root: root and nobody with their groups
+// and shadow entries, the host name, and a machine-id.
+func ContainerEtc(hostname string) map[string]string {
+	return map[string]string{
+		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
+		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
+		"etc/gshadow":  "root:*::\n",
+		"etc/hostname": hostname + "\n",
+		// Not empty: an empty machine-id is a first boot, which enables
+		// every service the host's /usr has presets for.
+		"etc/machine-id": fmt.Sprintf("%032x\n", time.Now().UnixNano()),
+	}
+}
+
 // Container is systemd booted by systemd-nspawn in a directory tree, reached
 // through nsenter, which needs no machined on the host.
 type Container struct {
