@@ -62,19 +62,7 @@ func removeCgroupTree(t *testing.T, dir string) {
 func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 	const groups, perGroup, fresh, others = 100, 200, 100, 10
 	base := testCgroupSubtree(t, "cgload")
-	start := time.Now()
-	for g := range groups {
-		gdir := filepath.Join(base, fmt.Sprintf("user-%03d", g))
-		if err := os.Mkdir(gdir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for c := range perGroup {
-			if err := os.Mkdir(filepath.Join(gdir, fmt.Sprintf("c%03d", c)), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Logf("%d cgroups made in %v", groups*perGroup, time.Since(start).Round(time.Millisecond))
+	makeCgroups(t, base, groups, perGroup)
 
 	// The children's cgroups, made and removed: their ids are real.
 	var freshIDs []uint64
