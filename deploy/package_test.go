@@ -207,7 +207,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 		if got := c.try("systemctl", "is-active", "bindwatch"); got != "inactive" {
 			t.Errorf("after install: systemctl is-active says %q, want inactive (enabled, not started)", got)
 		}
-		if !strings.Contains(fileText(t, filepath.Join(root, "etc/passwd")), "\nbindwatch:") {
+		if !strings.Contains(testenv.ReadFile(t, filepath.Join(root, "etc/passwd")), "\nbindwatch:") {
 			t.Errorf("no bindwatch user in /etc/passwd")
 		}
 		for _, d := range []string{"var/lib/bindwatch", "var/lib/bindwatch/spool"} {
@@ -220,7 +220,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 
 	step("start against devkafka", func(t *testing.T) {
 		conf := filepath.Join(root, "etc/bindwatch/bindwatch.yaml")
-		text := fileText(t, conf)
+		text := testenv.ReadFile(t, conf)
 		edited := strings.Replace(strings.Replace(text, "    - 127.0.0.1:9092\n", "    - "+e.brokers+"\n", 1),
 			"listen: 127.0.0.1:9464\n", "listen: "+e.metrics+"\n", 1)
 		if !strings.Contains(edited, e.brokers) || !strings.Contains(edited, e.metrics) {
@@ -250,7 +250,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 		if v := c.try("bindwatch", "version"); !strings.Contains(v, "1.0.1") {
 			t.Errorf("bindwatch version after upgrade: %q", v)
 		}
-		if !strings.Contains(fileText(t, filepath.Join(root, "etc/bindwatch/bindwatch.yaml")), e.brokers) {
+		if !strings.Contains(testenv.ReadFile(t, filepath.Join(root, "etc/bindwatch/bindwatch.yaml")), e.brokers) {
 			t.Errorf("the upgrade replaced the edited configuration")
 		}
 		if got := c.try("systemctl", "is-enabled", "bindwatch"); got != "enabled" {
@@ -303,7 +303,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 			}
 		}
 		for _, p := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
-			if strings.Contains("\n"+fileText(t, filepath.Join(root, p)), "\nbindwatch:") {
+			if strings.Contains("\n"+testenv.ReadFile(t, filepath.Join(root, p)), "\nbindwatch:") {
 				t.Errorf("after removal /%s still has bindwatch", p)
 			}
 		}
@@ -390,15 +390,6 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func fileText(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func checkOwner(t *testing.T, path, uid string, mode os.FileMode) {

@@ -161,8 +161,8 @@ func buildContainerRoot(t *testing.T, root, text string) {
 		// Shorter than the unit's 30 s so the watchdog test takes seconds.
 		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=5s\nRestartSec=1s\n",
 		"etc/bindwatch/kafka-password":                        "not-a-secret",
-		"etc/sysusers.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.sysusers")),
-		"etc/tmpfiles.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.tmpfiles")),
+		"etc/sysusers.d/bindwatch.conf":                       testenv.ReadFile(t, "bindwatch.sysusers"),
+		"etc/tmpfiles.d/bindwatch.conf":                       testenv.ReadFile(t, "bindwatch.tmpfiles"),
 	})
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o600); err != nil {
@@ -173,15 +173,6 @@ func buildContainerRoot(t *testing.T, root, text string) {
 		os.Chmod(filepath.Join(root, name), 0o644)
 	}
 	testenv.CopyTestBinary(t, filepath.Join(root, "opt/bindwatch/standin"))
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // replaceLine replaces every line starting with prefix by with.
