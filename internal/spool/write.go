@@ -146,7 +146,8 @@ func (s *Spool) ensureSegment(size int64) error {
 	return nil
 }
 
-// seal stops appends to seg, syncing it unless the policy is never.
+// seal stops appends to seg, syncing it as the plan says of a segment that
+// stops taking appends.
 func (s *Spool) seal(seg *segment) {
 	if s.plan.segmentOnSeal && seg.synced < seg.size {
 		if err := s.fsync(seg.w, seg.path); err != nil {
