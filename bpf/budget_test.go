@@ -107,16 +107,13 @@ func floodRun(t *testing.T, budget uint32) (int, Drops, map[uint32]uint64) {
 
 	exe := filepath.Join(testenv.WorldReadableDir(t), "flood.test")
 	testenv.CopyTestBinary(t, exe)
-	var floods []*exec.Cmd
+	var floods []*testenv.Process
 	for _, fp := range floodPorts {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=2s:%d", childFloodVar, fp))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: floodUID, Gid: floodUID}}
 		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		floods = append(floods, cmd)
+		floods = append(floods, testenv.Start(t, cmd, 30*time.Second))
 	}
 	time.Sleep(200 * time.Millisecond)
 	for _, port := range ports {
@@ -131,7 +128,7 @@ func floodRun(t *testing.T, budget uint32) (int, Drops, map[uint32]uint64) {
 		time.Sleep(80 * time.Millisecond)
 	}
 	for _, f := range floods {
-		if err := f.Wait(); err != nil {
+		if err := f.Wait(t); err != nil {
 			t.Fatalf("flood: %v", err)
 		}
 	}

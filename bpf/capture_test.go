@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -229,7 +230,7 @@ func runBindCase(t *testing.T, c *capturer, bc bindCase) observed {
 	}
 	ev := c.one(func() {
 		if bc.otherThread {
-			onOtherThread(bind)
+			testenv.OnDisposableThread(bind) // tid differs from pid
 		} else {
 			bind()
 		}
@@ -298,31 +299,6 @@ func runBindCase(t *testing.T, c *capturer, bc bindCase) observed {
 		PortMatchesSocket: ev.Port == effective.Port(),
 		ReqPortMatches:    ev.ReqPort == requested.Port(),
 	}
-}
-
-// onOtherThread runs fn on an OS thread that is not the process's main
-// thread, so the event's tid differs from its pid.
-func onOtherThread(fn func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if unix.Gettid() != os.Getpid() {
-			fn()
-			return
-		}
-		// This is the main thread; while it stays locked here, a new
-		// goroutine must run on another one.
-		inner := make(chan struct{})
-		go func() {
-			defer close(inner)
-			runtime.LockOSThread()
-			fn()
-		}()
-		<-inner
-	}()
-	<-done
 }
 
 // kernelOpts reads the socket's bind-relevant options back with getsockopt.

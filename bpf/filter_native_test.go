@@ -198,7 +198,7 @@ func testMntNSMap(t *testing.T, hook Hook) {
 	var childPID int
 	evs := c.during(func() {
 		ch := startChild(t, "udp6 [::1]:0", &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}, true)
-		childPID = ch.pid()
+		childPID = ch.Pid()
 		ns = nsInode(t, childPID, "mnt")
 		if err := set.Put(uint64(ns), uint32(1)); err != nil {
 			t.Fatal(err)

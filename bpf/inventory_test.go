@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,18 +24,15 @@ func testInventory(t *testing.T, hook Hook) {
 	listenFD(t, lsn, 9)
 	f := os.NewFile(uintptr(lsn), "listener")
 	// The test binary itself, waiting on its stdin: the VM guest has no sleep.
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childHoldVar+"=1")
-	child.ExtraFiles = []*os.File{f}
-	stdin, err := child.StdinPipe()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childHoldVar+"=1")
+	cmd.ExtraFiles = []*os.File{f}
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stdin.Close() })
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	child := testenv.Start(t, cmd, 10*time.Second)
 	// A UDP server, a connected UDP client and a TCP socket that only bound.
 	srv := udp4.open(t)
 	if err := bindAddr(srv, unix.AF_INET, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
@@ -64,8 +63,8 @@ func testInventory(t *testing.T, hook Hook) {
 			t.Errorf("listener entry %+v", h)
 		}
 	}
-	if len(pids) != 2 || !pids[uint32(os.Getpid())] || !pids[uint32(child.Process.Pid)] {
-		t.Errorf("listener holders %v, want this process %d and the child %d", pids, os.Getpid(), child.Process.Pid)
+	if len(pids) != 2 || !pids[uint32(os.Getpid())] || !pids[uint32(child.Pid())] {
+		t.Errorf("listener holders %v, want this process %d and the child %d", pids, os.Getpid(), child.Pid())
 	}
 	if e := byCookie[sockCookie(t, srv)]; len(e) != 1 || e[0].Protocol != ProtoUDP || e[0].Port != localAddr(t, srv).Port() || e[0].ExplicitPort {
 		t.Errorf("UDP server entries %+v", e)

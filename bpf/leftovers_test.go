@@ -50,11 +50,10 @@ func TestLeftoversFindsPinnedCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The kernel frees a program a moment after its last reference goes.
-	deadline := time.Now().Add(5 * time.Second)
-	for found, _ = Leftovers("/sys/fs/bpf"); has(found, mine[0]) || has(found, mine[1]); found, _ = Leftovers("/sys/fs/bpf") {
-		if time.Now().After(deadline) {
-			t.Fatalf("after unpinning, Leftovers still lists %v", found)
+	testenv.Eventually(t, "the unpinned programs freed", 5*time.Second, func() error {
+		if found, _ = Leftovers("/sys/fs/bpf"); has(found, mine[0]) || has(found, mine[1]) {
+			return fmt.Errorf("after unpinning, Leftovers still lists %v", found)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -101,7 +101,7 @@ func childBind(spec string) error {
 
 // child is a re-executed test binary that binds once.
 type child struct {
-	cmd   *exec.Cmd
+	*testenv.Process
 	stdin *os.File
 }
 
@@ -118,7 +118,7 @@ func startChild(t *testing.T, spec string, attr *syscall.SysProcAttr, wait bool)
 	cmd.Env = append(os.Environ(), childBindVar+"="+spec)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = attr
-	c := &child{cmd: cmd}
+	c := &child{}
 	if wait {
 		cmd.Env = append(cmd.Env, "BINDWATCH_TEST_CHILD_WAIT=1")
 		r, w, err := os.Pipe()
@@ -128,13 +128,9 @@ func startChild(t *testing.T, spec string, attr *syscall.SysProcAttr, wait bool)
 		cmd.Stdin, c.stdin = r, w
 		defer r.Close()
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting child: %v", err)
-	}
+	c.Process = testenv.Start(t, cmd, 10*time.Second)
 	return c
 }
-
-func (c *child) pid() int { return c.cmd.Process.Pid }
 
 func (c *child) release(t *testing.T) {
 	t.Helper()
@@ -146,7 +142,7 @@ func (c *child) release(t *testing.T) {
 
 func (c *child) wait(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Wait(); err != nil {
+	if err := c.Wait(t); err != nil {
 		t.Fatalf("child bind failed: %v", err)
 	}
 }
@@ -156,5 +152,5 @@ func runChild(t *testing.T, spec string, attr *syscall.SysProcAttr) int {
 	t.Helper()
 	c := startChild(t, spec, attr, false)
 	c.wait(t)
-	return c.pid()
+	return c.Pid()
 }

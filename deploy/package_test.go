@@ -207,7 +207,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 		if got := c.try("systemctl", "is-active", "bindwatch"); got != "inactive" {
 			t.Errorf("after install: systemctl is-active says %q, want inactive (enabled, not started)", got)
 		}
-		if !strings.Contains(fileText(t, filepath.Join(root, "etc/passwd")), "\nbindwatch:") {
+		if !strings.Contains(testenv.ReadFile(t, filepath.Join(root, "etc/passwd")), "\nbindwatch:") {
 			t.Errorf("no bindwatch user in /etc/passwd")
 		}
 		for _, d := range []string{"var/lib/bindwatch", "var/lib/bindwatch/spool"} {
@@ -220,7 +220,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 
 	step("start against devkafka", func(t *testing.T) {
 		conf := filepath.Join(root, "etc/bindwatch/bindwatch.yaml")
-		text := fileText(t, conf)
+		text := testenv.ReadFile(t, conf)
 		edited := strings.Replace(strings.Replace(text, "    - 127.0.0.1:9092\n", "    - "+e.brokers+"\n", 1),
 			"listen: 127.0.0.1:9464\n", "listen: "+e.metrics+"\n", 1)
 		if !strings.Contains(edited, e.brokers) || !strings.Contains(edited, e.metrics) {
@@ -250,7 +250,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 		if v := c.try("bindwatch", "version"); !strings.Contains(v, "1.0.1") {
 			t.Errorf("bindwatch version after upgrade: %q", v)
 		}
-		if !strings.Contains(fileText(t, filepath.Join(root, "etc/bindwatch/bindwatch.yaml")), e.brokers) {
+		if !strings.Contains(testenv.ReadFile(t, filepath.Join(root, "etc/bindwatch/bindwatch.yaml")), e.brokers) {
 			t.Errorf("the upgrade replaced the edited configuration")
 		}
 		if got := c.try("systemctl", "is-enabled", "bindwatch"); got != "enabled" {
@@ -303,7 +303,7 @@ func (e *lifecycle) run(t *testing.T, f format) {
 			}
 		}
 		for _, p := range []string{"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"} {
-			if strings.Contains("\n"+fileText(t, filepath.Join(root, p)), "\nbindwatch:") {
+			if strings.Contains("\n"+testenv.ReadFile(t, filepath.Join(root, p)), "\nbindwatch:") {
 				t.Errorf("after removal /%s still has bindwatch", p)
 			}
 		}
@@ -358,17 +358,7 @@ func buildRoot(t *testing.T, root string) {
 			t.Fatal(err)
 		}
 	}
-	files := map[string]string{
-		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
-		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
-		"etc/gshadow":  "root:*::\n",
-		"etc/hostname": "bindwatch-pkg-test\n",
-		// Not empty: an empty machine-id is a first boot, which enables
-		// every service the host's /usr has presets for.
-		"etc/machine-id": fmt.Sprintf("%032x\n", time.Now().UnixNano()),
-	}
-	for name, content := range files {
+	for name, content := range testenv.ContainerEtc("bindwatch-pkg-test") {
 		mode := os.FileMode(0o644)
 		if strings.Contains(name, "shadow") {
 			mode = 0o600
@@ -400,15 +390,6 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func fileText(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func checkOwner(t *testing.T, path, uid string, mode os.FileMode) {
@@ -509,32 +490,31 @@ func scrape(addr, name string) (float64, error) {
 // count.
 func waitPublished(t *testing.T, addr string, n float64) float64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
+	var published float64
+	testenv.Eventually(t, fmt.Sprintf("%v events published and healthy", n), 20*time.Second, func() error {
 		if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 			l.Close()
 		}
 		v, err := scrape(addr, "bindwatch_events_published_total")
-		if err == nil && v >= n {
-			resp, herr := http.Get("http://" + addr + "/healthz")
-			if herr == nil {
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return v
-				}
-				herr = fmt.Errorf("/healthz %d: %s", resp.StatusCode, body)
-			}
-			err = herr
-		} else if err == nil {
-			err = fmt.Errorf("%v events published", v)
+		if err != nil {
+			return err
 		}
-		last = err
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the agent did not publish %v events within 20 s: %v", n, last)
-	return 0
+		if v < n {
+			return fmt.Errorf("%v events published", v)
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/healthz %d: %s", resp.StatusCode, body)
+		}
+		published = v
+		return nil
+	})
+	return published
 }
 
 // container runs commands in the booted container.
@@ -545,15 +525,13 @@ type container struct{ *testenv.Container }
 func boot(t *testing.T, root, bpffs string) *container {
 	t.Helper()
 	c := &container{testenv.BootContainer(t, root, bpffs, "bindwatch-pkg-"+strconv.Itoa(os.Getpid()))}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := c.try("systemctl", "is-system-running"); s == "running" || s == "degraded" {
-			return c
+	testenv.Eventually(t, "the container's systemd running", 30*time.Second, func() error {
+		if s := c.try("systemctl", "is-system-running"); s != "running" && s != "degraded" {
+			return fmt.Errorf("systemctl is-system-running: %q", s)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the container's systemd is %q after 30 s", c.try("systemctl", "is-system-running"))
-	return nil
+		return nil
+	})
+	return c
 }
 
 // command runs args in the container with a clean environment, as a root

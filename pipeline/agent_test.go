@@ -95,7 +95,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	// Besides the binds, the agent's start-up inventory ends with its
 	// snapshot_end record (the container's user listens on nothing).
 	n := len(plan) + 1
-	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
+	testenv.Eventually(t, "every event published", 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
 	end := time.Now()
 	agent.stop(t)
 
@@ -106,7 +106,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	kc := kafkatest.KcatConsume(t, cluster.Addrs, topic, n, 10*time.Second)
 	var values [][]byte
-	hostID := strings.TrimSpace(readFile(t, "/etc/machine-id"))
+	hostID := strings.TrimSpace(testenv.ReadFile(t, "/etc/machine-id"))
 	for i, m := range msgs {
 		if string(m.Key) != hostID {
 			t.Fatalf("message %d has key %q, want the host id %q", i, m.Key, hostID)
@@ -147,7 +147,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		case "bind":
 			binds = append(binds, rec)
 		case "snapshot_end":
-			if num(t, rec["snapshot_sockets"]) != 0 || rec["snapshot_source"] != "bpf_iter" || rec["host_id"] != strings.TrimSpace(readFile(t, "/etc/machine-id")) {
+			if num(t, rec["snapshot_sockets"]) != 0 || rec["snapshot_source"] != "bpf_iter" || rec["host_id"] != strings.TrimSpace(testenv.ReadFile(t, "/etc/machine-id")) {
 				t.Errorf("snapshot_end record: %v", rec)
 			}
 		default:
@@ -161,7 +161,7 @@ func TestAgentEndToEnd(t *testing.T) {
 
 	hostname, _ := os.Hostname()
 	want := map[string]any{
-		"host": hostname, "host_id": hostID, "boot_id": strings.TrimSpace(readFile(t, "/proc/sys/kernel/random/boot_id")),
+		"host": hostname, "host_id": hostID, "boot_id": strings.TrimSpace(testenv.ReadFile(t, "/proc/sys/kernel/random/boot_id")),
 		"pid": int64(childPID), "tid": int64(childPID), "ppid": int64(os.Getpid()),
 		"uid": int64(containerUID), "gid": int64(containerUID), "comm": "python3",
 		"cgroup_id": int64(inode(t, cgroupDir)), "container_id": containerID, "container_runtime": "docker",
@@ -276,15 +276,6 @@ func bindInContainer(t *testing.T, cgroupDir string, plan []map[string]any) (int
 	return cmd.Process.Pid, results
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
 	var st unix.Stat_t
@@ -322,17 +313,6 @@ func sameValue(got, want any) bool {
 }
 
 func sortBytes(v [][]byte) { slices.SortFunc(v, bytes.Compare) }
-
-func waitFor(t testing.TB, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", limit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // runningAgent is an agent started and running in the background.
 type runningAgent struct {

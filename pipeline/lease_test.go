@@ -40,7 +40,7 @@ func TestAgentReportsWhatHappenedWithoutIt(t *testing.T) {
 	if l.OrphanedSeconds != 0 || l.ExpiredSeconds != 0 {
 		t.Errorf("lease: orphaned %v s, expired %v s; want 0 within capture.orphan_timeout", l.OrphanedSeconds, l.ExpiredSeconds)
 	}
-	waitFor(t, 15*time.Second, func() bool { return second.Stats().Publish.Published.Load() >= between })
+	testenv.Eventually(t, "the binds after the handover published", 15*time.Second, func() bool { return second.Stats().Publish.Published.Load() >= between })
 	if d := second.Snapshot().Dropped; d["ring_buffer_full"] != 0 || d["orphaned"] != 0 {
 		t.Errorf("own drops %v", d)
 	}

@@ -83,24 +83,23 @@ func TestAgentListenerTimeline(t *testing.T) {
 	}
 	defer cg.Close()
 	udpPort := freeUDPPort(t)
-	child := exec.Command(avrotest.Python, "-c", listenScript, fmt.Sprint(udpPort))
-	child.SysProcAttr = &syscall.SysProcAttr{
+	cmd := exec.Command(avrotest.Python, "-c", listenScript, fmt.Sprint(udpPort))
+	cmd.SysProcAttr = &syscall.SysProcAttr{
 		UseCgroupFD: true, CgroupFD: int(cg.Fd()),
 		Credential: &syscall.Credential{Uid: containerUID, Gid: containerUID},
 	}
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdoutPipe, err := child.StdoutPipe()
+	stdoutPipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); child.Wait() })
+	child := testenv.Start(t, cmd, 10*time.Second)
+	// Closing stdin ends it; what is left running is killed.
+	t.Cleanup(func() { stdin.Close(); child.Wait(t) })
 	stdout := bufio.NewReader(stdoutPipe)
 	var started struct {
 		TCPPort int `json:"tcp_port"`
@@ -112,7 +111,7 @@ func TestAgentListenerTimeline(t *testing.T) {
 	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Capture.PID, cfg.Capture.UID = -1, containerUID
 	agent := runAgent(t, &cfg, testLogger(t))
-	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= 3 })
+	testenv.Eventually(t, "3 records published", 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= 3 })
 
 	say := func(line string, v any) {
 		if _, err := io.WriteString(stdin, line+"\n"); err != nil {
@@ -128,7 +127,7 @@ func TestAgentListenerTimeline(t *testing.T) {
 		PID    int
 	}
 	say("short", &short)
-	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= 6 })
+	testenv.Eventually(t, "6 records published", 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= 6 })
 	agent.stop(t)
 
 	n := int(kafkatest.Count(t, cluster.Addrs, topic))
@@ -175,7 +174,7 @@ func TestAgentListenerTimeline(t *testing.T) {
 		}
 	}
 	check("TCP snapshot", tcp, map[string]any{"protocol": "TCP", "addr": "127.0.0.1", "port": int64(started.TCPPort),
-		"cookie": int64(cookies.TCP), "backlog": int64(17), "exposure": "loopback", "pid": int64(child.Process.Pid)})
+		"cookie": int64(cookies.TCP), "backlog": int64(17), "exposure": "loopback", "pid": int64(child.Pid())})
 	holders := tcp["holders"].([]any)
 	var holderPIDs []int64
 	for _, h := range holders {
@@ -185,8 +184,8 @@ func TestAgentListenerTimeline(t *testing.T) {
 			t.Errorf("holder %v", hm)
 		}
 	}
-	if !slices.Equal(holderPIDs, []int64{int64(child.Process.Pid), int64(started.Holder)}) {
-		t.Errorf("holders %v, want %d and %d", holderPIDs, child.Process.Pid, started.Holder)
+	if !slices.Equal(holderPIDs, []int64{int64(child.Pid()), int64(started.Holder)}) {
+		t.Errorf("holders %v, want %d and %d", holderPIDs, child.Pid(), started.Holder)
 	}
 	check("UDP snapshot", udp, map[string]any{"protocol": "UDP", "family": "AF_INET6", "addr": "::1", "port": int64(udpPort),
 		"cookie": int64(cookies.UDP), "port_explicit": true, "exposure": "loopback"})

@@ -75,7 +75,7 @@ func TestMetricsPortTakenFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= n })
+	testenv.Eventually(t, "every event published", 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= n })
 	if got := kafkatest.Count(t, cluster.Addrs, topic); got < n {
 		t.Fatalf("topic holds %d events, want %d", got, n)
 	}
@@ -89,7 +89,7 @@ func TestMetricsPortTakenFirst(t *testing.T) {
 	squatter.Close()
 	start := time.Now()
 	var page string
-	waitFor(t, 40*time.Second, func() bool {
+	testenv.Eventually(t, "/metrics served once the port is free", 40*time.Second, func() bool {
 		page = get(http.DefaultClient, "http://"+addr+"/metrics")
 		return page != ""
 	})
@@ -125,7 +125,7 @@ func TestMetricsUnixSocket(t *testing.T) {
 		},
 	}}
 	var page string
-	waitFor(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, "/metrics served on the unix socket", 10*time.Second, func() bool {
 		page = get(client, "http://bindwatch/metrics")
 		return page != ""
 	})

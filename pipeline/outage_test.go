@@ -51,7 +51,7 @@ func TestBrokerOutage(t *testing.T) {
 			sawSpool = true
 		}
 	}
-	waitFor(t, 60*time.Second, func() bool {
+	testenv.Eventually(t, "the spool drained and every event published", 60*time.Second, func() bool {
 		n, _ := agent.spool.Len()
 		return n == 0 && agent.Stats().Publish.Published.Load() >= total
 	})
@@ -174,7 +174,7 @@ func TestShutdownWithKafkaDown(t *testing.T) {
 	// Kafka is back: the next agent publishes the spool.
 	cluster.Restart(t)
 	next := runAgent(t, &cfg, testLogger(t))
-	waitFor(t, 30*time.Second, func() bool { return next.Stats().Publish.Replayed.Load() >= n })
+	testenv.Eventually(t, "the spooled events replayed", 30*time.Second, func() bool { return next.Stats().Publish.Replayed.Load() >= n })
 	next.stop(t)
 	seqs := topicSeqs(t, cluster.Addrs, topic, int(kafkatest.Count(t, cluster.Addrs, topic)))
 	if missing := missingSeqs(seqs, first, first+n-1); len(missing) > 0 {
@@ -204,7 +204,7 @@ func TestOutageStartBurst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= warm })
+	testenv.Eventually(t, "the warm-up published", 10*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= warm })
 	cluster.Stop()
 	const total = 100_000 + warm
 	began := time.Now()
@@ -224,7 +224,7 @@ func TestOutageStartBurst(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // what the stage still holds goes to the spool
 	cluster.Restart(t)
-	waitFor(t, 120*time.Second, func() bool {
+	testenv.Eventually(t, "the spool drained", 120*time.Second, func() bool {
 		n, _ := agent.spool.Len()
 		return n == 0
 	})

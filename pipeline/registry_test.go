@@ -57,7 +57,7 @@ func TestRegistryDownAtFirstStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 15*time.Second, func() bool { return agent.Stats().Publish.Spooled.Load() >= n })
+	testenv.Eventually(t, "every event spooled", 15*time.Second, func() bool { return agent.Stats().Publish.Spooled.Load() >= n })
 	if got := kafkatest.Count(t, cluster.Addrs, topic); got != 0 {
 		t.Fatalf("%d messages reached Kafka without a schema id", got)
 	}
@@ -66,7 +66,7 @@ func TestRegistryDownAtFirstStart(t *testing.T) {
 	}
 
 	down.Store(false)
-	waitFor(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, "the spool drained and every event published", 30*time.Second, func() bool {
 		k, _ := agent.spool.Len()
 		return k == 0 && agent.Stats().Publish.Published.Load() >= n
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/batch"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
@@ -126,7 +127,7 @@ func BenchmarkBindToAck(b *testing.B) {
 		}
 	}
 	tick.Stop()
-	waitFor(b, 20*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(b.N) })
+	testenv.Eventually(b, "b.N events published", 20*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(b.N) })
 	b.StopTimer()
 	agent.stop(b)
 	close(latencies)

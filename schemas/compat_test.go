@@ -1,11 +1,9 @@
 package schemas_test
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,9 +118,7 @@ func checkTextReads(t *testing.T, wText, rText string) {
 		hexBodies = append(hexBodies, hex.EncodeToString(b))
 	}
 	var py []map[string]any
-	if err := runPython(t, "testdata/resolve.py", map[string]any{"writer": wText, "reader": rText, "bodies": hexBodies}, &py); err != nil {
-		t.Fatal(err)
-	}
+	avrotest.PyAvro(t, map[string]any{"op": "resolve", "writer": wText, "reader": rText, "bodies": hexBodies}, &py)
 	if len(py) != len(records) {
 		t.Fatalf("python read %d records, want %d", len(py), len(records))
 	}
@@ -232,28 +228,6 @@ func pythonValue(v any) string {
 
 // runPython sends req to a testdata script and decodes its answer into ans;
 // the error carries the script's stderr.
-func runPython(t *testing.T, script string, req, ans any) error {
-	t.Helper()
-	in, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(avrotest.Python, script)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("%s: %w\n%s", script, err, stderr.String())
-	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.UseNumber()
-	if err := dec.Decode(ans); err != nil {
-		return fmt.Errorf("%s answer %q: %w", script, out, err)
-	}
-	return nil
-}
-
 // withExtraField is v1 with one more field appended: a stand-in for v2.
 func withExtraField(t *testing.T, field string) string {
 	t.Helper()
@@ -300,7 +274,7 @@ func TestCompatibilityCheckOnSyntheticV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	var py []map[string]any
-	err = runPython(t, "testdata/resolve.py", map[string]any{"writer": v1, "reader": bad, "bodies": []string{hex.EncodeToString(body)}}, &py)
+	err = avrotest.TryPyAvro(t, map[string]any{"op": "resolve", "writer": v1, "reader": bad, "bodies": []string{hex.EncodeToString(body)}}, &py)
 	if err == nil {
 		t.Errorf("python3-avro read v1 data with a reader field lacking a default: %v", py)
 	} else if !strings.Contains(err.Error(), "backlog") {

@@ -3,6 +3,7 @@ package systemd_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -153,23 +154,16 @@ func buildContainerRoot(t *testing.T, root, text string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{
-		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
-		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
-		"etc/gshadow":  "root:*::\n",
-		"etc/hostname": "bindwatch-test\n",
-		// Not empty: an empty machine-id is a first boot, which enables
-		// every service the host's /usr has presets for.
-		"etc/machine-id":                       fmt.Sprintf("%032x\n", time.Now().UnixNano()),
-		"etc/systemd/system/bindwatch.service": unit,
+	files := testenv.ContainerEtc("bindwatch-test")
+	maps.Copy(files, map[string]string{
+		"etc/systemd/system/bindwatch.service":                         unit,
 		"etc/systemd/system/bindwatch.service.d/example-override.conf": string(dropIn),
 		// Shorter than the unit's 30 s so the watchdog test takes seconds.
 		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=5s\nRestartSec=1s\n",
 		"etc/bindwatch/kafka-password":                        "not-a-secret",
-		"etc/sysusers.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.sysusers")),
-		"etc/tmpfiles.d/bindwatch.conf":                       string(mustRead(t, "bindwatch.tmpfiles")),
-	}
+		"etc/sysusers.d/bindwatch.conf":                       testenv.ReadFile(t, "bindwatch.sysusers"),
+		"etc/tmpfiles.d/bindwatch.conf":                       testenv.ReadFile(t, "bindwatch.tmpfiles"),
+	})
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -179,15 +173,6 @@ func buildContainerRoot(t *testing.T, root, text string) {
 		os.Chmod(filepath.Join(root, name), 0o644)
 	}
 	testenv.CopyTestBinary(t, filepath.Join(root, "opt/bindwatch/standin"))
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // replaceLine replaces every line starting with prefix by with.
@@ -246,13 +231,10 @@ func (c *container) show() map[string]string {
 
 func (c *container) waitFor(what string, done func(map[string]string) bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	var p map[string]string
-	for time.Now().Before(deadline) {
-		if p = c.show(); p != nil && done(p) {
-			return
+	testenv.Eventually(c.t, what, 60*time.Second, func() error {
+		if p := c.show(); p == nil || !done(p) {
+			return fmt.Errorf("bindwatch.service: %v", p)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatalf("no %s within 60 s; bindwatch.service: %v", what, p)
+		return nil
+	})
 }

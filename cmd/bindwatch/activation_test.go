@@ -1,12 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,12 +31,7 @@ func TestAgentSocketActivation(t *testing.T) {
 	}
 	l.Close() // the agent's copy is the only one left
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "bindwatch.yaml")
-	cfg := fmt.Sprintf("capture:\n  pid: %d\n  pin_dir: \"\"\nkafka:\n  brokers: [%s]\n  topic: %s\nspool:\n  dir: %s\nmetrics:\n  listen: systemd\n",
-		os.Getpid(), strings.Join(cluster.Addrs, ", "), topic, filepath.Join(dir, "spool"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeAgentConfig(t, dir, agentConfig{pid: os.Getpid(), brokers: cluster.Addrs, topic: topic, spoolDir: filepath.Join(dir, "spool"), metrics: "systemd"})
 	// systemd sets LISTEN_PID after the fork; a shell's exec keeps its pid.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, binary, "run", "--config", cfgPath)
 	cmd.ExtraFiles = []*os.File{f}
@@ -46,7 +39,7 @@ func TestAgentSocketActivation(t *testing.T) {
 	f.Close()
 
 	var page string
-	eventually(t, "/metrics on the passed socket", 10*time.Second, func() bool {
+	testenv.Eventually(t, "/metrics on the passed socket", 10*time.Second, func() bool {
 		code, body := httpGet(t, "http://"+addr+"/metrics")
 		page = body
 		return code == 200
@@ -57,6 +50,5 @@ func TestAgentSocketActivation(t *testing.T) {
 	if code, body := httpGet(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
-	p.cmd.Process.Signal(os.Interrupt)
-	p.cmd.Wait()
+	p.Stop(t, os.Interrupt)
 }

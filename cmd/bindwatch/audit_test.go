@@ -33,23 +33,21 @@ const auditUID = 4345
 
 // auditProcess is one `bindwatch audit` instance.
 type auditProcess struct {
+	*testenv.Process
+	*logLines
 	name     string
-	cmd      *exec.Cmd
 	mu       sync.Mutex
 	findings []map[string]any
 	seen     map[string]time.Time // finding id/state -> when printed
-	logs     chan string
 }
 
 func startAudit(t *testing.T, name, cfgPath string) *auditProcess {
 	t.Helper()
-	p := &auditProcess{name: name, cmd: exec.Command(binary, "audit", "--config", cfgPath), seen: map[string]time.Time{}, logs: make(chan string, 1000)}
-	stdout, _ := p.cmd.StdoutPipe()
-	stderr, _ := p.cmd.StderrPipe()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	p := &auditProcess{name: name, seen: map[string]time.Time{}}
+	cmd := exec.Command(binary, "audit", "--config", cfgPath)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	p.Process = testenv.Start(t, cmd, agentStopLimit)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -64,32 +62,8 @@ func startAudit(t *testing.T, name, cfgPath string) *auditProcess {
 			p.mu.Unlock()
 		}
 	}()
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			t.Logf("%s: %s", name, sc.Text())
-			select {
-			case p.logs <- sc.Text():
-			default:
-			}
-		}
-	}()
+	p.logLines = readLog(t, name, stderr, 30*time.Second)
 	return p
-}
-
-func (p *auditProcess) waitLog(t *testing.T, s string) {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case line := <-p.logs:
-			if strings.Contains(line, s) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("%s: no log line with %q", p.name, s)
-		}
-	}
 }
 
 func (p *auditProcess) printed(id, state string) (time.Time, bool) {
@@ -102,7 +76,7 @@ func (p *auditProcess) printed(id, state string) (time.Time, bool) {
 // sockets is a python3 process, as auditUID, that opens and closes
 // listeners when told.
 type sockets struct {
-	cmd *exec.Cmd
+	*testenv.Process
 	in  io.WriteCloser
 	out *bufio.Reader
 }
@@ -138,16 +112,16 @@ func startSockets(t *testing.T) *sockets {
 	if _, err := os.Stat(py); err != nil {
 		testenv.Unavailable(t, "no %s (Debian's python3): %v", py, err)
 	}
-	s := &sockets{cmd: exec.Command(py, "-c", socketsScript)}
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: auditUID, Gid: auditUID}}
-	s.in, _ = s.cmd.StdinPipe()
-	out, _ := s.cmd.StdoutPipe()
+	s := &sockets{}
+	cmd := exec.Command(py, "-c", socketsScript)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: auditUID, Gid: auditUID}}
+	s.in, _ = cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
 	s.out = bufio.NewReader(out)
-	s.cmd.Stderr = os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.in.Close(); s.cmd.Wait() })
+	cmd.Stderr = os.Stderr
+	s.Process = testenv.Start(t, cmd, 10*time.Second)
+	// Closing stdin ends it; what is left running is killed.
+	t.Cleanup(func() { s.in.Close(); s.Wait(t) })
 	return s
 }
 
@@ -230,9 +204,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: events, Partitions: 3})
 	dir := t.TempDir()
 	brokers := strings.Join(cluster.Addrs, ", ")
-	agentCfg := filepath.Join(dir, "bindwatch.yaml")
-	writeFile(t, agentCfg, fmt.Sprintf("capture:\n  uid: %d\n  pin_dir: \"\"\nkafka:\n  brokers: [%s]\n  topic: %s\nspool:\n  dir: %s\nmetrics:\n  listen: \"\"\nlog:\n  format: text\n",
-		auditUID, brokers, events, filepath.Join(dir, "spool")))
+	agentCfg := writeAgentConfig(t, dir, agentConfig{uid: auditUID, brokers: cluster.Addrs, topic: events, spoolDir: filepath.Join(dir, "spool")})
 	policyPath := filepath.Join(dir, "policy.yaml")
 	writeFile(t, policyPath, fmt.Sprintf("rules:\n  - name: loopback-helpers\n    action: allow\n    match: {uid: %d, exposure: loopback, protocol: TCP}\n", auditUID))
 	metricsURL := map[string]string{}
@@ -261,7 +233,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	// The host's one partition is with one instance: find it by its output.
 	idOf := map[string]string{}
 	var worker, other *auditProcess
-	eventually(t, "findings printed", 20*time.Second, func() bool {
+	testenv.Eventually(t, "findings printed", 20*time.Second, func() bool {
 		for _, p := range []*auditProcess{a, b} {
 			p.mu.Lock()
 			for _, f := range p.findings {
@@ -287,9 +259,7 @@ func TestAuditEndToEnd(t *testing.T) {
 
 	// SIGKILL mid-stream: the other instance takes the partition over and
 	// sees the rest.
-	if err := worker.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	worker.Kill(t)
 	socks.do(t, "close "+unexpected)
 	second := socks.do(t, "listen 0.0.0.0")
 	portID := func(p *auditProcess, port string) string {
@@ -302,7 +272,7 @@ func TestAuditEndToEnd(t *testing.T) {
 		}
 		return ""
 	}
-	eventually(t, "the other instance completes the findings", 40*time.Second, func() bool {
+	testenv.Eventually(t, "the other instance completes the findings", 40*time.Second, func() bool {
 		_, resolved := other.printed(idOf[unexpected], "resolved")
 		id := portID(other, second)
 		_, opened := other.printed(id, "open")
@@ -314,9 +284,8 @@ func TestAuditEndToEnd(t *testing.T) {
 	// closes, and raises nothing again.
 	c := startAudit(t, "audit-c", auditCfg("c"))
 	c.waitLog(t, "partition rebuilt")
-	other.cmd.Process.Signal(syscall.SIGTERM)
-	other.cmd.Wait()
-	eventually(t, "audit-c holds every partition", 20*time.Second, func() bool {
+	other.Stop(t, syscall.SIGTERM)
+	testenv.Eventually(t, "audit-c holds every partition", 20*time.Second, func() bool {
 		out, _ := exec.Command(binary, "listeners", "--brokers", strings.Join(cluster.Addrs, ","), "--port", second, "-j").Output()
 		return strings.Contains(string(out), `"port":`+second)
 	})
@@ -327,7 +296,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	time.Sleep(2 * time.Second) // let audit-c take the partitions audit-b left
 	socks.do(t, "close "+second)
 	secondID := portID(other, second)
-	eventually(t, "audit-c resolves the second listener", 30*time.Second, func() bool {
+	testenv.Eventually(t, "audit-c resolves the second listener", 30*time.Second, func() bool {
 		_, ok := c.printed(secondID, "resolved")
 		return ok
 	})
@@ -396,13 +365,13 @@ func TestAuditEndToEnd(t *testing.T) {
 	// expected listener; a broken one is refused and changes nothing.
 	expectedID := findings.ListenerID(idHost(t, c), ptrTo(true), netnsOf(t, cluster.Addrs, expected), "TCP", "127.0.0.1", atoi32(t, expected))
 	writeFile(t, policyPath, "rules: []\n")
-	c.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, "the reloaded policy raises the expected listener", 20*time.Second, func() bool {
+	c.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, "the reloaded policy raises the expected listener", 20*time.Second, func() bool {
 		_, ok := c.printed(expectedID, "open")
 		return ok
 	})
 	writeFile(t, policyPath, "rules:\n  - name: x\n    action: allow\n    match: {port: 70000}\n")
-	c.cmd.Process.Signal(syscall.SIGHUP)
+	c.Signal(syscall.SIGHUP)
 	c.waitLog(t, "policy reload refused")
 
 	// --learn writes a policy allowing what listens now (from the state

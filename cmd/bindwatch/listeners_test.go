@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
@@ -29,12 +30,9 @@ func TestListenersCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	child := exec.Command("sleep", "60")
-	child.ExtraFiles = []*os.File{f}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { child.Process.Kill(); child.Wait() }()
+	cmd := exec.Command("sleep", "60")
+	cmd.ExtraFiles = []*os.File{f}
+	child := testenv.Start(t, cmd, 10*time.Second)
 	port := l.Addr().(*net.TCPAddr).Port
 
 	out, err := exec.Command(binary, "listeners", "-j").Output()
@@ -84,7 +82,7 @@ func TestListenersCommand(t *testing.T) {
 	// This process holds it twice (the listener and its File copy), the
 	// child once; holders come in pid order (a child's pid may be the
 	// lower one once pids wrap).
-	want := []holder{{os.Getpid(), self}, {os.Getpid(), self}, {child.Process.Pid, sleepExe}}
+	want := []holder{{os.Getpid(), self}, {os.Getpid(), self}, {child.Pid(), sleepExe}}
 	slices.SortStableFunc(want, func(a, b holder) int { return a.PID - b.PID })
 	if rec.Cookie != cookie || rec.Exposure != "loopback" || !slices.Equal(rec.Holders, want) {
 		t.Fatalf("listed %+v; want cookie %d, loopback, holders %v", rec, cookie, want)
@@ -98,7 +96,7 @@ func TestListenersCommand(t *testing.T) {
 	for _, row := range strings.Split(string(table), "\n") {
 		if f := strings.Fields(row); len(f) > 3 && f[2] == strconv.Itoa(port) {
 			rows++
-			if f[1] != "127.0.0.1" || f[3] != "loopback" || f[4] != "host" || !strings.Contains(row, "pid="+strconv.Itoa(child.Process.Pid)) {
+			if f[1] != "127.0.0.1" || f[3] != "loopback" || f[4] != "host" || !strings.Contains(row, "pid="+strconv.Itoa(child.Pid())) {
 				t.Errorf("table row %q", row)
 			}
 		}

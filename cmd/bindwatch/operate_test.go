@@ -20,10 +20,55 @@ import (
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
+// agentConfig is what the tests set in a `bindwatch run` configuration;
+// every other key keeps its default.
+type agentConfig struct {
+	ports    []int    // capture.ports; none: unset
+	uid, pid int      // capture.uid, capture.pid; 0: unset
+	pinDir   string   // capture.pin_dir; "": nothing pinned
+	brokers  []string // kafka.brokers
+	topic    string   // kafka.topic
+	spoolDir string   // spool.dir
+	metrics  string   // metrics.listen; "": not served
+}
+
+// yaml is c as a configuration file, with text logs, which the tests read.
+func (c agentConfig) yaml() string {
+	var b strings.Builder
+	b.WriteString("capture:\n")
+	if len(c.ports) > 0 {
+		ports := make([]string, len(c.ports))
+		for i, p := range c.ports {
+			ports[i] = strconv.Itoa(p)
+		}
+		fmt.Fprintf(&b, "  ports: [%s]\n", strings.Join(ports, ", "))
+	}
+	if c.uid != 0 {
+		fmt.Fprintf(&b, "  uid: %d\n", c.uid)
+	}
+	if c.pid != 0 {
+		fmt.Fprintf(&b, "  pid: %d\n", c.pid)
+	}
+	fmt.Fprintf(&b, "  pin_dir: %q\n", c.pinDir)
+	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  topic: %s\n", strings.Join(c.brokers, ", "), c.topic)
+	fmt.Fprintf(&b, "spool:\n  dir: %s\n", c.spoolDir)
+	fmt.Fprintf(&b, "metrics:\n  listen: %q\n", c.metrics)
+	b.WriteString("log:\n  format: text\n")
+	return b.String()
+}
+
+// writeAgentConfig writes c to bindwatch.yaml in dir and returns its path.
+func writeAgentConfig(t *testing.T, dir string, c agentConfig) string {
+	t.Helper()
+	path := filepath.Join(dir, "bindwatch.yaml")
+	writeFile(t, path, c.yaml())
+	return path
+}
+
 // agentProcess is `bindwatch run` with its log lines readable by the test.
 type agentProcess struct {
-	cmd   *exec.Cmd
-	lines chan string
+	*testenv.Process
+	*logLines
 }
 
 func runAgentProcess(t *testing.T, cfgPath string) *agentProcess {
@@ -35,45 +80,61 @@ func runAgentProcess(t *testing.T, cfgPath string) *agentProcess {
 // agent says it started.
 func startAgentCmd(t *testing.T, cmd *exec.Cmd) *agentProcess {
 	t.Helper()
-	p := &agentProcess{cmd: cmd, lines: make(chan string, 1000)}
-	stderr, err := p.cmd.StderrPipe()
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cmd.Process.Kill() })
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			t.Log(sc.Text())
-			select {
-			case p.lines <- sc.Text():
-			default:
-			}
-		}
-		close(p.lines)
-	}()
+	p := &agentProcess{Process: testenv.Start(t, cmd, agentStopLimit)}
+	p.logLines = readLog(t, "agent", stderr, 20*time.Second)
 	p.waitLog(t, "bindwatch agent started")
 	return p
 }
 
-// waitLog waits for a log line containing s.
-func (p *agentProcess) waitLog(t *testing.T, s string) string {
+// agentStopLimit bounds how long the tests wait for an agent to exit once
+// told to: it drains its pipeline and closes its spool first.
+const agentStopLimit = 30 * time.Second
+
+// logLines is a child's log, passed line by line to the test's log and to
+// waitLog; lines nobody waits for are dropped once 1000 are queued.
+type logLines struct {
+	name  string
+	limit time.Duration
+	lines chan string // closed at the end of the log
+}
+
+// readLog reads the log of the child called name from r. waitLog waits up
+// to limit.
+func readLog(t *testing.T, name string, r io.Reader, limit time.Duration) *logLines {
+	l := &logLines{name: name, limit: limit, lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			t.Logf("%s: %s", name, sc.Text())
+			select {
+			case l.lines <- sc.Text():
+			default:
+			}
+		}
+		close(l.lines)
+	}()
+	return l
+}
+
+// waitLog waits for a log line containing s and returns it.
+func (l *logLines) waitLog(t *testing.T, s string) string {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(l.limit)
 	for {
 		select {
-		case line, ok := <-p.lines:
+		case line, ok := <-l.lines:
 			if !ok {
-				t.Fatalf("agent exited before logging %q", s)
+				t.Fatalf("%s exited before logging %q", l.name, s)
 			}
 			if strings.Contains(line, s) {
 				return line
 			}
 		case <-timeout:
-			t.Fatalf("no log line with %q", s)
+			t.Fatalf("%s: no log line with %q", l.name, s)
 		}
 	}
 }
@@ -103,17 +164,6 @@ func metricValue(t *testing.T, page, name string) float64 {
 	return v
 }
 
-func eventually(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -134,38 +184,20 @@ func TestAgentOperations(t *testing.T) {
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 3, Topic: topic, Partitions: 3, DataDir: t.TempDir()})
 	dir := t.TempDir()
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-	base := fmt.Sprintf(`capture:
-  uid: %d
-  pin_dir: ""
-kafka:
-  brokers: [%s]
-  topic: %s
-spool:
-  dir: %s
-metrics:
-  listen: %s
-log:
-  format: text
-`, loadUID, strings.Join(cluster.Addrs, ", "), topic, filepath.Join(dir, "spool"), metricsAddr)
-	cfgPath := filepath.Join(dir, "bindwatch.yaml")
-	write := func(s string) {
-		if err := os.WriteFile(cfgPath, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(base)
+	cfg := agentConfig{uid: loadUID, brokers: cluster.Addrs, topic: topic, spoolDir: filepath.Join(dir, "spool"), metrics: metricsAddr}
+	cfgPath := writeAgentConfig(t, dir, cfg)
 	agent := runAgentProcess(t, cfgPath)
 	url := "http://" + metricsAddr
 
 	if code, body := httpGet(t, url+"/readyz"); code != 200 {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}
-	eventually(t, "healthy", 15*time.Second, func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
+	testenv.Eventually(t, "healthy", 15*time.Second, func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
 
 	// Metrics during a real run.
 	binds := startLoad(t, 2000, 200*time.Millisecond).wait(t)
 	var page string
-	eventually(t, "events published", 15*time.Second, func() bool {
+	testenv.Eventually(t, "events published", 15*time.Second, func() bool {
 		_, page = httpGet(t, url+"/metrics")
 		return metricValue(t, page, "bindwatch_events_published_total") >= float64(binds)
 	})
@@ -186,7 +218,7 @@ log:
 	// The brokers go away: 503 with the reason; they return: 200.
 	cluster.Stop()
 	var body string
-	eventually(t, "/healthz 503 with Kafka down", 20*time.Second, func() bool {
+	testenv.Eventually(t, "/healthz 503 with Kafka down", 20*time.Second, func() bool {
 		var code int
 		code, body = httpGet(t, url+"/healthz")
 		return code == 503
@@ -195,13 +227,15 @@ log:
 		t.Errorf("/healthz with Kafka down says %q", body)
 	}
 	cluster.Restart(t)
-	eventually(t, "/healthz 200 with Kafka back", 20*time.Second, func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
+	testenv.Eventually(t, "/healthz 200 with Kafka back", 20*time.Second, func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
 
 	// A good reload: a port filter that the load's ephemeral ports miss.
 	_, page = httpGet(t, url+"/metrics")
 	before := metricValue(t, page, "bindwatch_kernel_events_total")
-	write(strings.Replace(base, "  uid:", "  ports: [1]\n  uid:", 1))
-	agent.cmd.Process.Signal(syscall.SIGHUP)
+	good := cfg
+	good.ports = []int{1}
+	writeFile(t, cfgPath, good.yaml())
+	agent.Signal(syscall.SIGHUP)
 	agent.waitLog(t, "configuration reloaded")
 	startLoad(t, 2000, 100*time.Millisecond).wait(t)
 	time.Sleep(200 * time.Millisecond)
@@ -211,8 +245,8 @@ log:
 	}
 
 	// A bad reload: refused with the reason, the agent runs on.
-	write(base + "kafka_typo: 1\n")
-	agent.cmd.Process.Signal(syscall.SIGHUP)
+	writeFile(t, cfgPath, cfg.yaml()+"kafka_typo: 1\n")
+	agent.Signal(syscall.SIGHUP)
 	line := agent.waitLog(t, "configuration reload refused")
 	if !strings.Contains(line, "kafka_typo") {
 		t.Errorf("the refusal does not name the bad key: %s", line)
@@ -221,8 +255,7 @@ log:
 		t.Errorf("/healthz %d after a refused reload", code)
 	}
 
-	agent.cmd.Process.Signal(syscall.SIGTERM)
-	if err := agent.cmd.Wait(); err != nil {
+	if err := agent.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("agent after SIGTERM: %v", err)
 	}
 }

@@ -35,44 +35,26 @@ func TestAgentSIGKILLLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	pinDir := fmt.Sprintf("/sys/fs/bpf/bindwatch-test-kill-%d", os.Getpid())
 	t.Cleanup(func() { bpf.RemovePins(pinDir) })
-	cfgPath := filepath.Join(dir, "bindwatch.yaml")
-	cfg := fmt.Sprintf(`capture:
-  uid: %d
-  pin_dir: %s
-kafka:
-  brokers: [%s]
-  topic: %s
-spool:
-  dir: %s
-metrics:
-  listen: ""
-log:
-  format: text
-`, loadUID, pinDir, strings.Join(cluster.Addrs, ", "), topic, filepath.Join(dir, "spool"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeAgentConfig(t, dir, agentConfig{uid: loadUID, pinDir: pinDir, brokers: cluster.Addrs, topic: topic, spoolDir: filepath.Join(dir, "spool")})
 
-	first := runAgentProcess(t, cfgPath).cmd
+	first := runAgentProcess(t, cfgPath)
 	load := startLoad(t, 1000, 6*time.Second)
 	time.Sleep(2 * time.Second)
-	if err := first.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	first.Wait()
+	first.Kill(t)
 	t.Log("agent killed with SIGKILL")
 	time.Sleep(time.Second) // binds go on with no agent running
-	second := runAgentProcess(t, cfgPath).cmd
+	second := runAgentProcess(t, cfgPath)
 	t.Log("agent restarted")
 	binds := load.wait(t)
 
 	// Everything is in once the topic holds at least one message per bind.
-	deadline := time.Now().Add(30 * time.Second)
-	for kafkatest.Count(t, cluster.Addrs, topic) < int64(binds) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-	}
-	second.Process.Signal(syscall.SIGTERM)
-	if err := second.Wait(); err != nil {
+	testenv.Eventually(t, "a message per bind on the topic", 30*time.Second, func() error {
+		if n := kafkatest.Count(t, cluster.Addrs, topic); n < int64(binds) {
+			return fmt.Errorf("%d messages for %d binds", n, binds)
+		}
+		return nil
+	})
+	if err := second.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("agent after SIGTERM: %v", err)
 	}
 
@@ -120,8 +102,8 @@ log:
 
 // loadProcess is test/loadgen binding as loadUID.
 type loadProcess struct {
-	cmd *exec.Cmd
-	out strings.Builder
+	*testenv.Process
+	out strings.Builder // stdout
 }
 
 func startLoad(t *testing.T, rate int, d time.Duration) *loadProcess {
@@ -130,20 +112,19 @@ func startLoad(t *testing.T, rate int, d time.Duration) *loadProcess {
 	if out, err := exec.Command("go", "build", "-o", exe, "../../test/loadgen").CombinedOutput(); err != nil {
 		t.Fatalf("building loadgen: %v\n%s", err, out)
 	}
-	p := &loadProcess{cmd: exec.Command(exe, "-rate", strconv.Itoa(rate), "-duration", d.String())}
-	p.cmd.Stdout = &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: loadUID, Gid: loadUID}}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := &loadProcess{}
+	cmd := exec.Command(exe, "-rate", strconv.Itoa(rate), "-duration", d.String())
+	cmd.Stdout = &p.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: loadUID, Gid: loadUID}}
+	p.Process = testenv.Start(t, cmd, d+30*time.Second)
 	return p
 }
 
 // wait returns how many binds the load generator made.
 func (p *loadProcess) wait(t *testing.T) int {
 	t.Helper()
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("loadgen: %v: %s", err, p.out.String())
+	if err := p.Wait(t); err != nil {
+		t.Fatalf("loadgen: %v: %s%s", err, p.out.String(), p.Output())
 	}
 	m := regexp.MustCompile(`binds=(\d+)`).FindStringSubmatch(p.out.String())
 	if m == nil {

@@ -87,55 +87,47 @@ func TestSnoopNotRoot(t *testing.T) {
 
 // snoopProcess is bindwatch snoop running as a child process.
 type snoopProcess struct {
-	cmd    *exec.Cmd
+	*testenv.Process
 	stdout bytes.Buffer
-	stderr *bufio.Reader
 }
 
 // startSnoop starts snoop and waits until it says it is tracing.
 func startSnoop(t *testing.T, args ...string) *snoopProcess {
 	t.Helper()
 	testenv.RequireRoot(t)
-	p := &snoopProcess{cmd: exec.Command(binary, append([]string{"snoop"}, args...)...)}
-	p.cmd.Stdout = &p.stdout
-	stderr, err := p.cmd.StderrPipe()
+	p := &snoopProcess{}
+	cmd := exec.Command(binary, append([]string{"snoop"}, args...)...)
+	cmd.Stdout = &p.stdout
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.stderr = bufio.NewReader(stderr)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cmd.Process.Kill() })
+	p.Process = testenv.Start(t, cmd, 10*time.Second)
+	r := bufio.NewReader(stderr)
 	for {
-		line, err := p.stderr.ReadString('\n')
+		line, err := r.ReadString('\n')
 		if err != nil {
 			t.Fatalf("snoop exited before tracing: %v", err)
 		}
 		if strings.HasPrefix(line, "Tracing binds") {
-			go func() { _, _ = p.stderr.WriteTo(os.Stderr) }()
+			go func() { _, _ = r.WriteTo(os.Stderr) }()
 			return p
 		}
 	}
 }
 
-// stop sends sig and returns stdout once snoop has exited cleanly.
+// stop sends sig (none: snoop ends by itself) and returns stdout once snoop
+// has exited cleanly.
 func (p *snoopProcess) stop(t *testing.T, sig os.Signal) string {
 	t.Helper()
+	var err error
 	if sig != nil {
-		if err := p.cmd.Process.Signal(sig); err != nil {
-			t.Fatal(err)
-		}
+		err = p.Stop(t, sig)
+	} else {
+		err = p.Wait(t)
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("snoop exited with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("snoop did not exit")
+	if err != nil {
+		t.Fatalf("snoop exited with %v", err)
 	}
 	return p.stdout.String()
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,32 +22,13 @@ func TestSIGHUPDuringStartup(t *testing.T) {
 	const topic = "startup"
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 1, Topic: topic, Partitions: 1})
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "bindwatch.yaml")
-	cfg := fmt.Sprintf(`capture:
-  uid: %d
-  pin_dir: ""
-kafka:
-  brokers: [%s]
-  topic: %s
-spool:
-  dir: %s
-metrics:
-  listen: ""
-log:
-  format: text
-`, loadUID, strings.Join(cluster.Addrs, ", "), topic, filepath.Join(dir, "spool"))
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeAgentConfig(t, dir, agentConfig{uid: loadUID, brokers: cluster.Addrs, topic: topic, spoolDir: filepath.Join(dir, "spool")})
 	cmd := exec.Command(binary, "run", "--config", cfgPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
+	agent := testenv.Start(t, cmd, agentStopLimit)
 	lines := make(chan string, 1000)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -64,7 +43,7 @@ log:
 	// it every 5 ms.
 	first, ok := <-lines
 	if !ok {
-		t.Fatalf("agent exited before logging: %v", cmd.Wait())
+		t.Fatalf("agent exited before logging: %v", agent.Wait(t))
 	}
 	hups, started, reloaded := 0, false, false
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -79,12 +58,12 @@ log:
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				err := cmd.Wait()
+				err := agent.Wait(t)
 				t.Fatalf("agent died during start-up after %d SIGHUPs: %v", hups, err)
 			}
 			check(line)
 		case <-tick.C:
-			if err := cmd.Process.Signal(syscall.SIGHUP); err == nil {
+			if err := agent.Signal(syscall.SIGHUP); err == nil {
 				hups++
 			}
 		case <-timeout:
@@ -98,19 +77,18 @@ log:
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatalf("agent exited: %v", cmd.Wait())
+				t.Fatalf("agent exited: %v", agent.Wait(t))
 			}
 			check(line)
 		case <-deadline:
 			t.Fatal("the reload asked for during start-up was not applied")
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
 	go func() {
 		for range lines {
 		}
 	}()
-	if err := cmd.Wait(); err != nil {
+	if err := agent.Stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("agent after SIGTERM: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -163,10 +164,11 @@ func freeBase(t *testing.T, n int) int {
 	return 0
 }
 
+// process is devkafka as a child process; its stderr is the Process's
+// captured output.
 type process struct {
-	cmd    *exec.Cmd
-	lines  []string
-	stderr *bytes.Buffer
+	*testenv.Process
+	lines []string
 }
 
 // startProcess runs devkafka as a child process and waits until it is ready.
@@ -178,17 +180,7 @@ func startProcess(t *testing.T, ready int, args ...string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, stderr: &bytes.Buffer{}}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	p := &process{Process: testenv.Start(t, cmd, 10*time.Second)}
 	p.lines = readyLines(t, stdout, ready)
 	return p
 }
@@ -196,21 +188,11 @@ func startProcess(t *testing.T, ready int, args ...string) *process {
 // stop sends SIGTERM and expects a clean exit.
 func (p *process) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := p.Stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("devkafka exited with %v after SIGTERM; stderr:\n%s", err, p.Output())
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("devkafka exited with %v after SIGTERM; stderr:\n%s", err, p.stderr)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("devkafka still running 10s after SIGTERM; stderr:\n%s", p.stderr)
-	}
-	if !strings.Contains(p.stderr.String(), "cluster stopped") {
-		t.Errorf("no clean shutdown logged:\n%s", p.stderr)
+	if !strings.Contains(p.Output(), "cluster stopped") {
+		t.Errorf("no clean shutdown logged:\n%s", p.Output())
 	}
 }
 

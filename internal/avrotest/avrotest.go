@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +36,25 @@ func Require(t testing.TB) {
 	}
 }
 
-// RunScript sends req as JSON to the Python script at path and decodes its
-// JSON answer into ans, numbers kept exact.
-func RunScript(t testing.TB, path string, req, ans any) {
+// PyAvro runs pyavro.py (see its doc string for the requests it takes) and
+// decodes its JSON answer into ans, numbers kept exact. It fails t if the
+// script fails.
+func PyAvro(t testing.TB, req, ans any) {
+	t.Helper()
+	if err := TryPyAvro(t, req, ans); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TryPyAvro is PyAvro for a request that may be refused: the error carries
+// what the script wrote to stderr (a traceback naming the cause).
+func TryPyAvro(t testing.TB, req, ans any) error {
 	t.Helper()
 	Require(t)
+	path := filepath.Join(t.TempDir(), "pyavro.py")
+	if err := os.WriteFile(path, pyavro, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	in, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
@@ -50,23 +65,14 @@ func RunScript(t testing.TB, path string, req, ans any) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", filepath.Base(path), err, stderr.String())
+		return fmt.Errorf("pyavro.py: %w\n%s", err, stderr.String())
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber() // 64-bit values must compare exactly
 	if err := dec.Decode(ans); err != nil {
-		t.Fatalf("%s answer %q: %v", filepath.Base(path), out, err)
+		return fmt.Errorf("pyavro.py answer %q: %w", out, err)
 	}
-}
-
-// PyAvro runs pyavro.py (see its doc string for the requests it takes).
-func PyAvro(t testing.TB, req, ans any) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "pyavro.py")
-	if err := os.WriteFile(path, pyavro, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	RunScript(t, path, req, ans)
+	return nil
 }
 
 // Decoded is what pyavro.py reports for one message.

@@ -6,6 +6,9 @@ Reads one JSON request on stdin, writes one JSON answer on stdout:
   {"op": "crc64", "texts": [text, ...]}       -> ["%016x", ...]
   {"op": "decode", "schema": text, "messages": [hex, ...]}
       -> [{"framing", "fingerprint" | "schema_id", "record"}, ...]
+  {"op": "resolve", "writer": text, "reader": text, "bodies": [hex, ...]}
+      -> [record, ...], each unframed body read with
+         DatumReader(writer, reader): schema resolution
 Timestamps come back as integer microseconds since the epoch, so the Go
 side compares exact values rather than formatted text.
 """
@@ -67,6 +70,20 @@ def decode(schema_text, hex_message):
     return out
 
 
+def resolve(writer_text, reader_text, hex_bodies):
+    writer = avro.schema.parse(writer_text)
+    reader = avro.schema.parse(reader_text)
+    out = []
+    for h in hex_bodies:
+        body = bytes.fromhex(h)
+        buf = io.BytesIO(body)
+        rec = avro.io.DatumReader(writer, reader).read(avro.io.BinaryDecoder(buf))
+        if buf.tell() != len(body):
+            raise SystemExit("%d trailing bytes" % (len(body) - buf.tell()))
+        out.append(plain(rec))
+    return out
+
+
 def main():
     req = json.load(sys.stdin)
     op = req["op"]
@@ -76,6 +93,8 @@ def main():
         ans = ["%016x" % crc64_avro(t.encode("utf-8")) for t in req["texts"]]
     elif op == "decode":
         ans = [decode(req["schema"], m) for m in req["messages"]]
+    elif op == "resolve":
+        ans = resolve(req["writer"], req["reader"], req["bodies"])
     else:
         raise SystemExit("unknown op " + op)
     json.dump(ans, sys.stdout)

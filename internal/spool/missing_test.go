@@ -7,11 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
 // TestMissingSegmentSkipped (issue item 5): a segment file removed while
@@ -138,27 +135,7 @@ func TestUnreadableSegmentAtOpen(t *testing.T) {
 	if err := os.Chown(dir, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	copyPath := filepath.Join(base, "spool.test")
-	testenv.CopyTestBinary(t, copyPath)
-	for i, d := 0, base; d != "/"; i, d = i+1, filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm()&0o001 != 0 {
-			continue
-		}
-		if i >= 2 {
-			testenv.Unavailable(t, "%s is not searchable by others, so an unprivileged child cannot reach the test directory", d)
-		}
-		if err := os.Chmod(d, fi.Mode().Perm()|0o005); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := childCommand(t, copyPath, "unreadable", "DIR="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Dir = "/"
-	runChild(t, cmd)
+	runChildAsNobody(t, base, "unreadable", "DIR="+dir)
 }
 
 func unreadableChild() error {

@@ -18,7 +18,8 @@ const (
 )
 
 // FsyncPolicy says when the spool forces its writes to stable storage. The
-// values are those of the spool.fsync configuration key.
+// values are those of the spool.fsync configuration key. planSyncs (sync.go)
+// compiles a policy into the points where the spool syncs.
 type FsyncPolicy string
 
 const (

@@ -28,6 +28,22 @@ func Mount(t testing.TB, source, target, fstype string, flags uintptr, data stri
 	t.Cleanup(func() { unix.Unmount(target, unix.MNT_DETACH) })
 }
 
+// ContainerEtc is the /etc that systemd in a BootContainer root needs, as
+// file contents by path under the root: root and nobody with their groups
+// and shadow entries, the host name, and a machine-id.
+func ContainerEtc(hostname string) map[string]string {
+	return map[string]string{
+		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"etc/group":    "root:x:0:\nnogroup:x:65534:\n",
+		"etc/shadow":   "root:*:19000:0:99999:7:::\n",
+		"etc/gshadow":  "root:*::\n",
+		"etc/hostname": hostname + "\n",
+		// Not empty: an empty machine-id is a first boot, which enables
+		// every service the host's /usr has presets for.
+		"etc/machine-id": fmt.Sprintf("%032x\n", time.Now().UnixNano()),
+	}
+}
+
 // Container is systemd booted by systemd-nspawn in a directory tree, reached
 // through nsenter, which needs no machined on the host.
 type Container struct {
@@ -81,8 +97,8 @@ func BootContainer(t testing.TB, root, bpffs, machine string) *Container {
 // findInit waits for nspawn's child, the container's PID 1.
 func (c *Container) findInit(t testing.TB, nspawnPID int, exited <-chan error) int {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var init int
+	Eventually(t, "the container's systemd started", 30*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("systemd-nspawn exited: %v\n%s", err, c.ConsoleTail(40))
@@ -92,13 +108,13 @@ func (c *Container) findInit(t testing.TB, nspawnPID int, exited <-chan error) i
 		for _, f := range strings.Fields(string(b)) {
 			pid, _ := strconv.Atoi(f)
 			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
-				return pid
+				init = pid
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the container's systemd did not start\n%s", c.ConsoleTail(40))
-	return 0
+		return false
+	})
+	return init
 }
 
 // Command is a command to run in every namespace of the container.
@@ -109,7 +125,8 @@ func (c *Container) Command(args ...string) *exec.Cmd {
 // ConsoleTail is the last n lines the container wrote to its console.
 func (c *Container) ConsoleTail(n int) string { return c.console.tail(n) }
 
-// syncBuffer collects the console while the test reads it.
+// syncBuffer collects a child's output (the console, a Process's streams)
+// while the test reads it.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -119,6 +136,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (s *syncBuffer) tail(n int) string {

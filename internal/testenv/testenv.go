@@ -150,3 +150,14 @@ func bindNamed(comm string) (int, error) {
 	}
 	return sa.(*unix.SockaddrInet4).Port, nil
 }
+
+// ReadFile returns the contents of the file at path, failing t if it cannot
+// be read.
+func ReadFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -10,8 +10,8 @@ import (
 // OnDisposableThread runs fn on an OS thread of its own, not the process's
 // main thread, and lets that thread exit afterwards instead of returning it
 // to the scheduler: for tests that change a thread's namespaces
-// (unshare(CLONE_NEWNET)). The main thread is never used, since Go keeps it
-// and /proc/<pid>/ns/* follow it.
+// (unshare(CLONE_NEWNET)), or want a tid that is not the pid. The main
+// thread is never used, since Go keeps it and /proc/<pid>/ns/* follow it.
 func OnDisposableThread(fn func()) {
 	done := make(chan struct{})
 	go func() {

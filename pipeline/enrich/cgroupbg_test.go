@@ -2,12 +2,14 @@ package enrich
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -110,18 +112,15 @@ func TestCgroupResolvedInBackground(t *testing.T) {
 	if rec := <-out; rec.ContainerID != nil {
 		t.Fatalf("first record: container %q before any scan", *rec.ContainerID)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for seq := int64(2); ; seq++ {
-		in <- bpf.Event{Seq: uint64(seq), CgroupID: id, PID: 777, PPID: 1, Family: bpf.AFInet}
-		rec := <-out
-		if deref(rec.ContainerID) == idA {
-			break
+	seq := uint64(1)
+	testenv.Eventually(t, "resolved in the background", 10*time.Second, func() error {
+		seq++
+		in <- bpf.Event{Seq: seq, CgroupID: id, PID: 777, PPID: 1, Family: bpf.AFInet}
+		if rec := <-out; deref(rec.ContainerID) != idA {
+			return fmt.Errorf("container %q; stats %+v", deref(rec.ContainerID), e.Stats())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not resolved in the background within 10 s: %+v", e.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	if st := e.Stats(); st.CgroupDeferred != 1 || st.CgroupScans < 1 {
 		t.Errorf("stats %+v: want one id deferred, at least one scan", st)
 	}
@@ -157,14 +156,13 @@ func TestCgroupBackgroundIsBounded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go e.cgroupBG.run(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.pending) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d ids still pending", len(e.pending))
+	testenv.Eventually(t, "every waiting id answered", 10*time.Second, func() error {
+		if n := len(e.pending); n > 0 {
+			e.collectCgroups()
+			return fmt.Errorf("%d ids still pending", n)
 		}
-		time.Sleep(5 * time.Millisecond)
-		e.collectCgroups()
-	}
+		return nil
+	})
 	if st := e.Stats(); st.CgroupScans != 1 || st.CgroupUnknown != cgroupQueueSize {
 		t.Errorf("stats %+v: want 1 scan answering %d ids unknown", st, cgroupQueueSize)
 	}

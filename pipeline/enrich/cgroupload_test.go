@@ -62,19 +62,7 @@ func removeCgroupTree(t *testing.T, dir string) {
 func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 	const groups, perGroup, fresh, others = 100, 200, 100, 10
 	base := testCgroupSubtree(t, "cgload")
-	start := time.Now()
-	for g := range groups {
-		gdir := filepath.Join(base, fmt.Sprintf("user-%03d", g))
-		if err := os.Mkdir(gdir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for c := range perGroup {
-			if err := os.Mkdir(filepath.Join(gdir, fmt.Sprintf("c%03d", c)), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Logf("%d cgroups made in %v", groups*perGroup, time.Since(start).Round(time.Millisecond))
+	makeCgroups(t, base, groups, perGroup)
 
 	// The children's cgroups, made and removed: their ids are real.
 	var freshIDs []uint64
@@ -101,7 +89,7 @@ func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := startSleeper(t, "sleep", "120")
-	if err := os.WriteFile(filepath.Join(live, "cgroup.procs"), fmt.Appendf(nil, "%d", child.Process.Pid), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(live, "cgroup.procs"), fmt.Appendf(nil, "%d", child.Pid()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	liveID, err := cgroupDirID(live)
@@ -139,7 +127,7 @@ func TestNativeShortLivedCgroupsDoNotDelayEvents(t *testing.T) {
 	for seq := range total {
 		<-tick.C
 		ev := bpf.Event{Seq: uint64(seq), Family: bpf.AFInet, Comm: comm("sleep"),
-			CgroupID: liveID, PID: uint32(child.Process.Pid), PPID: uint32(os.Getpid())}
+			CgroupID: liveID, PID: uint32(child.Pid()), PPID: uint32(os.Getpid())}
 		if seq%(1+others) == 0 {
 			ev.CgroupID, ev.PID, ev.PPID = freshIDs[seq/(1+others)], 0, 0
 		}

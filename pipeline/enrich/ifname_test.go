@@ -6,16 +6,9 @@ import (
 	"reflect"
 	"testing"
 	"time"
-)
 
-func readFixture(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+	"github.com/bindwatch/bindwatch/internal/testenv"
+)
 
 func TestIfnameParsers(t *testing.T) {
 	tests := []struct {
@@ -24,13 +17,13 @@ func TestIfnameParsers(t *testing.T) {
 		in    string
 		want  []ifaceName
 	}{
-		{"igmp6 fixture: every device, down tap0 too", parseIgmp6, readFixture(t, "testdata/proc/4242/net/igmp6"),
+		{"igmp6 fixture: every device, down tap0 too", parseIgmp6, testenv.ReadFile(t, "testdata/proc/4242/net/igmp6"),
 			[]ifaceName{{1, "lo"}, {2, "veth1"}, {3, "veth0"}, {4, "br0"}, {5, "tap0"}}},
-		{"if_inet6 fixture: devices with addresses", parseIfInet6, readFixture(t, "testdata/proc/4242/net/if_inet6"),
+		{"if_inet6 fixture: devices with addresses", parseIfInet6, testenv.ReadFile(t, "testdata/proc/4242/net/if_inet6"),
 			[]ifaceName{{1, "lo"}, {3, "veth0"}, {2, "veth1"}, {4, "br0"}}},
-		{"igmp fixture: up devices", parseIgmp, readFixture(t, "testdata/proc/4242/net/igmp"),
+		{"igmp fixture: up devices", parseIgmp, testenv.ReadFile(t, "testdata/proc/4242/net/igmp"),
 			[]ifaceName{{1, "lo"}, {2, "veth1"}, {3, "veth0"}, {4, "br0"}}},
-		{"igmp, IPv6-less host", parseIgmp, readFixture(t, "testdata/proc/4343/net/igmp"),
+		{"igmp, IPv6-less host", parseIgmp, testenv.ReadFile(t, "testdata/proc/4343/net/igmp"),
 			[]ifaceName{{1, "lo"}, {12, "eth0"}}},
 		{"if_inet6 index is hex", parseIfInet6,
 			"fe80000000000000000000fffe000001 1a 40 20 80 vethA\nfe80000000000000000000fffe000002 1a 40 20 80 vethA\n",

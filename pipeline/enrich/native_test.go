@@ -21,22 +21,9 @@ import (
 )
 
 // startSleeper starts a child that lives until the test kills it.
-func startSleeper(t *testing.T, name string, args ...string) *exec.Cmd {
+func startSleeper(t *testing.T, name string, args ...string) *testenv.Process {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopProcess(cmd) })
-	return cmd
-}
-
-func stopProcess(cmd *exec.Cmd) {
-	if cmd.ProcessState != nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	return testenv.Start(t, exec.Command(name, args...), 10*time.Second)
 }
 
 // handleCgroupID is the cgroup id as the kernel exports it in a file handle,
@@ -82,7 +69,7 @@ func TestNativeCgroupResolution(t *testing.T) {
 	})
 
 	child := startSleeper(t, "sleep", "60")
-	pid := uint32(child.Process.Pid)
+	pid := uint32(child.Pid())
 	if err := os.WriteFile(filepath.Join(scope, "cgroup.procs"), []byte(strconv.Itoa(int(pid))), 0o644); err != nil {
 		t.Fatalf("moving pid %d into %s: %v", pid, scope, err)
 	}
@@ -130,7 +117,7 @@ func TestNativeCgroupResolution(t *testing.T) {
 		t.Errorf("Enrich: container %q %q", deref(rec.ContainerID), deref(rec.ContainerRuntime))
 	}
 
-	stopProcess(child)
+	child.Kill(t)
 	if _, err := os.Stat("/proc/" + strconv.Itoa(int(pid))); err == nil {
 		t.Fatalf("pid %d still in /proc after wait", pid)
 	}
@@ -177,22 +164,20 @@ func TestNativeIfnameOtherNamespace(t *testing.T) {
 	up, down := index("bwveth0"), index("bwveth1")
 
 	child := startSleeper(t, ipPath, "netns", "exec", ns, "sleep", "60")
-	pid := uint32(child.Process.Pid)
+	pid := uint32(child.Pid())
 	self, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var netns uint32
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testenv.Eventually(t, "the child in the namespace", 5*time.Second, func() bool {
 		target, err := os.Readlink("/proc/" + strconv.Itoa(int(pid)) + "/ns/net")
 		if err == nil && target != self {
 			netns, _ = ParseNetNSLink(target)
-			break
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("child never entered the namespace")
-		}
-	}
+		return false
+	})
 
 	r := newIfnameResolver("/proc", 64, time.Minute, time.Second)
 	for _, tt := range []struct {
@@ -207,7 +192,7 @@ func TestNativeIfnameOtherNamespace(t *testing.T) {
 	if name, _ := r.lookup(netns, 999, pid, 0); name != nil {
 		t.Errorf("absent index named %q", *name)
 	}
-	stopProcess(child)
+	child.Kill(t)
 	if name, hit := r.lookup(netns, up, pid, 0); !hit || deref(name) != "bwveth0" {
 		t.Errorf("after exit: %q, hit=%v; want the cached name", deref(name), hit)
 	}
