@@ -20,7 +20,8 @@ var liveKeys = []string{
 // keep their running values until a restart. The log level belongs to the
 // caller, who owns the logger.
 func (a *Agent) Reload(next *config.Config) (ignored []string, err error) {
-	changed := config.Changed(a.cfg, next)
+	running := a.current()
+	changed := config.Changed(running, next)
 	for _, k := range changed {
 		if !slices.Contains(liveKeys, k) {
 			ignored = append(ignored, k)
@@ -32,11 +33,11 @@ func (a *Agent) Reload(next *config.Config) (ignored []string, err error) {
 	a.limits.Set(next.Pipeline.BatchSize, next.Pipeline.BatchTimeout)
 	// Keep the running values of what was not applied, so the next reload
 	// compares against what really runs.
-	applied := *a.cfg
+	applied := *running
 	applied.Capture.Errors, applied.Capture.PID, applied.Capture.UID, applied.Capture.Ports =
 		next.Capture.Errors, next.Capture.PID, next.Capture.UID, next.Capture.Ports
 	applied.Pipeline.BatchSize, applied.Pipeline.BatchTimeout = next.Pipeline.BatchSize, next.Pipeline.BatchTimeout
 	applied.Log.Level = next.Log.Level
-	a.cfg = &applied
+	a.cfg.Store(&applied)
 	return ignored, nil
 }

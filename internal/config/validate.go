@@ -197,7 +197,7 @@ func checkKey(name string, c *Config) *FieldError {
 // checkAcross checks what depends on several keys, on the merged Config
 // only: which layer set each part does not matter.
 func (c *Config) checkAcross() []error {
-	errs := append(c.Kafka.TLS.validate(), c.Kafka.SASL.validate()...)
+	errs := append(validateTLS(c.Kafka.TLS), c.Kafka.SASL.validate()...)
 	return append(errs, c.batchFitsSpool()...)
 }
 
@@ -216,7 +216,7 @@ func (c *Config) batchFitsSpool() []error {
 	return nil
 }
 
-func (t KafkaTLS) validate() []error {
+func validateTLS(t KafkaTLS) []error {
 	var errs []error
 	if !t.Enabled {
 		// Settings for a TLS that is off are a half-done change: the agent
