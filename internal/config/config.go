@@ -217,7 +217,8 @@ const (
 
 // Defaults returns the configuration used for every key no layer sets.
 func Defaults() Config {
-	sink := kafkasink.DefaultConfig()
+	// The producer and the spool own their defaults; the agent's are theirs.
+	sink, spooled := kafkasink.DefaultConfig(), spool.DefaultOptions()
 	return Config{
 		Capture: Capture{
 			Hook: "auto",
@@ -247,15 +248,16 @@ func Defaults() Config {
 		},
 		Schema: Schema{Version: schemas.Latest},
 		Pipeline: Pipeline{
-			BatchSize:    500,
+			// One pipeline batch is one producer record batch.
+			BatchSize:    sink.BatchSize,
 			BatchTimeout: 50 * time.Millisecond,
 			QueueSize:    8192,
 		},
 		Spool: Spool{
 			Dir:        "/var/lib/bindwatch/spool",
-			MaxBytes:   1 << 30,
-			FullPolicy: DropOldest,
-			Fsync:      FsyncBatch,
+			MaxBytes:   spooled.MaxBytes,
+			FullPolicy: spooled.FullPolicy,
+			Fsync:      spooled.Fsync,
 		},
 		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
 		Log:       Log{Level: LogInfo, Format: LogJSON},

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -149,4 +150,24 @@ func bindNamed(comm string) (int, error) {
 		return 0, err
 	}
 	return sa.(*unix.SockaddrInet4).Port, nil
+}
+
+// Deps lists the import paths pkg (a pattern go list takes, such as ".")
+// depends on, itself included, as `go list -deps` does with the go command
+// that runs the test.
+func Deps(t testing.TB, pkg string) []string {
+	t.Helper()
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goCmd); err != nil {
+		goCmd = RequireTool(t, "go", "golang-go")
+	}
+	out, err := exec.Command(goCmd, "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, stderr)
+	}
+	return strings.Fields(string(out))
 }

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	agentconfig "github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
 )
 
 type kind int
@@ -27,7 +27,7 @@ type key struct {
 }
 
 var (
-	saslValues     = []string{string(agentconfig.SASLNone), string(agentconfig.SASLPlain), string(agentconfig.SASLScramSHA256), string(agentconfig.SASLScramSHA512)}
+	saslValues     = kafkaconn.MechanismNames()
 	logLevelValues = []string{"debug", "info", "warn", "error"}
 )
 
