@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -153,14 +152,10 @@ func bindNamed(comm string) (int, error) {
 }
 
 // Deps lists the import paths pkg (a pattern go list takes, such as ".")
-// depends on, itself included, as `go list -deps` does with the go command
-// that runs the test.
+// depends on, itself included, as `go list -deps` does.
 func Deps(t testing.TB, pkg string) []string {
 	t.Helper()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		goCmd = RequireTool(t, "go", "golang-go")
-	}
+	goCmd := RequireTool(t, "go", "golang-go")
 	out, err := exec.Command(goCmd, "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
 	if err != nil {
 		var stderr []byte
