@@ -47,8 +47,12 @@ func (s KafkaSASL) Conn(environ []string) (kafkaconn.SASL, error) {
 }
 
 // KafkaDialer dials the brokers as the producer would (TLS, SASL), for the
-// commands that read topics back.
+// commands that read topics back. An empty client id is the producer's
+// default, as it always was for these readers.
 func KafkaDialer(clientID string, tls KafkaTLS, sasl KafkaSASL, environ []string) (*kafka.Dialer, error) {
+	if clientID == "" {
+		clientID = kafkasink.DefaultConfig().ClientID
+	}
 	conn, err := sasl.Conn(environ)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/kafkaconn"
 	"github.com/bindwatch/bindwatch/internal/kafkasink"
+	"github.com/bindwatch/bindwatch/internal/keytable"
 	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -384,36 +385,7 @@ func EnvName(key string) string {
 }
 
 // sections returns every dotted prefix of a key ("kafka", "kafka.tls").
-func sections() []string {
-	var out []string
-	for _, k := range keys {
-		parts := strings.Split(k.name, ".")
-		for i := 1; i < len(parts); i++ {
-			s := strings.Join(parts[:i], ".")
-			if !slices.Contains(out, s) {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
+func sections() []string { return keytable.Sections(Keys()) }
 
 // children lists the names allowed directly under section ("" is the top).
-func children(section string) []string {
-	prefix := section + "."
-	if section == "" {
-		prefix = ""
-	}
-	var out []string
-	for _, k := range keys {
-		rest, ok := strings.CutPrefix(k.name, prefix)
-		if !ok {
-			continue
-		}
-		child, _, _ := strings.Cut(rest, ".")
-		if !slices.Contains(out, child) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
+func children(section string) []string { return keytable.Children(Keys(), section) }

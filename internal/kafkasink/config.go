@@ -135,6 +135,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate reports every invalid field of c at once, as New would refuse
+// them (zero optional fields take their defaults). It reads no file: the
+// TLS files are read by New.
+func (c Config) Validate() error { return c.withDefaults().validate() }
+
 // validate reports every invalid field of a defaulted Config at once.
 func (c Config) validate() error {
 	var errs []error

@@ -44,15 +44,15 @@ type Producer struct {
 func New(cfg Config, logger *slog.Logger) (*Producer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("kafka producer config: %w", err)
+		return nil, fmt.Errorf("kafka publisher config: %w", err)
 	}
 	tc, err := cfg.TLS.Config()
 	if err != nil {
-		return nil, fmt.Errorf("kafka producer config: %w", err)
+		return nil, fmt.Errorf("kafka publisher config: %w", err)
 	}
 	mech, err := cfg.SASL.SASLMechanism()
 	if err != nil {
-		return nil, fmt.Errorf("kafka producer config: %w", err)
+		return nil, fmt.Errorf("kafka publisher config: %w", err)
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -108,7 +108,7 @@ func New(cfg Config, logger *slog.Logger) (*Producer, error) {
 			log.Warn("kafka write attempt failed", "detail", fmt.Sprintf(format, args...))
 		}),
 	}
-	log.Info("kafka producer configured", "config", cfg)
+	log.Info("kafka publisher configured", "config", cfg)
 	return &Producer{
 		cfg:       cfg,
 		w:         w,
