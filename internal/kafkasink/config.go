@@ -72,7 +72,7 @@ var (
 )
 
 // Config says where and how to publish. The zero value of every optional
-// field means its default.
+// field means DefaultConfig's.
 //
 // Topics are never created by the publisher: a mistyped topic name fails
 // every Publish with "Unknown Topic Or Partition" instead of silently
@@ -80,7 +80,7 @@ var (
 type Config struct {
 	Brokers  []string // host:port of one or more bootstrap brokers
 	Topic    string
-	ClientID string // brokers log and quota by it
+	ClientID string // brokers log and quota by it; DefaultConfig's when empty
 
 	// Acks is "all" (the default: every in-sync replica has the batch),
 	// "one" (the leader has it) or "none" (nothing is acknowledged, so
@@ -91,17 +91,17 @@ type Config struct {
 	Compression Compression
 
 	// BatchSize is the most messages one Publish call carries (the
-	// pipeline's batch size), DefaultBatchSize when zero. A call that fills
+	// pipeline's batch size), DefaultConfig's when zero. A call that fills
 	// a partition's batch is sent at once; a smaller one is sent after
 	// BatchTimeout, so a call never waits for the next one.
 	BatchSize int
 	// BatchTimeout is how long a partition batch smaller than BatchSize
-	// waits before it is sent; DefaultBatchTimeout when zero. Publish is
+	// waits before it is sent; DefaultConfig's (10ms) when zero. Publish is
 	// synchronous, so this is latency added to every partial batch and
 	// should stay small: the pipeline has batched already.
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one Publish call, retries included;
-	// DefaultWriteTimeout when zero.
+	// DefaultConfig's when zero.
 	WriteTimeout time.Duration
 
 	TLS  kafkaconn.TLS
