@@ -17,6 +17,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/kafkasink"
 	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/batch"
@@ -37,17 +38,20 @@ type Stats struct {
 
 // Agent is a started pipeline: hooks attached, encoder and publisher ready.
 type Agent struct {
-	cfg      *config.Config
+	// cfg is the running configuration: Reload replaces it while the
+	// stages read it, so it is only ever swapped whole (see current).
+	cfg      atomic.Pointer[config.Config]
 	log      *slog.Logger
 	probe    *bpf.Probe
 	reader   *bpf.Reader
 	enricher *enrich.Enricher
 	encoder  encode.Encoder
-	pub      *publish.Publisher
+	sink     publish.Sink
 	spool    *spool.Spool
 	stats    Stats
-	// observe, when set, gets each event's bind-to-acknowledgement latency.
-	observe publish.Observer
+	// observe, when set, gets each event's bind-to-acknowledgement
+	// latency in seconds (benchmarks).
+	observe func(seconds float64)
 	metrics *metrics.Metrics
 	health  *metrics.Health
 	// endpoint serves metrics and health; nil when metrics.listen is empty.
@@ -78,8 +82,9 @@ type Agent struct {
 // Start prepares every stage and attaches the BPF hooks; events are captured
 // from then on, queued until Run reads them.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
-	a := &Agent{cfg: cfg, log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout),
+	a := &Agent{log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout),
 		inventories: make(chan string, 1), suppressedReported: map[uint32]uint64{}}
+	a.cfg.Store(cfg)
 	// undo releases what was opened when a later step fails.
 	var undo []func()
 	defer func() {
@@ -108,14 +113,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 	if err != nil {
 		return nil, err
 	}
-	pcfg, err := PublishConfig(cfg)
-	if err != nil {
+	if a.sink, err = openSink(cfg, log); err != nil {
 		return nil, err
 	}
-	if a.pub, err = publish.New(pcfg, log); err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
-	}
-	undo = append(undo, func() { a.pub.Close(ctx) })
+	undo = append(undo, func() { a.sink.Close(ctx) })
 	a.probe, err = bpf.Load(bpf.Options{
 		Hook:            bpf.Hook(cfg.Capture.Hook),
 		Filter:          captureFilter(cfg),
@@ -152,17 +153,18 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 // (the schema registered or looked up once, here), else single-object.
 // It returns a description of the framing for the start log line.
 func (a *Agent) newEncoder(ctx context.Context) (string, error) {
-	v := a.cfg.Schema.Version
+	cfg := a.current()
+	v := cfg.Schema.Version
 	text, err := schemas.BindEventSchema(v)
 	if err != nil {
 		return "", err
 	}
-	if url := a.cfg.Schema.RegistryURL; url != "" {
-		subject := schemas.Subject(a.cfg.Kafka.Topic)
-		a.registry = newSchemaRegistry(a.cfg.Spool.Dir, url, subject, a.log)
+	if url := cfg.Schema.RegistryURL; url != "" {
+		subject := schemas.Subject(cfg.Kafka.Topic)
+		a.registry = newSchemaRegistry(cfg.Spool.Dir, url, subject, a.log)
 		a.registry.report = func(err error) { a.health.Set(checkRegistry, err) }
 		rctx, cancel := context.WithTimeout(ctx, startRegisterTimeout)
-		id, err := registerSchema(rctx, a.cfg.Spool.Dir, url, subject, text, a.log)
+		id, err := registerSchema(rctx, cfg.Spool.Dir, url, subject, text, a.log)
 		cancel()
 		if err != nil {
 			// Binds are not left unrecorded for want of an id: events
@@ -196,6 +198,10 @@ func (a *Agent) newEncoder(ctx context.Context) (string, error) {
 	return fmt.Sprintf("single-object schema v%d fingerprint %#016x", v, fp), nil
 }
 
+// current is the running configuration. Reload may replace it at any
+// time: read it once per use and keep the pointer, never a field path.
+func (a *Agent) current() *config.Config { return a.cfg.Load() }
+
 // Stats are the live counters of every stage.
 func (a *Agent) Stats() *Stats { return &a.stats }
 
@@ -206,27 +212,23 @@ func (a *Agent) Probe() *bpf.Probe { return a.probe }
 // capture and drains every stage in order: what the kernel delivered is
 // published, or counted as lost at the shutdown deadline.
 func (a *Agent) Run(ctx context.Context) error {
-	p := a.cfg.Pipeline
+	cfg := a.current()
+	p := cfg.Pipeline
 	events := make(chan record.Raw, p.QueueSize)
 	snapshots := make(chan record.Record, p.BatchSize)
 	records := make(chan record.Record, p.BatchSize)
 	batches := make(chan []record.Record, 4)
 	encoded := make(chan encode.Batch, 4)
 	stage := publish.Stage{
-		Publisher:       a.pub,
+		Sink:            a.sink,
 		Spool:           a.spool,
 		Key:             []byte(a.enricher.Identity().HostID),
-		ShutdownTimeout: a.cfg.Shutdown.Timeout,
-		LateAfter:       a.cfg.Kafka.SpoolAfter,
+		ShutdownTimeout: cfg.Shutdown.Timeout,
+		LateAfter:       cfg.Kafka.SpoolAfter,
 		MaxPending:      p.QueueSize,
 		Stats:           &a.stats.Publish,
 		Logger:          a.log,
-		EventLatency:    a.eventLatency(),
-		WriteLatency:    a.metrics.WriteLatency,
-		BatchSize:       a.metrics.BatchSize,
-		Report:          a.reportWrite,
-		ReportReplay:    func(err error) { a.health.Set(checkSpool, err) },
-		Delivered:       a.delivered,
+		Observer:        stageObserver{a},
 	}
 	if a.registry != nil {
 		stage.Prepare = a.registry.prepare
@@ -271,7 +273,7 @@ func (a *Agent) delivered(ack record.Ack) {
 func (a *Agent) Close(ctx context.Context) error {
 	if at := a.stopAt.Load(); at != 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, at).Add(a.cfg.Shutdown.Timeout))
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, at).Add(a.current().Shutdown.Timeout))
 		defer cancel()
 	}
 	if a.endpoint != nil {
@@ -279,7 +281,7 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	a.reader.Close()
 	a.probe.Close()
-	return errors.Join(a.pub.Close(ctx), a.spool.Close())
+	return errors.Join(a.sink.Close(ctx), a.spool.Close())
 }
 
 func captureFilter(cfg *config.Config) bpf.Filter {
@@ -296,33 +298,18 @@ func captureFilter(cfg *config.Config) bpf.Filter {
 	return f
 }
 
-// PublishConfig maps the agent configuration onto the publisher's, reading
-// the SASL secret from its file or variable.
-func PublishConfig(cfg *config.Config) (publish.Config, error) {
-	k := cfg.Kafka
-	pc := publish.Config{
-		Brokers:      k.Brokers,
-		Topic:        k.Topic,
-		ClientID:     k.ClientID,
-		Acks:         string(k.Acks),
-		Compression:  string(k.Compression),
-		BatchSize:    cfg.Pipeline.BatchSize,
-		BatchTimeout: k.BatchTimeout,
-		WriteTimeout: k.WriteTimeout,
-		TLS: publish.TLSConfig{
-			Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
-			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify,
-		},
-		SASL: publish.SASLConfig{Mechanism: string(k.SASL.Mechanism), Username: k.SASL.Username},
+// openSink opens the output events go to. A new output is a package with a
+// Sink (see publish.Sink) and a line here.
+func openSink(cfg *config.Config, log *slog.Logger) (publish.Sink, error) {
+	kcfg, err := cfg.KafkaSink(os.Environ())
+	if err != nil {
+		return nil, err
 	}
-	if k.SASL.Mechanism != config.SASLNone && k.SASL.Mechanism != "" {
-		secret, err := k.SASL.Secret(os.Environ())
-		if err != nil {
-			return pc, fmt.Errorf("kafka.sasl: %w", err)
-		}
-		pc.SASL.Password = secret
+	p, err := kafkasink.New(kcfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	return pc, nil
+	return p, nil
 }
 
 func kernelRelease() string {

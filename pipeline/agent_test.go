@@ -24,7 +24,6 @@ import (
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -329,12 +328,12 @@ func runAgent(t testing.TB, cfg *config.Config, log *slog.Logger) *runningAgent 
 
 // runAgentObserved is runAgent, quiet, with each event's bind-to-ack
 // latency also going to observe.
-func runAgentObserved(t testing.TB, cfg *config.Config, observe publish.Observer) *runningAgent {
+func runAgentObserved(t testing.TB, cfg *config.Config, observe func(seconds float64)) *runningAgent {
 	t.Helper()
 	return startRunning(t, cfg, discardLogger(), observe)
 }
 
-func startRunning(t testing.TB, cfg *config.Config, log *slog.Logger, observe publish.Observer) *runningAgent {
+func startRunning(t testing.TB, cfg *config.Config, log *slog.Logger, observe func(seconds float64)) *runningAgent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := Start(ctx, cfg, log)
@@ -357,7 +356,7 @@ func (r *runningAgent) stop(t testing.TB) {
 	if err := <-r.done; err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Shutdown.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.current().Shutdown.Timeout)
 	defer cancel()
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)

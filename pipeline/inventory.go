@@ -34,11 +34,11 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 	defer close(out)
 	var src inventory.Source = inventory.IterSource{Probe: a.probe}
 	take := func(reason string) {
-		snap, err := inventory.Take(src, a.probe, captureFilter(a.cfg), time.Now())
+		snap, err := inventory.Take(src, a.probe, captureFilter(a.current()), time.Now())
 		if errors.Is(err, bpf.ErrNoIterator) {
 			a.log.Info("no BPF socket iterator: the inventory reads /proc", "component", "inventory")
 			src = inventory.ProcSource{Root: "/proc"}
-			snap, err = inventory.Take(src, a.probe, captureFilter(a.cfg), time.Now())
+			snap, err = inventory.Take(src, a.probe, captureFilter(a.current()), time.Now())
 		}
 		if err != nil {
 			a.invStats.Failed.Add(1)
@@ -64,7 +64,7 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 	}
 	take("start")
 	var every <-chan time.Time
-	if d := a.cfg.Inventory.Interval; d > 0 {
+	if d := a.current().Inventory.Interval; d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
 		every = t.C

@@ -12,7 +12,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/pipeline/publish"
+	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
 // Names of the health checks.
@@ -79,24 +79,33 @@ func addKernelDrops(dropped map[string]uint64, d bpf.Drops) {
 	dropped["budget"] = d.Budget
 }
 
-// eventLatency feeds both the metrics histogram and a test's observer.
-func (a *Agent) eventLatency() publish.Observer {
-	if a.observe == nil {
-		return a.metrics.EventLatency
+// stageObserver turns what the publish stage does into metrics, health
+// and freed ring space.
+type stageObserver struct{ a *Agent }
+
+func (o stageObserver) Taken(n int) { o.a.metrics.BatchSize.Observe(float64(n)) }
+
+func (o stageObserver) Wrote(took time.Duration) { o.a.metrics.WriteLatency.Observe(took.Seconds()) }
+
+// Result keeps the kafka health check in step with every write.
+func (o stageObserver) Result(err error) {
+	if err == nil {
+		o.a.lastAck.Store(time.Now().UnixNano())
 	}
-	return publish.ObserverFunc(func(v float64) {
-		a.metrics.EventLatency.Observe(v)
-		a.observe.Observe(v)
-	})
+	o.a.health.Set(checkKafka, err)
 }
 
-// reportWrite keeps the kafka health check in step with every write.
-func (a *Agent) reportWrite(err error) {
-	if err == nil {
-		a.lastAck.Store(time.Now().UnixNano())
+// Acknowledged feeds both the metrics histogram and a benchmark's observer.
+func (o stageObserver) Acknowledged(age time.Duration) {
+	o.a.metrics.EventLatency.Observe(age.Seconds())
+	if o.a.observe != nil {
+		o.a.observe(age.Seconds())
 	}
-	a.health.Set(checkKafka, err)
 }
+
+func (o stageObserver) Replay(err error) { o.a.health.Set(checkSpool, err) }
+
+func (o stageObserver) Delivered(ack record.Ack) { o.a.delivered(ack) }
 
 // monitor checks Kafka when writes have not shown it alive lately (an idle
 // host writes nothing), and logs drops when they grow, until ctx is done.
@@ -155,7 +164,7 @@ func (a *Agent) Alive() error {
 func (a *Agent) checkKafka(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, monitorInterval)
 	defer cancel()
-	err := a.pub.Ping(pctx)
+	err := a.sink.Ping(pctx)
 	if errors.Is(err, context.Canceled) {
 		return // stopping
 	}

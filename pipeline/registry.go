@@ -8,8 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -69,7 +68,7 @@ func (r *schemaRegistry) ask(version int) {
 
 // prepare writes the real schema id into messages framed with a
 // placeholder; it fails, leaving them to be retried, while one is unknown.
-func (r *schemaRegistry) prepare(msgs []kafka.Message) error {
+func (r *schemaRegistry) prepare(msgs []spool.Message) error {
 	for i := range msgs {
 		v, ok := encode.PendingVersion(msgs[i].Value)
 		if !ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/batch"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
@@ -37,15 +38,19 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "bench", Partitions: 3})
 	cfg := config.Defaults()
 	cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Compression = cluster.Addrs, "bench", codec
-	pcfg, err := PublishConfig(&cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub, err := publish.New(pcfg, discardLogger())
+	cfg.Spool.Dir = b.TempDir()
+	pub, err := openSink(&cfg, discardLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close(context.Background())
+	// The stage always has a spool, as in the agent; with the brokers up
+	// it stays empty.
+	sp, err := spool.Open(cfg.Spool.Dir, spool.Options{MaxBytes: cfg.Spool.MaxBytes, Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
 	enr, err := enrich.New(enrich.Config{Logger: discardLogger()})
 	if err != nil {
 		b.Fatal(err)
@@ -62,7 +67,7 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 	records := make(chan record.Record, cfg.Pipeline.BatchSize)
 	batches := make(chan []record.Record, 4)
 	encoded := make(chan encode.Batch, 4)
-	stage := publish.Stage{Publisher: pub, Key: []byte("bench-host"), ShutdownTimeout: 10 * time.Second,
+	stage := publish.Stage{Sink: pub, Spool: sp, Key: []byte("bench-host"), ShutdownTimeout: 10 * time.Second,
 		Stats: &stats.Publish, Logger: discardLogger()}
 	ctx := context.Background()
 	var g errgroup.Group
@@ -114,7 +119,7 @@ func BenchmarkBindToAck(b *testing.B) {
 	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "latency", Partitions: 3})
 	cfg := testConfig(b, cluster.Addrs, "latency")
 	latencies := make(chan time.Duration, 1<<20)
-	observe := publish.ObserverFunc(func(s float64) { latencies <- time.Duration(s * float64(time.Second)) })
+	observe := func(s float64) { latencies <- time.Duration(s * float64(time.Second)) }
 	agent := runAgentObserved(b, &cfg, observe)
 
 	b.ResetTimer()

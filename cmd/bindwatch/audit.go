@@ -20,7 +20,6 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/audit/stream"
 	"github.com/bindwatch/bindwatch/internal/metrics"
-	"github.com/bindwatch/bindwatch/pipeline"
 )
 
 func auditCommand() *cobra.Command {
@@ -75,11 +74,7 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("component", "audit")
 
-	pcfg, err := pipeline.PublishConfig(cfg.Agent())
-	if err != nil {
-		return err
-	}
-	dialer, err := pcfg.Dialer()
+	dialer, err := cfg.Dialer(os.Environ())
 	if err != nil {
 		return err
 	}

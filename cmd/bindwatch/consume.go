@@ -16,7 +16,6 @@ import (
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/gaps"
 	"github.com/bindwatch/bindwatch/internal/topic"
-	"github.com/bindwatch/bindwatch/pipeline"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 )
 
@@ -78,11 +77,7 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 	if fs.Changed("registry") {
 		cfg.Schema.RegistryURL = f.registry
 	}
-	pcfg, err := pipeline.PublishConfig(cfg)
-	if err != nil {
-		return err
-	}
-	dialer, err := pcfg.Dialer()
+	dialer, err := config.KafkaDialer(cfg.Kafka.ClientID, cfg.Kafka.TLS, cfg.Kafka.SASL, os.Environ())
 	if err != nil {
 		return err
 	}

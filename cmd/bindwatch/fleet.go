@@ -16,7 +16,6 @@ import (
 	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/audit/stream"
-	"github.com/bindwatch/bindwatch/pipeline"
 )
 
 // fleetFlags select the fleet's listeners.
@@ -57,11 +56,7 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 	if f.topic != "" {
 		cfg.StateTopic = f.topic
 	}
-	pcfg, err := pipeline.PublishConfig(cfg.Agent())
-	if err != nil {
-		return err
-	}
-	dialer, err := pcfg.Dialer()
+	dialer, err := cfg.Dialer(os.Environ())
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,11 @@ func snoopCommand() *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return f.run(cmd) },
 	}
 	f.register(cmd.Flags())
-	completeWords(cmd, "hook", "auto", "fexit", "kprobe", "tracepoint")
+	hooks := []string{string(bpf.HookAuto)}
+	for _, h := range bpf.Hooks {
+		hooks = append(hooks, string(h))
+	}
+	completeWords(cmd, "hook", hooks...)
 	return cmd
 }
 

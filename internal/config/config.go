@@ -10,6 +10,8 @@ package config
 import (
 	"time"
 
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
+	"github.com/bindwatch/bindwatch/internal/kafkasink"
 	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -62,14 +64,17 @@ type Host struct {
 	Name string
 }
 
-// Kafka is where events go and how the producer talks to the brokers.
+// Kafka is where events go and how the producer talks to the brokers: the
+// producer's own settings (internal/kafkasink owns their types, values and
+// defaults), how long a write may wait before the spool takes over, and
+// where the SASL password is. KafkaSink makes the producer's Config of it.
 type Kafka struct {
 	Brokers     []string
 	Topic       string
 	ClientID    string
 	Acks        Acks
 	Compression Compression
-	// BatchTimeout is kafka-go's Writer.BatchTimeout.
+	// BatchTimeout is the producer's (kafka-go's Writer.BatchTimeout).
 	BatchTimeout time.Duration
 	WriteTimeout time.Duration
 	// SpoolAfter is how long a write may wait for its acknowledgement
@@ -81,14 +86,7 @@ type Kafka struct {
 
 // KafkaTLS configures TLS to the brokers. The files are read when the
 // producer starts, not here, so that Validate stays free of I/O.
-type KafkaTLS struct {
-	Enabled            bool
-	CAFile             string
-	CertFile           string
-	KeyFile            string
-	ServerName         string
-	InsecureSkipVerify bool
-}
+type KafkaTLS = kafkaconn.TLS
 
 // KafkaSASL configures SASL authentication. It names where the password is
 // (a file or an environment variable), never the password itself.
@@ -165,37 +163,29 @@ type Shutdown struct {
 	Timeout time.Duration
 }
 
-// Acks is how many replicas must have a batch before Kafka answers.
-type Acks string
-
-// The values of kafka.acks.
-const (
-	AcksAll  Acks = "all"
-	AcksOne  Acks = "one"
-	AcksNone Acks = "none"
+// Acks, Compression and SASLMechanism are the producer's and the
+// connection's own types: internal/kafkasink and internal/kafkaconn list
+// their values.
+type (
+	Acks          = kafkasink.Acks
+	Compression   = kafkasink.Compression
+	SASLMechanism = kafkaconn.Mechanism
 )
 
-// Compression is the codec of produced batches.
-type Compression string
-
-// The values of kafka.compression.
+// The values of kafka.acks, kafka.compression and kafka.sasl.mechanism.
 const (
-	CompressionNone   Compression = "none"
-	CompressionGzip   Compression = "gzip"
-	CompressionSnappy Compression = "snappy"
-	CompressionLZ4    Compression = "lz4"
-	CompressionZstd   Compression = "zstd"
-)
-
-// SASLMechanism names a SASL mechanism, or none.
-type SASLMechanism string
-
-// The values of kafka.sasl.mechanism.
-const (
-	SASLNone        SASLMechanism = "none"
-	SASLPlain       SASLMechanism = "plain"
-	SASLScramSHA256 SASLMechanism = "scram-sha-256"
-	SASLScramSHA512 SASLMechanism = "scram-sha-512"
+	AcksAll           = kafkasink.AcksAll
+	AcksOne           = kafkasink.AcksOne
+	AcksNone          = kafkasink.AcksNone
+	CompressionNone   = kafkasink.CompressionNone
+	CompressionGzip   = kafkasink.CompressionGzip
+	CompressionSnappy = kafkasink.CompressionSnappy
+	CompressionLZ4    = kafkasink.CompressionLZ4
+	CompressionZstd   = kafkasink.CompressionZstd
+	SASLNone          = kafkaconn.None
+	SASLPlain         = kafkaconn.Plain
+	SASLScramSHA256   = kafkaconn.ScramSHA256
+	SASLScramSHA512   = kafkaconn.ScramSHA512
 )
 
 // FullPolicy and FsyncPolicy are the spool's own types: internal/spool
@@ -227,6 +217,8 @@ const (
 
 // Defaults returns the configuration used for every key no layer sets.
 func Defaults() Config {
+	// The producer and the spool own their defaults; the agent's are theirs.
+	sink, spooled := kafkasink.DefaultConfig(), spool.DefaultOptions()
 	return Config{
 		Capture: Capture{
 			Hook: "auto",
@@ -243,37 +235,29 @@ func Defaults() Config {
 			UIDBudget:       20000,
 		},
 		Kafka: Kafka{
-			Brokers:  []string{"127.0.0.1:9092"},
-			Topic:    "bindwatch.bind-events",
-			ClientID: "bindwatch",
-			Acks:     AcksAll,
-			// zstd: records of a batch repeat host, host id, boot id, comm
-			// and addresses, and zstd packs that best. Measured on 500
-			// encoded events (105614 bytes, kafka-go's codecs, one core):
-			// zstd 8.2x at 285 MB/s, gzip 8.1x at 195 MB/s, lz4 6.4x at
-			// 517 MB/s, snappy 5.3x at 641 MB/s. 0.4 ms of CPU per batch is
-			// nothing at usual bind rates, while bytes cost on every host's
-			// uplink and on the brokers' disks. Brokers need Kafka 2.1 (2018)
-			// or later; set lz4 for older ones or to spend the least CPU.
-			Compression: CompressionZstd,
-			// kafka-go's default of 1 s would add a second to every event
-			// that does not fill a batch; the pipeline already batches.
-			BatchTimeout: 10 * time.Millisecond,
-			WriteTimeout: 10 * time.Second,
+			Brokers:      sink.Brokers,
+			Topic:        sink.Topic,
+			ClientID:     sink.ClientID,
+			Acks:         sink.Acks,
+			Compression:  sink.Compression,
+			BatchTimeout: sink.BatchTimeout,
+			WriteTimeout: sink.WriteTimeout,
 			SpoolAfter:   time.Second,
-			SASL:         KafkaSASL{Mechanism: SASLNone},
+			TLS:          sink.TLS,
+			SASL:         KafkaSASL{Mechanism: sink.SASL.Mechanism},
 		},
 		Schema: Schema{Version: schemas.Latest},
 		Pipeline: Pipeline{
-			BatchSize:    500,
+			// One pipeline batch is one producer record batch.
+			BatchSize:    sink.BatchSize,
 			BatchTimeout: 50 * time.Millisecond,
 			QueueSize:    8192,
 		},
 		Spool: Spool{
 			Dir:        "/var/lib/bindwatch/spool",
-			MaxBytes:   1 << 30,
-			FullPolicy: DropOldest,
-			Fsync:      FsyncBatch,
+			MaxBytes:   spooled.MaxBytes,
+			FullPolicy: spooled.FullPolicy,
+			Fsync:      spooled.Fsync,
 		},
 		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
 		Log:       Log{Level: LogInfo, Format: LogJSON},

@@ -1,8 +1,19 @@
 package config
 
 import (
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+	"unicode"
+
+	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
+	"github.com/bindwatch/bindwatch/internal/kafkasink"
+	"github.com/bindwatch/bindwatch/internal/keytable"
+	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // kind is how a key's text is parsed and printed.
@@ -18,82 +29,327 @@ const (
 	kindPorts         // like kindList, of ports
 )
 
-// key is one configuration key. The table below is the single list every
-// layer (file, environment, flags), the sample file test and LogValue walk,
-// so a key added here is known everywhere at once.
+// key is one configuration key, and the only description of it. The
+// table below is the single list every layer (file, environment, flags),
+// Validate, Reload, the README reference, the sample file test and
+// LogValue walk, so a key added here is known everywhere at once.
 type key struct {
 	name  string
 	kind  kind
 	help  string
 	field func(c *Config) any // pointer to the field the key sets
+	// check refuses a bad value of the field alone (v is what field
+	// returns), naming the key; nil accepts any value of the field's
+	// type. Checks that span keys are in checkAcross.
+	check func(name string, v any) *FieldError
+	// live says a running agent applies a new value on reload (SIGHUP);
+	// the others shape connections, files and kernel objects opened at
+	// start and need a restart.
+	live bool
 }
 
 // keys lists every key in the order of configs/bindwatch.yaml.
 var keys = []key{
-	{"capture.hook", kindString, "kernel hook: " + strings.Join(hookValues, ", "), func(c *Config) any { return &c.Capture.Hook }},
-	{"capture.errors", kindBool, "report failed binds too", func(c *Config) any { return &c.Capture.Errors }},
-	{"capture.ring_buffer_bytes", kindSize, "BPF ring buffer size: a power of two, at least 4KiB", func(c *Config) any { return &c.Capture.RingBufferBytes }},
-	{"capture.pid", kindInt, "report this process's binds only; -1 for all", func(c *Config) any { return &c.Capture.PID }},
-	{"capture.uid", kindInt, "report this user's binds only; -1 for all", func(c *Config) any { return &c.Capture.UID }},
-	{"capture.ports", kindPorts, "report binds to these ports only; empty for all", func(c *Config) any { return &c.Capture.Ports }},
-	{"capture.pin_dir", kindString, "bpffs directory where capture is pinned to survive restarts; empty pins nothing", func(c *Config) any { return &c.Capture.PinDir }},
-	{"capture.uid_budget", kindInt, "records a non-root user may have per second on each CPU; over it they are counted, not sent; 0: no budget", func(c *Config) any { return &c.Capture.UIDBudget }},
-	{"capture.orphan_timeout", kindDuration, "how long pinned capture goes on with no agent running; 0: until unpinned", func(c *Config) any { return &c.Capture.OrphanTimeout }},
+	{name: "capture.hook", kind: kindString, live: false,
+		help:  "kernel hook: " + strings.Join(hookValues, ", "),
+		field: func(c *Config) any { return &c.Capture.Hook },
+		check: isOneOf(hookValues)},
+	{name: "capture.errors", kind: kindBool, live: true,
+		help:  "report failed binds too",
+		field: func(c *Config) any { return &c.Capture.Errors }},
+	{name: "capture.ring_buffer_bytes", kind: kindSize, live: false,
+		help:  "BPF ring buffer size: a power of two, at least 4KiB",
+		field: func(c *Config) any { return &c.Capture.RingBufferBytes },
+		check: func(name string, v any) *FieldError {
+			if n := *v.(*int64); n < minRingBufferBytes || n > maxRingBufferBytes || n&(n-1) != 0 {
+				return fieldErr(name, "%d is not allowed; want a power of two from %s to %s", n, formatSize(minRingBufferBytes), formatSize(maxRingBufferBytes))
+			}
+			return nil
+		}},
+	{name: "capture.pid", kind: kindInt, live: true,
+		help:  "report this process's binds only; -1 for all",
+		field: func(c *Config) any { return &c.Capture.PID },
+		check: func(name string, v any) *FieldError {
+			if p := *v.(*int); p != -1 && (p < 1 || p > maxPID) {
+				return fieldErr(name, "%d is out of range; want -1 (all) or 1 to %d", p, maxPID)
+			}
+			return nil
+		}},
+	{name: "capture.uid", kind: kindInt, live: true,
+		help:  "report this user's binds only; -1 for all",
+		field: func(c *Config) any { return &c.Capture.UID },
+		check: func(name string, v any) *FieldError {
+			if u := *v.(*int64); u != -1 && (u < 0 || u > maxUID) {
+				return fieldErr(name, "%d is out of range; want -1 (all) or 0 to %d", u, int64(maxUID))
+			}
+			return nil
+		}},
+	{name: "capture.ports", kind: kindPorts, live: true,
+		help:  "report binds to these ports only; empty for all",
+		field: func(c *Config) any { return &c.Capture.Ports },
+		check: func(name string, v any) *FieldError {
+			ports := *v.(*[]uint16)
+			if slices.Contains(ports, 0) {
+				return fieldErr(name, "0 is not a port (want 1-65535)")
+			}
+			if n := len(ports); n > maxFilterPorts {
+				return fieldErr(name, "%d ports are too many; want at most %d", n, maxFilterPorts)
+			}
+			return nil
+		}},
+	{name: "capture.pin_dir", kind: kindString, live: false,
+		help:  "bpffs directory where capture is pinned to survive restarts; empty pins nothing",
+		field: func(c *Config) any { return &c.Capture.PinDir },
+		check: func(name string, v any) *FieldError {
+			if d := *v.(*string); d != "" && (!filepath.IsAbs(d) || filepath.Clean(d) != d) {
+				return fieldErr(name, "%q is not allowed; want an absolute, clean path on bpffs (e.g. /sys/fs/bpf/bindwatch), or empty", d)
+			}
+			return nil
+		}},
+	{name: "capture.uid_budget", kind: kindInt, live: false,
+		help:  "records a non-root user may have per second on each CPU; over it they are counted, not sent; 0: no budget",
+		field: func(c *Config) any { return &c.Capture.UIDBudget },
+		check: inRange(0, 1_000_000)},
+	{name: "capture.orphan_timeout", kind: kindDuration, live: false,
+		help:  "how long pinned capture goes on with no agent running; 0: until unpinned",
+		field: func(c *Config) any { return &c.Capture.OrphanTimeout },
+		check: func(name string, v any) *FieldError {
+			// The agent renews the lease every monitor tick (5s).
+			if d := *v.(*time.Duration); d != 0 && d < 30*time.Second {
+				return fieldErr(name, "%s is not allowed; want 0 (capture goes on until unpinned) or at least 30s", d)
+			}
+			return nil
+		}},
 
-	{"host.name", kindString, "host name in events; empty for the OS host name", func(c *Config) any { return &c.Host.Name }},
+	{name: "host.name", kind: kindString, live: false,
+		help:  "host name in events; empty for the OS host name",
+		field: func(c *Config) any { return &c.Host.Name },
+		check: func(name string, v any) *FieldError {
+			if n := *v.(*string); len(n) > maxHostName || strings.IndexFunc(n, notInName) >= 0 {
+				return fieldErr(name, "%q is not allowed; want at most %d characters, no spaces or control characters, or empty for the OS host name", n, maxHostName)
+			}
+			return nil
+		}},
 
-	{"kafka.brokers", kindList, "bootstrap brokers, host:port", func(c *Config) any { return &c.Kafka.Brokers }},
-	{"kafka.topic", kindString, "topic events are published to", func(c *Config) any { return &c.Kafka.Topic }},
-	{"kafka.client_id", kindString, "Kafka client id, for broker logs and quotas", func(c *Config) any { return &c.Kafka.ClientID }},
-	{"kafka.acks", kindString, "replicas that must have a batch: " + joinValues(acksValues), func(c *Config) any { return &c.Kafka.Acks }},
-	{"kafka.compression", kindString, "batch codec: " + joinValues(compressionValues), func(c *Config) any { return &c.Kafka.Compression }},
-	{"kafka.batch_timeout", kindDuration, "longest a partial batch waits in the producer", func(c *Config) any { return &c.Kafka.BatchTimeout }},
-	{"kafka.write_timeout", kindDuration, "longest one produce request may take", func(c *Config) any { return &c.Kafka.WriteTimeout }},
-	{"kafka.spool_after", kindDuration, "longest a write may wait for Kafka before it and what follows go to the spool", func(c *Config) any { return &c.Kafka.SpoolAfter }},
-	{"kafka.tls.enabled", kindBool, "connect to the brokers with TLS", func(c *Config) any { return &c.Kafka.TLS.Enabled }},
-	{"kafka.tls.ca_file", kindString, "PEM CA bundle to verify brokers; empty for the system roots", func(c *Config) any { return &c.Kafka.TLS.CAFile }},
-	{"kafka.tls.cert_file", kindString, "PEM client certificate, with key_file", func(c *Config) any { return &c.Kafka.TLS.CertFile }},
-	{"kafka.tls.key_file", kindString, "PEM client key, with cert_file", func(c *Config) any { return &c.Kafka.TLS.KeyFile }},
-	{"kafka.tls.server_name", kindString, "name to verify in broker certificates; empty for the broker host", func(c *Config) any { return &c.Kafka.TLS.ServerName }},
-	{"kafka.tls.insecure_skip_verify", kindBool, "accept any broker certificate (tests only)", func(c *Config) any { return &c.Kafka.TLS.InsecureSkipVerify }},
-	{"kafka.sasl.mechanism", kindString, "SASL mechanism: " + joinValues(saslValues), func(c *Config) any { return &c.Kafka.SASL.Mechanism }},
-	{"kafka.sasl.username", kindString, "SASL user name", func(c *Config) any { return &c.Kafka.SASL.Username }},
-	{"kafka.sasl.password_file", kindString, "file holding the SASL password (or use password_env)", func(c *Config) any { return &c.Kafka.SASL.PasswordFile }},
-	{"kafka.sasl.password_env", kindString, "environment variable holding the SASL password (or use password_file)", func(c *Config) any { return &c.Kafka.SASL.PasswordEnv }},
+	{name: "kafka.brokers", kind: kindList, live: false,
+		help:  "bootstrap brokers, host:port",
+		field: func(c *Config) any { return &c.Kafka.Brokers },
+		check: func(name string, v any) *FieldError {
+			brokers := *v.(*[]string)
+			if len(brokers) == 0 {
+				return fieldErr(name, "no broker; want at least one host:port")
+			}
+			for _, b := range brokers {
+				if !hostPort(b, false) {
+					return fieldErr(name, "%q is not allowed; want host:port with a port 1-65535", b)
+				}
+			}
+			return nil
+		}},
+	{name: "kafka.topic", kind: kindString, live: false,
+		help:  "topic events are published to",
+		field: func(c *Config) any { return &c.Kafka.Topic },
+		check: func(name string, v any) *FieldError {
+			if t := *v.(*string); !topicName.MatchString(t) || t == "." || t == ".." {
+				return fieldErr(name, `%q is not allowed; want 1 to 249 of a-z, A-Z, 0-9, ".", "_", "-" (not "." or "..")`, t)
+			}
+			return nil
+		}},
+	{name: "kafka.client_id", kind: kindString, live: false,
+		help:  "Kafka client id, for broker logs and quotas",
+		field: func(c *Config) any { return &c.Kafka.ClientID },
+		check: func(name string, v any) *FieldError {
+			if id := *v.(*string); id == "" || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+				return fieldErr(name, "%q is not allowed; want a name without control characters", id)
+			}
+			return nil
+		}},
+	{name: "kafka.acks", kind: kindString, live: false,
+		help:  "replicas that must have a batch: " + joinValues(acksValues),
+		field: func(c *Config) any { return &c.Kafka.Acks },
+		check: isOneOf(acksValues)},
+	{name: "kafka.compression", kind: kindString, live: false,
+		help:  "batch codec: " + joinValues(compressionValues),
+		field: func(c *Config) any { return &c.Kafka.Compression },
+		check: isOneOf(compressionValues)},
+	{name: "kafka.batch_timeout", kind: kindDuration, live: false,
+		help:  "longest a partial batch waits in the producer",
+		field: func(c *Config) any { return &c.Kafka.BatchTimeout },
+		check: isPositive},
+	{name: "kafka.write_timeout", kind: kindDuration, live: false,
+		help:  "longest one produce request may take",
+		field: func(c *Config) any { return &c.Kafka.WriteTimeout },
+		check: isPositive},
+	{name: "kafka.spool_after", kind: kindDuration, live: false,
+		help:  "longest a write may wait for Kafka before it and what follows go to the spool",
+		field: func(c *Config) any { return &c.Kafka.SpoolAfter },
+		check: isPositive},
+	{name: "kafka.tls.enabled", kind: kindBool, live: false,
+		help:  "connect to the brokers with TLS",
+		field: func(c *Config) any { return &c.Kafka.TLS.Enabled }},
+	{name: "kafka.tls.ca_file", kind: kindString, live: false,
+		help:  "PEM CA bundle to verify brokers; empty for the system roots",
+		field: func(c *Config) any { return &c.Kafka.TLS.CAFile }},
+	{name: "kafka.tls.cert_file", kind: kindString, live: false,
+		help:  "PEM client certificate, with key_file",
+		field: func(c *Config) any { return &c.Kafka.TLS.CertFile }},
+	{name: "kafka.tls.key_file", kind: kindString, live: false,
+		help:  "PEM client key, with cert_file",
+		field: func(c *Config) any { return &c.Kafka.TLS.KeyFile }},
+	{name: "kafka.tls.server_name", kind: kindString, live: false,
+		help:  "name to verify in broker certificates; empty for the broker host",
+		field: func(c *Config) any { return &c.Kafka.TLS.ServerName }},
+	{name: "kafka.tls.insecure_skip_verify", kind: kindBool, live: false,
+		help:  "accept any broker certificate (tests only)",
+		field: func(c *Config) any { return &c.Kafka.TLS.InsecureSkipVerify }},
+	{name: "kafka.sasl.mechanism", kind: kindString, live: false,
+		help:  "SASL mechanism: " + joinValues(saslValues),
+		field: func(c *Config) any { return &c.Kafka.SASL.Mechanism },
+		check: isOneOf(saslValues)},
+	{name: "kafka.sasl.username", kind: kindString, live: false,
+		help:  "SASL user name",
+		field: func(c *Config) any { return &c.Kafka.SASL.Username }},
+	{name: "kafka.sasl.password_file", kind: kindString, live: false,
+		help:  "file holding the SASL password (or use password_env)",
+		field: func(c *Config) any { return &c.Kafka.SASL.PasswordFile }},
+	{name: "kafka.sasl.password_env", kind: kindString, live: false,
+		help:  "environment variable holding the SASL password (or use password_file)",
+		field: func(c *Config) any { return &c.Kafka.SASL.PasswordEnv },
+		check: func(name string, v any) *FieldError {
+			env := *v.(*string)
+			if env != "" && !envVarName.MatchString(env) {
+				return fieldErr(name, "%q is not allowed; want an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", env)
+			}
+			if k, ok := keyOfEnv[env]; ok {
+				return fieldErr(name, "%q is the variable of key %s; want a variable of its own", env, k)
+			}
+			return nil
+		}},
 
-	{"schema.registry_url", kindString, "schema registry URL; empty for Avro single-object encoding", func(c *Config) any { return &c.Schema.RegistryURL }},
-	{"schema.version", kindInt, "BindEvent schema version to publish", func(c *Config) any { return &c.Schema.Version }},
+	{name: "schema.registry_url", kind: kindString, live: false,
+		help:  "schema registry URL; empty for Avro single-object encoding",
+		field: func(c *Config) any { return &c.Schema.RegistryURL },
+		check: func(name string, v any) *FieldError {
+			if u := *v.(*string); u != "" {
+				p, err := url.Parse(u)
+				if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+					return fieldErr(name, "%q is not allowed; want an http:// or https:// URL, or empty for no registry", u)
+				}
+			}
+			return nil
+		}},
+	{name: "schema.version", kind: kindInt, live: false,
+		help:  "BindEvent schema version to publish",
+		field: func(c *Config) any { return &c.Schema.Version },
+		check: inRange(1, schemas.Latest)},
 
-	{"pipeline.batch_size", kindInt, "events per batch, 1 to 100000", func(c *Config) any { return &c.Pipeline.BatchSize }},
-	{"pipeline.batch_timeout", kindDuration, "longest a partial batch waits before it is sent", func(c *Config) any { return &c.Pipeline.BatchTimeout }},
-	{"pipeline.queue_size", kindInt, "events buffered between the ring-buffer reader and the pipeline", func(c *Config) any { return &c.Pipeline.QueueSize }},
+	{name: "pipeline.batch_size", kind: kindInt, live: true,
+		help:  "events per batch, 1 to 100000",
+		field: func(c *Config) any { return &c.Pipeline.BatchSize },
+		check: inRange(1, maxBatchSize)},
+	{name: "pipeline.batch_timeout", kind: kindDuration, live: true,
+		help:  "longest a partial batch waits before it is sent",
+		field: func(c *Config) any { return &c.Pipeline.BatchTimeout },
+		check: isPositive},
+	{name: "pipeline.queue_size", kind: kindInt, live: false,
+		help:  "events buffered between the ring-buffer reader and the pipeline",
+		field: func(c *Config) any { return &c.Pipeline.QueueSize },
+		check: inRange(1, maxQueueSize)},
 
-	{"spool.dir", kindString, "directory of the on-disk spool (absolute)", func(c *Config) any { return &c.Spool.Dir }},
-	{"spool.max_bytes", kindSize, "largest the spool may grow", func(c *Config) any { return &c.Spool.MaxBytes }},
-	{"spool.full_policy", kindString, "what a full spool gives up: " + joinValues(fullPolicyValues), func(c *Config) any { return &c.Spool.FullPolicy }},
-	{"spool.fsync", kindString, "when spool writes reach the disk: " + joinValues(fsyncValues), func(c *Config) any { return &c.Spool.Fsync }},
+	{name: "spool.dir", kind: kindString, live: false,
+		help:  "directory of the on-disk spool (absolute)",
+		field: func(c *Config) any { return &c.Spool.Dir },
+		check: func(name string, v any) *FieldError {
+			if d := *v.(*string); !filepath.IsAbs(d) {
+				return fieldErr(name, "%q is not allowed; want an absolute directory", d)
+			}
+			return nil
+		}},
+	{name: "spool.max_bytes", kind: kindSize, live: false,
+		help:  "largest the spool may grow",
+		field: func(c *Config) any { return &c.Spool.MaxBytes },
+		check: func(name string, v any) *FieldError {
+			if n := *v.(*int64); n < minSpoolBytes {
+				return fieldErr(name, "%d is too small; want at least %s", n, formatSize(minSpoolBytes))
+			}
+			return nil
+		}},
+	{name: "spool.full_policy", kind: kindString, live: false,
+		help:  "what a full spool gives up: " + joinValues(fullPolicyValues),
+		field: func(c *Config) any { return &c.Spool.FullPolicy },
+		check: isOneOf(fullPolicyValues)},
+	{name: "spool.fsync", kind: kindString, live: false,
+		help:  "when spool writes reach the disk: " + joinValues(fsyncValues),
+		field: func(c *Config) any { return &c.Spool.Fsync },
+		check: isOneOf(fsyncValues)},
 
-	{"metrics.listen", kindString, "where /metrics and /healthz listen: host:port, unix:/path (mode 0660), systemd (socket activation); empty disables", func(c *Config) any { return &c.Metrics.Listen }},
+	{name: "metrics.listen", kind: kindString, live: false,
+		help:  "where /metrics and /healthz listen: host:port, unix:/path (mode 0660), systemd (socket activation); empty disables",
+		field: func(c *Config) any { return &c.Metrics.Listen },
+		check: func(name string, v any) *FieldError {
+			if l := *v.(*string); l != "" && !metricsListen(l) {
+				return fieldErr(name, "%q is not allowed; want host:port (port 0 picks a free one), unix:/absolute/path, systemd (socket activation), or empty to disable", l)
+			}
+			return nil
+		}},
 
-	{"log.level", kindString, "log level: " + strings.Join(logLevelValues, ", "), func(c *Config) any { return &c.Log.Level }},
-	{"log.format", kindString, "log format: " + strings.Join(logFormatValues, ", "), func(c *Config) any { return &c.Log.Format }},
+	{name: "log.level", kind: kindString, live: true,
+		help:  "log level: " + strings.Join(logLevelValues, ", "),
+		field: func(c *Config) any { return &c.Log.Level },
+		check: isOneOf(logLevelValues)},
+	{name: "log.format", kind: kindString, live: false,
+		help:  "log format: " + strings.Join(logFormatValues, ", "),
+		field: func(c *Config) any { return &c.Log.Format },
+		check: isOneOf(logFormatValues)},
 
-	{"shutdown.timeout", kindDuration, "longest SIGTERM may spend flushing to Kafka", func(c *Config) any { return &c.Shutdown.Timeout }},
+	{name: "shutdown.timeout", kind: kindDuration, live: false,
+		help:  "longest SIGTERM may spend flushing to Kafka",
+		field: func(c *Config) any { return &c.Shutdown.Timeout },
+		check: isPositive},
 
-	{"inventory.interval", kindDuration, "how often what already listens is listed again; 0: at start and after losses only", func(c *Config) any { return &c.Inventory.Interval }},
+	{name: "inventory.interval", kind: kindDuration, live: false,
+		help:  "how often what already listens is listed again; 0: at start and after losses only",
+		field: func(c *Config) any { return &c.Inventory.Interval },
+		check: func(name string, v any) *FieldError {
+			if d := *v.(*time.Duration); d != 0 && d < time.Minute {
+				return fieldErr(name, "%s is not allowed; want 0 (at start and after losses only) or at least 1m", d)
+			}
+			return nil
+		}},
 }
 
-// The allowed values of the enumerated keys, in the order messages list them.
+// The allowed values of the enumerated keys, in the order messages list
+// them. Each list belongs to the package that acts on the value.
 var (
-	hookValues        = []string{"auto", "fexit", "kprobe", "tracepoint"}
-	acksValues        = []Acks{AcksAll, AcksOne, AcksNone}
-	compressionValues = []Compression{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd}
-	saslValues        = []SASLMechanism{SASLNone, SASLPlain, SASLScramSHA256, SASLScramSHA512}
-	fullPolicyValues  = []FullPolicy{DropOldest, DropNewest}
-	fsyncValues       = []FsyncPolicy{FsyncAlways, FsyncBatch, FsyncNever}
+	hookValues        = hookNames()
+	acksValues        = kafkasink.AcksValues
+	compressionValues = kafkasink.CompressionValues
+	saslValues        = kafkaconn.Mechanisms
+	fullPolicyValues  = spool.FullPolicies
+	fsyncValues       = spool.FsyncPolicies
 	logLevelValues    = []string{LogDebug, LogInfo, LogWarn, LogError}
 	logFormatValues   = []string{LogJSON, LogText}
 )
+
+// keyOfEnv maps each key's environment variable back to the key, for the
+// check of kafka.sasl.password_env (which cannot read keys itself: keys
+// holds that check).
+var keyOfEnv = map[string]string{}
+
+func init() {
+	for _, k := range keys {
+		keyOfEnv[EnvName(k.name)] = k.name
+	}
+}
+
+// hookNames are the values of capture.hook: auto and bpf's hooks.
+func hookNames() []string {
+	names := []string{string(bpf.HookAuto)}
+	for _, h := range bpf.Hooks {
+		names = append(names, string(h))
+	}
+	return names
+}
 
 func joinValues[S ~string](vs []S) string {
 	s := make([]string, len(vs))
@@ -129,36 +385,7 @@ func EnvName(key string) string {
 }
 
 // sections returns every dotted prefix of a key ("kafka", "kafka.tls").
-func sections() []string {
-	var out []string
-	for _, k := range keys {
-		parts := strings.Split(k.name, ".")
-		for i := 1; i < len(parts); i++ {
-			s := strings.Join(parts[:i], ".")
-			if !slices.Contains(out, s) {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
-}
+func sections() []string { return keytable.Sections(Keys()) }
 
 // children lists the names allowed directly under section ("" is the top).
-func children(section string) []string {
-	prefix := section + "."
-	if section == "" {
-		prefix = ""
-	}
-	var out []string
-	for _, k := range keys {
-		rest, ok := strings.CutPrefix(k.name, prefix)
-		if !ok {
-			continue
-		}
-		child, _, _ := strings.Cut(rest, ".")
-		if !slices.Contains(out, child) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
+func children(section string) []string { return keytable.Children(Keys(), section) }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"net"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,7 +11,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/bpf"
 )
 
 // Limits of the values Validate accepts, with the reason for each.
@@ -27,8 +26,8 @@ const (
 	maxPID = 4 << 20
 	// maxUID excludes 4294967295, which is (uid_t)-1, "no user".
 	maxUID = 1<<32 - 2
-	// maxFilterPorts is MAX_PORTS of the BPF port set (bpf/bindwatch.c).
-	maxFilterPorts = 1024
+	// maxFilterPorts is what the BPF port set holds (MAX_FILTER_PORTS).
+	maxFilterPorts = bpf.MaxFilterPorts
 	maxBatchSize   = 100000
 	// maxQueueSize bounds the memory of the queue: 16M events of some
 	// hundred bytes each is already gigabytes.
@@ -61,7 +60,10 @@ var (
 func (c *Config) Validate() error {
 	var errs []error
 	for _, k := range keys {
-		if e := checkKey(k.name, c); e != nil {
+		if k.check == nil {
+			continue
+		}
+		if e := k.check(k.name, k.field(c)); e != nil {
 			errs = append(errs, e)
 		}
 	}
@@ -69,135 +71,44 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkKey checks the value of one key, reading that field only: Load
-// checks each layer's values this way where they come from, so a wrong
-// value in the file is refused even where the environment overrides it.
+// checkKey checks the value of one key with its row's check, reading that
+// field only: Load checks each layer's values this way where they come
+// from, so a wrong value in the file is refused even where the environment
+// overrides it.
 func checkKey(name string, c *Config) *FieldError {
-	switch name {
-	case "capture.hook":
-		return enum(name, c.Capture.Hook, hookValues)
-	case "capture.ring_buffer_bytes":
-		if n := c.Capture.RingBufferBytes; n < minRingBufferBytes || n > maxRingBufferBytes || n&(n-1) != 0 {
-			return fieldErr(name, "%d is not allowed; want a power of two from %s to %s", n, formatSize(minRingBufferBytes), formatSize(maxRingBufferBytes))
-		}
-	case "capture.pid":
-		if p := c.Capture.PID; p != -1 && (p < 1 || p > maxPID) {
-			return fieldErr(name, "%d is out of range; want -1 (all) or 1 to %d", p, maxPID)
-		}
-	case "capture.uid":
-		if u := c.Capture.UID; u != -1 && (u < 0 || u > maxUID) {
-			return fieldErr(name, "%d is out of range; want -1 (all) or 0 to %d", u, int64(maxUID))
-		}
-	case "capture.ports":
-		if slices.Contains(c.Capture.Ports, 0) {
-			return fieldErr(name, "0 is not a port (want 1-65535)")
-		}
-		if n := len(c.Capture.Ports); n > maxFilterPorts {
-			return fieldErr(name, "%d ports are too many; want at most %d", n, maxFilterPorts)
-		}
-	case "capture.pin_dir":
-		if d := c.Capture.PinDir; d != "" && (!filepath.IsAbs(d) || filepath.Clean(d) != d) {
-			return fieldErr(name, "%q is not allowed; want an absolute, clean path on bpffs (e.g. /sys/fs/bpf/bindwatch), or empty", d)
-		}
-	case "host.name":
-		if n := c.Host.Name; len(n) > maxHostName || strings.IndexFunc(n, notInName) >= 0 {
-			return fieldErr(name, "%q is not allowed; want at most %d characters, no spaces or control characters, or empty for the OS host name", n, maxHostName)
-		}
-	case "kafka.brokers":
-		if len(c.Kafka.Brokers) == 0 {
-			return fieldErr(name, "no broker; want at least one host:port")
-		}
-		for _, b := range c.Kafka.Brokers {
-			if !hostPort(b, false) {
-				return fieldErr(name, "%q is not allowed; want host:port with a port 1-65535", b)
-			}
-		}
-	case "kafka.topic":
-		if t := c.Kafka.Topic; !topicName.MatchString(t) || t == "." || t == ".." {
-			return fieldErr(name, `%q is not allowed; want 1 to 249 of a-z, A-Z, 0-9, ".", "_", "-" (not "." or "..")`, t)
-		}
-	case "kafka.client_id":
-		if id := c.Kafka.ClientID; id == "" || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-			return fieldErr(name, "%q is not allowed; want a name without control characters", id)
-		}
-	case "kafka.acks":
-		return enum(name, c.Kafka.Acks, acksValues)
-	case "kafka.compression":
-		return enum(name, c.Kafka.Compression, compressionValues)
-	case "kafka.batch_timeout":
-		return positive(name, c.Kafka.BatchTimeout)
-	case "kafka.write_timeout":
-		return positive(name, c.Kafka.WriteTimeout)
-	case "kafka.spool_after":
-		return positive(name, c.Kafka.SpoolAfter)
-	case "kafka.sasl.mechanism":
-		return enum(name, c.Kafka.SASL.Mechanism, saslValues)
-	case "kafka.sasl.password_env":
-		v := c.Kafka.SASL.PasswordEnv
-		if v != "" && !envVarName.MatchString(v) {
-			return fieldErr(name, "%q is not allowed; want an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", v)
-		}
-		for _, k := range keys {
-			if EnvName(k.name) == v {
-				return fieldErr(name, "%q is the variable of key %s; want a variable of its own", v, k.name)
-			}
-		}
-	case "schema.registry_url":
-		if u := c.Schema.RegistryURL; u != "" {
-			p, err := url.Parse(u)
-			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return fieldErr(name, "%q is not allowed; want an http:// or https:// URL, or empty for no registry", u)
-			}
-		}
-	case "schema.version":
-		return intRange(name, int64(c.Schema.Version), 1, schemas.Latest)
-	case "pipeline.batch_size":
-		return intRange(name, int64(c.Pipeline.BatchSize), 1, maxBatchSize)
-	case "pipeline.batch_timeout":
-		return positive(name, c.Pipeline.BatchTimeout)
-	case "pipeline.queue_size":
-		return intRange(name, int64(c.Pipeline.QueueSize), 1, maxQueueSize)
-	case "spool.dir":
-		if d := c.Spool.Dir; !filepath.IsAbs(d) {
-			return fieldErr(name, "%q is not allowed; want an absolute directory", d)
-		}
-	case "spool.max_bytes":
-		if n := c.Spool.MaxBytes; n < minSpoolBytes {
-			return fieldErr(name, "%d is too small; want at least %s", n, formatSize(minSpoolBytes))
-		}
-	case "spool.full_policy":
-		return enum(name, c.Spool.FullPolicy, fullPolicyValues)
-	case "spool.fsync":
-		return enum(name, c.Spool.Fsync, fsyncValues)
-	case "metrics.listen":
-		if l := c.Metrics.Listen; l != "" && !metricsListen(l) {
-			return fieldErr(name, "%q is not allowed; want host:port (port 0 picks a free one), unix:/absolute/path, systemd (socket activation), or empty to disable", l)
-		}
-	case "log.level":
-		return enum(name, c.Log.Level, logLevelValues)
-	case "log.format":
-		return enum(name, c.Log.Format, logFormatValues)
-	case "shutdown.timeout":
-		return positive(name, c.Shutdown.Timeout)
-	case "capture.uid_budget":
-		return intRange(name, int64(c.Capture.UIDBudget), 0, 1_000_000)
-	case "capture.orphan_timeout":
-		// The agent renews the lease every monitor tick (5s).
-		if d := c.Capture.OrphanTimeout; d != 0 && d < 30*time.Second {
-			return fieldErr(name, "%s is not allowed; want 0 (capture goes on until unpinned) or at least 30s", d)
-		}
-	case "inventory.interval":
-		if c.Inventory.Interval != 0 && c.Inventory.Interval < time.Minute {
-			return fieldErr(name, "%s is not allowed; want 0 (at start and after losses only) or at least 1m", c.Inventory.Interval)
-		}
+	k, ok := lookupKey(name)
+	if !ok || k.check == nil {
+		return nil
 	}
-	return nil
+	return k.check(name, k.field(c))
 }
+
+// isOneOf is the check of an enumerated key.
+func isOneOf[S ~string](allowed []S) func(string, any) *FieldError {
+	return func(name string, v any) *FieldError { return enum(name, *v.(*S), allowed) }
+}
+
+// inRange is the check of an integer key with bounds.
+func inRange(lo, hi int64) func(string, any) *FieldError {
+	return func(name string, v any) *FieldError {
+		var n int64
+		switch p := v.(type) {
+		case *int:
+			n = int64(*p)
+		case *int64:
+			n = *p
+		}
+		return intRange(name, n, lo, hi)
+	}
+}
+
+// isPositive is the check of a duration that must be above 0.
+func isPositive(name string, v any) *FieldError { return positive(name, *v.(*time.Duration)) }
 
 // checkAcross checks what depends on several keys, on the merged Config
 // only: which layer set each part does not matter.
 func (c *Config) checkAcross() []error {
-	errs := append(c.Kafka.TLS.validate(), c.Kafka.SASL.validate()...)
+	errs := append(validateTLS(c.Kafka.TLS), c.Kafka.SASL.validate()...)
 	return append(errs, c.batchFitsSpool()...)
 }
 
@@ -216,7 +127,7 @@ func (c *Config) batchFitsSpool() []error {
 	return nil
 }
 
-func (t KafkaTLS) validate() []error {
+func validateTLS(t KafkaTLS) []error {
 	var errs []error
 	if !t.Enabled {
 		// Settings for a TLS that is off are a half-done change: the agent

@@ -3,6 +3,7 @@ package spool
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 )
 
 // FullPolicy says what a full spool gives up. The values are those of the
@@ -36,6 +37,19 @@ const (
 	// FsyncNever leaves all writeback to the kernel.
 	FsyncNever FsyncPolicy = "never"
 )
+
+// The allowed values, in the order error messages list them.
+var (
+	FullPolicies  = []FullPolicy{DropOldest, DropNewest}
+	FsyncPolicies = []FsyncPolicy{FsyncAlways, FsyncBatch, FsyncNever}
+)
+
+// DefaultOptions are the spool the agent runs when its configuration sets
+// nothing (internal/config composes its defaults from them); Open puts
+// their FullPolicy and Fsync in empty fields.
+func DefaultOptions() Options {
+	return Options{MaxBytes: 1 << 30, FullPolicy: DropOldest, Fsync: FsyncBatch}
+}
 
 // DefaultSegmentBytes caps the size at which segments rotate when
 // Options.SegmentBytes is zero.
@@ -72,18 +86,17 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxBytes <= 0 {
 		return o, fmt.Errorf("max bytes %d: must be positive", o.MaxBytes)
 	}
-	switch o.FullPolicy {
-	case "":
-		o.FullPolicy = DropOldest
-	case DropOldest, DropNewest:
-	default:
+	d := DefaultOptions()
+	if o.FullPolicy == "" {
+		o.FullPolicy = d.FullPolicy
+	}
+	if !slices.Contains(FullPolicies, o.FullPolicy) {
 		return o, fmt.Errorf("full policy %q: want %s or %s", o.FullPolicy, DropOldest, DropNewest)
 	}
-	switch o.Fsync {
-	case "":
-		o.Fsync = FsyncBatch
-	case FsyncAlways, FsyncBatch, FsyncNever:
-	default:
+	if o.Fsync == "" {
+		o.Fsync = d.Fsync
+	}
+	if !slices.Contains(FsyncPolicies, o.Fsync) {
 		return o, fmt.Errorf("fsync policy %q: want %s, %s or %s", o.Fsync, FsyncAlways, FsyncBatch, FsyncNever)
 	}
 	if o.SegmentBytes < 0 {

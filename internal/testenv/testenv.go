@@ -161,3 +161,19 @@ func ReadFile(t testing.TB, path string) string {
 	}
 	return string(b)
 }
+
+// Deps lists the import paths pkg (a pattern go list takes, such as ".")
+// depends on, itself included, as `go list -deps` does.
+func Deps(t testing.TB, pkg string) []string {
+	t.Helper()
+	goCmd := RequireTool(t, "go", "golang-go")
+	out, err := exec.Command(goCmd, "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, stderr)
+	}
+	return strings.Fields(string(out))
+}

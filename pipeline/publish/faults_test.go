@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/sink"
 	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
@@ -39,11 +39,11 @@ func seqBatch(first uint64, n, size int) encode.Batch {
 	return b
 }
 
-func seqMsgs(first uint64, n, size int) []kafka.Message {
+func seqMsgs(first uint64, n, size int) []spool.Message {
 	b := seqBatch(first, n, size)
-	msgs := make([]kafka.Message, n)
+	msgs := make([]spool.Message, n)
 	for i, v := range b.Values {
-		msgs[i] = kafka.Message{Key: []byte("host"), Value: v}
+		msgs[i] = spool.Message{Key: []byte("host"), Value: v}
 	}
 	return msgs
 }
@@ -93,7 +93,7 @@ type stageRun struct {
 	done      chan error
 }
 
-func runStage(t *testing.T, p *Publisher, configure func(*Stage)) *stageRun {
+func runStage(t *testing.T, p Sink, configure func(*Stage)) *stageRun {
 	t.Helper()
 	sp, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: 256 << 20, Logger: quiet})
 	if err != nil {
@@ -101,10 +101,10 @@ func runStage(t *testing.T, p *Publisher, configure func(*Stage)) *stageRun {
 	}
 	r := &stageRun{in: make(chan encode.Batch, 4), spool: sp, done: make(chan error, 1)}
 	s := &Stage{
-		Publisher: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: 5 * time.Second,
+		Sink: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: 5 * time.Second,
 		Stats: &r.stats, Logger: quiet, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 		// Tokens come in order: the latest says how many are accounted for.
-		Delivered: func(a record.Ack) { r.delivered.Store(int64(a)) },
+		Observer: observed{delivered: func(a record.Ack) { r.delivered.Store(int64(a)) }},
 	}
 	if configure != nil {
 		configure(s)
@@ -190,7 +190,9 @@ func TestBatchTooLargeIsSplit(t *testing.T) {
 	const topic = "small-limit"
 	c := kafkatest.Start(t, kafkatest.Options{Topic: topic, Partitions: 1,
 		BrokerConfigs: map[string]string{"message.max.bytes": "50000"}})
-	p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic})
+	// Uncompressed: the brokers must see the batch's real size (zstd, the
+	// default, packs these zero-filled values far below the limit).
+	p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, Compression: "none"})
 
 	msgs := seqMsgs(0, 500, 250) // 125 kB in one record batch
 	failed, err := p.Publish(t.Context(), msgs)
@@ -206,8 +208,8 @@ func TestBatchTooLargeIsSplit(t *testing.T) {
 	if !slices.Equal(failed, []int{7}) {
 		t.Fatalf("failed %v, want [7] alone (error %v)", failed, err)
 	}
-	var perr *Error
-	if !errors.As(err, &perr) || !Rejected(perr.Errs[0]) {
+	var perr *sink.Error
+	if !errors.As(err, &perr) || !sink.Rejected(perr.Errs[0]) {
 		t.Fatalf("error %v: want the oversized message rejected", err)
 	}
 	got := kafkatest.ReadAll(t, c.Addrs, topic, 519, 10*time.Second)
@@ -236,10 +238,10 @@ func TestInvalidTimestampIsNotADrop(t *testing.T) {
 	msgs := seqMsgs(0, 50, 100)
 	failed, err := p.Publish(t.Context(), msgs)
 	if err != nil {
-		var perr *Error
+		var perr *sink.Error
 		if errors.As(err, &perr) {
 			for _, e := range perr.Errs {
-				if Rejected(e) {
+				if sink.Rejected(e) {
 					t.Fatalf("INVALID_TIMESTAMP counted as a rejection, the event would be dropped: %v", e)
 				}
 			}
@@ -319,9 +321,9 @@ func TestStuckReplayIsReported(t *testing.T) {
 	}
 	var last atomic.Value
 	var stats StageStats
-	s := &Stage{Publisher: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: time.Second, Stats: &stats, Logger: quiet,
+	s := &Stage{Sink: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: time.Second, Stats: &stats, Logger: quiet,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-		ReportReplay: func(err error) { last.Store(fmt.Sprint(err)) }}
+		Observer: observed{replay: func(err error) { last.Store(fmt.Sprint(err)) }}}
 	in := make(chan encode.Batch)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -79,11 +79,11 @@ func TestFullDiskKeepsRefusedEvents(t *testing.T) {
 	var delivered atomic.Int64
 	var stats StageStats
 	in := make(chan encode.Batch, 4)
-	s := &Stage{Publisher: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: 5 * time.Second,
+	s := &Stage{Sink: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: 5 * time.Second,
 		Stats: &stats, Logger: quiet, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		// Tokens come in order: the latest, less the backlog the batches
 		// are numbered after, is how many fresh events are accounted for.
-		Delivered: func(a record.Ack) { delivered.Store(int64(a) - int64(backlog)) }}
+		Observer: observed{delivered: func(a record.Ack) { delivered.Store(int64(a) - int64(backlog)) }}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, in) }()
@@ -166,11 +166,11 @@ func TestFullDiskAndKafkaDownKeepsRingSpace(t *testing.T) {
 	var delivered atomic.Int64
 	var stats StageStats
 	in := make(chan encode.Batch, 4)
-	s := &Stage{Publisher: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: time.Second, LateAfter: 200 * time.Millisecond,
+	s := &Stage{Sink: p, Spool: sp, Key: []byte("host"), ShutdownTimeout: time.Second, LateAfter: 200 * time.Millisecond,
 		Stats: &stats, Logger: quiet, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		// Tokens come in order: the latest, less the backlog the batches
 		// are numbered after, is how many fresh events are accounted for.
-		Delivered: func(a record.Ack) { delivered.Store(int64(a) - int64(backlog)) }}
+		Observer: observed{delivered: func(a record.Ack) { delivered.Store(int64(a) - int64(backlog)) }}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, in) }()

@@ -1,3 +1,8 @@
+// Package publish is the last stage of the pipeline: it hands encoded
+// batches to a Sink (the Kafka producer, internal/kafkasink, in the agent)
+// and keeps what the sink does not take in the spool, replaying it in
+// order. It knows nothing of any one output: a Sink reports per message
+// what failed, as a *sink.Error, and whether resending can help.
 package publish
 
 import (
@@ -10,8 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
+	"github.com/bindwatch/bindwatch/internal/sink"
 	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
@@ -26,28 +30,27 @@ type StageStats struct {
 	Spooled   atomic.Uint64 // written to the spool
 	Replayed  atomic.Uint64 // acknowledged from the spool
 	// Lost counts messages neither delivered nor spooled at the shutdown
-	// deadline (only without a spool, or when the spool is closed).
+	// deadline (a spool that is closed or cannot write).
 	Lost atomic.Uint64
 }
 
-// Stage publishes encoded batches, keyed by Key (the host id) so that Kafka
-// keeps one host's events in order on one partition.
+// Stage publishes encoded batches to Sink, keyed by Key (the host id) so
+// that Kafka keeps one host's events in order on one partition.
 //
-// With a Spool, one batch is written at a time while the stage goes on
-// taking batches behind it, in memory. A write not acknowledged within
-// LateAfter (or with MaxPending events waiting behind it) is late: it is
-// cancelled, and it and every batch behind it go to the spool. A batch Kafka
-// does not take goes to disk too, from its first failed message on, and so
-// does every batch after it while the spool holds anything, so order is
-// kept; a replayer publishes the spool front to back, deleting each batch
-// once the brokers acknowledged it. A cancelled write may still land: that
-// batch is then delivered twice (at least once). Without a spool (tests,
-// benchmarks) a failed batch is retried in memory until the shutdown
-// deadline.
+// One batch is written at a time while the stage goes on taking batches
+// behind it, in memory. A write not acknowledged within LateAfter (or with
+// MaxPending events waiting behind it) is late: it is cancelled, and it and
+// every batch behind it go to the spool. A batch the sink does not take goes
+// to disk too, from its first failed message on, and so does every batch
+// after it while the spool holds anything, so order is kept; a replayer
+// publishes the spool front to back, deleting each batch once the sink
+// acknowledged it. A cancelled write may still land: that batch is then
+// delivered twice (at least once).
 type Stage struct {
-	Publisher *Publisher
-	Spool     *spool.Spool
-	Key       []byte
+	Sink Sink
+	// Spool keeps what Sink did not take; it is required.
+	Spool *spool.Spool
+	Key   []byte
 	// ShutdownTimeout bounds how long delivery keeps trying once ctx is
 	// cancelled; what is undelivered then is spooled (or counted as lost).
 	ShutdownTimeout time.Duration
@@ -63,28 +66,13 @@ type Stage struct {
 	Logger     *slog.Logger
 	// Backoff between attempts grows from MinBackoff to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
-	// Each Observer is optional; a prometheus.Histogram is one.
-	EventLatency Observer // per event: seconds from bind to acknowledgement
-	WriteLatency Observer // per Publish call: seconds until it returned
-	BatchSize    Observer // per batch: messages in it
+	// Observer is told what the stage does; nil tells no one.
+	Observer Observer
 	// Prepare, when set, is called on messages before each Publish (it may
 	// rewrite them in place); an error means they cannot be sent yet (a
 	// schema id the registry has not given): they count as failed, and
 	// wait in the spool.
-	Prepare func([]kafka.Message) error
-	// Report, when set, is told the outcome of every write: nil when all
-	// its messages were acknowledged. Health checks follow it.
-	Report func(error)
-	// ReportReplay, when set, is told whether the replayer can read the
-	// spool: an error while reading it fails, nil once it reads again.
-	ReportReplay func(error)
-	// Delivered, when set, is told after each batch its delivery token
-	// (encode.Batch.Ack): its events are now acknowledged, spooled, or
-	// counted as lost, and their ring space can be freed. Batches are
-	// reported in order. A batch that neither Kafka nor the spool took by
-	// the shutdown deadline (a full disk) is not reported, nor is any
-	// batch after it: their ring space is kept for the next agent.
-	Delivered func(record.Ack)
+	Prepare func([]spool.Message) error
 
 	// withheld is set once a batch could not be accounted for: from then
 	// on no ring space is freed.
@@ -97,18 +85,60 @@ const (
 	DefaultMaxPending = 65536
 )
 
-// Observer takes one sample of a distribution.
-type Observer interface{ Observe(float64) }
+// Sink is an output: the Kafka producer (internal/kafkasink) in the agent.
+type Sink interface {
+	// Publish sends msgs in order and waits until the output has them.
+	// It returns the indexes of those it does not have, ascending, and an
+	// error; with a *sink.Error, failures marked with sink.Reject are not
+	// tried again and the others are kept from the first of them on.
+	// nil, nil means every message was taken.
+	Publish(ctx context.Context, msgs []spool.Message) (failed []int, err error)
+	// Ping checks that the output is reachable, for health.
+	Ping(ctx context.Context) error
+	// Close flushes and releases the output, waiting at most until ctx
+	// is done.
+	Close(ctx context.Context) error
+}
 
-// ObserverFunc adapts a function to Observer.
-type ObserverFunc func(float64)
+// Observer is told what the stage does, for metrics and health. Its
+// methods are called from the stage's goroutines and must not block.
+type Observer interface {
+	// Taken: a batch of n messages came from the input.
+	Taken(n int)
+	// Wrote: one Publish call returned after took.
+	Wrote(took time.Duration)
+	// Result: the outcome of a write, nil when every message of it was
+	// taken. Health follows it. A batch that could not be prepared is
+	// not a write and is not reported.
+	Result(err error)
+	// Acknowledged: one message was taken, age after its event.
+	Acknowledged(age time.Duration)
+	// Replay: whether the replayer can read the spool; an error while
+	// reading it fails, nil once it reads again.
+	Replay(err error)
+	// Delivered: a batch's delivery token (encode.Batch.Ack). Its events
+	// are now acknowledged, spooled, or counted as lost, and their ring
+	// space can be freed. Batches are reported in order. A batch that
+	// neither the output nor the spool took by the shutdown deadline (a
+	// full disk) is not reported, nor is any batch after it: their ring
+	// space is kept for the next agent.
+	Delivered(ack record.Ack)
+}
 
-// Observe calls f(v).
-func (f ObserverFunc) Observe(v float64) { f(v) }
+// NopObserver observes nothing; embed it to implement only some of
+// Observer.
+type NopObserver struct{}
+
+func (NopObserver) Taken(int)                  {}
+func (NopObserver) Wrote(time.Duration)        {}
+func (NopObserver) Result(error)               {}
+func (NopObserver) Acknowledged(time.Duration) {}
+func (NopObserver) Replay(error)               {}
+func (NopObserver) Delivered(record.Ack)       {}
 
 // pending is a batch taken from the input and not yet accounted for.
 type pending struct {
-	msgs []kafka.Message
+	msgs []spool.Message
 	// events counts the messages held in memory; ack is the batch's
 	// delivery token.
 	events int
@@ -142,6 +172,12 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 	if s.MaxPending <= 0 {
 		s.MaxPending = DefaultMaxPending
 	}
+	if s.Observer == nil {
+		s.Observer = NopObserver{}
+	}
+	if s.Spool == nil {
+		return errors.New("publish: no spool")
+	}
 	// deliverCtx outlives ctx by ShutdownTimeout: shutdown drains.
 	deliverCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
@@ -155,16 +191,6 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 		case <-deliverCtx.Done():
 		}
 	}()
-	if s.Spool == nil {
-		for b := range in {
-			p := s.take(b)
-			if len(p.msgs) > 0 {
-				s.retryInMemory(deliverCtx, p.msgs)
-			}
-			s.delivered(p.ack)
-		}
-		return nil
-	}
 	var replayer sync.WaitGroup
 	replayer.Add(1)
 	go func() {
@@ -239,13 +265,11 @@ func (s *Stage) pipelined(ctx context.Context, in <-chan encode.Batch) {
 
 // take turns an encoded batch into messages.
 func (s *Stage) take(b encode.Batch) pending {
-	msgs := make([]kafka.Message, len(b.Values))
+	msgs := make([]spool.Message, len(b.Values))
 	for i, v := range b.Values {
-		msgs[i] = kafka.Message{Key: s.Key, Value: v, Time: b.Times[i]}
+		msgs[i] = spool.Message{Key: s.Key, Value: v, Time: b.Times[i]}
 	}
-	if s.BatchSize != nil {
-		s.BatchSize.Observe(float64(len(msgs)))
-	}
+	s.Observer.Taken(len(msgs))
 	return pending{msgs: msgs, events: len(msgs), ack: b.Ack}
 }
 
@@ -283,14 +307,10 @@ func (s *Stage) abandon(ctx context.Context, fl *flight, why error) {
 // finish accounts for a write that returned: what failed is kept.
 func (s *Stage) finish(ctx context.Context, fl *flight, late error) {
 	defer fl.cancel()
-	if s.WriteLatency != nil {
-		s.WriteLatency.Observe(time.Since(fl.began).Seconds())
-	}
-	var retry []kafka.Message
+	s.Observer.Wrote(time.Since(fl.began))
+	var retry []spool.Message
 	if late != nil {
-		if s.Report != nil {
-			s.Report(late)
-		}
+		s.Observer.Result(late)
 		s.Stats.Failed.Add(uint64(len(fl.p.msgs)))
 		retry = fl.p.msgs
 	} else {
@@ -304,8 +324,8 @@ func (s *Stage) finish(ctx context.Context, fl *flight, late error) {
 
 // delivered frees the ring space of a batch, unless some were withheld.
 func (s *Stage) delivered(ack record.Ack) {
-	if s.Delivered != nil && !s.withheld {
-		s.Delivered(ack)
+	if !s.withheld {
+		s.Observer.Delivered(ack)
 	}
 }
 
@@ -319,17 +339,15 @@ func (s *Stage) spooling() bool {
 // later: every message from the first one that failed and may succeed later
 // on, so that order is kept; rejected ones before it are counted and left
 // out.
-func (s *Stage) publishOnce(ctx context.Context, msgs []kafka.Message) []kafka.Message {
+func (s *Stage) publishOnce(ctx context.Context, msgs []spool.Message) []spool.Message {
 	began := time.Now()
 	failed, err := s.publish(ctx, msgs)
-	if s.WriteLatency != nil {
-		s.WriteLatency.Observe(time.Since(began).Seconds())
-	}
+	s.Observer.Wrote(time.Since(began))
 	return s.account(msgs, failed, err)
 }
 
-// publish is Publisher.Publish after Prepare.
-func (s *Stage) publish(ctx context.Context, msgs []kafka.Message) ([]int, error) {
+// publish is Sink.Publish after Prepare.
+func (s *Stage) publish(ctx context.Context, msgs []spool.Message) ([]int, error) {
 	if s.Prepare != nil {
 		if err := s.Prepare(msgs); err != nil {
 			failed := make([]int, len(msgs))
@@ -339,44 +357,42 @@ func (s *Stage) publish(ctx context.Context, msgs []kafka.Message) ([]int, error
 			return failed, notPrepared{err}
 		}
 	}
-	return s.Publisher.Publish(ctx, msgs)
+	return s.Sink.Publish(ctx, msgs)
 }
 
-// notPrepared is a Prepare failure: nothing was asked of Kafka.
+// notPrepared is a Prepare failure: nothing was asked of the sink.
 type notPrepared struct{ error }
 
 func (e notPrepared) Unwrap() error { return e.error }
 
 // account counts the outcome of a Publish of msgs and returns what to try
 // again (see publishOnce).
-func (s *Stage) account(msgs []kafka.Message, failed []int, err error) []kafka.Message {
+func (s *Stage) account(msgs []spool.Message, failed []int, err error) []spool.Message {
 	var np notPrepared
-	if s.Report != nil && !errors.As(err, &np) {
-		s.Report(err)
+	if !errors.As(err, &np) {
+		s.Observer.Result(err)
 	}
 	s.Stats.Published.Add(uint64(len(msgs) - len(failed)))
-	if s.EventLatency != nil {
-		now := time.Now()
-		next := 0 // failed is ascending: skip those indexes
-		for i := range msgs {
-			if next < len(failed) && failed[next] == i {
-				next++
-				continue
-			}
-			s.EventLatency.Observe(now.Sub(msgs[i].Time).Seconds())
+	now := time.Now()
+	next := 0 // failed is ascending: skip those indexes
+	for i := range msgs {
+		if next < len(failed) && failed[next] == i {
+			next++
+			continue
 		}
+		s.Observer.Acknowledged(now.Sub(msgs[i].Time))
 	}
 	if err == nil {
 		return nil
 	}
 	s.Stats.Failed.Add(uint64(len(failed)))
-	var perr *Error
+	var perr *sink.Error
 	if !errors.As(err, &perr) {
 		return msgs
 	}
 	first := len(msgs) // the first message that failed and may pass later
 	for k, idx := range perr.Failed {
-		if !Rejected(perr.Errs[k]) {
+		if !sink.Rejected(perr.Errs[k]) {
 			first = idx
 			break
 		}
@@ -396,35 +412,31 @@ func (s *Stage) account(msgs []kafka.Message, failed []int, err error) []kafka.M
 // neither has by the shutdown deadline, it is counted as lost and its ring
 // space, and that of every batch after it, is kept. Refusals by the spool's
 // policy (full, too large) are counted by the spool.
-func (s *Stage) keep(ctx context.Context, msgs []kafka.Message) {
+func (s *Stage) keep(ctx context.Context, msgs []spool.Message) {
 	backoff := s.MinBackoff
-	batch := make([]spool.Message, len(msgs))
-	for i, m := range msgs {
-		batch[i] = spool.Message{Key: m.Key, Value: m.Value, Time: m.Time}
-	}
 	warned := false
 	for {
-		err := s.Spool.TryAppend(batch)
+		err := s.Spool.TryAppend(msgs)
 		switch {
 		case err == nil:
-			s.Stats.Spooled.Add(uint64(len(batch)))
+			s.Stats.Spooled.Add(uint64(len(msgs)))
 			return
 		case errors.Is(err, spool.ErrClosed):
-			s.Stats.Lost.Add(uint64(len(batch)))
+			s.Stats.Lost.Add(uint64(len(msgs)))
 			return
 		case !errors.Is(err, spool.ErrNotWritten):
 			return // dropped by the spool's policy, and counted
 		}
 		if !warned {
 			s.Logger.Error("the spool cannot write a batch; sending it directly", "component", "publish",
-				"messages", len(batch), "error", err)
+				"messages", len(msgs), "error", err)
 			warned = true
 		}
 		if ctx.Err() != nil {
-			s.Stats.Lost.Add(uint64(len(batch)))
+			s.Stats.Lost.Add(uint64(len(msgs)))
 			s.withheld = true
 			s.Logger.Error("shutdown deadline passed: a batch neither Kafka nor the spool took; its ring space is kept for the next agent",
-				"component", "publish", "messages", len(batch))
+				"component", "publish", "messages", len(msgs))
 			return
 		}
 		rest := s.publishOnce(ctx, msgs)
@@ -432,30 +444,9 @@ func (s *Stage) keep(ctx context.Context, msgs []kafka.Message) {
 			return
 		}
 		msgs = rest
-		batch = batch[len(batch)-len(rest):]
 		if sleep(ctx, backoff) {
 			backoff = min(2*backoff, s.MaxBackoff)
 		}
-	}
-}
-
-// retryInMemory sends msgs until each is acknowledged, rejected, or ctx ends.
-func (s *Stage) retryInMemory(ctx context.Context, msgs []kafka.Message) {
-	backoff := s.MinBackoff
-	for len(msgs) > 0 {
-		msgs = s.publishOnce(ctx, msgs)
-		if len(msgs) == 0 {
-			return
-		}
-		if ctx.Err() != nil {
-			s.Stats.Lost.Add(uint64(len(msgs)))
-			s.Logger.Error("shutdown deadline passed: messages not delivered", "component", "publish", "lost", len(msgs))
-			return
-		}
-		if !sleep(ctx, backoff) {
-			continue // the deadline came: one last attempt is made above
-		}
-		backoff = min(2*backoff, s.MaxBackoff)
 	}
 }
 
@@ -473,19 +464,12 @@ func (s *Stage) replay(ctx context.Context) {
 		}
 		if err != nil {
 			s.Logger.Error("reading the spool", "component", "publish", "error", err)
-			if s.ReportReplay != nil {
-				s.ReportReplay(fmt.Errorf("replaying the spool: %w", err))
-			}
+			s.Observer.Replay(fmt.Errorf("replaying the spool: %w", err))
 			sleep(ctx, s.MaxBackoff)
 			continue
 		}
-		if s.ReportReplay != nil {
-			s.ReportReplay(nil)
-		}
-		msgs := make([]kafka.Message, len(b.Messages))
-		for i, m := range b.Messages {
-			msgs[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
-		}
+		s.Observer.Replay(nil)
+		msgs := slices.Clone(b.Messages)
 		// Retry what failed, not the whole batch, until all of it is in.
 		for len(msgs) > 0 && ctx.Err() == nil {
 			before := len(msgs)

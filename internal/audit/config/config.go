@@ -8,6 +8,8 @@ package config
 import (
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	agentconfig "github.com/bindwatch/bindwatch/internal/config"
 )
 
@@ -65,4 +67,10 @@ func (c *Config) Agent() *agentconfig.Config {
 	a.Kafka.SASL = c.SASL
 	a.Schema.RegistryURL = c.RegistryURL
 	return &a
+}
+
+// Dialer dials the brokers with the audit's TLS and SASL settings, through
+// the same code as the agent's producer (internal/kafkaconn).
+func (c *Config) Dialer(environ []string) (*kafka.Dialer, error) {
+	return agentconfig.KafkaDialer(c.ClientID, c.TLS, c.SASL, environ)
 }

@@ -4,7 +4,8 @@ import (
 	"slices"
 	"strings"
 
-	agentconfig "github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
+	"github.com/bindwatch/bindwatch/internal/keytable"
 )
 
 type kind int
@@ -27,7 +28,7 @@ type key struct {
 }
 
 var (
-	saslValues     = []string{string(agentconfig.SASLNone), string(agentconfig.SASLPlain), string(agentconfig.SASLScramSHA256), string(agentconfig.SASLScramSHA512)}
+	saslValues     = kafkaconn.MechanismNames()
 	logLevelValues = []string{"debug", "info", "warn", "error"}
 )
 
@@ -69,31 +70,16 @@ func lookup(name string) (key, bool) {
 	return keys[i], true
 }
 
-// children lists the names allowed directly under section ("" is the top).
-func children(section string) []string {
-	prefix := ""
-	if section != "" {
-		prefix = section + "."
-	}
-	var out []string
-	for _, k := range keys {
-		rest, ok := strings.CutPrefix(k.name, prefix)
-		if !ok {
-			continue
-		}
-		child, _, _ := strings.Cut(rest, ".")
-		if !slices.Contains(out, child) {
-			out = append(out, child)
-		}
+// names lists the keys, in table order.
+func names() []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.name
 	}
 	return out
 }
 
-func isSection(name string) bool {
-	for _, k := range keys {
-		if strings.HasPrefix(k.name, name+".") {
-			return true
-		}
-	}
-	return false
-}
+// children lists the names allowed directly under section ("" is the top).
+func children(section string) []string { return keytable.Children(names(), section) }
+
+func isSection(name string) bool { return keytable.IsSection(names(), name) }

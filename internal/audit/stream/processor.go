@@ -24,6 +24,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 )
 
@@ -71,13 +72,9 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 		BatchTimeout: time.Millisecond,
 		BatchSize:    10000,
 		BatchBytes:   1000000, // under the brokers' default message.max.bytes
-		Transport:    transportOf(dialer),
+		Transport:    kafkaconn.TransportOf(dialer),
 	}
 	return p, nil
-}
-
-func transportOf(d *kafka.Dialer) *kafka.Transport {
-	return &kafka.Transport{ClientID: d.ClientID, TLS: d.TLS, SASL: d.SASLMechanism, DialTimeout: d.Timeout}
 }
 
 // SetPolicy replaces the policy; every partition re-evaluates its

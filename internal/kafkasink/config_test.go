@@ -1,4 +1,4 @@
-package publish
+package kafkasink
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -21,7 +23,7 @@ func TestConfigValidate(t *testing.T) {
 		{"everything set", func(c *Config) {
 			c.Acks, c.Compression, c.ClientID = "one", "zstd", "agent"
 			c.BatchSize, c.BatchTimeout, c.WriteTimeout = 1000, 5*time.Millisecond, time.Second
-			c.SASL = SASLConfig{Mechanism: "scram-sha-512", Username: "u", Password: "p"}
+			c.SASL = kafkaconn.SASL{Mechanism: "scram-sha-512", Username: "u", Password: "p"}
 		}, nil},
 		{"no brokers", func(c *Config) { c.Brokers = nil }, []string{"brokers []: need at least one host:port"}},
 		{"broker without port", func(c *Config) { c.Brokers = []string{"kafka1"} }, []string{`brokers "kafka1": want host:port`}},
@@ -30,7 +32,7 @@ func TestConfigValidate(t *testing.T) {
 		{"compression", func(c *Config) { c.Compression = "brotli" }, []string{`compression "brotli": want one of none, gzip, snappy, lz4, zstd`}},
 		{"negative durations", func(c *Config) { c.BatchTimeout, c.WriteTimeout = -1, -1 }, []string{"batch_timeout -1ns", "write_timeout -1ns"}},
 		{"negative batch size", func(c *Config) { c.BatchSize = -1 }, []string{"batch_size -1"}},
-		{"cert without key", func(c *Config) { c.TLS = TLSConfig{Enabled: true, CertFile: "c.pem"} }, []string{"set both or neither"}},
+		{"cert without key", func(c *Config) { c.TLS = kafkaconn.TLS{Enabled: true, CertFile: "c.pem"} }, []string{"set both or neither"}},
 		{"tls settings with tls off", func(c *Config) { c.TLS.CAFile = "ca.pem" }, []string{"tls.enabled false"}},
 		{"sasl mechanism", func(c *Config) { c.SASL.Mechanism = "gssapi" }, []string{`sasl.mechanism "gssapi": want one of none, plain, scram-sha-256, scram-sha-512`}},
 		{"sasl without user", func(c *Config) { c.SASL.Mechanism = "plain" }, []string{"sasl.username"}},
@@ -64,12 +66,12 @@ func TestConfigFiles(t *testing.T) {
 	pki := newTestPKIFiles(t)
 	for _, tt := range []struct {
 		name    string
-		tls     TLSConfig
+		tls     kafkaconn.TLS
 		wantErr string
 	}{
-		{"missing CA file", TLSConfig{Enabled: true, CAFile: "/nonexistent/ca.pem"}, "tls.ca_file"},
-		{"CA file without certificates", TLSConfig{Enabled: true, CAFile: pki.notPEM}, "no PEM certificate"},
-		{"key does not match", TLSConfig{Enabled: true, CertFile: pki.cert, KeyFile: pki.otherKey}, "tls.cert_file"},
+		{"missing CA file", kafkaconn.TLS{Enabled: true, CAFile: "/nonexistent/ca.pem"}, "tls.ca_file"},
+		{"CA file without certificates", kafkaconn.TLS{Enabled: true, CAFile: pki.notPEM}, "no PEM certificate"},
+		{"key does not match", kafkaconn.TLS{Enabled: true, CertFile: pki.cert, KeyFile: pki.otherKey}, "tls.cert_file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "t", TLS: tt.tls}, quiet)
@@ -86,7 +88,7 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	const secret = "s3cret-P4ssw0rd"
 	cfg := Config{
 		Brokers: []string{"127.0.0.1:9092"}, Topic: "t",
-		SASL: SASLConfig{Mechanism: "scram-sha-256", Username: "agent", Password: secret},
+		SASL: kafkaconn.SASL{Mechanism: "scram-sha-256", Username: "agent", Password: secret},
 	}
 	var logs bytes.Buffer
 	json := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

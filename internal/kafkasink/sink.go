@@ -1,10 +1,13 @@
-// Package publish sends encoded event batches to Kafka and says exactly which
-// messages did not make it, so the spool can keep those and nothing else.
+// Package kafkasink is the agent's Kafka output: it sends encoded event
+// batches to Kafka and says exactly which messages did not make it (as a
+// *sink.Error), so the spool can keep those and nothing else. It owns the
+// producer's configuration and defaults (Config, DefaultConfig); the
+// connection itself (TLS, SASL) is internal/kafkaconn's.
 //
-// One Publisher wraps one long-lived kafka-go Writer: connections, metadata
+// One Producer wraps one long-lived kafka-go Writer: connections, metadata
 // and per-partition batching live as long as the agent. Publish is
 // synchronous, one call per encoded batch.
-package publish
+package kafkasink
 
 import (
 	"context"
@@ -17,10 +20,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
+
+	"github.com/bindwatch/bindwatch/internal/sink"
+	"github.com/bindwatch/bindwatch/internal/spool"
 )
 
-// Publisher publishes batches of messages to one topic.
-type Publisher struct {
+// Producer publishes batches of messages to one topic.
+type Producer struct {
 	cfg       Config // defaulted; holds the password, so never printed as is
 	w         *kafka.Writer
 	transport *kafka.Transport
@@ -33,18 +39,18 @@ type Publisher struct {
 	closeErr  error
 }
 
-// New checks cfg and prepares a publisher. It does not contact the brokers:
+// New checks cfg and prepares a producer. It does not contact the brokers:
 // call Ping for that.
-func New(cfg Config, logger *slog.Logger) (*Publisher, error) {
+func New(cfg Config, logger *slog.Logger) (*Producer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("kafka publisher config: %w", err)
 	}
-	tc, err := cfg.TLS.tlsConfig()
+	tc, err := cfg.TLS.Config()
 	if err != nil {
 		return nil, fmt.Errorf("kafka publisher config: %w", err)
 	}
-	mech, err := cfg.SASL.mechanism()
+	mech, err := cfg.SASL.SASLMechanism()
 	if err != nil {
 		return nil, fmt.Errorf("kafka publisher config: %w", err)
 	}
@@ -55,20 +61,20 @@ func New(cfg Config, logger *slog.Logger) (*Publisher, error) {
 
 	var codec kafka.Compression
 	switch cfg.Compression {
-	case "gzip":
+	case CompressionGzip:
 		codec = kafka.Gzip
-	case "snappy":
+	case CompressionSnappy:
 		codec = kafka.Snappy
-	case "lz4":
+	case CompressionLZ4:
 		codec = kafka.Lz4
-	case "zstd":
+	case CompressionZstd:
 		codec = kafka.Zstd
 	}
 	acks := kafka.RequireAll
 	switch cfg.Acks {
-	case "one":
+	case AcksOne:
 		acks = kafka.RequireOne
-	case "none":
+	case AcksNone:
 		acks = kafka.RequireNone
 	}
 
@@ -103,7 +109,7 @@ func New(cfg Config, logger *slog.Logger) (*Publisher, error) {
 		}),
 	}
 	log.Info("kafka publisher configured", "config", cfg)
-	return &Publisher{
+	return &Producer{
 		cfg:       cfg,
 		w:         w,
 		transport: tr,
@@ -116,14 +122,15 @@ func New(cfg Config, logger *slog.Logger) (*Publisher, error) {
 
 // Publish sends msgs, keyed by the caller, and waits until the brokers
 // acknowledge them as Acks asks, or WriteTimeout passes. It returns the
-// indexes of the messages that were not acknowledged, ascending, and an
-// *Error saying why each failed; nil, nil when all were.
+// indexes of the messages that were not acknowledged, ascending, and a
+// *sink.Error saying why each failed; nil, nil when all were. Failures that
+// resending cannot cure are marked with sink.Reject.
 //
 // Order: msgs are written as consecutive chunks that each fit one producer
 // record batch (BatchSize messages, MaxMessageBytes), one chunk after the
 // other, so that a later record batch can never land while an earlier one
 // failed. Once a chunk fails for a reason that may pass, the chunks after
-// it are not sent and fail with ErrNotSent: the failed messages are always
+// it are not sent and fail with sink.ErrNotSent: the failed messages are always
 // everything from the first retryable failure on (apart from messages of
 // other keys that the same chunk wrote to other partitions).
 //
@@ -139,9 +146,13 @@ func New(cfg Config, logger *slog.Logger) (*Publisher, error) {
 // them. A failed message may in fact have been written (its acknowledgement
 // lost, or a timed-out batch still retrying in the background): delivery is
 // at least once, and consumers drop duplicates by (host id, boot id, seq).
-func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) ([]int, error) {
-	if len(msgs) == 0 {
+func (p *Producer) Publish(ctx context.Context, batch []spool.Message) ([]int, error) {
+	if len(batch) == 0 {
 		return nil, nil
+	}
+	msgs := make([]kafka.Message, len(batch))
+	for i, m := range batch {
+		msgs[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
@@ -194,7 +205,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) ([]int, e
 		if retryable {
 			for _, rest := range queue {
 				for _, i := range rest.idx {
-					errs[i] = ErrNotSent
+					errs[i] = sink.ErrNotSent
 				}
 			}
 			break
@@ -203,9 +214,12 @@ func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) ([]int, e
 	if len(errs) == 0 {
 		return nil, nil
 	}
-	perr := &Error{Total: len(msgs), Failed: make([]int, 0, len(errs)), Errs: make([]error, 0, len(errs))}
+	perr := &sink.Error{Op: "kafka publish", Total: len(msgs), Failed: make([]int, 0, len(errs)), Errs: make([]error, 0, len(errs))}
 	for i := range msgs {
 		if e, ok := errs[i]; ok {
+			if Rejected(e) {
+				e = sink.Reject(e)
+			}
 			perr.Failed = append(perr.Failed, i)
 			perr.Errs = append(perr.Errs, e)
 		}
@@ -220,7 +234,7 @@ type chunk struct{ idx []int }
 // chunks cuts send into runs of at most BatchSize messages and
 // MaxMessageBytes, as kafka-go counts them, so that each WriteMessages call
 // makes one record batch per partition.
-func (p *Publisher) chunks(msgs []kafka.Message, send []int) []chunk {
+func (p *Producer) chunks(msgs []kafka.Message, send []int) []chunk {
 	var out []chunk
 	var cur []int
 	var bytes int64
@@ -241,7 +255,7 @@ func (p *Publisher) chunks(msgs []kafka.Message, send []int) []chunk {
 
 // write sends one chunk and returns the error of each message of it that
 // failed. A chunk refused for its timestamps is sent once more, re-stamped.
-func (p *Publisher) write(ctx, parent context.Context, msgs []kafka.Message, c chunk) map[int]error {
+func (p *Producer) write(ctx, parent context.Context, msgs []kafka.Message, c chunk) map[int]error {
 	send := make([]kafka.Message, len(c.idx))
 	for j, i := range c.idx {
 		send[j] = msgs[i]
@@ -276,7 +290,7 @@ func (p *Publisher) write(ctx, parent context.Context, msgs []kafka.Message, c c
 
 // writeOnce is one WriteMessages call; idx[j] is the caller's index of
 // send[j].
-func (p *Publisher) writeOnce(ctx, parent context.Context, send []kafka.Message, idx []int) map[int]error {
+func (p *Producer) writeOnce(ctx, parent context.Context, send []kafka.Message, idx []int) map[int]error {
 	err := p.w.WriteMessages(ctx, send...)
 	if err == nil {
 		return nil
@@ -293,7 +307,7 @@ func (p *Publisher) writeOnce(ctx, parent context.Context, send []kafka.Message,
 		return failed
 	}
 	// Nothing was attributed per message: the topic's metadata failed, the
-	// publisher is closed, or the deadline passed while batches were in
+	// producer is closed, or the deadline passed while batches were in
 	// flight. All of them count as failed.
 	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 		err = fmt.Errorf("not acknowledged within write timeout %v: %w", p.cfg.WriteTimeout, err)
@@ -308,7 +322,7 @@ func (p *Publisher) writeOnce(ctx, parent context.Context, send []kafka.Message,
 // ctx is done. kafka-go's Writer.Close waits for every batch's retries, over
 // a minute when the brokers are gone; past the deadline Close returns an
 // error and leaves the writer to finish, or not, in the background.
-func (p *Publisher) Close(ctx context.Context) error {
+func (p *Producer) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		go func() {
 			p.closeErr = p.w.Close()
@@ -332,7 +346,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 // checks that every partition has a leader. It proves the brokers answer,
 // TLS and SASL pass and the topic exists, which the writer's cached metadata
 // cannot. Without a deadline in ctx it waits at most WriteTimeout.
-func (p *Publisher) Ping(ctx context.Context) error {
+func (p *Producer) Ping(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.cfg.WriteTimeout)
@@ -370,12 +384,12 @@ func (p *Publisher) Ping(ctx context.Context) error {
 
 // Stats is kafka-go's writer statistics since the previous call (counters
 // reset on each call), for metrics.
-func (p *Publisher) Stats() kafka.WriterStats { return p.w.Stats() }
+func (p *Producer) Stats() kafka.WriterStats { return p.w.Stats() }
 
-// String names the publisher without its credentials.
-func (p *Publisher) String() string {
-	return fmt.Sprintf("publish.Publisher{topic=%s brokers=%v}", p.cfg.Topic, p.cfg.Brokers)
+// String names the producer without its credentials.
+func (p *Producer) String() string {
+	return fmt.Sprintf("kafkasink.Producer{topic=%s brokers=%v}", p.cfg.Topic, p.cfg.Brokers)
 }
 
 // GoString keeps %#v from printing the unexported config and its password.
-func (p *Publisher) GoString() string { return p.String() }
+func (p *Producer) GoString() string { return p.String() }

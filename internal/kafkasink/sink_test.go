@@ -1,4 +1,4 @@
-package publish
+package kafkasink
 
 import (
 	"context"
@@ -9,11 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
+	"github.com/bindwatch/bindwatch/internal/sink"
+	"github.com/bindwatch/bindwatch/internal/spool"
+
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/bindwatch/bindwatch/internal/kafkatest"
 )
 
 const topic = "bind-events"
@@ -27,7 +32,7 @@ func TestPublishReadBack(t *testing.T) {
 	if err := p.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	var sent []kafka.Message
+	var sent []spool.Message
 	for i := range 3 {
 		msgs := batch(uint64(i+1), 5, 500, 200)
 		failed, err := p.Publish(t.Context(), msgs)
@@ -36,7 +41,7 @@ func TestPublishReadBack(t *testing.T) {
 		}
 		sent = append(sent, msgs...)
 	}
-	want := perKey(sent, msgKV)
+	want := perKey(sent, sentKV)
 
 	got := kafkatest.ReadAll(t, c.Addrs, topic, len(sent), 20*time.Second)
 	if d, ok := diffPerKey(want, perKey(got, msgKV)); !ok {
@@ -80,13 +85,13 @@ func TestAcks(t *testing.T) {
 		t.Run(fmt.Sprintf("acks=%q", tt.acks), func(t *testing.T) {
 			c := kafkatest.Start(t, kafkatest.Options{Topic: topic})
 			obs := observeProduce(c)
-			p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, Acks: tt.acks})
+			p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, Acks: Acks(tt.acks)})
 			msgs := batch(7, 3, 100, 200)
 			if failed, err := p.Publish(t.Context(), msgs); err != nil {
 				t.Fatalf("Publish: failed %v, %v", failed, err)
 			}
 			got := kafkatest.ReadAll(t, c.Addrs, topic, len(msgs), 10*time.Second)
-			if d, ok := diffPerKey(perKey(msgs, msgKV), perKey(got, msgKV)); !ok {
+			if d, ok := diffPerKey(perKey(msgs, sentKV), perKey(got, msgKV)); !ok {
 				t.Errorf("read back: %s", d)
 			}
 			acks, _ := obs.seen()
@@ -112,13 +117,13 @@ func TestCompression(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := kafkatest.Start(t, kafkatest.Options{Topic: topic})
 			obs := observeProduce(c)
-			p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, Compression: tt.name})
+			p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, Compression: Compression(tt.name)})
 			msgs := batch(11, 3, 300, 200)
 			if failed, err := p.Publish(t.Context(), msgs); err != nil {
 				t.Fatalf("Publish: failed %v, %v", failed, err)
 			}
 			recs := kafkatest.KcatConsume(t, c.Addrs, topic, len(msgs), 20*time.Second)
-			if d, ok := diffPerKey(perKey(msgs, msgKV), perKey(recs, kcatKV)); !ok {
+			if d, ok := diffPerKey(perKey(msgs, sentKV), perKey(recs, kcatKV)); !ok {
 				t.Errorf("kcat read back: %s", d)
 			}
 			_, codecs := obs.seen()
@@ -139,25 +144,25 @@ func TestTLS(t *testing.T) {
 	pki := kafkatest.NewPKI(t)
 	other := kafkatest.NewPKI(t)
 	c := kafkatest.Start(t, kafkatest.Options{Topic: topic, TLS: pki.ServerTLS(true)})
-	good := TLSConfig{Enabled: true, CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}
+	good := kafkaconn.TLS{Enabled: true, CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}
 
 	tests := []struct {
 		name    string
-		tls     func() TLSConfig
+		tls     func() kafkaconn.TLS
 		wantErr string // "" means it must work
 	}{
-		{"mutual", func() TLSConfig { return good }, ""},
-		{"server name set", func() TLSConfig { g := good; g.ServerName = "localhost"; return g }, ""},
-		{"skip verify", func() TLSConfig { g := good; g.CAFile = ""; g.InsecureSkipVerify = true; return g }, ""},
-		{"no client certificate", func() TLSConfig { g := good; g.CertFile, g.KeyFile = "", ""; return g }, "certificate required"},
-		{"other CA", func() TLSConfig { g := good; g.CAFile = other.CAFile; return g }, "unknown authority"},
-		{"client certificate of another CA", func() TLSConfig {
+		{"mutual", func() kafkaconn.TLS { return good }, ""},
+		{"server name set", func() kafkaconn.TLS { g := good; g.ServerName = "localhost"; return g }, ""},
+		{"skip verify", func() kafkaconn.TLS { g := good; g.CAFile = ""; g.InsecureSkipVerify = true; return g }, ""},
+		{"no client certificate", func() kafkaconn.TLS { g := good; g.CertFile, g.KeyFile = "", ""; return g }, "certificate required"},
+		{"other CA", func() kafkaconn.TLS { g := good; g.CAFile = other.CAFile; return g }, "unknown authority"},
+		{"client certificate of another CA", func() kafkaconn.TLS {
 			g := good
 			g.CertFile, g.KeyFile = other.ClientCertFile, other.ClientKeyFile
 			return g
 		}, "unknown certificate authority"},
-		{"wrong server name", func() TLSConfig { g := good; g.ServerName = "kafka.example"; return g }, "kafka.example"},
-		{"plaintext to a TLS broker", func() TLSConfig { return TLSConfig{} }, ""},
+		{"wrong server name", func() kafkaconn.TLS { g := good; g.ServerName = "kafka.example"; return g }, "kafka.example"},
+		{"plaintext to a TLS broker", func() kafkaconn.TLS { return kafkaconn.TLS{} }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,12 +213,12 @@ func TestSASL(t *testing.T) {
 		{Mechanism: kafkatest.ScramSHA512, Name: "agent-512", Password: pass},
 	}
 	c := kafkatest.Start(t, kafkatest.Options{Topic: topic, Users: users})
-	mechs := map[string]string{kafkatest.Plain: "plain", kafkatest.ScramSHA256: "scram-sha-256", kafkatest.ScramSHA512: "scram-sha-512"}
+	mechs := map[string]kafkaconn.Mechanism{kafkatest.Plain: "plain", kafkatest.ScramSHA256: "scram-sha-256", kafkatest.ScramSHA512: "scram-sha-512"}
 	for _, u := range users {
 		for _, password := range []string{pass, "Tr0ub4dor&3-wrong"} {
 			right := password == pass
 			t.Run(fmt.Sprintf("%s/right=%v", u.Mechanism, right), func(t *testing.T) {
-				sc := SASLConfig{Mechanism: mechs[u.Mechanism], Username: u.Name, Password: password}
+				sc := kafkaconn.SASL{Mechanism: mechs[u.Mechanism], Username: u.Name, Password: password}
 				p := newPublisher(t, Config{Brokers: c.Addrs, Topic: topic, SASL: sc, WriteTimeout: 3 * time.Second})
 				msgs := batch(31, 2, 20, 100)
 				pingErr := p.Ping(t.Context())
@@ -258,7 +263,7 @@ func TestOversizedMessagesFailAlone(t *testing.T) {
 	if !slices.Equal(failed, big) {
 		t.Fatalf("failed %v, want %v (error %v)", failed, big, err)
 	}
-	var perr *Error
+	var perr *sink.Error
 	if !errors.As(err, &perr) || perr.Total != len(msgs) || !slices.Equal(perr.Failed, big) {
 		t.Fatalf("error %#v, want *Error for %v of %d", err, big, len(msgs))
 	}
@@ -267,14 +272,14 @@ func TestOversizedMessagesFailAlone(t *testing.T) {
 			t.Errorf("failure %v: want a rejected ErrMessageTooLarge", e)
 		}
 	}
-	var good []kafka.Message
+	var good []spool.Message
 	for i, m := range msgs {
 		if !slices.Contains(big, i) {
 			good = append(good, m)
 		}
 	}
 	got := kafkatest.ReadAll(t, c.Addrs, topic, len(good), 10*time.Second)
-	if d, ok := diffPerKey(perKey(good, msgKV), perKey(got, msgKV)); !ok {
+	if d, ok := diffPerKey(perKey(good, sentKV), perKey(got, msgKV)); !ok {
 		t.Errorf("read back: %s", d)
 	}
 	if n := kafkatest.Count(t, c.Addrs, topic); n != int64(len(good)) {
@@ -324,7 +329,7 @@ func TestBrokerRefusesOnePartition(t *testing.T) {
 	if !slices.Equal(failed, want) {
 		t.Fatalf("failed %v\nwant   %v\n(error %v)", failed, want, err)
 	}
-	var perr *Error
+	var perr *sink.Error
 	if !errors.As(err, &perr) || !errors.Is(err, kafka.InvalidRecord) {
 		t.Fatalf("error %v: want *Error wrapping InvalidRecord", err)
 	}
@@ -360,7 +365,7 @@ func TestBrokersDown(t *testing.T) {
 	if took > writeTimeout+time.Second {
 		t.Errorf("Publish took %v, WriteTimeout is %v", took, writeTimeout)
 	}
-	for _, e := range err.(*Error).Errs {
+	for _, e := range err.(*sink.Error).Errs {
 		if Rejected(e) {
 			t.Errorf("outage failure %v counted as rejected: the spool would drop it", e)
 		}
@@ -422,7 +427,7 @@ func TestRecoversAfterOutage(t *testing.T) {
 	// writer's background retries: count only what must be there.
 	got := kafkatest.ReadAll(t, c.Addrs, topic, int(kafkatest.Count(t, c.Addrs, topic)), 10*time.Second)
 	keys := perKey(got, msgKV)
-	for k, vs := range perKey(append(first, second...), msgKV) {
+	for k, vs := range perKey(append(first, second...), sentKV) {
 		for _, v := range vs {
 			if !slices.ContainsFunc(keys[k], func(g []byte) bool { return string(g) == string(v) }) {
 				t.Fatalf("key %q: value %x... missing after recovery", k, head(v))
@@ -455,7 +460,7 @@ func TestLeaderMove(t *testing.T) {
 	t.Logf("Publish across a leader move took %v", time.Since(start))
 	all := append(first, second...)
 	got := kafkatest.ReadAll(t, c.Addrs, topic, len(all), 10*time.Second)
-	if d, ok := diffPerKey(perKey(all, msgKV), perKey(got, msgKV)); !ok {
+	if d, ok := diffPerKey(perKey(all, sentKV), perKey(got, msgKV)); !ok {
 		t.Errorf("read back: %s", d)
 	}
 }

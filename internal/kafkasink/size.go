@@ -1,4 +1,4 @@
-package publish
+package kafkasink
 
 import "github.com/segmentio/kafka-go"
 
