@@ -68,6 +68,7 @@ func New(cfg Config, logger *slog.Logger) (*Producer, error) {
 	case CompressionLZ4:
 		codec = kafka.Lz4
 	case CompressionZstd:
+		useSmallWindowZstd()
 		codec = kafka.Zstd
 	}
 	acks := kafka.RequireAll
