@@ -98,7 +98,7 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 }
 
 // benchEvent is a successful IPv4 TCP bind by this process.
-func benchEvent(b *testing.B) bpf.Event {
+func benchEvent(b testing.TB) bpf.Event {
 	ev := bpf.Event{Kind: bpf.KindBind, PID: uint32(os.Getpid()), TID: uint32(os.Getpid()), PPID: uint32(os.Getppid()),
 		Protocol: bpf.ProtoTCP, Family: bpf.AFInet, ReqFamily: bpf.AFInet, Port: 8080, ReqPort: 8080,
 		Opts: bpf.OptReuseAddr, Reuse: 1, CgroupID: 1, MntNS: 4026531840, NetNS: 4026531992}

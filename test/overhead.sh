@@ -62,8 +62,14 @@ names=() lines=() cmds=()
 add() { names+=("$1") lines+=("$2") cmds+=("$3"); }
 for h in fexit kprobe tracepoint; do add "bindwatch snoop --hook $h" 1 "bin/bindwatch snoop --hook $h"; done
 add "bindwatch snoop --listen" 1 "bin/bindwatch snoop --listen"
+# BASELINE=/path/to/an/older/bindwatch adds that build's snoop, for a change's
+# before and after in one run.
+if [ -n "${BASELINE:-}" ]; then add "baseline snoop ($BASELINE)" 1 "$BASELINE snoop"; fi
 bpftrace_prog='tracepoint:syscalls:sys_exit_bind { printf("%d %d %s %d\n", pid, uid, comm, args->ret); }'
 add "bpftrace (sys_exit_bind, printf)" 2 "bpftrace"
+# The same tracepoint with a program that does nothing: the floor any
+# syscall-tracepoint hook pays (every system call takes the slow path).
+add "bpftrace (sys_exit_bind, empty)" 2 "bpftrace-empty"
 add "libbpf-tools bindsnoop" 1 "bindsnoop"
 
 # start N: starts contender N on CPU 1 and waits until it has printed the
@@ -75,6 +81,7 @@ start() {
 	local -a cmd
 	case ${cmds[n]} in
 	bpftrace) cmd=(env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 bpftrace -e "$bpftrace_prog") ;;
+	bpftrace-empty) cmd=(env __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 bpftrace -e 'tracepoint:syscalls:sys_exit_bind { }') ;;
 	*) read -r -a cmd <<<"${cmds[n]}" ;;
 	esac
 	if [ "${cmd[0]}" != bin/bindwatch ] && [ "${cmd[0]}" != env ] && ! command -v "${cmd[0]}" >/dev/null; then
@@ -233,10 +240,29 @@ settle() { # until published+spooled+dropped stopped moving (at most 30 s)
 settle
 cp "$work/m.now" "$work/m.before"
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
+# The resident set in parts, sampled through the storm: the agent's own
+# memory (anonymous), and the mapped files, which are the executable and
+# the ring buffer's data pages (mapped once: their size in full).
+(
+	anon=0 file=0
+	while kill -0 "$agent" 2>/dev/null; do
+		read -r a f < <(awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { print a + 0, f + 0 }' "/proc/$agent/status" 2>/dev/null || echo "0 0")
+		((a > anon)) && anon=$a
+		((f > file)) && file=$f
+		echo "$anon $file" >"$work/rss.parts"
+		sleep 0.2
+	done
+) &
+sampler=$!
+running+=("$sampler")
 read -r storm_ns storm_rate < <(secs=$storm_secs measure udp)
 settle
 cp "$work/m.now" "$work/m.after"
 hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent/status")
+read -r anon_kib file_kib <"$work/rss.parts"
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+forget "$sampler"
 kill -TERM "$agent"
 wait "$agent" || true
 forget "$agent"
@@ -247,12 +273,13 @@ delta() { echo $(($(metric "$work/m.after" "$@") - $(metric "$work/m.before" "$@
 kernel=$(delta bindwatch_kernel_events_total)
 published=$(delta bindwatch_events_published_total)
 spooled=$(delta bindwatch_events_spooled_total)
+replayed=$(delta bindwatch_events_replayed_total) # published counts these too
 drops=""
 while read -r reason; do
 	d=$(delta bindwatch_events_dropped_total "reason=\"$reason\"")
 	[ "$d" = 0 ] || drops="$drops${drops:+, }$reason $d"
 done < <(grep -o '^bindwatch_events_dropped_total{reason="[a-z_]*"' "$work/m.after" | sed 's/.*reason="//; s/"$//')
-loss=$((kernel - published - spooled))
+loss=$((kernel - published - (spooled - replayed)))
 
 # --- the table
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -291,9 +318,10 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 
 				"$(awk '{ print $3 }' "$f" | median)" "$(awk '{ print $4 }' "$f" | median)" "$lost"
 		done
 	done
-	printf '| bindwatch run (hook %s) -> devkafka | udp storm %s s, as root | - | %s | - | - / %s | kernel events %s, published %s, spooled %s, dropped %s; loss (kernel - published - spooled) %s; agent RSS %s MiB before, peak %s MiB |\n' \
-		"${agent_hook:-?}" "$storm_secs" "$storm_ns" "$storm_rate" "$kernel" "$published" "$spooled" "${drops:-none}" "$loss" \
-		"$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { printf "%.1f", k / 1024 }')"
+	mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+	printf '| bindwatch run (hook %s) -> devkafka | udp storm %s s, as root | - | %s | - | - / %s | kernel events %s, published %s (%s of them replayed from the spool), spooled %s, dropped %s; loss (kernel - published - still spooled) %s; agent RSS %s MiB before, peak %s MiB (peaks of its parts: anonymous %s MiB, mapped files %s MiB) |\n' \
+		"${agent_hook:-?}" "$storm_secs" "$storm_ns" "$storm_rate" "$kernel" "$published" "$replayed" "$spooled" "${drops:-none}" "$loss" \
+		"$(mib "$rss_kib")" "$(mib "$hwm_kib")" "$(mib "$anon_kib")" "$(mib "$file_kib")"
 	echo
 	echo "command: sudo $cmdline"
 } | tee "$work/table.md"

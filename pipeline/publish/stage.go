@@ -191,13 +191,18 @@ func (s *Stage) Run(ctx context.Context, in <-chan encode.Batch) error {
 		case <-deliverCtx.Done():
 		}
 	}()
+	// The replayer stops with ctx, or once in is closed and drained: the
+	// stage ends when its input does, as every stage after capture.
+	replayCtx, stopReplay := context.WithCancel(ctx)
+	defer stopReplay()
 	var replayer sync.WaitGroup
 	replayer.Add(1)
 	go func() {
 		defer replayer.Done()
-		s.replay(ctx)
+		s.replay(replayCtx)
 	}()
 	s.pipelined(deliverCtx, in)
+	stopReplay()
 	cancel()
 	replayer.Wait()
 	return nil
