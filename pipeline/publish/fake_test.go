@@ -7,6 +7,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/sinktest"
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
@@ -55,16 +56,16 @@ func TestStageOnFakeSink(t *testing.T) {
 	r := runStage(t, fake, func(s *Stage) { s.Observer = obs })
 
 	r.in <- seqBatch(0, 10, 16) // 3 is rejected
-	waitUntil(t, "the first batch", 5*time.Second, func() bool { return obs.get().delivered == 10 })
+	testenv.Eventually(t, "the first batch", 5*time.Second, func() bool { return obs.get().delivered == 10 })
 	fake.SetDown(true)
 	r.in <- seqBatch(10, 10, 16)
 	r.in <- seqBatch(20, 10, 16)
-	waitUntil(t, "spooled while down", 5*time.Second, func() bool { return obs.get().delivered == 30 })
+	testenv.Eventually(t, "spooled while down", 5*time.Second, func() bool { return obs.get().delivered == 30 })
 	if r.stats.Spooled.Load() == 0 {
 		t.Errorf("nothing spooled while the sink was down")
 	}
 	fake.SetDown(false)
-	waitUntil(t, "the spool replayed", 10*time.Second, func() bool { n, _ := r.spool.Len(); return n == 0 })
+	testenv.Eventually(t, "the spool replayed", 10*time.Second, func() bool { n, _ := r.spool.Len(); return n == 0 })
 	r.stop(t)
 
 	var got []uint64

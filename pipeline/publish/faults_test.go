@@ -20,6 +20,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/sink"
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 )
@@ -133,17 +134,6 @@ func (r *stageRun) stop(t *testing.T) {
 	r.spool.Close()
 }
 
-func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestOutageStartSpoolsLateWrites (issue item 1): the brokers go away under
 // load. The stage must move to the spool within about a second, not after
 // kafka-go's whole retry budget (about 7 s), and keep taking batches and
@@ -157,7 +147,7 @@ func TestOutageStartSpoolsLateWrites(t *testing.T) {
 
 	const size, perBatch = 250, 500
 	r.in <- seqBatch(0, perBatch, size)
-	waitUntil(t, "the first batch published", 10*time.Second, func() bool { return r.stats.Published.Load() == perBatch })
+	testenv.Eventually(t, "the first batch published", 10*time.Second, func() bool { return r.stats.Published.Load() == perBatch })
 
 	c.Stop()
 	const batches = 60 // 30 000 events, as fast as the stage takes them
@@ -166,7 +156,7 @@ func TestOutageStartSpoolsLateWrites(t *testing.T) {
 		r.in <- seqBatch(uint64(i*perBatch), perBatch, size)
 	}
 	taken := time.Since(began)
-	waitUntil(t, "every batch accounted for", 30*time.Second, func() bool {
+	testenv.Eventually(t, "every batch accounted for", 30*time.Second, func() bool {
 		return r.delivered.Load() == (batches+1)*perBatch
 	})
 	freed := time.Since(began)
@@ -177,7 +167,7 @@ func TestOutageStartSpoolsLateWrites(t *testing.T) {
 	}
 
 	c.Restart(t)
-	waitUntil(t, "the spool replayed", 60*time.Second, func() bool { n, _ := r.spool.Len(); return n == 0 })
+	testenv.Eventually(t, "the spool replayed", 60*time.Second, func() bool { n, _ := r.spool.Len(); return n == 0 })
 	r.stop(t)
 	checkSeqs(t, c, topic, (batches+1)*perBatch)
 }
@@ -278,7 +268,7 @@ func TestPartialFailureKeepsOrder(t *testing.T) {
 	r := runStage(t, q, nil)
 	r.in <- seqBatch(0, 600, 100)
 	r.in <- seqBatch(600, 100, 100)
-	waitUntil(t, "delivered", 30*time.Second, func() bool {
+	testenv.Eventually(t, "delivered", 30*time.Second, func() bool {
 		n, _ := r.spool.Len()
 		return r.delivered.Load() == 700 && n == 0
 	})
@@ -329,7 +319,7 @@ func TestStuckReplayIsReported(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, in) }()
 	defer func() { close(in); cancel(); <-done }()
-	waitUntil(t, "the stuck replay reported", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the stuck replay reported", 10*time.Second, func() bool {
 		v, _ := last.Load().(string)
 		return strings.Contains(v, "is a directory")
 	})

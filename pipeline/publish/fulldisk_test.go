@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -93,17 +94,12 @@ func TestFullDiskKeepsRefusedEvents(t *testing.T) {
 		in <- seqBatch(backlog+i, 100, size)
 	}
 	total := int(backlog) + fresh
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		n, _ := sp.Len()
-		if n == 0 && delivered.Load() == fresh {
-			break
+	testenv.Eventually(t, "the spool drained", 60*time.Second, func() error {
+		if n, _ := sp.Len(); n != 0 || delivered.Load() != fresh {
+			return fmt.Errorf("spool holds %d batches, %d of %d fresh events accounted for", n, delivered.Load(), fresh)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not drained within 60s: spool holds %d batches, %d of %d fresh events accounted for", n, delivered.Load(), fresh)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	close(in)
 	cancel()
 	<-done

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
 // A state write the brokers refuse after the batch's findings went out:
@@ -56,13 +57,12 @@ func TestRefusedStateWriteRaisesNothingTwice(t *testing.T) {
 		}
 		return nil
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for refused.Load() == 0 || !stateHas(t, cl.Addrs, cfg.StateTopic, 4444) {
-		if time.Now().After(deadline) {
-			t.Fatalf("state write refused %d times; the listener never reached the state topic", refused.Load())
+	testenv.Eventually(t, "the listener on the state topic after a refused write", 20*time.Second, func() error {
+		if refused.Load() == 0 || !stateHas(t, cl.Addrs, cfg.StateTopic, 4444) {
+			return fmt.Errorf("state write refused %d times; the listener is not on the state topic", refused.Load())
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := in.p.Healthy(); err != nil {
 		t.Errorf("after the rebuild: %v", err)
 	}

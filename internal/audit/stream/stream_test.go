@@ -15,6 +15,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -157,18 +158,12 @@ func states(fs []findings.Finding) string {
 // waitFindings polls until check passes on the findings log.
 func waitFindings(t *testing.T, brokers []string, name string, what string, check func(map[string][]findings.Finding) error) map[string][]findings.Finding {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		log := findingsLog(t, brokers, name)
-		err := check(log)
-		if err == nil {
-			return log
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	var log map[string][]findings.Finding
+	testenv.Eventually(t, what, 30*time.Second, func() error {
+		log = findingsLog(t, brokers, name)
+		return check(log)
+	})
+	return log
 }
 
 func TestGroupRebalanceRestartAndReboot(t *testing.T) {
@@ -264,8 +259,7 @@ func TestGroupRebalanceRestartAndReboot(t *testing.T) {
 		}
 		return nil
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, "one listener of the host after the reboot", 10*time.Second, func() error {
 		ls, err = ReadListeners(context.Background(), &kafka.Dialer{}, cl.Addrs, cfg.StateTopic)
 		if err != nil {
 			t.Fatal(err)
@@ -279,14 +273,11 @@ func TestGroupRebalanceRestartAndReboot(t *testing.T) {
 				}
 			}
 		}
-		if n == 1 {
-			break
+		if n != 1 {
+			return fmt.Errorf("host has %d listeners, want 1", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("host has %d listeners after reboot, want 1", n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	c.stop()
 
 	// Nothing was raised twice, and expected listeners raised nothing.
