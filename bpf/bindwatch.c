@@ -487,6 +487,21 @@ struct call {
 	__u16 closed_port; /* close: the port it listened on */
 };
 
+/* The reuse and v6only bits of skc, which both fill paths can read
+ * directly (the socket itself, or a copy of its first bytes), with the
+ * inet options into the record. */
+static __always_inline void fill_reuse(struct sock_event *e, struct sock_common *skc, __u8 opts)
+{
+	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
+	if (e->reuse)
+		opts |= OPT_REUSEADDR;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
+		opts |= OPT_REUSEPORT;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
+		opts |= OPT_V6ONLY;
+	e->opts = opts;
+}
+
 /* The record's socket fields by direct loads (see bpf_rdonly_cast). */
 static __always_inline void fill_sock_direct(struct sock_event *e, struct sock *raw)
 {
@@ -498,14 +513,7 @@ static __always_inline void fill_sock_direct(struct sock_event *e, struct sock *
 	e->netns = skc->skc_net.net->ns.inum;
 	e->bound_dev_if = skc->skc_bound_dev_if;
 	e->protocol = sk->sk_protocol;
-	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
-	if (e->reuse)
-		opts |= OPT_REUSEADDR;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
-		opts |= OPT_REUSEPORT;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
-		opts |= OPT_V6ONLY;
-	e->opts = opts;
+	fill_reuse(e, skc, opts);
 	if (e->family == AF_INET) {
 		addr[0] = skc->skc_rcv_saddr;
 		addr[1] = addr[2] = addr[3] = 0;
@@ -534,14 +542,7 @@ static __always_inline void fill_sock_copied(struct sock_event *e, struct sock_c
 	e->netns = BPF_CORE_READ(skc->skc_net.net, ns.inum);
 	e->bound_dev_if = skc->skc_bound_dev_if;
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
-	e->reuse = BPF_CORE_READ_BITFIELD(skc, skc_reuse);
-	if (e->reuse)
-		opts |= OPT_REUSEADDR;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
-		opts |= OPT_REUSEPORT;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_ipv6only))
-		opts |= OPT_V6ONLY;
-	e->opts = opts;
+	fill_reuse(e, skc, opts);
 	__builtin_memset(e->addr, 0, sizeof(e->addr));
 	if (e->family == AF_INET)
 		__builtin_memcpy(e->addr, &skc->skc_rcv_saddr, 4);

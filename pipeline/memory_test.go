@@ -7,16 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/pipeline/batch"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
-	"github.com/bindwatch/bindwatch/pipeline/enrich"
-	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
-	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // slowSink takes every message after a delay per call, as a broker that is
@@ -74,38 +67,11 @@ func TestStagesMemoryIsBounded(t *testing.T) {
 	}
 	run := func(n int) uint64 {
 		cfg := config.Defaults()
-		sp, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: cfg.Spool.MaxBytes, Logger: discardLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sp.Close()
-		enr, err := enrich.New(enrich.Config{Logger: discardLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, _ := schemas.BindEventSchema(schemas.Latest)
-		enc, err := encode.NewSingleObject([]byte(text))
-		if err != nil {
-			t.Fatal(err)
-		}
 		sink := &slowSink{delay: time.Millisecond}
 		var stats Stats
-		events := make(chan record.Raw, cfg.Pipeline.QueueSize)
-		records := make(chan record.Record, cfg.Pipeline.BatchSize)
-		batches := make(chan []record.Record, 4)
-		encoded := make(chan encode.Batch, 4)
-		stage := publish.Stage{Sink: sink, Spool: sp, Key: []byte("host"), ShutdownTimeout: 10 * time.Second,
-			LateAfter: cfg.Kafka.SpoolAfter, MaxPending: cfg.Pipeline.QueueSize, Stats: &stats.Publish, Logger: discardLogger()}
 		ev := benchEvent(t)
 		peak := peakLiveHeap(func() {
-			ctx := context.Background()
-			var g errgroup.Group
-			g.Go(func() error { return enr.Run(ctx, events, nil, records) })
-			g.Go(func() error {
-				return batch.Run(ctx, records, batches, batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout))
-			})
-			g.Go(func() error { return encode.Run(ctx, enc, batches, encoded, &stats.Encode, discardLogger()) })
-			g.Go(func() error { return stage.Run(ctx, encoded) })
+			events, wait := runStages(t, cfg, sink, &stats)
 			for i := range n {
 				ev.Seq, ev.BootNS = uint64(i), ev.BootNS+1000
 				// Distinct callers: pids with no /proc entry, new cgroups
@@ -114,7 +80,7 @@ func TestStagesMemoryIsBounded(t *testing.T) {
 				events <- record.Raw{Event: ev, Ack: record.Ack(i + 1)}
 			}
 			close(events)
-			if err := g.Wait(); err != nil {
+			if err := wait(); err != nil {
 				t.Error(err)
 			}
 		})

@@ -8,19 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/batch"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
-	"github.com/bindwatch/bindwatch/pipeline/enrich"
-	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
-	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // BenchmarkPipelineThroughput measures decoded events to acknowledged Kafka
@@ -38,45 +30,14 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 	cluster := kafkatest.Start(b, kafkatest.Options{Brokers: 3, Topic: "bench", Partitions: 3})
 	cfg := config.Defaults()
 	cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Compression = cluster.Addrs, "bench", codec
-	cfg.Spool.Dir = b.TempDir()
 	pub, err := openSink(&cfg, discardLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close(context.Background())
-	// The stage always has a spool, as in the agent; with the brokers up
-	// it stays empty.
-	sp, err := spool.Open(cfg.Spool.Dir, spool.Options{MaxBytes: cfg.Spool.MaxBytes, Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sp.Close()
-	enr, err := enrich.New(enrich.Config{Logger: discardLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := encode.NewSingleObject([]byte(text))
-	if err != nil {
-		b.Fatal(err)
-	}
 	ev := benchEvent(b)
-
 	var stats Stats
-	events := make(chan record.Raw, cfg.Pipeline.QueueSize)
-	records := make(chan record.Record, cfg.Pipeline.BatchSize)
-	batches := make(chan []record.Record, 4)
-	encoded := make(chan encode.Batch, 4)
-	stage := publish.Stage{Sink: pub, Spool: sp, Key: []byte("bench-host"), ShutdownTimeout: 10 * time.Second,
-		Stats: &stats.Publish, Logger: discardLogger()}
-	ctx := context.Background()
-	var g errgroup.Group
-	g.Go(func() error { return enr.Run(ctx, events, nil, records) })
-	g.Go(func() error {
-		return batch.Run(ctx, records, batches, batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout))
-	})
-	g.Go(func() error { return encode.Run(ctx, enc, batches, encoded, &stats.Encode, discardLogger()) })
-	g.Go(func() error { return stage.Run(ctx, encoded) })
+	events, wait := runStages(b, cfg, pub, &stats)
 
 	b.ResetTimer()
 	start := time.Now()
@@ -86,7 +47,7 @@ func benchmarkPipeline(b *testing.B, codec config.Compression) {
 		events <- record.Raw{Event: ev, Ack: record.Ack(i + 1)}
 	}
 	close(events)
-	if err := g.Wait(); err != nil {
+	if err := wait(); err != nil {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)

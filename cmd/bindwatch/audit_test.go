@@ -317,6 +317,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	// listener raised nothing; the millisecond listener has its pair.
 	mine := map[string]bool{unexpected: true, flash: true, second: true, expected: true}
 	byID := map[string][]string{}
+	seen := map[string][]string{} // every record of a port, to tell a replayed record from a second one
 	for _, f := range findingsOnTopic(t, cluster.Addrs, "bindwatch.findings") {
 		port := fmt.Sprint(f.Port)
 		if !mine[port] || f.Addr == "" {
@@ -326,10 +327,11 @@ func TestAuditEndToEnd(t *testing.T) {
 			t.Errorf("the expected listener raised %+v", f)
 		}
 		byID[port] = append(byID[port], f.State)
+		seen[port] = append(seen[port], fmt.Sprintf("%s at %v seq %d", f.State, f.Time, f.Seq))
 	}
 	for _, port := range []string{unexpected, flash, second} {
 		if got := strings.Join(byID[port], " "); got != "open resolved" {
-			t.Errorf("port %s: findings %q on the topic, want \"open resolved\"", port, got)
+			t.Errorf("port %s: findings %q on the topic, want \"open resolved\": %s", port, got, strings.Join(seen[port], "; "))
 		}
 	}
 

@@ -33,6 +33,10 @@ type partition struct {
 	evals      uint64
 }
 
+// batchWriteTimeout bounds how long a batch's writes and commit may go on
+// after the partition was told to stop.
+const batchWriteTimeout = 10 * time.Second
+
 func (pc *partition) run(ctx context.Context, offset int64) error {
 	p, c := pc.p, pc.p.cfg
 	start := time.Now()
@@ -125,11 +129,6 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var stateMsgs []kafka.Message
 	dirtyHosts := map[string]*state.Host{}
 
-	if gen := p.policyGen.Load(); gen != pc.polGen || (pc.reevaluate && caughtUp) {
-		pc.polGen, pc.reevaluate = gen, false
-		out = append(out, pc.tracker.Reevaluate(p.policy.Load(), pc.table, time.Now())...)
-	}
-
 	var ev state.Event
 	for _, m := range batch {
 		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
@@ -164,6 +163,16 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 			stateMsgs = append(stateMsgs, msg)
 		}
 	}
+	// Re-judged after the batch is applied, never before: right after a
+	// rebuild the table holds only what the state topic had, and the
+	// replayed events still to come may be what keeps a restored finding
+	// open. Judged before them, such a finding was resolved, then resolved
+	// again by the real close (TestAuditEndToEnd: "open resolved resolved",
+	// the first one carrying the host's seq from before the listen).
+	if gen := p.policyGen.Load(); gen != pc.polGen || (pc.reevaluate && caughtUp) {
+		pc.polGen, pc.reevaluate = gen, false
+		out = append(out, pc.tracker.Reevaluate(p.policy.Load(), pc.table, time.Now())...)
+	}
 	for _, h := range dirtyHosts {
 		v, err := p.codec.EncodeHost(h.Meta())
 		if err != nil {
@@ -174,6 +183,14 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	p.Metrics.evaluations.Add(float64(pc.tracker.Evaluations - pc.evals))
 	pc.evals = pc.tracker.Evaluations
 
+	// A batch's findings, its state and its commit go out together even when
+	// ctx ends meanwhile (a SIGTERM, a rebalance): stopped between the
+	// findings and the state, the next owner would find a finding resolved
+	// on one topic and its listener still open on the other, replay the
+	// close and resolve it again (seen in TestAuditEndToEnd as "open
+	// resolved resolved"). Bounded, so a dead broker cannot hold a stop.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchWriteTimeout)
+	defer cancel()
 	if len(out) > 0 {
 		msgs := make([]kafka.Message, len(out))
 		for i := range out {
