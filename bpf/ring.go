@@ -15,12 +15,12 @@ import (
 )
 
 // ring reads a BPF ring buffer map, mapped into memory as the kernel lays it
-// out: a consumer page the reader may write, then the producer page and the
-// data pages. The kernel offers the data pages twice in a row so a record
-// can be read across the wrap in place; they are mapped once here, and the
-// rare record that wraps is copied out instead: every mapped page counts in
-// the agent's resident memory, and the second mapping was 8 MiB of it
-// (RssFile) for nothing but that copy.
+// out: a consumer page the reader may write, then the producer page, then
+// the data pages, which the kernel offers twice in a row so that a record
+// is never split at the end. Only a window of the data is mapped at a time,
+// moved along as the reader reads: every mapped page counts in the agent's
+// resident memory, and the whole doubled area was 16 MiB of it (8 MiB when
+// mapped once) for data the reader looks at once.
 //
 // Unlike a plain reader it does not hand the space of a record back to the
 // kernel when it reads it: the consumer position moves only on Commit. An
@@ -29,11 +29,13 @@ import (
 // the last committed event instead of losing what was in flight.
 type ring struct {
 	cons, prod *uint64 // in the mapped pages; accessed atomically
-	data       []byte  // the data pages, once
-	wrapped    []byte  // a copy of the last record that wrapped around the end
 	mask       uint64
+	size       uint64 // bytes of data
+	fd         int    // the map's, for moving the window
 	consPage   []byte
-	prodPages  []byte
+	prodPage   []byte
+	window     []byte // data bytes [winStart, winStart+len(window)), of the doubled area
+	winStart   uint64
 
 	read   uint64 // position after the last record read; the reader's own
 	epfd   int
@@ -66,20 +68,21 @@ func openRing(m *ebpf.Map) (*ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapping the ring buffer's consumer page: %w", err)
 	}
-	prodPages, err := unix.Mmap(fd, int64(page), page+int(size), unix.PROT_READ, unix.MAP_SHARED)
+	prodPage, err := unix.Mmap(fd, int64(page), page, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		unix.Munmap(consPage)
-		return nil, fmt.Errorf("mapping the ring buffer's data: %w", err)
+		return nil, fmt.Errorf("mapping the ring buffer's producer page: %w", err)
 	}
 	r := &ring{
-		cons:      (*uint64)(unsafe.Pointer(&consPage[0])),
-		prod:      (*uint64)(unsafe.Pointer(&prodPages[0])),
-		data:      prodPages[page:],
-		mask:      size - 1,
-		consPage:  consPage,
-		prodPages: prodPages,
-		epfd:      -1,
-		wakefd:    -1,
+		cons:     (*uint64)(unsafe.Pointer(&consPage[0])),
+		prod:     (*uint64)(unsafe.Pointer(&prodPage[0])),
+		mask:     size - 1,
+		size:     size,
+		fd:       fd,
+		consPage: consPage,
+		prodPage: prodPage,
+		epfd:     -1,
+		wakefd:   -1,
 	}
 	r.read = atomic.LoadUint64(r.cons)
 	if err := r.setupPoll(fd); err != nil {
@@ -107,9 +110,9 @@ func (r *ring) setupPoll(mapFD int) error {
 }
 
 // next returns the data of the next committed record without waiting, or
-// errRingEmpty. Discarded records are skipped. The slice is only valid until
-// the space is committed back, or, for a record that wrapped, until the next
-// call.
+// errRingEmpty. Discarded records are skipped. The slice is valid until the
+// next call (the window may move then) and never after the space is
+// committed back.
 func (r *ring) next() ([]byte, error) {
 	for {
 		prod := atomic.LoadUint64(r.prod)
@@ -118,23 +121,23 @@ func (r *ring) next() ([]byte, error) {
 		}
 		// The length word is written last by the kernel (with the busy bit
 		// cleared): load it atomically before trusting the record's bytes.
-		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&r.data[r.read&r.mask])))
+		at := r.read & r.mask
+		word, err := r.view(at, ringHeaderSize)
+		if err != nil {
+			return nil, err
+		}
+		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&word[0])))
 		if hdr&ringBusyBit != 0 {
 			return nil, errRingEmpty // reserved, not yet submitted
 		}
 		n := uint64(hdr &^ (ringBusyBit | ringDiscardBit))
-		start := (r.read + ringHeaderSize) & r.mask
 		r.read += (ringHeaderSize + n + 7) &^ 7
 		if hdr&ringDiscardBit != 0 {
 			continue
 		}
-		if end := start + n; end > uint64(len(r.data)) {
-			// The record wraps: its head is at the end of the data pages,
-			// its tail at their start.
-			r.wrapped = append(append(r.wrapped[:0], r.data[start:]...), r.data[:end-uint64(len(r.data))]...)
-			return r.wrapped, nil
-		}
-		return r.data[start : start+n], nil
+		// Past the end of the data the second copy goes on: a record that
+		// wraps is read in one piece.
+		return r.view(at+ringHeaderSize, n)
 	}
 }
 
@@ -202,6 +205,42 @@ func (r *ring) unmap() {
 	if r.wakefd >= 0 {
 		unix.Close(r.wakefd)
 	}
-	unix.Munmap(r.prodPages)
+	if r.window != nil {
+		unix.Munmap(r.window)
+	}
+	unix.Munmap(r.prodPage)
 	unix.Munmap(r.consPage)
+}
+
+// ringWindowBytes is how much of the data is mapped at a time: large enough
+// that moving it (one munmap and one mmap) is rare, thousands of records
+// apart, and small beside the ring. A variable for the tests.
+var ringWindowBytes uint64 = 512 << 10
+
+// view returns the n bytes at offset off of the doubled data area (off may
+// run past the data's end into its second copy), moving the window first
+// when they are not inside it. The slice is valid until the next view.
+func (r *ring) view(off, n uint64) ([]byte, error) {
+	if off >= r.size {
+		off -= r.size // the same bytes, in the first copy
+	}
+	if r.window == nil || off < r.winStart || off+n > r.winStart+uint64(len(r.window)) {
+		page := uint64(os.Getpagesize())
+		start := off &^ (page - 1)
+		length := max(min(ringWindowBytes, r.size), (off-start+n+page-1)&^(page-1))
+		if start+length > 2*r.size {
+			return nil, fmt.Errorf("ring buffer record of %d bytes at %d does not fit the %d-byte ring", n, off, r.size)
+		}
+		if r.window != nil {
+			unix.Munmap(r.window)
+			r.window = nil
+		}
+		// Data begins after the consumer and producer pages.
+		w, err := unix.Mmap(r.fd, int64(2*page+start), int(length), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return nil, fmt.Errorf("mapping the ring buffer's data at %d: %w", start, err)
+		}
+		r.window, r.winStart = w, start
+	}
+	return r.window[off-r.winStart : off-r.winStart+n], nil
 }

@@ -167,54 +167,74 @@ func equal(a, b []uint64) bool {
 	return true
 }
 
-// TestRingRecordAcrossTheWrap: the data pages are mapped once, so a record
-// that begins near their end and continues at their start is copied out.
-// With a one-page ring every few dozen records wrap; each must decode to the
-// bind that made it (its port), in order.
-func TestRingRecordAcrossTheWrap(t *testing.T) {
+// TestRingWindow: the reader maps a window of the data and moves it along,
+// reading a record that wraps around the end from the kernel's second copy
+// of the data pages. With a one-page ring every few dozen records wrap; with
+// eight pages seen through a one-page window the window moves every few
+// dozen and records straddle its edge. Every record must decode to the bind
+// that made it (its port), in order.
+func TestRingWindow(t *testing.T) {
 	testenv.RequireRoot(t)
-	p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: uint32(os.Getpagesize())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	rd, err := p.NewReader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	// Three times round the ring, a few records at a time so it never
-	// fills: every record's start lands at a different offset.
-	recordSize := uint64(unsafe.Sizeof(bindwatchSockEvent{}))
-	perRound := uint64(os.Getpagesize()) / 3 / (ringHeaderSize + recordSize)
-	wrapped := 0
-	for round := range 3 * 3 {
-		var ports []uint16
-		for range perRound {
-			fd := udp4.open(t)
-			if err := bindAddr(fd, udp4.family, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+	page := os.Getpagesize()
+	for _, tc := range []struct {
+		name         string
+		ring, window int
+		moves        bool // the window must move (it covers the whole one-page ring)
+	}{
+		{"one-page ring", page, int(ringWindowBytes), false},
+		{"eight pages through a one-page window", 8 * page, page, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(w uint64) { ringWindowBytes = w }(ringWindowBytes)
+			ringWindowBytes = uint64(tc.window)
+			p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: uint32(tc.ring)})
+			if err != nil {
 				t.Fatal(err)
 			}
-			ports = append(ports, localAddr(t, fd).Port())
-		}
-		rd.SetDeadline(time.Now().Add(5 * time.Second))
-		for i, want := range ports {
-			dataStart := (rd.ring.read + ringHeaderSize) & rd.ring.mask
-			var ev Event
-			if err := rd.Read(&ev); err != nil {
-				t.Fatalf("round %d, record %d: %v", round, i, err)
+			defer p.Close()
+			rd, err := p.NewReader()
+			if err != nil {
+				t.Fatal(err)
 			}
-			if dataStart+recordSize > uint64(len(rd.ring.data)) {
-				wrapped++
+			defer rd.Close()
+			// Three times round the ring, a few records at a time so it
+			// never fills: every record's start lands at a different offset.
+			recordSize := uint64(unsafe.Sizeof(bindwatchSockEvent{}))
+			perRound := uint64(tc.ring) / 3 / (ringHeaderSize + recordSize)
+			wrapped, moved := 0, 0
+			for round := range 3 * 3 {
+				var ports []uint16
+				for range perRound {
+					fd := udp4.open(t)
+					if err := bindAddr(fd, udp4.family, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+						t.Fatal(err)
+					}
+					ports = append(ports, localAddr(t, fd).Port())
+				}
+				rd.SetDeadline(time.Now().Add(5 * time.Second))
+				for i, want := range ports {
+					dataStart := (rd.ring.read & rd.ring.mask) + ringHeaderSize
+					winStart := rd.ring.winStart
+					var ev Event
+					if err := rd.Read(&ev); err != nil {
+						t.Fatalf("round %d, record %d: %v", round, i, err)
+					}
+					if dataStart+recordSize > rd.ring.size {
+						wrapped++
+					}
+					if rd.ring.winStart != winStart {
+						moved++
+					}
+					if ev.Port != want || ev.Kind != KindBind {
+						t.Fatalf("round %d, record %d: kind %v port %d, want a bind of port %d", round, i, ev.Kind, ev.Port, want)
+					}
+				}
+				rd.CommitAll()
 			}
-			if ev.Port != want || ev.Kind != KindBind {
-				t.Fatalf("round %d, record %d: kind %v port %d, want a bind of port %d", round, i, ev.Kind, ev.Port, want)
+			if wrapped == 0 || tc.moves && moved == 0 {
+				t.Fatalf("%d records wrapped around the end, the window moved %d times: the test proves nothing without both", wrapped, moved)
 			}
-		}
-		rd.CommitAll()
+			t.Logf("%d records wrapped around the end of the ring; the window moved %d times", wrapped, moved)
+		})
 	}
-	if wrapped == 0 {
-		t.Fatal("no record wrapped around the end of the ring: the test proves nothing")
-	}
-	t.Logf("%d records wrapped around the end of the ring", wrapped)
 }
