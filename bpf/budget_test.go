@@ -72,16 +72,8 @@ func floodRun(t *testing.T, budget uint32) (int, Drops, map[uint32]uint64) {
 		}
 	}
 	f := Filter{BudgetPerSec: budget, BudgetBurst: budget / 20, Ports: append(slices.Clone(floodPorts), ports...)}
-	p, err := Load(Options{Filter: f, RingBufferBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	rd, err := p.NewReader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	c := loadCapturer(t, Options{Filter: f, RingBufferBytes: 64 << 10})
+	p, rd := c.probe, c.rd
 	mine := map[uint16]bool{} // ports of root's binds seen
 	var mu sync.Mutex
 	var wg sync.WaitGroup

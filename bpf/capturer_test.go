@@ -39,8 +39,19 @@ type capturer struct {
 
 func newCapturer(t *testing.T, hook Hook, f Filter) *capturer {
 	t.Helper()
+	return loadCapturer(t, Options{Hook: hook, Filter: f})
+}
+
+// loadCapturer is newCapturer with every load option; both are closed when
+// the test ends.
+func loadCapturer(t *testing.T, o Options) *capturer {
+	t.Helper()
 	testenv.RequireRoot(t)
-	p, err := Load(Options{Hook: hook, Filter: f})
+	if o.Hook == "" {
+		o.Hook = HookAuto
+	}
+	hook := o.Hook
+	p, err := Load(o)
 	if err != nil {
 		t.Fatalf("loading hook %s: %v", hook, err)
 	}

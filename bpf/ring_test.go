@@ -187,16 +187,7 @@ func TestRingWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func(w uint64) { ringWindowBytes = w }(ringWindowBytes)
 			ringWindowBytes = uint64(tc.window)
-			p, err := Load(Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: uint32(tc.ring)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			rd, err := p.NewReader()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rd.Close()
+			rd := loadCapturer(t, Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: uint32(tc.ring)}).rd
 			// Three times round the ring, a few records at a time so it
 			// never fills: every record's start lands at a different offset.
 			recordSize := uint64(unsafe.Sizeof(bindwatchSockEvent{}))

@@ -68,26 +68,27 @@ type ListenerState struct {
 	SnapshotStart    int64     `avro:"snapshot_start"`
 }
 
-// Finding is one record of the newest Finding schema.
+// Finding is one record of the newest Finding schema; the audit prints
+// findings as JSON lines with the same names.
 type Finding struct {
-	FindingID   string    `avro:"finding_id"`
-	State       string    `avro:"state"`
-	Rule        string    `avro:"rule"`
-	Host        string    `avro:"host"`
-	HostID      string    `avro:"host_id"`
-	BootID      string    `avro:"boot_id"`
-	Seq         int64     `avro:"seq"`
-	ContainerID *string   `avro:"container_id"`
-	Exe         *string   `avro:"exe"`
-	Comm        string    `avro:"comm"`
-	PID         int32     `avro:"pid"`
-	UID         int64     `avro:"uid"`
-	Protocol    string    `avro:"protocol"`
-	Addr        string    `avro:"addr"`
-	Port        int32     `avro:"port"`
-	Exposure    *string   `avro:"exposure"`
-	NetNSID     int64     `avro:"netns_id"`
-	HostNetNS   *bool     `avro:"host_netns"`
-	FirstSeen   time.Time `avro:"first_seen"`
-	Time        time.Time `avro:"time"`
+	FindingID   string    `avro:"finding_id" json:"finding_id"`
+	State       string    `avro:"state" json:"state"`
+	Rule        string    `avro:"rule" json:"rule"`
+	Host        string    `avro:"host" json:"host"`
+	HostID      string    `avro:"host_id" json:"host_id"`
+	BootID      string    `avro:"boot_id" json:"boot_id"`
+	Seq         int64     `avro:"seq" json:"seq"`
+	ContainerID *string   `avro:"container_id" json:"container_id"`
+	Exe         *string   `avro:"exe" json:"exe"`
+	Comm        string    `avro:"comm" json:"comm"`
+	PID         int32     `avro:"pid" json:"pid"`
+	UID         int64     `avro:"uid" json:"uid"`
+	Protocol    string    `avro:"protocol" json:"protocol"`
+	Addr        string    `avro:"addr" json:"addr"`
+	Port        int32     `avro:"port" json:"port"`
+	Exposure    *string   `avro:"exposure" json:"exposure"`
+	NetNSID     int64     `avro:"netns_id" json:"netns_id"`
+	HostNetNS   *bool     `avro:"host_netns" json:"host_netns"`
+	FirstSeen   time.Time `avro:"first_seen" json:"first_seen"`
+	Time        time.Time `avro:"time" json:"time"`
 }

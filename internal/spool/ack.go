@@ -82,6 +82,14 @@ func (s *Spool) removeHead() error {
 		}
 		return err
 	}
+	s.dropHead(seg)
+	s.removeFile(seg.path)
+	return nil
+}
+
+// dropHead closes the head segment's files and takes it off the list:
+// acknowledged (removeHead) or unreadable (skipSegment).
+func (s *Spool) dropHead(seg *segment) {
 	if seg.r != nil {
 		seg.r.Close()
 		seg.r = nil
@@ -95,8 +103,6 @@ func (s *Spool) removeHead() error {
 	}
 	s.segs = s.segs[1:]
 	s.headOff = 0
-	s.removeFile(seg.path)
-	return nil
 }
 
 func (s *Spool) removeFile(path string) {

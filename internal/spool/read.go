@@ -189,15 +189,7 @@ func (s *Spool) skipSegment(seg *segment, err error) {
 		Err: fmt.Errorf("segment %s cannot be read, its %d batches are skipped: %w", seg.path, seg.records, err)}
 	s.batches -= seg.records
 	s.used -= seg.size - s.headOff
-	if seg.w != nil {
-		seg.w.Close()
-		seg.w = nil
-	}
-	if s.hrSeg == seg {
-		s.hrSeg = nil
-	}
-	s.segs = s.segs[1:]
-	s.headOff = 0
+	s.dropHead(seg)
 	s.peeked = nil
 	rest := false
 	for _, g := range s.segs {
