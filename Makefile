@@ -14,7 +14,7 @@ BIN      := bin
 PKGS     := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install package man clean
+.PHONY: all build generate test test-go test-vm lint demo deps demo-deps install release package man clean
 
 PREFIX     ?= /usr
 UNITDIR    ?= /lib/systemd/system
@@ -93,10 +93,14 @@ PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null); 
 	if [ -n "$$v" ]; then echo "$${v#v}" | sed 's/-\([0-9]*\)-g/+git\1./'; \
 	else echo "0.0.0~git$$(git rev-list --count HEAD).$$(git rev-parse --short HEAD)"; fi)
 
-package:
+# The binary as it ships: static (no libc mapped beside it), no symbol
+# table, no local paths. test/overhead.sh measures this build.
+release:
 	.ci/install-go
 	mkdir -p $(PKGDIR)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(PKG_VERSION)" -o $(PKGDIR)/bindwatch ./cmd/bindwatch
+
+package: release
 	rm -rf $(PKGDIR)/man
 	SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' $(PKGDIR)/bindwatch gen-man $(PKGDIR)/man
 	gzip -9n $(PKGDIR)/man/*.1

@@ -34,7 +34,8 @@ if [ "$(id -u)" != 0 ]; then
 	echo "overhead.sh loads BPF programs: run it as root" >&2
 	exit 1
 fi
-go build -o bin/bindwatch ./cmd/bindwatch
+# The agent as it ships (Makefile's release target: static, stripped).
+make -s release PKGDIR=bin >/dev/null
 go build -o bin/devkafka ./cmd/devkafka
 go build -o bin/loadgen ./test/loadgen
 

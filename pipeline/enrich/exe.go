@@ -22,8 +22,9 @@ type exeEntry struct {
 	at   time.Time
 }
 
+// newExeResolver's map grows with use up to max, like internTable's.
 func newExeResolver(procRoot string, ttl time.Duration, max int) *exeResolver {
-	return &exeResolver{procRoot: procRoot, ttl: ttl, max: max, m: make(map[uint32]exeEntry, max)}
+	return &exeResolver{procRoot: procRoot, ttl: ttl, max: max, m: map[uint32]exeEntry{}}
 }
 
 // lookup returns pid's executable path, nil when it exited or cannot be read.

@@ -21,7 +21,8 @@ func newLRU[K comparable, V any](max int) *lru[K, V] {
 	if max < 1 {
 		max = 1
 	}
-	c := &lru[K, V]{max: max, m: make(map[K]*lruEntry[K, V], max)}
+	// Grows with use up to max, like internTable, rather than resident at max.
+	c := &lru[K, V]{max: max, m: map[K]*lruEntry[K, V]{}}
 	c.root.next = &c.root
 	c.root.prev = &c.root
 	return c
