@@ -12,7 +12,7 @@ import (
 
 // testHooks are the hooks the native tests exercise: BINDWATCH_TEST_HOOKS
 // (the VM harness sets fexit,kprobe,tracepoint), else whatever auto picks.
-func testHooks(t *testing.T) []Hook {
+func testHooks(t testing.TB) []Hook {
 	t.Helper()
 	v := os.Getenv("BINDWATCH_TEST_HOOKS")
 	if v == "" {

@@ -1,13 +1,10 @@
 package bpf
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,18 +25,7 @@ import (
 //	sudo go test -run '^$' -bench ProgramCost -benchtime 200000x ./bpf
 func BenchmarkProgramCost(b *testing.B) {
 	testenv.RequireRoot(b)
-	hooks := []Hook{HookAuto}
-	if v := os.Getenv("BINDWATCH_TEST_HOOKS"); v != "" {
-		hooks = nil
-		for _, s := range strings.Split(v, ",") {
-			h, err := ParseHook(s)
-			if err != nil {
-				b.Fatal(err)
-			}
-			hooks = append(hooks, h)
-		}
-	}
-	for _, hook := range hooks {
+	for _, hook := range testHooks(b) {
 		for _, listeners := range []bool{false, true} {
 			name := string(hook) + "/binds"
 			if listeners {
@@ -60,33 +46,8 @@ func programCost(b *testing.B, hook Hook, listeners bool) {
 	// Only the benchmark's port is reported, so other binds on the machine
 	// add runs (filtered early) but no records.
 	port := freePort(b, udp4)
-	p, err := Load(Options{Hook: hook, Filter: Filter{Ports: []uint16{port}, Listeners: listeners}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	rd, err := p.NewReader()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
-	var drained sync.WaitGroup
-	drained.Add(1)
-	go func() {
-		defer drained.Done()
-		var ev Event
-		for {
-			if err := rd.Read(&ev); err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					continue
-				}
-				return
-			}
-			rd.CommitAll()
-		}
-	}()
-	defer drained.Wait()
-	defer rd.Close()
+	p, done := loadDrained(b, Options{Hook: hook, Filter: Filter{Ports: []uint16{port}, Listeners: listeners}})
+	defer done()
 
 	before := programRuntimes(b, p)
 	runtime.LockOSThread()

@@ -25,6 +25,9 @@
 # From the agent's /metrics, deltas over the storm: kernel events, published,
 # spooled, dropped by reason, loss = kernel - published - spooled; and the
 # agent's peak RSS (VmHWM).
+# Then the udp and getppid loops again in Debian's 6.1 kernel under qemu,
+# where fexit and kprobe load, with libbpf-tools' bindsnoop beside the hooks
+# (BenchmarkBindLoop through test/vm/run.sh; VM=0 leaves it out).
 # Everything it starts it stops on exit; it pins nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -292,6 +295,45 @@ while read -r reason; do
 done < <(grep -o '^bindwatch_events_dropped_total{reason="[a-z_]*"' "$work/m.after" | sed 's/.*reason="//; s/"$//')
 loss=$((kernel - published - (spooled - replayed)))
 
+# --- the same loops in Debian's 6.1 kernel, where fexit and kprobe load
+# BenchmarkBindLoop (bpf/loop_bench_test.go) inside test/vm/run.sh's guest:
+# the udp and getppid loops on a locked thread, its CPU time alone and with
+# each hook (loaded in the benchmark's process, every record read) and with
+# libbpf-tools' bindsnoop when it is installed here (copied into the guest
+# with its libraries). Software emulation: the guest's clock follows the
+# host's, so its ranges are wide. VM=0 leaves it out.
+vm_rows=""
+if [ "${VM:-1}" != 0 ]; then
+	if ! command -v qemu-system-x86_64 >/dev/null; then
+		vm_rows="| (VM) | all | - | - | - | - | not measured: qemu-system-x86_64 not installed (Debian package qemu-system-x86) |"
+	else
+		echo "== the loops in Debian's 6.1 kernel under qemu (test/vm/run.sh, about 2 minutes)"
+		vm_files="" vm_peers=""
+		if [ -x /usr/sbin/bindsnoop ] && [ -x /usr/bin/stdbuf ] && [ -e /usr/libexec/coreutils/libstdbuf.so ]; then
+			# stdbuf -oL: through a pipe its header, printed once attached, is not held in stdio's buffer.
+			vm_files="/usr/bin/stdbuf /usr/libexec/coreutils/libstdbuf.so /usr/sbin/bindsnoop"
+			vm_peers="libbpf-tools bindsnoop=stdbuf -oL /usr/sbin/bindsnoop"
+		else
+			vm_rows="| libbpf-tools bindsnoop (VM) | all | - | - | - | - | not measured: /usr/sbin/bindsnoop (Debian package libbpf-tools) or stdbuf not installed |"
+		fi
+		if BINDWATCH_VM_FILES="$vm_files" BINDWATCH_BENCH_PEERS="$vm_peers" BINDWATCH_VM_PACKAGES=./bpf \
+			test/vm/run.sh -test.run '^$' -test.bench BindLoop -test.benchtime 1x >"$work/vm.log" 2>&1; then
+			# BenchmarkBindLoop/LOOP/CONTENDER-N 1 WITH ns/op ALONE alone-ns/op R ratio MAX ratio-max MIN ratio-min,
+			# or a reason line then "--- SKIP: BenchmarkBindLoop/LOOP/CONTENDER".
+			vm_rows="$vm_rows${vm_rows:+$'\n'}$(awk '
+				/^ +loop_bench_test.go:[0-9]+: / { why = $0; sub(/^ +loop_bench_test.go:[0-9]+: /, "", why); gsub(/\|/, "/", why) }
+				/^--- SKIP: BenchmarkBindLoop\// { split(substr($3, 19), p, "/"); printf "| %s (VM) | %s | - | - | - | - | not measured: %s |\n", p[2], p[1], why }
+				/^BenchmarkBindLoop\/.* ratio-min/ {
+					name = substr($1, 19); sub(/-[0-9]+$/, "", name); split(name, p, "/")
+					c = p[2]; if (c ~ /^peer=/) c = substr(c, 6); else c = "bindwatch, hook " c
+					printf "| %s (VM) | %s | %.0f | %.0f | %.3f (%.3f-%.3f) | - | %s |\n", c, p[1], $5, $3, $7, $11, $9, substr(why, index(why, "over "))
+				}' "$work/vm.log")"
+		else
+			vm_rows="$vm_rows${vm_rows:+$'\n'}| (VM) | all | - | - | - | - | not measured: test/vm/run.sh failed: $(grep '^vm: error' "$work/vm.log" | tail -n 1 | sed 's/|/\//g') |"
+		fi
+	fi
+fi
+
 # --- the table
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 {
@@ -333,6 +375,14 @@ median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 
 	printf '| bindwatch run (hook %s) -> devkafka | udp storm %s s, as root | - | %s | - | - / %s | kernel events %s, published %s (%s of them replayed from the spool), spooled %s, dropped %s; loss (kernel - published - still spooled) %s; agent RSS %s MiB before, peak %s MiB (peaks of its parts: anonymous %s MiB, mapped files %s MiB) |\n' \
 		"${agent_hook:-?}" "$storm_secs" "$storm_ns" "$storm_rate" "$kernel" "$published" "$replayed" "$spooled" "${drops:-none}" "$loss" \
 		"$(mib "$rss_kib")" "$(mib "$hwm_kib")" "$(mib "$anon_kib")" "$(mib "$file_kib")"
+	if [ -n "$vm_rows" ]; then
+		echo
+		echo "In Debian's $(ls .cache/vm/kernels 2>/dev/null | sed -n 's/^linux-image-//p' | tail -n 1) kernel under qemu (software emulation, 2 vCPUs):"
+		echo
+		echo '| contender | loop | alone cpu ns/op | with cpu ns/op | ratio median (min-max) | ops/s | notes |'
+		echo '|---|---|---|---|---|---|---|'
+		echo "$vm_rows"
+	fi
 	echo
 	echo "command: sudo $cmdline"
 } | tee "$work/table.md"

@@ -12,6 +12,9 @@
 #   BINDWATCH_VM_MODULES   kernel modules to load, deps resolved [crc32c_generic sctp dummy veth]
 #   BINDWATCH_VM_SMP       guest vCPUs [2]
 #   BINDWATCH_TEST_HOOKS   passed to the guest's tests when set [fexit,kprobe,tracepoint]
+#   BINDWATCH_BENCH_PEERS  passed to the guest's tests when set (peer tools BenchmarkBindLoop runs)
+#   BINDWATCH_VM_FILES     host programs (and libraries) copied into the guest at their
+#                          own paths, with the shared libraries ldd lists for them [none]
 # Exits 0 only when the guest printed "BINDWATCH-VM-RESULT: PASS".
 set -euo pipefail
 
@@ -162,9 +165,26 @@ done
 if ((timeout_s > 120)); then test_timeout=$((timeout_s - 60)); else test_timeout=$((timeout_s / 2)); fi
 printf '%s\0' "-test.timeout=${test_timeout}s" "$@" >"$stage/vm/args"
 : >"$stage/vm/env"
-if [[ -n ${BINDWATCH_TEST_HOOKS:-} ]]; then
-	printf 'BINDWATCH_TEST_HOOKS=%s\0' "$BINDWATCH_TEST_HOOKS" >>"$stage/vm/env"
-fi
+for var in BINDWATCH_TEST_HOOKS BINDWATCH_BENCH_PEERS; do
+	if [[ -n ${!var:-} ]]; then
+		printf '%s=%s\0' "$var" "${!var}" >>"$stage/vm/env"
+	fi
+done
+
+# Peer tools for the guest's benchmarks (libbpf-tools' bindsnoop), each with
+# the libraries and loader it links against, at the same paths as here.
+stage_file() {
+	mkdir -p "$stage$(dirname "$1")"
+	cp -L "$1" "$stage$1"
+}
+for f in ${BINDWATCH_VM_FILES:-}; do
+	[[ $f == /* && -f $f ]] || die "BINDWATCH_VM_FILES: $f is not a file named by its absolute path"
+	stage_file "$f"
+	while read -r lib; do
+		stage_file "$lib"
+	done < <(ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+	say "guest file $f"
+done
 
 # Modules in load order: dependencies first, from each .ko's own modinfo,
 # since the .deb ships no modules.dep (depmod runs at install).
