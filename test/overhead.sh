@@ -322,10 +322,10 @@ if [ "${VM:-1}" != 0 ]; then
 			# or a reason line then "--- SKIP: BenchmarkBindLoop/LOOP/CONTENDER".
 			vm_rows="$vm_rows${vm_rows:+$'\n'}$(awk '
 				/^ +loop_bench_test.go:[0-9]+: / { why = $0; sub(/^ +loop_bench_test.go:[0-9]+: /, "", why); gsub(/\|/, "/", why) }
-				/^--- SKIP: BenchmarkBindLoop\// { split(substr($3, 19), p, "/"); printf "| %s (VM) | %s | - | - | - | - | not measured: %s |\n", p[2], p[1], why }
+				/^--- SKIP: BenchmarkBindLoop\// { split(substr($3, 19), p, "/"); c = p[2]; sub(/^peer=/, "", c); gsub(/_/, " ", c); printf "| %s (VM) | %s | - | - | - | - | not measured: %s |\n", c, p[1], why }
 				/^BenchmarkBindLoop\/.* ratio-min/ {
 					name = substr($1, 19); sub(/-[0-9]+$/, "", name); split(name, p, "/")
-					c = p[2]; if (c ~ /^peer=/) c = substr(c, 6); else c = "bindwatch, hook " c
+					c = p[2]; if (c ~ /^peer=/) { c = substr(c, 6); gsub(/_/, " ", c) } else c = "bindwatch, hook " c
 					printf "| %s (VM) | %s | %.0f | %.0f | %.3f (%.3f-%.3f) | - | %s |\n", c, p[1], $5, $3, $7, $11, $9, substr(why, index(why, "over "))
 				}' "$work/vm.log")"
 		else
