@@ -13,12 +13,12 @@ import (
 // the logger.
 func (a *Agent) Reload(next *config.Config) (ignored []string, err error) {
 	applied, ignored := config.ApplyLive(a.current(), next)
-	// The filter is built from next as it always was: it carries
-	// capture.uid_budget too, which is not live (reported as ignored).
-	if err := a.probe.SetFilter(captureFilter(next)); err != nil {
+	// From applied, not next: the filter carries capture.uid_budget too,
+	// which is not live and must keep its running value, as reported.
+	if err := a.probe.SetFilter(captureFilter(applied)); err != nil {
 		return nil, fmt.Errorf("applying the capture filters: %w", err)
 	}
-	a.limits.Set(next.Pipeline.BatchSize, next.Pipeline.BatchTimeout)
+	a.limits.Set(applied.Pipeline.BatchSize, applied.Pipeline.BatchTimeout)
 	a.cfg.Store(applied)
 	return ignored, nil
 }

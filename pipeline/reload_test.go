@@ -23,19 +23,21 @@ func TestReloadWhileRunning(t *testing.T) {
 		next := cfg
 		next.Pipeline.BatchSize = 100 + i
 		next.Pipeline.BatchTimeout = time.Duration(10+i) * time.Millisecond
-		next.Kafka.WriteTimeout = 5 * time.Second // not live
+		next.Kafka.WriteTimeout = 5 * time.Second          // not live
+		next.Capture.UIDBudget = cfg.Capture.UIDBudget + 7 // not live, though it rides in the kernel filter
 		ignored, err := agent.Reload(&next)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(ignored, []string{"kafka.write_timeout"}) {
-			t.Fatalf("reload %d: ignored %v, want [kafka.write_timeout]", i, ignored)
+		if want := []string{"capture.uid_budget", "kafka.write_timeout"}; !slices.Equal(ignored, want) {
+			t.Fatalf("reload %d: ignored %v, want %v", i, ignored, want)
 		}
 	}
 	running := agent.current()
-	if running.Pipeline.BatchSize != 149 || running.Kafka.WriteTimeout != cfg.Kafka.WriteTimeout {
-		t.Errorf("running batch size %d, write timeout %v; want 149 and the unchanged %v",
-			running.Pipeline.BatchSize, running.Kafka.WriteTimeout, cfg.Kafka.WriteTimeout)
+	if running.Pipeline.BatchSize != 149 || running.Kafka.WriteTimeout != cfg.Kafka.WriteTimeout ||
+		running.Capture.UIDBudget != cfg.Capture.UIDBudget {
+		t.Errorf("running batch size %d, write timeout %v, uid budget %d; want 149 and the unchanged %v and %d",
+			running.Pipeline.BatchSize, running.Kafka.WriteTimeout, running.Capture.UIDBudget, cfg.Kafka.WriteTimeout, cfg.Capture.UIDBudget)
 	}
 	if err := bindOnce(); err != nil {
 		t.Fatal(err)
