@@ -22,6 +22,10 @@ func TestAgentReportsWhatHappenedWithoutIt(t *testing.T) {
 	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Capture.PinDir = filepath.Join("/sys/fs/bpf", fmt.Sprintf("bindwatch-lease-agent-%d", os.Getpid()))
 	t.Cleanup(func() { bpf.RemovePins(cfg.Capture.PinDir) })
+	// Capture is this process's: an agent's TCP metrics listener would add
+	// its own listen or close record to the ring between the two agents,
+	// whenever its bind or close falls outside a reader's life.
+	cfg.Metrics.Listen = "unix:" + filepath.Join(t.TempDir(), "metrics.sock")
 
 	first := runAgent(t, &cfg, discardLogger())
 	first.stop(t)
