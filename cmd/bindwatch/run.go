@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -58,7 +57,7 @@ func runAgent(path string, fs *pflag.FlagSet) error {
 	log := newLogger(os.Stderr, cfg.Log.Format, level)
 	notify := sdnotify.FromEnvironment()
 	pipeline.Version = version
-	setAgentGC()
+	setAgentGC(cfg.Pipeline)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -114,6 +113,7 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, fs *pfl
 			continue
 		}
 		level.Set(next.Log.SlogLevel())
+		setAgentGC(next.Pipeline)
 		if len(ignored) > 0 {
 			log.Warn("configuration reloaded; these keys changed but need a restart", "keys", ignored)
 		} else {
@@ -136,20 +136,4 @@ func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// agentGCPercent is the agent's garbage-collection target. Its live heap
-// is small and bounded (about 9 MiB at a storm's peak, most of it queues
-// sized by configuration), so the default 100 mostly holds garbage: under
-// 10 s UDP bind storms (test/overhead.sh 0 1 10, alternated) 50 peaked at
-// 48.5 and 43.4 MiB resident against 52.2 and 52.1, anonymous memory 20.2
-// and 16.1 MiB against 24.7 and 25.1, with nothing lost at 72k binds/s.
-const agentGCPercent = 50
-
-// setAgentGC applies agentGCPercent unless the operator set GOGC, which
-// keeps its usual meaning.
-func setAgentGC() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(agentGCPercent)
-	}
 }
