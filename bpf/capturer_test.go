@@ -2,8 +2,10 @@ package bpf
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +130,40 @@ func (c *capturer) none(fn func()) {
 	c.t.Helper()
 	if evs := c.during(fn); len(evs) != 0 {
 		c.t.Fatalf("want no events, got %d: %+v", len(evs), evs)
+	}
+}
+
+// loadDrained loads o with a reader that reads and drops every record on
+// another thread, as snoop reads into a pipe; done detaches it.
+func loadDrained(tb testing.TB, o Options) (p *Probe, done func()) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, err := Load(o)
+	if err != nil {
+		tb.Fatalf("loading hook %s: %v", o.Hook, err)
+	}
+	rd, err := p.NewReader()
+	if err != nil {
+		p.Close()
+		tb.Fatal(err)
+	}
+	var drained sync.WaitGroup
+	drained.Go(func() {
+		var ev Event
+		for {
+			if err := rd.Read(&ev); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					continue
+				}
+				return
+			}
+			rd.CommitAll()
+		}
+	})
+	return p, func() {
+		rd.Close()
+		drained.Wait()
+		p.Close()
 	}
 }

@@ -2,15 +2,12 @@ package bpf
 
 import (
 	"bufio"
-	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -163,41 +160,6 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// loadDrained loads o with a reader that reads and drops every record on
-// another thread, as snoop reads into a pipe; done detaches it.
-func loadDrained(tb testing.TB, o Options) (p *Probe, done func()) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	p, err := Load(o)
-	if err != nil {
-		tb.Fatalf("loading hook %s: %v", o.Hook, err)
-	}
-	rd, err := p.NewReader()
-	if err != nil {
-		p.Close()
-		tb.Fatal(err)
-	}
-	var drained sync.WaitGroup
-	drained.Go(func() {
-		var ev Event
-		for {
-			if err := rd.Read(&ev); err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					continue
-				}
-				return
-			}
-			rd.CommitAll()
-		}
-	})
-	return p, func() {
-		rd.Close()
-		drained.Wait()
-		p.Close()
-	}
 }
 
 // startPeer runs a peer tool until detach, reading its output into nothing
