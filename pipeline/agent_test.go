@@ -29,7 +29,7 @@ import (
 
 // containerUID is the user the "container" binds as; the agent filters on
 // it so that nothing else on the host reaches the topic.
-const containerUID = 4242
+const containerUID = testenv.UserContainer
 
 // bindScript runs in the child: each bind of the plan given as JSON in
 // argv[1], and a JSON line per bind with what getsockname then says.

@@ -32,7 +32,7 @@ print(n)
 func TestAgentReportsSuppressedFlood(t *testing.T) {
 	testenv.RequireRoot(t)
 	avrotest.Require(t)
-	const topic, uid = "budget", 4343
+	const topic, uid = "budget", testenv.UserFlood
 	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 1, Topic: topic, Partitions: 1})
 	cfg := testConfig(t, cluster.Addrs, topic)
 	cfg.Capture.PID, cfg.Capture.UID = -1, uid

@@ -29,7 +29,7 @@ import (
 
 // auditUID is the user the audit test's listeners run as; its agent
 // reports that user's sockets only, so the host's own do not interfere.
-const auditUID = 4345
+const auditUID = testenv.UserAudit
 
 // auditProcess is one `bindwatch audit` instance.
 type auditProcess struct {

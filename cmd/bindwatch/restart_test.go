@@ -22,7 +22,7 @@ import (
 
 // loadUID is the user the load generator binds as; the agent under test
 // reports that user's binds only.
-const loadUID = 4343
+const loadUID = testenv.UserLoad
 
 // TestAgentSIGKILLLosesNothing runs the agent as a process, kills it with
 // SIGKILL in the middle of a steady bind load, and starts it again: the

@@ -1,0 +1,19 @@
+package testenv
+
+// Users the native tests run their binding children as. The agents under
+// test filter capture on them, and `go test ./...` runs packages side by
+// side, so a user shared by two packages' tests lets each count the other's
+// binds (the budget test and the restart tests once both used 4343). Each
+// user belongs to one package; a new test that filters on a user takes one
+// from here.
+const (
+	// UserContainer binds as pipeline's "container" workload.
+	UserContainer = 4242
+	// UserLoad runs cmd/bindwatch's load generator (restart, startup and
+	// operate tests).
+	UserLoad = 4343
+	// UserAudit holds cmd/bindwatch's audit test listeners.
+	UserAudit = 4345
+	// UserFlood floods binds in pipeline's budget test.
+	UserFlood = 4346
+)
