@@ -285,39 +285,39 @@ static __always_inline bool is_mptcp_subflow(struct sock *sk)
 	return BPF_CORE_READ_BITFIELD_PROBED(tp, is_mptcp);
 }
 
-/* The option bits kept in inet_sock: FREEBIND, TRANSPARENT, BIND_ADDRESS_NO_PORT. */
-static __always_inline __u8 inet_options(struct sock *sk)
+/* The option bits of inet_sock's inet_flags word (6.6+). */
+static __always_inline __u8 inet_flag_options(unsigned long flags)
 {
 	__u8 opts = 0;
 
-	if (have_rdonly_cast() && !bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
-		unsigned long flags = rdonly(inet_sock, sk)->inet_flags;
+	if (flags & (1UL << INET_FLAGS_FREEBIND))
+		opts |= OPT_FREEBIND;
+	if (flags & (1UL << INET_FLAGS_TRANSPARENT))
+		opts |= OPT_TRANSPARENT;
+	if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
+		opts |= OPT_BIND_ADDRESS_NO_PORT;
+	return opts;
+}
 
-		if (flags & (1UL << INET_FLAGS_FREEBIND))
-			opts |= OPT_FREEBIND;
-		if (flags & (1UL << INET_FLAGS_TRANSPARENT))
-			opts |= OPT_TRANSPARENT;
-		if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
-			opts |= OPT_BIND_ADDRESS_NO_PORT;
-	} else if (bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
+/* The option bits kept in inet_sock: FREEBIND, TRANSPARENT, BIND_ADDRESS_NO_PORT,
+ * bitfields before 6.6, bits of inet_flags since. */
+static __always_inline __u8 inet_options(struct sock *sk)
+{
+	if (bpf_core_field_exists(struct inet_sock___pre_6_6, freebind)) {
 		struct inet_sock___pre_6_6 *old = (void *)sk;
+		__u8 opts = 0;
+
 		if (BPF_CORE_READ_BITFIELD_PROBED(old, freebind))
 			opts |= OPT_FREEBIND;
 		if (BPF_CORE_READ_BITFIELD_PROBED(old, transparent))
 			opts |= OPT_TRANSPARENT;
 		if (BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port))
 			opts |= OPT_BIND_ADDRESS_NO_PORT;
-	} else {
-		struct inet_sock *inet = (void *)sk;
-		unsigned long flags = BPF_CORE_READ(inet, inet_flags);
-		if (flags & (1UL << INET_FLAGS_FREEBIND))
-			opts |= OPT_FREEBIND;
-		if (flags & (1UL << INET_FLAGS_TRANSPARENT))
-			opts |= OPT_TRANSPARENT;
-		if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
-			opts |= OPT_BIND_ADDRESS_NO_PORT;
+		return opts;
 	}
-	return opts;
+	if (have_rdonly_cast())
+		return inet_flag_options(rdonly(inet_sock, sk)->inet_flags);
+	return inet_flag_options(BPF_CORE_READ((struct inet_sock *)sk, inet_flags));
 }
 
 /* The accept backlog listen() set. An MPTCP socket keeps it on its first
