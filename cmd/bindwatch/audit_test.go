@@ -343,7 +343,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	for _, r := range kafkatest.KcatConsume(t, cluster.Addrs, "bindwatch.listeners", int(n), 20*time.Second) {
 		latest[string(r.Key)] = r.Value
 	}
-	schemaText, _ := schemas.ListenerStateSchema(1)
+	schemaText, _ := schemas.ListenerStateSchema(schemas.ListenerStateLatest)
 	var values [][]byte
 	tombstones := 0
 	for _, v := range latest {

@@ -30,6 +30,7 @@ type Config struct {
 	Log       Log
 	Shutdown  Shutdown
 	Inventory Inventory
+	Heartbeat Heartbeat
 }
 
 // Capture is what the kernel side sees and filters.
@@ -149,6 +150,12 @@ type Log struct {
 	Format string
 }
 
+// Heartbeat is how the agent tells it is alive and what it cannot see.
+type Heartbeat struct {
+	// Interval is how often a heartbeat record is sent.
+	Interval time.Duration
+}
+
 // Inventory is when the agent walks what already listens.
 type Inventory struct {
 	// Interval is how often the inventory is taken again after the one at
@@ -263,5 +270,6 @@ func Defaults() Config {
 		Log:       Log{Level: LogInfo, Format: LogJSON},
 		Shutdown:  Shutdown{Timeout: 10 * time.Second},
 		Inventory: Inventory{Interval: time.Hour},
+		Heartbeat: Heartbeat{Interval: 30 * time.Second},
 	}
 }

@@ -22,6 +22,8 @@ type Tracker struct {
 	// emitted is, per host, how far the findings topic already has the
 	// transitions: a replay up to there publishes nothing again.
 	emitted map[string]Mark
+	// coverageOf has the ids of each host's open coverage findings.
+	coverageOf map[string]map[string]bool
 
 	// Evaluations counts policy evaluations, for the metrics.
 	Evaluations uint64
@@ -37,7 +39,7 @@ type Mark struct {
 func New(pol *policy.Policy) *Tracker {
 	return &Tracker{
 		pol: pol, open: map[string]*Finding{}, unallowed: map[string]map[state.Key]*state.Listener{},
-		wants: map[string]map[*policy.Rule]int{}, emitted: map[string]Mark{},
+		wants: map[string]map[*policy.Rule]int{}, emitted: map[string]Mark{}, coverageOf: map[string]map[string]bool{},
 	}
 }
 
@@ -49,6 +51,7 @@ func (t *Tracker) Restore(f Finding) {
 	} else {
 		delete(t.open, f.ID)
 	}
+	t.noteCoverage(&f)
 	if m := t.emitted[f.HostID]; m.BootID != f.BootID || f.Seq > m.Seq {
 		t.emitted[f.HostID] = Mark{BootID: f.BootID, Seq: f.Seq}
 	}
@@ -89,6 +92,7 @@ func (t *Tracker) Apply(h *state.Host, res state.Result, ev *state.Event) (out [
 	if res.Completed {
 		out = t.checkWants(h, ev, out)
 	}
+	out = t.coverage(h, res, ev, out)
 	return out, replayed
 }
 
@@ -227,6 +231,7 @@ func (t *Tracker) transition(f Finding, ev *state.Event, out []Finding) []Findin
 	} else {
 		delete(t.open, f.ID)
 	}
+	t.noteCoverage(&f)
 	return append(out, f)
 }
 
@@ -278,7 +283,8 @@ func (t *Tracker) Reevaluate(pol *policy.Policy, tb *state.Table, at time.Time) 
 	}
 	var stale []string
 	for id, f := range t.open {
-		if !wanted[id] && tb.Hosts[f.HostID] != nil {
+		policyMade := f.Kind != KindCoverage && f.Kind != KindIntegrity
+		if policyMade && !wanted[id] && tb.Hosts[f.HostID] != nil {
 			stale = append(stale, id)
 		}
 	}

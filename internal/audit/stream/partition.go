@@ -31,7 +31,14 @@ type partition struct {
 	// rebuild: the policy may have changed while nobody held it.
 	reevaluate bool
 	evals      uint64
+	// silenceChecked is when hosts were last checked for silence.
+	silenceChecked time.Time
 }
+
+// silenceCheckInterval spaces the walks over every host that look for
+// silent ones: a silence is three heartbeat intervals long, so a second
+// more does not matter, and the walk is O(hosts).
+const silenceCheckInterval = time.Second
 
 // batchWriteTimeout bounds how long a batch's writes and commit may go on
 // after the partition was told to stop.
@@ -129,6 +136,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var stateMsgs []kafka.Message
 	dirtyHosts := map[string]*state.Host{}
 
+	now := time.Now()
 	var ev state.Event
 	for _, m := range batch {
 		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
@@ -148,6 +156,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		p.Metrics.events.WithLabelValues("applied").Inc()
 		h := pc.table.Hosts[ev.HostID]
 		dirtyHosts[h.HostID] = h
+		h.LastSeen = seenAt(m, now, caughtUp)
 		fs, replayed := pc.tracker.Apply(h, res, &ev)
 		if !replayed {
 			out = append(out, fs...)
@@ -172,6 +181,15 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	if gen := p.policyGen.Load(); gen != pc.polGen || (pc.reevaluate && caughtUp) {
 		pc.polGen, pc.reevaluate = gen, false
 		out = append(out, pc.tracker.Reevaluate(p.policy.Load(), pc.table, time.Now())...)
+	}
+	if caughtUp && now.Sub(pc.silenceChecked) >= silenceCheckInterval {
+		pc.silenceChecked = now
+		silent := pc.tracker.Silent(pc.table, now)
+		for _, f := range silent {
+			h := pc.table.Hosts[f.HostID]
+			dirtyHosts[h.HostID] = h
+		}
+		out = append(out, silent...)
 	}
 	for _, h := range dirtyHosts {
 		v, err := p.codec.EncodeHost(h.Meta())
@@ -220,6 +238,17 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	}
 	pc.gauges()
 	return nil
+}
+
+// seenAt is when a host was last heard of, for its record in m: now, once
+// the partition is caught up; while it reads a backlog, the message's
+// Kafka timestamp (never later than now), so a backlog read after a
+// restart does not make every host look fresh, or silent.
+func seenAt(m kafka.Message, now time.Time, caughtUp bool) time.Time {
+	if caughtUp || m.Time.IsZero() || m.Time.After(now) {
+		return now
+	}
+	return m.Time
 }
 
 func (pc *partition) gauges() {
