@@ -30,20 +30,32 @@ var (
 )
 
 // Parse compiles a policy file's text; file names it in errors. It reports
-// every problem it finds, each with the file, the line and the key.
+// every problem it finds, each with the file, the line and the key. The
+// policy's Warnings say what loads but likely is not meant.
 func Parse(file string, text []byte) (*Policy, error) {
 	p := &parser{file: file}
 	pol := p.policy(text)
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
+	pol.Warnings = p.warns
 	pol.index()
 	return pol, nil
 }
 
+// Check is Parse for those who only want to know what is wrong with a
+// file (bindwatch policy check): the same parse, and the warnings even
+// when there are errors too.
+func Check(file string, text []byte) ([]Warning, error) {
+	p := &parser{file: file}
+	p.policy(text)
+	return p.warns, errors.Join(p.errs...)
+}
+
 type parser struct {
-	file string
-	errs []error
+	file  string
+	errs  []error
+	warns []Warning
 }
 
 func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
@@ -52,6 +64,10 @@ func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
 		line = n.Line
 	}
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) warn(n *yaml.Node, key, format string, args ...any) {
+	p.warns = append(p.warns, Warning{File: p.file, Line: n.Line, Key: key, Problem: fmt.Sprintf(format, args...)})
 }
 
 func (p *parser) policy(text []byte) *Policy {
@@ -157,7 +173,18 @@ func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
 }
 
 func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
+	var comm *yaml.Node
+	defer func() {
+		if comm != nil && r.Action == Allow && !identified(r) {
+			p.warn(comm, at+".comm", "comm is what a process calls itself (any process sets its own with "+
+				"prctl(PR_SET_NAME)): this rule allows whatever takes the name; say what the program is "+
+				"with %s too", identityHint())
+		}
+	}()
 	for k, v := range pairs(m) {
+		if k.Value == "comm" {
+			comm = k
+		}
 		key := at + "." + k.Value
 		vals := p.values(v, key)
 		if vals == nil {
