@@ -12,7 +12,7 @@ var identityKeys = []struct {
 	names func(*Rule) bool // whether a rule names it
 }{
 	{"exe", func(r *Rule) bool { return len(r.exes) > 0 }},
-	{"container (other than none)", func(r *Rule) bool { return namesContainers(r.containers) }},
+	{"container (other than none or podman-rootless)", func(r *Rule) bool { return namesContainers(r.containers) }},
 }
 
 // identified says whether r names the program by one of identityKeys.
@@ -38,10 +38,12 @@ func identityHint() string {
 }
 
 // namesContainers says whether a container key confines a rule to
-// containers: a list with none in it also matches any host process.
+// containers root made: a list with none in it also matches any host
+// process, and one with podman-rootless whatever a user runs in a
+// container it named.
 func namesContainers(cs []containerSel) bool {
 	for _, c := range cs {
-		if c.kind == selNone {
+		if c.kind == selNone || (c.kind == selRuntime && strings.EqualFold(c.value, RuntimeRootless)) {
 			return false
 		}
 	}

@@ -26,8 +26,16 @@ var (
 	ruleKeys  = []string{"name", "action", "match"}
 	actions   = []string{string(Allow), string(Require)}
 	exposures = []string{"loopback", "link_local", "specific", "wildcard"}
-	runtimes  = []string{"docker", "containerd", "cri-o", "podman"}
+	runtimes  = []string{"docker", "containerd", "cri-o", "podman", RuntimeRootless}
 )
+
+// RuntimeRootless is the runtime the agent reports for a Podman container
+// in a cgroup subtree delegated to a user (pipeline/enrich's
+// RuntimePodmanRootless). That user named it: it made a libpod-<id>.scope
+// of its choosing, so its id proves nothing and anything may run in it.
+// Neither any nor an id prefix matches it; only a rule that names this
+// runtime does (with cgroup_owner_uid, whose).
+const RuntimeRootless = "podman-rootless"
 
 // Parse compiles a policy file's text; file names it in errors. It reports
 // every problem it finds, each with the file, the line and the key. The

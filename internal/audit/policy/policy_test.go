@@ -17,6 +17,15 @@ func base() Listener {
 	}
 }
 
+// rootless puts a listener in a rootless Podman container of uid, as the
+// agent reports one.
+func rootless(uid int64) func(*Listener) {
+	return func(l *Listener) {
+		l.ContainerID, l.Runtime, l.CgroupOwnerUID = "abc123", "podman-rootless", ptr(uid)
+		l.CgroupPath = ptr(fmt.Sprintf("/user.slice/user-%d.slice/user@%d.service/user.slice/libpod-abc123.scope", uid, uid))
+	}
+}
+
 func mustParse(t *testing.T, text string) *Policy {
 	t.Helper()
 	p, err := Parse("p.yaml", []byte(text))
@@ -46,6 +55,18 @@ func TestMatchers(t *testing.T) {
 		{"container other runtime", `{container: podman}`, func(l *Listener) { l.ContainerID = "abc123"; l.Runtime = "docker" }, false},
 		{"container id prefix", `{container: ABC1}`, func(l *Listener) { l.ContainerID = "abc123"; l.Runtime = "docker" }, true},
 		{"container id prefix miss", `{container: abd}`, func(l *Listener) { l.ContainerID = "abc123" }, false},
+		// A rootless Podman container is named by its user (a libpod-<id>.scope
+		// in its own cgroup subtree): only a rule that says so matches it.
+		{"container any, rootless", `{container: any}`, rootless(1000), false},
+		{"container id prefix, rootless", `{container: abc1}`, rootless(1000), false},
+		{"container podman, rootless", `{container: podman}`, rootless(1000), false},
+		{"container none, rootless", `{container: none}`, rootless(1000), false},
+		{"container podman-rootless", `{container: podman-rootless}`, rootless(1000), true},
+		{"container podman-rootless, its user", `{container: podman-rootless, cgroup_owner_uid: 1000}`, rootless(1000), true},
+		{"container podman-rootless, another user", `{container: podman-rootless, cgroup_owner_uid: 1000}`, rootless(1001), false},
+		{"container podman-rootless, rootful", `{container: podman-rootless}`, func(l *Listener) { l.ContainerID = "abc123"; l.Runtime = "podman" }, false},
+		{"container podman-rootless on host", `{container: podman-rootless}`, nil, false},
+		{"container any or podman-rootless", `{container: [any, podman-rootless]}`, rootless(1000), true},
 		{"exe", `{exe: /usr/sbin/sshd}`, nil, true},
 		{"exe glob", `{exe: "/usr/sbin/*"}`, nil, true},
 		{"exe miss", `{exe: /usr/bin/nc}`, nil, false},
@@ -239,6 +260,8 @@ func TestCommWithoutIdentityWarns(t *testing.T) {
 		{"comm and a runtime", `comm: nginx; container: docker`, "allow", false},
 		{"comm and any container", `comm: nginx; container: any`, "allow", false},
 		{"comm and an id prefix", `comm: nginx; container: abc123`, "allow", false},
+		{"comm and rootless podman", `comm: nginx; container: podman-rootless`, "allow", true},
+		{"comm and any or rootless podman", `comm: nginx; container: [any, podman-rootless]`, "allow", true},
 		{"comm outside containers", `comm: nginx; container: none`, "allow", true},
 		{"comm, none or a runtime", `comm: nginx; container: [none, docker]`, "allow", true},
 		{"comm and uid", `comm: nginx; uid: 33`, "allow", true},
@@ -263,7 +286,7 @@ func TestCommWithoutIdentityWarns(t *testing.T) {
 			if w.File != "p.yaml" || w.Line != 5 || w.Key != "rules[0].match.comm" {
 				t.Errorf("%s: warning at %s:%d %s, want p.yaml:5 rules[0].match.comm", c.match, w.File, w.Line, w.Key)
 			}
-			for _, want := range []string{"PR_SET_NAME", "exe", "container (other than none)"} {
+			for _, want := range []string{"PR_SET_NAME", "exe", "container (other than none or podman-rootless)"} {
 				if !strings.Contains(w.Problem, want) {
 					t.Errorf("%s: warning %q lacks %q", c.match, w.Problem, want)
 				}
