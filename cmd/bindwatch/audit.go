@@ -85,7 +85,7 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 		return learnPolicy(ctx, cfg, dialer, o.learnFor, o.writePolicy, log)
 	}
 
-	pol, err := loadPolicy(cfg.Policy)
+	pol, err := loadPolicy(cfg.Policy, log)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				p, err := loadPolicy(cfg.Policy)
+				p, err := loadPolicy(cfg.Policy, log)
 				if err != nil {
 					log.Error("policy reload refused; the old policy stays", "err", err)
 					continue
@@ -139,12 +139,20 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 	return proc.Run(ctx)
 }
 
-func loadPolicy(path string) (*policy.Policy, error) {
+// loadPolicy reads and compiles the policy file, and logs its warnings.
+func loadPolicy(path string, log *slog.Logger) (*policy.Policy, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	return policy.Parse(path, b)
+	pol, err := policy.Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range pol.Warnings {
+		log.Warn("policy warning", "file", w.File, "line", w.Line, "key", w.Key, "problem", w.Problem)
+	}
+	return pol, nil
 }
 
 func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dialer, d time.Duration, out string, log *slog.Logger) error {
