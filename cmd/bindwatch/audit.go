@@ -165,9 +165,10 @@ func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dia
 	if err != nil {
 		return err
 	}
-	header := fmt.Sprintf("Learned by bindwatch audit --learn %s from %s, %s: %d events, %d rules.\n"+
+	header := fmt.Sprintf("Learned by bindwatch audit --learn %s from %s, %s: %d events, %d rules,\n"+
+		"%d listeners left commented out (no executable known).\n"+
 		"Every rule allows what was seen; review each before use: a listener that\n"+
-		"should not exist is allowed here too.", d, cfg.EventsTopic, time.Now().UTC().Format(time.RFC3339), n, l.Len())
+		"should not exist is allowed here too.", d, cfg.EventsTopic, time.Now().UTC().Format(time.RFC3339), n, l.Len(), l.Unknown())
 	if err := l.Write(f, header); err != nil {
 		f.Close()
 		return err
@@ -175,6 +176,6 @@ func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dia
 	if err := f.Close(); err != nil {
 		return err
 	}
-	log.Info("policy written", "file", out, "rules", l.Len(), "events", n)
+	log.Info("policy written", "file", out, "rules", l.Len(), "commented_out", l.Unknown(), "events", n)
 	return nil
 }
