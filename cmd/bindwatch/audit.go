@@ -141,11 +141,7 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 
 // loadPolicy reads and compiles the policy file, and logs its warnings.
 func loadPolicy(path string, log *slog.Logger) (*policy.Policy, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	pol, err := policy.Parse(path, b)
+	pol, _, err := readPolicy(path)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +149,16 @@ func loadPolicy(path string, log *slog.Logger) (*policy.Policy, error) {
 		log.Warn("policy warning", "file", w.File, "line", w.Line, "key", w.Key, "problem", w.Problem)
 	}
 	return pol, nil
+}
+
+// readPolicy reads and compiles a policy file: the one parse the audit and
+// bindwatch policy check share. The warnings come even with errors.
+func readPolicy(path string) (*policy.Policy, []policy.Warning, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: %w", err)
+	}
+	return policy.Check(path, b)
 }
 
 func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dialer, d time.Duration, out string, log *slog.Logger) error {

@@ -41,23 +41,21 @@ const RuntimeRootless = "podman-rootless"
 // every problem it finds, each with the file, the line and the key. The
 // policy's Warnings say what loads but likely is not meant.
 func Parse(file string, text []byte) (*Policy, error) {
+	pol, _, err := Check(file, text)
+	return pol, err
+}
+
+// Check is Parse that also returns the warnings when the file has errors
+// (bindwatch policy check shows both). The policy is nil on errors.
+func Check(file string, text []byte) (*Policy, []Warning, error) {
 	p := &parser{file: file}
 	pol := p.policy(text)
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		return nil, p.warns, errors.Join(p.errs...)
 	}
 	pol.Warnings = p.warns
 	pol.index()
-	return pol, nil
-}
-
-// Check is Parse for those who only want to know what is wrong with a
-// file (bindwatch policy check): the same parse, and the warnings even
-// when there are errors too.
-func Check(file string, text []byte) ([]Warning, error) {
-	p := &parser{file: file}
-	p.policy(text)
-	return p.warns, errors.Join(p.errs...)
+	return pol, p.warns, nil
 }
 
 type parser struct {

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -302,15 +303,18 @@ func TestCommWithoutIdentityWarns(t *testing.T) {
 // and one without any has the warnings Parse gives.
 func TestCheck(t *testing.T) {
 	text := "rules:\n- name: a\n  action: allow\n  match:\n    comm: x\n- name: b\n  action: allow\n  match:\n    port: 70000\n"
-	ws, err := Check("p.yaml", []byte(text))
+	pol, ws, err := Check("p.yaml", []byte(text))
+	if pol != nil {
+		t.Error("a policy with errors compiled")
+	}
 	if err == nil || !strings.Contains(err.Error(), `p.yaml:9: rules[1].match.port: "70000" is not a port`) {
 		t.Errorf("error %v, want the bad port", err)
 	}
 	if len(ws) != 1 || ws[0].Key != "rules[0].match.comm" {
 		t.Errorf("warnings %v, want rules[0].match.comm", ws)
 	}
-	ws, err = Check("p.yaml", []byte("rules:\n- {name: a, action: allow, match: {comm: x}}\n- {name: b, action: allow, match: {comm: y}}\n"))
-	if err != nil || len(ws) != 2 || ws[0].Line != 2 || ws[1].Line != 3 {
-		t.Errorf("warnings %v, error %v; want two, on lines 2 and 3", ws, err)
+	pol, ws, err = Check("p.yaml", []byte("rules:\n- {name: a, action: allow, match: {comm: x}}\n- {name: b, action: allow, match: {comm: y}}\n"))
+	if err != nil || len(ws) != 2 || ws[0].Line != 2 || ws[1].Line != 3 || !slices.Equal(ws, pol.Warnings) {
+		t.Errorf("warnings %v, error %v; want two, on lines 2 and 3, the policy's own", ws, err)
 	}
 }
