@@ -180,13 +180,6 @@ func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
 
 func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
 	var comm *yaml.Node
-	defer func() {
-		if comm != nil && r.Action == Allow && !identified(r) {
-			p.warn(comm, at+".comm", "comm is what a process calls itself (any process sets its own with "+
-				"prctl(PR_SET_NAME)): this rule allows whatever takes the name; say what the program is "+
-				"with %s too", identityHint())
-		}
-	}()
 	for k, v := range pairs(m) {
 		if k.Value == "comm" {
 			comm = k
@@ -284,6 +277,11 @@ func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
 		default:
 			p.fail(k, key, "unknown key (allowed: %s)", quoteList(MatchKeys))
 		}
+	}
+	if comm != nil && r.Action == Allow && !identified(r) {
+		p.warn(comm, at+".comm", "comm is what a process calls itself (any process sets its own with "+
+			"prctl(PR_SET_NAME)): this rule allows whatever takes the name; say what the program is "+
+			"with %s too", identityHint())
 	}
 }
 
