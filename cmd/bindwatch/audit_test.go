@@ -386,7 +386,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(text), `exe: "/usr/bin/python3`) || !strings.Contains(string(text), "exposure: loopback") {
+	if !strings.Contains(string(text), `exe: "/usr/bin/python3`) || !strings.Contains(string(text), `exposure: "loopback"`) {
 		t.Errorf("learned policy lacks the expected listener on %s:\n%s", expected, text)
 	}
 }
