@@ -103,6 +103,8 @@ func listener(l *state.Listener) policy.Listener {
 		Host: l.Host, ContainerID: l.ContainerID, Runtime: l.Runtime, Exe: l.Exe, Comm: l.Comm, UID: l.UID,
 		Protocol: l.Protocol, Addr: a, Port: int(l.Port), Exposure: l.Exposure, HostNetNS: l.HostNetNS,
 		CgroupPath: l.CgroupPath, CgroupOwnerUID: l.CgroupOwnerUID,
+		Unit: l.Workload.Unit, ContainerName: l.Workload.ContainerName, Image: l.Workload.Image,
+		ImageDigest: l.Workload.ImageDigest, PodNamespace: l.Workload.PodNamespace, PodLabels: l.Workload.PodLabels,
 	}
 }
 

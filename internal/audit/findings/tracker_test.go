@@ -142,3 +142,31 @@ func TestReevaluate(t *testing.T) {
 		t.Fatalf("reload back: %s", s)
 	}
 }
+
+// The policy sees a listener's workload: an image rule allows a container
+// of that image, and a finding for another names its workload.
+func TestPolicySeesWorkload(t *testing.T) {
+	p, err := policy.Parse("p.yaml", []byte("rules:\n- {name: nginx, action: allow, match: {image: \"docker.io/library/nginx:*\", port: 80}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, tr := state.New(), New(p)
+	seq := int64(0)
+	listen := func(cookie int64, w state.Workload) []Finding {
+		seq++
+		ev := &state.Event{Kind: state.KindListen, Host: "h1", HostID: "id1", BootID: "b1", Seq: seq, Time: time.Unix(1000+seq, 0),
+			Protocol: "TCP", Addr: "0.0.0.0", Port: 80, Cookie: cookie, NetNS: cookie, Exe: "/usr/sbin/nginx", Exposure: "wildcard",
+			ContainerID: "abc", Runtime: "docker", Workload: w}
+		res := tb.Apply(ev)
+		out, _ := tr.Apply(tb.Hosts["id1"], res, ev)
+		return out
+	}
+	if out := listen(1, state.Workload{Image: "docker.io/library/nginx:1.27", Source: "docker"}); len(out) != 0 {
+		t.Errorf("nginx's image raised %v", out)
+	}
+	httpd := state.Workload{Image: "docker.io/library/httpd:2.4", ContainerName: "web-2", PodNamespace: "shop", Source: "docker"}
+	out := listen(2, httpd)
+	if states(out) != "open " || out[0].Workload.Image != httpd.Image || out[0].Workload.ContainerName != "web-2" || out[0].Workload.PodNamespace != "shop" {
+		t.Errorf("httpd's image: %+v", out)
+	}
+}
