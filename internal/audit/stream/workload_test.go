@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
@@ -75,7 +78,10 @@ rules:
 // An image allow rule through Kafka: it silences a container of that
 // image; the same port in an unlisted image is a finding whose JSON line
 // and record name the workload; a rootless container claiming the allowed
-// image is a finding too, until the policy says trust: user.
+// image is a finding too, until the policy says trust: user. A container
+// whose workload was pending is a finding until a later record brings
+// its image, and the state topic keeps what arrived: a rebuilt instance
+// judges every listener the same.
 func TestImagePolicyThroughKafka(t *testing.T) {
 	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
 	cfg := testConfig(cl.Addrs)
@@ -105,12 +111,17 @@ func TestImagePolicyThroughKafka(t *testing.T) {
 	owner := int64(1000)
 	claim.CgroupOwnerUID, claim.WorkloadSource = &owner, str("podman")
 	claim.CgroupPath = str("/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + *claim.ContainerID + ".scope")
-	prod.send(nginx, httpd, claim)
+	// A container whose runtime had not written its state when it
+	// listened: the agent says pending, and a later record of it carries
+	// the workload.
+	late := container(4026532004, "containerd", "")
+	late.Image, late.WorkloadSource = nil, str("pending")
+	prod.send(nginx, httpd, claim, late)
 
 	id := func(netns int64) string { return findings.ListenerID(h.id, &hostNetNS, netns, "TCP", "0.0.0.0", 80) }
-	nginxID, httpdID, claimID := id(4026532001), id(4026532002), id(4026532003)
+	nginxID, httpdID, claimID, lateID := id(4026532001), id(4026532002), id(4026532003), id(4026532004)
 	log := waitFindings(t, cl.Addrs, cfg.FindingsTopic, "the unlisted image's and the rootless claim's findings", func(log map[string][]findings.Finding) error {
-		for _, want := range []string{httpdID, claimID} {
+		for _, want := range []string{httpdID, claimID, lateID} {
 			if s := states(log[want]); s != "open " {
 				return fmt.Errorf("finding %s: %q", want, s)
 			}
@@ -151,6 +162,18 @@ func TestImagePolicyThroughKafka(t *testing.T) {
 		t.Errorf("the allowed image printed %v", ls)
 	}
 
+	// The late container's workload arrives with its next record: nginx.
+	bind := h.ev("bind", "/usr/sbin/nginx", "UDP", "0.0.0.0", 0, 12)
+	bind.NetNSID, bind.HostNetNS, bind.ContainerID, bind.ContainerRuntime, bind.CgroupPath = late.NetNSID, &hostNetNS, late.ContainerID, late.ContainerRuntime, late.CgroupPath
+	bind.Image, bind.WorkloadSource = str("docker.io/library/nginx:1.27"), str("containerd-cri")
+	prod.send(bind)
+	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "the late workload resolves its finding", func(log map[string][]findings.Finding) error {
+		if s := states(log[lateID]); s != "open resolved " {
+			return fmt.Errorf("late container's finding: %q", s)
+		}
+		return nil
+	})
+
 	// A policy that believes user 1000's word for its containers' images
 	// resolves the claim's finding; httpd's stays.
 	trusting, err := policy.Parse("trust.yaml", []byte(imagePolicy+trustRule))
@@ -182,9 +205,27 @@ func TestImagePolicyThroughKafka(t *testing.T) {
 		}
 		return nil
 	})
-	for id, want := range map[string]string{nginxID: "", httpdID: "open ", claimID: "open resolved "} {
+	for id, want := range map[string]string{nginxID: "", httpdID: "open ", claimID: "open resolved ", lateID: "open resolved "} {
 		if s := states(log[id]); s != want {
 			t.Errorf("after the rebuild, finding %s: %q, want %q", id, s, want)
 		}
+	}
+	// The fleet's view (bindwatch listeners --brokers) has the workload
+	// that arrived late.
+	ls, err := ReadListeners(context.Background(), &kafka.Dialer{Timeout: 5 * time.Second}, cl.Addrs, cfg.StateTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, l := range ls {
+		if l.Key.NetNS == late.NetNSID {
+			found = true
+			if l.Workload.Image != "docker.io/library/nginx:1.27" || l.Workload.Source != "containerd-cri" {
+				t.Errorf("the late container's listener on the state topic: %+v", l.Workload)
+			}
+		}
+	}
+	if !found {
+		t.Error("the late container's listener is not on the state topic")
 	}
 }
