@@ -15,17 +15,16 @@ import (
 // the port value "ephemeral" means unless the file sets ephemeral_ports.
 var DefaultEphemeral = [2]int{32768, 60999}
 
-// Keys of a rule's match map, in the order the README lists them.
-var MatchKeys = []string{
-	"host", "container", "exe", "comm", "uid", "protocol", "port", "addr",
-	"exposure", "host_netns", "cgroup_path", "cgroup_owner_uid",
-	"unit", "container_name", "image", "image_digest", "pod_namespace", "pod_labels",
-}
-
 // WorkloadKeys are the match keys on what a runtime or systemd says a
 // listener is: believed only on root's cgroups unless the rule says
 // trust: user.
-var WorkloadKeys = MatchKeys[len(MatchKeys)-6:]
+var WorkloadKeys = []string{"unit", "container_name", "image", "image_digest", "pod_namespace", "pod_labels"}
+
+// Keys of a rule's match map, in the order the README lists them.
+var MatchKeys = append([]string{
+	"host", "container", "exe", "comm", "uid", "protocol", "port", "addr",
+	"exposure", "host_netns", "cgroup_path", "cgroup_owner_uid",
+}, WorkloadKeys...)
 
 // Trust values: a rule's workload keys believe root's cgroups only
 // (system, the default) or users' delegated subtrees too (user).
