@@ -307,7 +307,7 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Errorf("audit-c /healthz: %d %s", code, body)
 	}
 	_, page := httpGet(t, metricsURL["c"]+"/metrics")
-	for _, series := range []string{"bindwatch_audit_lag{partition=", "bindwatch_audit_listeners{partition=", "bindwatch_audit_open_findings{partition=", "bindwatch_audit_evaluations_total ", `bindwatch_audit_findings_total{state="resolved"} `} {
+	for _, series := range []string{"bindwatch_audit_lag{partition=", "bindwatch_audit_listeners{partition=", "bindwatch_audit_open_findings{kind=", "bindwatch_audit_evaluations_total ", `bindwatch_audit_findings_total{state="resolved"} `} {
 		if !strings.Contains(page, series) {
 			t.Errorf("audit-c /metrics lacks %s", series)
 		}

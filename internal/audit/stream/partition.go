@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
@@ -66,9 +67,10 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	pc.reevaluate = true
 	pc.gauges()
 	defer func() {
-		for _, g := range []interface{ DeleteLabelValues(...string) bool }{p.Metrics.listeners, p.Metrics.open, p.Metrics.lag} {
+		for _, g := range []interface{ DeleteLabelValues(...string) bool }{p.Metrics.listeners, p.Metrics.lag} {
 			g.DeleteLabelValues(pc.label)
 		}
+		p.Metrics.open.DeletePartialMatch(prometheus.Labels{"partition": pc.label})
 	}()
 
 	r := kafka.NewReader(kafka.ReaderConfig{
@@ -257,5 +259,7 @@ func (pc *partition) gauges() {
 		n += len(h.Listeners)
 	}
 	pc.p.Metrics.listeners.WithLabelValues(pc.label).Set(float64(n))
-	pc.p.Metrics.open.WithLabelValues(pc.label).Set(float64(pc.tracker.OpenCount()))
+	for _, kind := range findings.Kinds {
+		pc.p.Metrics.open.WithLabelValues(pc.label, kind).Set(float64(pc.tracker.OpenByKind()[kind]))
+	}
 }
