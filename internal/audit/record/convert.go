@@ -164,6 +164,7 @@ func ToSchema(f *findings.Finding) *schemas.Finding {
 		FirstSeen: f.FirstSeen, Time: f.Time,
 		Kind: f.Kind, Reason: f.Reason, Detail: f.Detail, MissingFrom: f.MissingFrom, MissingTo: f.MissingTo,
 		Suppressed: f.Suppressed, AwaitingInventory: f.AwaitingInventory, Workload: WorkloadOut(f.Workload),
+		ContainerRuntime: opt(f.Runtime), CgroupOwnerUID: f.CgroupOwnerUID,
 	}
 }
 
@@ -180,6 +181,7 @@ func (c *Codec) DecodeFinding(msg []byte) (findings.Finding, error) {
 		FirstSeen: s.FirstSeen.UTC(), Time: s.Time.UTC(),
 		Kind: findingKind(&s), Reason: s.Reason, Detail: s.Detail, MissingFrom: s.MissingFrom, MissingTo: s.MissingTo,
 		Suppressed: s.Suppressed, AwaitingInventory: s.AwaitingInventory, Workload: workloadIn(&s.Workload),
+		Runtime: val(s.ContainerRuntime), CgroupOwnerUID: s.CgroupOwnerUID,
 	}, nil
 }
 
