@@ -70,10 +70,10 @@ func TestUnitUnderSystemd(t *testing.T) {
 		for _, s := range rep.Steps {
 			t.Logf("%-21s %-5v %s%s", s.Name, s.OK, s.Detail, s.Err)
 		}
-		if f := rep.failed(); len(f) > 0 || len(rep.Steps) < 8 {
+		if f := rep.failed(); len(f) > 0 || len(rep.Steps) < 9 {
 			t.Errorf("%d steps, failed: %q", len(rep.Steps), f)
 		}
-		if want := "8 of 8 steps ok"; !strings.Contains(props["StatusText"], want) {
+		if want := "9 of 9 steps ok"; !strings.Contains(props["StatusText"], want) {
 			t.Errorf("status %q, want it to say %q (READY=1 with STATUS=)", props["StatusText"], want)
 		}
 	})
