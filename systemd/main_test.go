@@ -18,6 +18,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv(ioUringVar) != "" {
+		if err := runIoUringChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "io_uring child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if group := os.Getenv(grantAccessVar); group != "" {
 		if err := runGrantAccess(group); err != nil {
 			fmt.Fprintln(os.Stderr, "grant-access:", err)
