@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -24,9 +25,9 @@ import (
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
-// ioUringVar makes the test binary bind and listen through io_uring, print
-// an ioUringResult and exit: what the test runs in the container as an
-// unprivileged user.
+// ioUringVar makes the test binary bind and listen through io_uring (or,
+// set to "plain", through bind(2) and listen(2)), print an ioUringResult
+// and exit: what the test runs in the container as an unprivileged user.
 const ioUringVar = "BINDWATCH_TEST_CHILD_IOURING"
 
 type ioUringResult struct {
@@ -40,6 +41,15 @@ type ioUringResult struct {
 // io_uring, holds it a moment and closes it.
 func runIoUringChild() error {
 	res := ioUringResult{PID: os.Getpid(), UID: os.Getuid()}
+	if os.Getenv(ioUringVar) == "plain" {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		res.Port = uint16(l.Addr().(*net.TCPAddr).Port)
+		return printResult(res)
+	}
 	l, err := testenv.IoUringListen()
 	if err != nil {
 		res.Err, res.Unsupported = err.Error(), errors.Is(err, testenv.ErrIoUringUnsupported)
@@ -47,6 +57,12 @@ func runIoUringChild() error {
 		res.Port = l.Port
 		defer l.Close()
 	}
+	return printResult(res)
+}
+
+// printResult prints res for the test and gives the agent a moment to see
+// the socket before it closes.
+func printResult(res ioUringResult) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -87,37 +103,10 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 	} else {
 		l.Close()
 	}
-	dir := testenv.WorldReadableDir(t)
-	bin := bindwatchBinary(t)
-	brokers := startDevkafka(t, dir)
-	root := filepath.Join(dir, "root")
-	keepTracefsPerms(t)
-	unit := strings.ReplaceAll(readUnit(t), "/usr/bin/bindwatch ", "/opt/bindwatch/bindwatch ")
-	layOutRoot(t, root, unit, map[string]string{
-		"etc/bindwatch/bindwatch.yaml": testenv.ReadFile(t, "../configs/bindwatch.yaml"),
-		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nEnvironment=BINDWATCH_KAFKA_BROKERS=" + brokers +
-			"\nEnvironment=BINDWATCH_METRICS_LISTEN=unix:/run/bindwatch/metrics.sock\n",
-	})
-	if err := os.Chmod(filepath.Join(root, "etc/bindwatch/bindwatch.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	copyExecutable(t, bin, filepath.Join(root, "opt/bindwatch/bindwatch"))
-	bpffs := filepath.Join(dir, "bpffs")
-	testenv.Mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
-	// The agent pins its links: nothing stays attached after the test.
-	t.Cleanup(func() {
-		if err := bpf.RemovePins(filepath.Join(bpffs, "bindwatch")); err != nil {
-			t.Errorf("removing the container's pins: %v", err)
-		}
-	})
-	testenv.Mount(t, "/usr", filepath.Join(root, "usr"), "", unix.MS_BIND, "")
-	if err := unix.Mount("", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
-	}
-	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, "bindwatch-iouring-"+strconv.Itoa(os.Getpid()))}
-	events := consume(t, bin, brokers)
+	c, root, events := bootShipped(t, "bindwatch-iouring", nil)
 
 	t.Run("as shipped", func(t *testing.T) {
+		c := c.in(t)
 		pid := c.waitActive(t, "")
 		if !c.hasCap(t, pid, unix.CAP_NET_ADMIN) {
 			t.Errorf("the agent runs without CAP_NET_ADMIN: %s", c.capEff(t, pid))
@@ -141,6 +130,7 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 	})
 
 	t.Run("without CAP_NET_ADMIN", func(t *testing.T) {
+		c := c.in(t)
 		old := c.show()["MainPID"]
 		dropIn := testenv.ReadFile(t, unitFile+".d/"+noNetAdminDropIn)
 		if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/bindwatch.service.d", noNetAdminDropIn), []byte(dropIn), 0o644); err != nil {
@@ -183,6 +173,50 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 		}
 	})
 }
+
+// bootShipped boots systemd in a container with the unit as shipped, the
+// real agent as ExecStart (the binary at /opt/bindwatch/bindwatch, this test
+// binary at /opt/bindwatch/standin) and the shipped configuration, with only
+// the brokers (devkafka on the host) and metrics.listen set in a drop-in;
+// files are more files for the root. It returns the container, its root,
+// and what the agent publishes, read from the topic as it comes.
+func bootShipped(t *testing.T, machine string, files map[string]string) (*container, string, *events) {
+	t.Helper()
+	dir := testenv.WorldReadableDir(t)
+	bin := bindwatchBinary(t)
+	brokers := startDevkafka(t, dir)
+	root := filepath.Join(dir, "root")
+	keepTracefsPerms(t)
+	unit := strings.ReplaceAll(readUnit(t), "/usr/bin/bindwatch ", "/opt/bindwatch/bindwatch ")
+	all := map[string]string{
+		"etc/bindwatch/bindwatch.yaml": testenv.ReadFile(t, "../configs/bindwatch.yaml"),
+		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nEnvironment=BINDWATCH_KAFKA_BROKERS=" + brokers +
+			"\nEnvironment=BINDWATCH_METRICS_LISTEN=unix:/run/bindwatch/metrics.sock\n",
+	}
+	maps.Copy(all, files)
+	layOutRoot(t, root, unit, all)
+	if err := os.Chmod(filepath.Join(root, "etc/bindwatch/bindwatch.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyExecutable(t, bin, filepath.Join(root, "opt/bindwatch/bindwatch"))
+	bpffs := filepath.Join(dir, "bpffs")
+	testenv.Mount(t, "bpf", bpffs, "bpf", 0, "mode=0700")
+	// The agent pins its links: nothing stays attached after the test.
+	t.Cleanup(func() {
+		if err := bpf.RemovePins(filepath.Join(bpffs, "bindwatch")); err != nil {
+			t.Errorf("removing the container's pins: %v", err)
+		}
+	})
+	testenv.Mount(t, "/usr", filepath.Join(root, "usr"), "", unix.MS_BIND, "")
+	if err := unix.Mount("", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, machine+"-"+strconv.Itoa(os.Getpid()))}
+	return c, root, consume(t, bin, brokers)
+}
+
+// in is c for a subtest: its commands fail t, not the parent.
+func (c *container) in(t *testing.T) *container { return &container{t: t, Container: c.Container} }
 
 // waitActive waits until bindwatch.service is active with a main pid other
 // than old, and returns it.
@@ -259,7 +293,13 @@ func (c *container) blindMetric(t *testing.T) []string {
 // io_uring to that user skips the test.
 func (c *container) ioUringListen(t *testing.T) ioUringResult {
 	t.Helper()
-	out := c.run("systemd-run", "--wait", "--pipe", "--quiet", "--uid=nobody", "--setenv="+ioUringVar+"=1", "/opt/bindwatch/standin")
+	return c.childListen(t, "1")
+}
+
+// childListen runs the child as nobody, how being ioUringVar's value.
+func (c *container) childListen(t *testing.T, how string) ioUringResult {
+	t.Helper()
+	out := c.run("systemd-run", "--wait", "--pipe", "--quiet", "--uid=nobody", "--setenv="+ioUringVar+"="+how, "/opt/bindwatch/standin")
 	var res ioUringResult
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &res); err != nil {
 		t.Fatalf("io_uring child: %q: %v", out, err)
@@ -275,15 +315,23 @@ func (c *container) ioUringListen(t *testing.T) ioUringResult {
 
 // record is what these tests read of an event `bindwatch consume` prints.
 type record struct {
-	Seq      int64  `json:"seq"`
-	Kind     string `json:"kind"`
-	PID      int    `json:"pid"`
-	UID      int    `json:"uid"`
-	Comm     string `json:"comm"`
-	Protocol string `json:"protocol"`
-	Addr     string `json:"addr"`
-	Port     uint16 `json:"port"`
-	Cookie   int64  `json:"cookie"`
+	Seq      int64   `json:"seq"`
+	Kind     string  `json:"kind"`
+	PID      int     `json:"pid"`
+	UID      int     `json:"uid"`
+	Comm     string  `json:"comm"`
+	Exe      *string `json:"exe"`
+	Protocol string  `json:"protocol"`
+	Addr     string  `json:"addr"`
+	Port     uint16  `json:"port"`
+	Cookie   int64   `json:"cookie"`
+	Holders  []struct {
+		PID int     `json:"pid"`
+		UID int     `json:"uid"`
+		Exe *string `json:"exe"`
+	} `json:"holders"`
+	SnapshotID         *string  `json:"snapshot_id"`
+	SnapshotIncomplete []string `json:"snapshot_incomplete"`
 }
 
 func (r record) String() string {
@@ -296,13 +344,26 @@ type events struct {
 	recs []record
 }
 
-// find returns the first record of kind for the io_uring child's socket:
-// its TCP port and its user (the host's other binds may use the port too).
+// find returns the first record of kind for the child's socket: its TCP
+// port and its user (the host's other binds may use the port too). Go's
+// net.Listen opens MPTCP where the kernel has it, so that counts as TCP.
 func (e *events) find(child ioUringResult, kind string) (record, bool) {
+	return e.findFrom(0, child, kind)
+}
+
+// mark is where the records read from now on start.
+func (e *events) mark() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, r := range e.recs {
-		if r.Port == child.Port && r.Kind == kind && r.Protocol == "TCP" && r.UID == child.UID {
+	return len(e.recs)
+}
+
+// findFrom is find among the records from mark on.
+func (e *events) findFrom(mark int, child ioUringResult, kind string) (record, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.recs[mark:] {
+		if r.Port == child.Port && r.Kind == kind && (r.Protocol == "TCP" || r.Protocol == "MPTCP") && r.UID == child.UID {
 			return r, true
 		}
 	}
@@ -311,11 +372,16 @@ func (e *events) find(child ioUringResult, kind string) (record, bool) {
 
 func (e *events) wait(t *testing.T, child ioUringResult, kind string, timeout time.Duration) record {
 	t.Helper()
+	return e.waitFrom(t, 0, child, kind, timeout)
+}
+
+func (e *events) waitFrom(t *testing.T, mark int, child ioUringResult, kind string, timeout time.Duration) record {
+	t.Helper()
 	var r record
 	port := child.Port
 	testenv.Eventually(t, fmt.Sprintf("a %s record of port %d in Kafka", kind, port), timeout, func() error {
 		var ok bool
-		if r, ok = e.find(child, kind); !ok {
+		if r, ok = e.findFrom(mark, child, kind); !ok {
 			e.mu.Lock()
 			n := len(e.recs)
 			e.mu.Unlock()
@@ -327,8 +393,8 @@ func (e *events) wait(t *testing.T, child ioUringResult, kind string, timeout ti
 }
 
 // consume reads the topic from the beginning with `bindwatch consume` until
-// the test ends, keeping the records of 127.0.0.1 (what the io_uring child
-// binds): the host's other binds reach the topic too.
+// the test ends, keeping the records of 127.0.0.1 (what the children bind)
+// and the ends of snapshots: the host's other binds reach the topic too.
 func consume(t *testing.T, bin, brokers string) *events {
 	t.Helper()
 	cmd := exec.Command(bin, "consume", "--brokers", brokers, "--topic", "bindwatch.bind-events", "--from-beginning")
@@ -349,7 +415,7 @@ func consume(t *testing.T, bin, brokers string) *events {
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
 			var r record
-			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Addr == "127.0.0.1" {
+			if json.Unmarshal(sc.Bytes(), &r) == nil && (r.Addr == "127.0.0.1" || r.Kind == "snapshot_end") {
 				e.mu.Lock()
 				e.recs = append(e.recs, r)
 				e.mu.Unlock()

@@ -220,6 +220,14 @@ func enrichOne(ev *bpf.Event, log *slog.Logger) (string, error) {
 	if ev.BoundIf != 0 && out.BoundIfName == nil {
 		return detail, fmt.Errorf("interface %d not named", ev.BoundIf)
 	}
+	// The parent is root's process: its exe is another user's, shown only
+	// to who may ptrace it.
+	if os.Getenv(binderVar) == "parent" {
+		if out.Exe == nil {
+			return detail, fmt.Errorf("exe of pid %d not read", ev.PID)
+		}
+		detail += " exe " + *out.Exe
+	}
 	return detail, nil
 }
 

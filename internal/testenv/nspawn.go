@@ -66,7 +66,7 @@ func BootContainer(t testing.TB, root, bpffs, machine string) *Container {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	boot := exec.CommandContext(ctx, nspawn, "-D", root, "--boot", "--register=no", "--keep-unit",
 		"--machine="+machine,
-		"--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN", "--system-call-filter=bpf perf_event_open",
+		"--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN", "--system-call-filter=bpf perf_event_open pidfd_getfd",
 		// What the host's systemd mounts at boot and a container lacks.
 		"--bind=/sys/kernel/tracing", "--bind="+bpffs+":/sys/fs/bpf",
 		"--console=read-only")
