@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -103,7 +102,7 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 	} else {
 		l.Close()
 	}
-	c, root, events := bootShipped(t, "bindwatch-iouring", nil)
+	c, root, events := bootShipped(t)
 
 	t.Run("as shipped", func(t *testing.T) {
 		c := c.in(t)
@@ -177,10 +176,10 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 // bootShipped boots systemd in a container with the unit as shipped, the
 // real agent as ExecStart (the binary at /opt/bindwatch/bindwatch, this test
 // binary at /opt/bindwatch/standin) and the shipped configuration, with only
-// the brokers (devkafka on the host) and metrics.listen set in a drop-in;
-// files are more files for the root. It returns the container, its root,
-// and what the agent publishes, read from the topic as it comes.
-func bootShipped(t *testing.T, machine string, files map[string]string) (*container, string, *events) {
+// the brokers (devkafka on the host) and metrics.listen set in a drop-in.
+// It returns the container, its root, and what the agent publishes, read
+// from the topic as it comes.
+func bootShipped(t *testing.T) (*container, string, *events) {
 	t.Helper()
 	dir := testenv.WorldReadableDir(t)
 	bin := bindwatchBinary(t)
@@ -188,13 +187,11 @@ func bootShipped(t *testing.T, machine string, files map[string]string) (*contai
 	root := filepath.Join(dir, "root")
 	keepTracefsPerms(t)
 	unit := strings.ReplaceAll(readUnit(t), "/usr/bin/bindwatch ", "/opt/bindwatch/bindwatch ")
-	all := map[string]string{
+	layOutRoot(t, root, unit, map[string]string{
 		"etc/bindwatch/bindwatch.yaml": testenv.ReadFile(t, "../configs/bindwatch.yaml"),
 		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nEnvironment=BINDWATCH_KAFKA_BROKERS=" + brokers +
 			"\nEnvironment=BINDWATCH_METRICS_LISTEN=unix:/run/bindwatch/metrics.sock\n",
-	}
-	maps.Copy(all, files)
-	layOutRoot(t, root, unit, all)
+	})
 	if err := os.Chmod(filepath.Join(root, "etc/bindwatch/bindwatch.yaml"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +208,7 @@ func bootShipped(t *testing.T, machine string, files map[string]string) (*contai
 	if err := unix.Mount("", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
 	}
-	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, machine+"-"+strconv.Itoa(os.Getpid()))}
+	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, "bindwatch-iouring-"+strconv.Itoa(os.Getpid()))}
 	return c, root, consume(t, bin, brokers)
 }
 
