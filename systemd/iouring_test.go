@@ -24,9 +24,9 @@ import (
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
-// ioUringVar makes the test binary bind and listen through io_uring (or,
-// set to "plain", through bind(2) and listen(2)), print an ioUringResult
-// and exit: what the test runs in the container as an unprivileged user.
+// ioUringVar makes the test binary bind and listen through io_uring, print
+// an ioUringResult and exit: what the test runs in the container as an
+// unprivileged user.
 const ioUringVar = "BINDWATCH_TEST_CHILD_IOURING"
 
 type ioUringResult struct {
@@ -40,15 +40,6 @@ type ioUringResult struct {
 // io_uring, holds it a moment and closes it.
 func runIoUringChild() error {
 	res := ioUringResult{PID: os.Getpid(), UID: os.Getuid()}
-	if os.Getenv(ioUringVar) == "plain" {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		res.Port = uint16(l.Addr().(*net.TCPAddr).Port)
-		return printResult(res)
-	}
 	l, err := testenv.IoUringListen()
 	if err != nil {
 		res.Err, res.Unsupported = err.Error(), errors.Is(err, testenv.ErrIoUringUnsupported)
@@ -292,13 +283,7 @@ func (c *container) blindMetric(t *testing.T) []string {
 // io_uring to that user skips the test.
 func (c *container) ioUringListen(t *testing.T) ioUringResult {
 	t.Helper()
-	return c.childListen(t, "1")
-}
-
-// childListen runs the child as nobody, how being ioUringVar's value.
-func (c *container) childListen(t *testing.T, how string) ioUringResult {
-	t.Helper()
-	out := c.run("systemd-run", "--wait", "--pipe", "--quiet", "--uid=nobody", "--setenv="+ioUringVar+"="+how, "/opt/bindwatch/standin")
+	out := c.run("systemd-run", "--wait", "--pipe", "--quiet", "--uid=nobody", "--setenv="+ioUringVar+"=1", "/opt/bindwatch/standin")
 	var res ioUringResult
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &res); err != nil {
 		t.Fatalf("io_uring child: %q: %v", out, err)
@@ -314,23 +299,15 @@ func (c *container) childListen(t *testing.T, how string) ioUringResult {
 
 // record is what these tests read of an event `bindwatch consume` prints.
 type record struct {
-	Seq      int64   `json:"seq"`
-	Kind     string  `json:"kind"`
-	PID      int     `json:"pid"`
-	UID      int     `json:"uid"`
-	Comm     string  `json:"comm"`
-	Exe      *string `json:"exe"`
-	Protocol string  `json:"protocol"`
-	Addr     string  `json:"addr"`
-	Port     uint16  `json:"port"`
-	Cookie   int64   `json:"cookie"`
-	Holders  []struct {
-		PID int     `json:"pid"`
-		UID int     `json:"uid"`
-		Exe *string `json:"exe"`
-	} `json:"holders"`
-	SnapshotID         *string  `json:"snapshot_id"`
-	SnapshotIncomplete []string `json:"snapshot_incomplete"`
+	Seq      int64  `json:"seq"`
+	Kind     string `json:"kind"`
+	PID      int    `json:"pid"`
+	UID      int    `json:"uid"`
+	Comm     string `json:"comm"`
+	Protocol string `json:"protocol"`
+	Addr     string `json:"addr"`
+	Port     uint16 `json:"port"`
+	Cookie   int64  `json:"cookie"`
 }
 
 func (r record) String() string {
@@ -344,25 +321,12 @@ type events struct {
 }
 
 // find returns the first record of kind for the child's socket: its TCP
-// port and its user (the host's other binds may use the port too). Go's
-// net.Listen opens MPTCP where the kernel has it, so that counts as TCP.
+// port and its user (the host's other binds may use the port too).
 func (e *events) find(child ioUringResult, kind string) (record, bool) {
-	return e.findFrom(0, child, kind)
-}
-
-// mark is where the records read from now on start.
-func (e *events) mark() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.recs)
-}
-
-// findFrom is find among the records from mark on.
-func (e *events) findFrom(mark int, child ioUringResult, kind string) (record, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, r := range e.recs[mark:] {
-		if r.Port == child.Port && r.Kind == kind && (r.Protocol == "TCP" || r.Protocol == "MPTCP") && r.UID == child.UID {
+	for _, r := range e.recs {
+		if r.Port == child.Port && r.Kind == kind && r.Protocol == "TCP" && r.UID == child.UID {
 			return r, true
 		}
 	}
@@ -371,16 +335,11 @@ func (e *events) findFrom(mark int, child ioUringResult, kind string) (record, b
 
 func (e *events) wait(t *testing.T, child ioUringResult, kind string, timeout time.Duration) record {
 	t.Helper()
-	return e.waitFrom(t, 0, child, kind, timeout)
-}
-
-func (e *events) waitFrom(t *testing.T, mark int, child ioUringResult, kind string, timeout time.Duration) record {
-	t.Helper()
 	var r record
 	port := child.Port
 	testenv.Eventually(t, fmt.Sprintf("a %s record of port %d in Kafka", kind, port), timeout, func() error {
 		var ok bool
-		if r, ok = e.findFrom(mark, child, kind); !ok {
+		if r, ok = e.find(child, kind); !ok {
 			e.mu.Lock()
 			n := len(e.recs)
 			e.mu.Unlock()
@@ -392,8 +351,8 @@ func (e *events) waitFrom(t *testing.T, mark int, child ioUringResult, kind stri
 }
 
 // consume reads the topic from the beginning with `bindwatch consume` until
-// the test ends, keeping the records of 127.0.0.1 (what the children bind)
-// and the ends of snapshots: the host's other binds reach the topic too.
+// the test ends, keeping the records of 127.0.0.1 (what the child binds):
+// the host's other binds reach the topic too.
 func consume(t *testing.T, bin, brokers string) *events {
 	t.Helper()
 	cmd := exec.Command(bin, "consume", "--brokers", brokers, "--topic", "bindwatch.bind-events", "--from-beginning")
@@ -414,7 +373,7 @@ func consume(t *testing.T, bin, brokers string) *events {
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
 			var r record
-			if json.Unmarshal(sc.Bytes(), &r) == nil && (r.Addr == "127.0.0.1" || r.Kind == "snapshot_end") {
+			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Addr == "127.0.0.1" {
 				e.mu.Lock()
 				e.recs = append(e.recs, r)
 				e.mu.Unlock()

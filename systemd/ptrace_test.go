@@ -106,20 +106,14 @@ func runPtraceProbe(target string) error {
 
 	// The inventory's procfs fallback: /proc/<pid>/fd.
 	found, entries := false, 0
-	var ofPid []string
 	err = inventory.ProcSource{Root: "/proc"}.Inventory(func(e *bpf.InventoryEntry) error {
 		entries++
-		if int(e.PID) == pid {
-			ofPid = append(ofPid, fmt.Sprintf("fd %d port %d", e.FD, e.Port))
-		}
-		if int(e.PID) == pid && int(e.Port) == port {
-			found = true
-		}
+		found = found || int(e.PID) == pid && int(e.Port) == port
 		return nil
 	})
-	_, fdErr := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err == nil && !found {
-		err = fmt.Errorf("the walk did not find pid %d's listener on port %d (%d entries, of pid %v, fd dir %v)", pid, port, entries, ofPid, fdErr)
+		_, fdErr := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		err = fmt.Errorf("the walk (%d sockets) missed pid %d's listener on port %d: %v", entries, pid, port, fdErr)
 	}
 	r.add("procfs inventory", "", err)
 
