@@ -72,7 +72,8 @@ func runHolder(target string) error {
 }
 
 // runPtraceProbe is the agent's reading of another user's process, step by
-// step, each with the code the agent uses for it.
+// step, each with the code the agent uses for it, then what else the
+// privileges would allow.
 func runPtraceProbe(target string) error {
 	r := &report{UID: os.Getuid()}
 	r.CapEff, _ = procStatusField("/proc/self/status", "CapEff")
@@ -172,11 +173,13 @@ func copyCookie(pid, fd int) (uint64, error) {
 // TestWhatPtraceBuys boots systemd in a container with bindwatch.service
 // as shipped but for ExecStart, which is the ptrace probe: what the agent
 // does to another user's process (a listener nobody holds), under the
-// unit's user, capabilities, system call filter and sandbox. Then again
-// with pidfd_getfd taken out of the filter (it is in @debug, which the
-// unit otherwise keeps out), and with no-ptrace.conf. Each step must work
-// exactly where CAP_SYS_PTRACE (and, for the cookie, pidfd_getfd) is there:
-// what bindwatch.service's comment on CAP_SYS_PTRACE says it buys.
+// unit's user, capabilities, system call filter and sandbox: what it reads
+// (exe, ns/net, the procfs walk, a cookie through pidfd_getfd) and what a
+// compromised agent could do besides (/proc/<pid>/mem, process_vm_writev). Then again with pidfd_getfd taken out of the filter
+// (it is in @debug, which the unit otherwise keeps out), with
+// process_vm_writev let in (the unit takes it out of @system-service), and
+// with no-ptrace.conf. Each step must work exactly where bindwatch.service's
+// comment on CAP_SYS_PTRACE says.
 //
 // Not the real agent: it names processes by their pids in the host's pid
 // namespace, and nspawn gives the container one of its own, so every read
@@ -232,6 +235,9 @@ func TestWhatPtraceBuys(t *testing.T) {
 	}{
 		{"as shipped", "", []string{"exe", "ns/net", "pidfd_getfd cookie"}},
 		{"pidfd_getfd filtered", "[Service]\nSystemCallFilter=~pidfd_getfd\n", []string{"exe", "ns/net"}},
+		// Why the unit's filter keeps process_vm_writev out.
+		{"process_vm_writev let through", "[Service]\nSystemCallFilter=process_vm_writev\n",
+			[]string{"exe", "ns/net", "pidfd_getfd cookie", "process_vm_writev"}},
 		{"with " + noPtraceDropIn, testenv.ReadFile(t, unitFile+".d/"+noPtraceDropIn), nil},
 	}
 	for _, v := range variants {
