@@ -221,7 +221,10 @@ func TestEnrichSetsEveryField(t *testing.T) {
 	// inventory's, not an event's.
 	inventoryOnly := map[string]bool{"SnapshotID": true, "Holders": true, "PortExplicit": true,
 		"SnapshotSockets": true, "SnapshotSource": true, "SnapshotIncomplete": true, "Exposure": true,
-		"Suppressed": true} // the agent's report of budget drops, not an event's
+		"Suppressed": true, // the agent's report of budget drops, not an event's
+		// The agent's own records (heartbeat, host_key, seal), not an event's.
+		"CaptureBlind": true, "Drops": true, "LeaseExpires": true, "HeartbeatIntervalMS": true,
+		"PublicKey": true, "SealedSeqs": true, "Signature": true}
 	v := reflect.ValueOf(out)
 	for i := range v.NumField() {
 		if inventoryOnly[v.Type().Field(i).Name] {
