@@ -64,7 +64,7 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	ls, err := stream.ReadListeners(ctx, dialer, cfg.Brokers, cfg.StateTopic)
+	ls, err := stream.ReadListeners(ctx, dialer, cfg.Brokers, cfg.StateTopic, cfg.RegistryURL)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ type writerSchema struct {
 type Decoder struct {
 	byFingerprint map[uint64]writerSchema
 	known         string     // "v1 0x…, v2 0x…" for errors
-	fetch         schemaByID // nil without a registry
+	fetch         SchemaByID // nil without a registry
 
 	mu   sync.Mutex
 	byID map[int]writerSchema
@@ -79,7 +79,7 @@ func NewDecoder(registryURL string) (*Decoder, error) {
 		d.known += fmt.Sprintf("v%d %#016x", v, fp)
 	}
 	if registryURL != "" {
-		fetch, err := registrySchemas(registryURL)
+		fetch, err := RegistrySchemas(registryURL)
 		if err != nil {
 			return nil, err
 		}
@@ -90,28 +90,28 @@ func NewDecoder(registryURL string) (*Decoder, error) {
 
 // Decode reads one framed message.
 func (d *Decoder) Decode(ctx context.Context, msg []byte) (Record, error) {
-	h, body, err := parseHeader(msg)
+	h, body, err := ParseHeader(msg)
 	if err != nil {
 		return Record{}, err
 	}
-	src := Source{Framing: h.framing, Fingerprint: h.fingerprint, SchemaID: h.schemaID}
+	src := Source{Framing: h.Framing, Fingerprint: h.Fingerprint, SchemaID: h.SchemaID}
 	var ws writerSchema
-	switch h.framing {
+	switch h.Framing {
 	case SingleObject:
 		var ok bool
-		ws, ok = d.byFingerprint[h.fingerprint]
+		ws, ok = d.byFingerprint[h.Fingerprint]
 		if !ok {
-			return Record{}, fmt.Errorf("single-object message with schema fingerprint %#016x: no BindEvent schema version has it (%s)", h.fingerprint, d.known)
+			return Record{}, fmt.Errorf("single-object message with schema fingerprint %#016x: no BindEvent schema version has it (%s)", h.Fingerprint, d.known)
 		}
 	case Confluent:
-		ws, err = d.schemaForID(ctx, h.schemaID)
+		ws, err = d.schemaForID(ctx, h.SchemaID)
 		if err != nil {
 			return Record{}, err
 		}
 	}
 	fields, err := ws.codec.decodeBody(body)
 	if err != nil {
-		return Record{}, fmt.Errorf("%s message (%s): %w", h.framing, describe(src), err)
+		return Record{}, fmt.Errorf("%s message (%s): %w", h.Framing, describe(src), err)
 	}
 	src.Version = ws.version
 	return Record{Fields: fields, Source: src}, nil

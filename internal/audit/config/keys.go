@@ -45,7 +45,7 @@ var keys = []key{
 	{"kafka.sasl.username", kindString, "SASL user name", func(c *Config) any { return &c.SASL.Username }},
 	{"kafka.sasl.password_file", kindString, "file holding the SASL password", func(c *Config) any { return &c.SASL.PasswordFile }},
 	{"kafka.sasl.password_env", kindString, "environment variable holding the SASL password", func(c *Config) any { return &c.SASL.PasswordEnv }},
-	{"schema.registry_url", kindString, "schema registry URL, for Confluent-framed events", func(c *Config) any { return &c.RegistryURL }},
+	{"schema.registry_url", kindString, "schema registry URL: resolves Confluent-framed events; when set the state and findings topics are written in Confluent's wire format under <topic>-value", func(c *Config) any { return &c.RegistryURL }},
 
 	{"audit.group", kindString, "consumer group the audit instances share", func(c *Config) any { return &c.Group }},
 	{"audit.events_topic", kindString, "topic of the agents' events", func(c *Config) any { return &c.EventsTopic }},
