@@ -51,6 +51,7 @@ var keys = []key{
 	{"audit.events_topic", kindString, "topic of the agents' events", func(c *Config) any { return &c.EventsTopic }},
 	{"audit.state_topic", kindString, "compacted topic of the current listeners", func(c *Config) any { return &c.StateTopic }},
 	{"audit.findings_topic", kindString, "topic findings are published to", func(c *Config) any { return &c.FindingsTopic }},
+	{"audit.ocsf_topic", kindString, "topic findings are also published to as OCSF Detection Finding JSON; empty: none", func(c *Config) any { return &c.OCSFTopic }},
 	{"audit.policy", kindString, "policy file", func(c *Config) any { return &c.Policy }},
 	{"audit.create_topics", kindBool, "create the state and findings topics (compacted, as many partitions as the events topic) when missing", func(c *Config) any { return &c.CreateTopics }},
 	{"audit.session_timeout", kindDuration, "how long a silent instance keeps its partitions", func(c *Config) any { return &c.SessionTimeout }},

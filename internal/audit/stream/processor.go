@@ -113,7 +113,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, c.StateTopic, c.FindingsTopic); err != nil {
+	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, p.outputTopics()...); err != nil {
 		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
