@@ -123,11 +123,17 @@ func ECSFinding(f Fields) map[string]any {
 	put(doc, "rule.category", f.str("kind"))
 	put(doc, "rule.ruleset", "bindwatch audit policy")
 	ecsHost(doc, f)
+	mapped := ecsFindingFields
 	if f.str("protocol") != "" {
 		ecsProcess(doc, f)
 		ecsEndpoint(doc, f)
+	} else {
+		// Not about a listener: what it says of a user (coverage:
+		// suppressed) stays under the prefix.
+		mapped = without(mapped, listenerFields...)
+		f = f.withoutZeros(listenerFields...)
 	}
-	put(doc, ECSPrefix, custom(f, ecsFindingFields))
+	put(doc, ECSPrefix, custom(f, mapped))
 	return doc
 }
 
@@ -194,6 +200,22 @@ func ecsEndpoint(doc map[string]any, f Fields) {
 	case 6:
 		put(doc, "network.type", "ipv6")
 	}
+}
+
+// listenerFields are a finding's fields about its listener, mapped only
+// when it has one.
+var listenerFields = []string{"pid", "uid", "comm", "exe", "container_id", "container_name", "image", "image_digest",
+	"pod_name", "pod_namespace", "pod_uid", "pod_labels", "addr", "port"}
+
+func without(set map[string]bool, names ...string) map[string]bool {
+	out := make(map[string]bool, len(set))
+	for k := range set {
+		out[k] = true
+	}
+	for _, n := range names {
+		delete(out, n)
+	}
+	return out
 }
 
 func setOf(names ...string) map[string]bool {

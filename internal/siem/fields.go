@@ -89,6 +89,21 @@ func (f Fields) labels(name string) map[string]string {
 	return nil
 }
 
+// withoutZeros is f without those of names that hold a zero number (a
+// finding's pid 0 says "no process", not process 0).
+func (f Fields) withoutZeros(names ...string) Fields {
+	out := make(Fields, len(f))
+	for k, v := range f {
+		out[k] = v
+	}
+	for _, n := range names {
+		if v, ok := f.int(n); ok && v == 0 {
+			delete(out, n)
+		}
+	}
+	return out
+}
+
 // kind is a record's kind; a BindEvent v1 has none and is a bind.
 func (f Fields) kind() string {
 	if k := f.str("kind"); k != "" {

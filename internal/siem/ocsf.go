@@ -169,7 +169,12 @@ func OCSFFinding(f Fields) map[string]any {
 		res["type"], res["name"], res["uid"] = "host", f.str("host"), f.str("host_id")
 	}
 	ev["resources"] = []any{res}
-	put(ev, "unmapped", custom(f, ocsfFindingFields))
+	mapped := ocsfFindingFields
+	if f.str("protocol") == "" {
+		mapped = without(mapped, listenerFields...)
+		f = f.withoutZeros(listenerFields...)
+	}
+	put(ev, "unmapped", custom(f, mapped))
 	return ev
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/siem"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
@@ -175,6 +176,16 @@ func TestConfluentClientReadsAuditTopics(t *testing.T) {
 		if got.Topic == cfg.FindingsTopic && got.Value["finding_id"] == id {
 			openFindings++
 			t.Logf("finding as Confluent's client reads it: %s", line)
+			// The same message as consume --format ecs|ocsf maps it.
+			codec, _ := record.NewCodec()
+			_ = codec.ReadRegistry(reg.URL())
+			f, err := codec.DecodeFinding(m.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fields := siem.FindingFields(record.ToSchema(&f))
+			t.Logf("the same finding as ECS: %s", mustJSON(siem.ECSFinding(fields)))
+			t.Logf("the same finding as OCSF: %s", mustJSON(siem.OCSFFinding(fields)))
 		}
 	}
 	if tombstones == 0 || openFindings != 1 {
