@@ -60,6 +60,7 @@ func consumeCommand() *cobra.Command {
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long without a message (0: wait until Ctrl-C; 5s with --gaps)")
 	fs.BoolVar(&f.gaps, "gaps", false, "read the whole topic and report missing sequence numbers per host and boot instead of printing events")
 	fs.StringVar(&f.format, "format", "json", "output: json (the schema's fields), ecs (Elastic Common Schema "+siem.ECSVersion+") or ocsf (OCSF "+siem.OCSFVersion+")")
+	completeWords(cmd, "format", consumeFormats...)
 	return cmd
 }
 
@@ -68,8 +69,8 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 	if f.max < 0 || f.timeout < 0 {
 		return usageErr(cmd, errors.New("--max and --timeout cannot be negative"))
 	}
-	if !slices.Contains([]string{"json", "ecs", "ocsf"}, f.format) {
-		return usageErr(cmd, fmt.Errorf("--format %q: want json, ecs or ocsf", f.format))
+	if !slices.Contains(consumeFormats, f.format) {
+		return usageErr(cmd, fmt.Errorf("--format %q: want one of %s", f.format, strings.Join(consumeFormats, ", ")))
 	}
 	if f.gaps {
 		f.fromBeginning = true
@@ -206,6 +207,9 @@ func reportGaps(out *bufio.Writer, t *gaps.Tracker, err error) error {
 	}
 	return nil
 }
+
+// consumeFormats are consume's outputs.
+var consumeFormats = []string{"json", "ecs", "ocsf"}
 
 // siemLines writes records as ECS or OCSF JSON lines.
 type siemLines struct {
