@@ -259,7 +259,7 @@ func loadOCSF(t *testing.T, path string) *ocsfDefs {
 
 // checkOCSF checks obj against scope: every attribute known and of its
 // type, enums, required attributes present, at_least_one constraints. It
-// returns the attribute paths it saw.
+// returns the attributes it saw, as "scope name".
 func checkOCSF(t *testing.T, d *ocsfDefs, what, scope string, obj map[string]any, at string) []string {
 	t.Helper()
 	s, ok := d.scopes[scope]
@@ -279,7 +279,7 @@ func checkOCSF(t *testing.T, d *ocsfDefs, what, scope string, obj map[string]any
 	}
 	for name, v := range obj {
 		path := at + name
-		seen = append(seen, path)
+		seen = append(seen, scope+" "+name)
 		a, ok := s.attrs[name]
 		if !ok {
 			t.Errorf("%s: %s is not an attribute of %s (testdata)", what, path, scope)

@@ -181,4 +181,11 @@ func TestMappingsMatchDefinitions(t *testing.T) {
 			t.Errorf("ECS test data lists %s, which no sample emits", n)
 		}
 	}
+	for scope, s := range ocsf.scopes {
+		for n := range s.attrs {
+			if !ocsfSeen[scope+" "+n] {
+				t.Errorf("OCSF test data lists %s's %s, which no sample emits", scope, n)
+			}
+		}
+	}
 }
