@@ -47,11 +47,18 @@ func ECSEvent(f Fields) map[string]any {
 	put(doc, "event.action", kind)
 	put(doc, "event.module", "bindwatch")
 	put(doc, "event.dataset", "bindwatch.events")
-	if seq, ok := f.int("seq"); ok {
+	if seq, ok := f.int("seq"); ok && seq > 0 { // suppressed records take no seq
 		put(doc, "event.sequence", seq)
 		put(doc, "event.id", f.str("host_id")+"/"+f.str("boot_id")+"/"+strconv.FormatInt(seq, 10))
 	}
 	ecsHost(doc, f)
+	mapped := ecsEventFields
+	if cat != "network" {
+		// About the agent, not a socket: what these records say of a
+		// process or user (suppressed: uid) stays under the prefix.
+		mapped = without(mapped, socketFields...)
+		f = f.withoutZeros(socketFields...)
+	}
 	if cat == "network" {
 		ecsProcess(doc, f)
 		ecsEndpoint(doc, f)
@@ -65,9 +72,14 @@ func ECSEvent(f Fields) map[string]any {
 			}
 		}
 	}
-	put(doc, ECSPrefix, custom(f, ecsEventFields))
+	put(doc, ECSPrefix, custom(f, mapped))
 	return doc
 }
+
+// socketFields are an event's fields about its socket and process, mapped
+// only for the kinds about a socket.
+var socketFields = []string{"pid", "tid", "ppid", "uid", "gid", "comm", "exe", "container_id", "container_runtime", "container_name",
+	"image", "image_digest", "pod_name", "pod_namespace", "pod_uid", "pod_labels", "protocol", "family", "addr", "port", "error"}
 
 // ecsEventClass is a kind's event.category and event.type.
 func ecsEventClass(kind string) (category, typ string) {
