@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
@@ -19,8 +20,9 @@ import (
 )
 
 // consume --format ecs|ocsf maps events and findings read from Kafka (a
-// finding recognised by its writer schema); json, the default, prints a
-// finding's fields as it prints an event's.
+// finding recognised by its writer schema, single-object or through the
+// registry); json, the default, prints a finding's fields as it prints an
+// event's.
 func TestConsumeFormats(t *testing.T) {
 	const topic = "mixed"
 	cl := kafkatest.Start(t, kafkatest.Options{Topic: topic, Partitions: 1})
@@ -46,16 +48,30 @@ func TestConsumeFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same finding resolved, Confluent-framed as an audit with a
+	// registry writes it.
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	cc, _ := record.NewCodec()
+	if err := cc.WriteConfluent(t.Context(), reg.URL(), "s-value", "f-value"); err != nil {
+		t.Fatal(err)
+	}
+	rm, err := cc.EncodeFinding(&findings.Finding{ID: "f1", State: findings.Resolved, Kind: findings.KindListener, Host: "node-1", HostID: "h1",
+		BootID: "b1", Seq: 6, PID: 42, Comm: "nc", Exe: "/usr/bin/nc", Protocol: "TCP", Addr: "0.0.0.0", Port: 4444, Exposure: "wildcard", FirstSeen: at, Time: at.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &kafka.Writer{Addr: kafka.TCP(cl.Addrs...), Topic: topic, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	if err := w.WriteMessages(context.Background(),
 		kafka.Message{Value: ev("bind", 1)}, kafka.Message{Value: ev("listen", 2)}, kafka.Message{Value: fm},
-		kafka.Message{Value: ev("heartbeat", 3)}, kafka.Message{Value: ev("snapshot", 4)}); err != nil {
+		kafka.Message{Value: ev("heartbeat", 3)}, kafka.Message{Value: ev("snapshot", 4)}, kafka.Message{Value: rm}); err != nil {
 		t.Fatal(err)
 	}
 	run := func(format string) ([]map[string]any, string) {
 		t.Helper()
-		cmd := exec.Command(binary, "consume", "--brokers", strings.Join(cl.Addrs, ","), "--topic", topic, "--from-beginning", "--max", "5", "--timeout", "10s", "--format", format)
+		cmd := exec.Command(binary, "consume", "--brokers", strings.Join(cl.Addrs, ","), "--topic", topic, "--from-beginning", "--max", "6", "--timeout", "10s",
+			"--registry", reg.URL(), "--format", format)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -74,7 +90,7 @@ func TestConsumeFormats(t *testing.T) {
 	}
 
 	docs, stderr := run("json")
-	if len(docs) != 5 || docs[2]["finding_id"] != "f1" || docs[2]["kind"] != "listener" || docs[1]["kind"] != "listen" || stderr != "" {
+	if len(docs) != 6 || docs[2]["finding_id"] != "f1" || docs[2]["kind"] != "listener" || docs[1]["kind"] != "listen" || docs[5]["state"] != "resolved" || stderr != "" {
 		t.Errorf("json: %v\nstderr %s", docs, stderr)
 	}
 
@@ -84,7 +100,7 @@ func TestConsumeFormats(t *testing.T) {
 		e := d["event"].(map[string]any)
 		kinds = append(kinds, e["kind"].(string)+"/"+e["action"].(string))
 	}
-	if got := strings.Join(kinds, " "); got != "event/bind event/listen alert/finding-open metric/heartbeat state/snapshot" {
+	if got := strings.Join(kinds, " "); got != "event/bind event/listen alert/finding-open metric/heartbeat state/snapshot alert/finding-resolved" {
 		t.Errorf("ecs event.kind/action: %s", got)
 	}
 	if d := docs[1]["destination"].(map[string]any); d["port"] != 4444.0 || d["ip"] != "0.0.0.0" {
@@ -99,7 +115,7 @@ func TestConsumeFormats(t *testing.T) {
 	for _, d := range docs {
 		classes = append(classes, d["type_name"].(string))
 	}
-	if got := strings.Join(classes, ", "); got != "Network Activity: Bind, Network Activity: Listen, Detection Finding: Create, Network Activity: Listen" {
+	if got := strings.Join(classes, ", "); got != "Network Activity: Bind, Network Activity: Listen, Detection Finding: Create, Network Activity: Listen, Detection Finding: Close" {
 		t.Errorf("ocsf: %s", got)
 	}
 	if !strings.Contains(stderr, "1 heartbeat records skipped") {

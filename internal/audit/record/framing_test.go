@@ -2,12 +2,14 @@ package record
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
+	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -71,5 +73,25 @@ func TestConfluentFraming(t *testing.T) {
 	got, err := reader.DecodeFinding(oldMsg)
 	if err != nil || got.Kind != findings.KindRequire || got.Rule != "sshd" {
 		t.Errorf("confluent v1 finding: %+v %v", got, err)
+	}
+}
+
+// The audit's event decoder refuses its own records: a finding produced
+// to the events topic has a host_id and a seq, and is no event.
+func TestEventDecoderRefusesAuditRecords(t *testing.T) {
+	slow, err := encode.NewDecoder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewEventDecoder(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := NewCodec()
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	msg, _ := c.EncodeFinding(&findings.Finding{ID: "abc", State: "open", HostID: "id", Seq: 9, FirstSeen: at, Time: at})
+	var ev state.Event
+	if err := d.Decode(t.Context(), msg, &ev); err == nil || !strings.Contains(err.Error(), schemas.FindingName) {
+		t.Errorf("a finding on the events topic: %v, event %+v", err, ev)
 	}
 }
