@@ -20,8 +20,8 @@ import (
 
 // fleetFlags select the fleet's listeners.
 type fleetFlags struct {
-	brokers, config, topic, host, exposure string
-	port                                   int
+	brokers, config, topic, registry, host, exposure string
+	port                                             int
 }
 
 func (f fleetFlags) keep(l *state.Listener) bool {
@@ -55,6 +55,9 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 	}
 	if f.topic != "" {
 		cfg.StateTopic = f.topic
+	}
+	if f.registry != "" {
+		cfg.RegistryURL = f.registry
 	}
 	dialer, err := cfg.Dialer(os.Environ())
 	if err != nil {
