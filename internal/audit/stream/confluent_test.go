@@ -347,4 +347,13 @@ func TestRebuildReadsBothFramings(t *testing.T) {
 	if total.Listeners != 1 || total.Open != 1 {
 		t.Errorf("rebuilt %d listeners and %d open findings, want the one on 5555 and its finding", total.Listeners, total.Open)
 	}
+	// listeners --brokers reads the mixed topic with the registry, and
+	// says what is missing without it.
+	d := &kafka.Dialer{Timeout: 5 * time.Second}
+	if ls, err := ReadListeners(t.Context(), d, cl.Addrs, cfg.StateTopic, reg.URL()); err != nil || len(ls) != 1 || ls[0].Port != 5555 {
+		t.Errorf("ReadListeners with the registry: %v, %v", ls, err)
+	}
+	if _, err := ReadListeners(t.Context(), d, cl.Addrs, cfg.StateTopic, ""); err == nil || !strings.Contains(err.Error(), "no schema registry url") {
+		t.Errorf("ReadListeners without the registry: %v, want an error naming the registry", err)
+	}
 }
