@@ -33,6 +33,13 @@ func FindingSchema(v int) (string, error) {
 	return string(b), nil
 }
 
+// Full names of the records, as their writer schemas name them.
+const (
+	BindEventName     = "io.bindwatch.BindEvent"
+	ListenerStateName = "io.bindwatch.ListenerState"
+	FindingName       = "io.bindwatch.Finding"
+)
+
 // Values of ListenerState.record.
 const (
 	StateListener = "listener"

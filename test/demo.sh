@@ -179,8 +179,8 @@ echo
 echo "== the finding: bindwatch audit prints it and publishes it to bindwatch.findings"
 cat "$work/findings.jsonl"
 echo
-echo "== bindwatch listeners --brokers $brokers   (the fleet, from the compacted bindwatch.listeners)"
-bin/bindwatch listeners --brokers "$brokers"
+echo "== bindwatch listeners --brokers $brokers --registry $registry   (the fleet, from the compacted bindwatch.listeners)"
+bin/bindwatch listeners --brokers "$brokers" --registry "$registry"
 echo
 echo "== the listeners close: the finding is resolved"
 exec 3>&-
@@ -192,6 +192,8 @@ import urllib.request
 for l in urllib.request.urlopen("http://127.0.0.1:29465/metrics").read().decode().splitlines():
     if l.startswith(("bindwatch_audit_findings_total", "bindwatch_audit_evaluations_total", "bindwatch_audit_events_total")):
         print(" ", l)'
+echo "== the findings topic for a SIEM: the first finding as OCSF (consume --format ocsf; ecs for Elastic)"
+bin/bindwatch consume --brokers "$brokers" --topic bindwatch.findings --registry "$registry" --from-beginning --max 1 --timeout 5s --format ocsf
 echo
 echo "== the agent freezes (SIGSTOP): no record for three heartbeat intervals, and the audit says it cannot see the host"
 kill -STOP "$agent2"

@@ -143,6 +143,7 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"version"}, 0, "bindwatch ", ""},
 		{[]string{"run", "--config", "/nonexistent/bindwatch.yaml"}, 78, "", "bindwatch run: config: open /nonexistent/bindwatch.yaml: no such file or directory\n"},
 		{[]string{"consume", "--max", "-1"}, 2, "", "bindwatch consume: --max and --timeout cannot be negative\n\n      --config string"},
+		{[]string{"consume", "--format", "xml"}, 2, "", "bindwatch consume: --format \"xml\": want one of json, ecs, ocsf\n\n      --config string"},
 	} {
 		code, out, errOut := runBinary(t, c.args...)
 		if code != c.code || !strings.HasPrefix(out, c.stdout) || !strings.HasPrefix(errOut, c.stderr) || (c.stdout == "" && out != "") {

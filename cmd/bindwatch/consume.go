@@ -3,20 +3,26 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/gaps"
+	"github.com/bindwatch/bindwatch/internal/siem"
 	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // consumeFlags say which topic to read and how far.
@@ -29,15 +35,18 @@ type consumeFlags struct {
 	max           int
 	timeout       time.Duration
 	gaps          bool
+	format        string
 }
 
 func consumeCommand() *cobra.Command {
 	var f consumeFlags
 	cmd := &cobra.Command{
-		Use:   "consume --brokers B --topic T [--registry URL] [--from-beginning] [--max N] [--timeout D] [--gaps]",
+		Use:   "consume --brokers B --topic T [--registry URL] [--from-beginning] [--max N] [--timeout D] [--gaps] [--format json|ecs|ocsf]",
 		Short: "decode the topic's Avro messages to JSON lines",
-		Long: "Decodes BindEvent messages (single-object or Confluent framing) to JSON lines,\n" +
-			"one event a line, in schema field order.",
+		Long: "Decodes BindEvent and Finding messages (single-object or Confluent framing) to JSON lines,\n" +
+			"one record a line: in schema field order (json), as ECS documents (ecs) or as OCSF events\n" +
+			"(ocsf: Network Activity for bind, listen, close and snapshot, Detection Finding for findings;\n" +
+			"the agent's other records have no OCSF class and are counted on stderr). docs/siem.md has the mappings.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConsume(cmd, f) },
 	}
@@ -50,6 +59,8 @@ func consumeCommand() *cobra.Command {
 	fs.IntVar(&f.max, "max", 0, "stop after this many messages (0: no limit)")
 	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long without a message (0: wait until Ctrl-C; 5s with --gaps)")
 	fs.BoolVar(&f.gaps, "gaps", false, "read the whole topic and report missing sequence numbers per host and boot instead of printing events")
+	fs.StringVar(&f.format, "format", "json", "output: json (the schema's fields), ecs (Elastic Common Schema "+siem.ECSVersion+") or ocsf (OCSF "+siem.OCSFVersion+")")
+	completeWords(cmd, "format", consumeFormats...)
 	return cmd
 }
 
@@ -57,6 +68,9 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 	fs := cmd.Flags()
 	if f.max < 0 || f.timeout < 0 {
 		return usageErr(cmd, errors.New("--max and --timeout cannot be negative"))
+	}
+	if !slices.Contains(consumeFormats, f.format) {
+		return usageErr(cmd, fmt.Errorf("--format %q: want one of %s", f.format, strings.Join(consumeFormats, ", ")))
 	}
 	if f.gaps {
 		f.fromBeginning = true
@@ -85,6 +99,15 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 	if err != nil {
 		return err
 	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	var mapper *siemLines
+	if f.format != "json" {
+		if mapper, err = newSIEMLines(f.format, cfg.Schema.RegistryURL); err != nil {
+			return err
+		}
+		defer mapper.report()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -93,8 +116,6 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 		return err
 	}
 	defer r.Close()
-	out := bufio.NewWriter(os.Stdout)
-	defer out.Flush()
 	var tracker *gaps.Tracker
 	if f.gaps {
 		tracker = gaps.NewTracker()
@@ -121,15 +142,23 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 			continue
 		}
 		if tracker != nil {
+			if n := rec.Source.Name; n == schemas.FindingName || n == schemas.ListenerStateName {
+				continue // the audit's records: no event seq
+			}
 			if err := trackRecord(tracker, rec); err != nil {
 				fmt.Fprintf(os.Stderr, "bindwatch consume: partition %d offset %d: %v\n", m.Partition, m.Offset, err)
 			}
 			continue
 		}
-		if line, err = rec.AppendJSONLine(line[:0]); err != nil {
+		if mapper != nil {
+			if line, err = mapper.appendLine(line[:0], rec, m.Value); err != nil {
+				fmt.Fprintf(os.Stderr, "bindwatch consume: partition %d offset %d: %v\n", m.Partition, m.Offset, err)
+				continue
+			}
+		} else if line, err = rec.AppendJSONLine(line[:0]); err != nil {
 			return err
 		}
-		out.Write(line)
+		out.Write(line) // empty for a record the format has no place for
 		if r.Buffered() == 0 {
 			out.Flush()
 		}
@@ -177,4 +206,75 @@ func reportGaps(out *bufio.Writer, t *gaps.Tracker, err error) error {
 		return fmt.Errorf("%d events missing", missing)
 	}
 	return nil
+}
+
+// consumeFormats are consume's outputs.
+var consumeFormats = []string{"json", "ecs", "ocsf"}
+
+// siemLines writes records as ECS or OCSF JSON lines.
+type siemLines struct {
+	format string
+	// findings reads Finding records as the audit does (every version,
+	// v1's kind inferred), so older findings map as the newest.
+	findings *record.Codec
+	// skipped counts, by kind, the records OCSF has no class for.
+	skipped map[string]int
+}
+
+func newSIEMLines(format, registryURL string) (*siemLines, error) {
+	codec, err := record.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	if registryURL != "" {
+		if err := codec.ReadRegistry(registryURL); err != nil {
+			return nil, err
+		}
+	}
+	return &siemLines{format: format, findings: codec, skipped: map[string]int{}}, nil
+}
+
+// appendLine appends rec (msg decoded) as one line, or nothing for a record
+// the format has no place for.
+func (s *siemLines) appendLine(dst []byte, rec encode.Record, msg []byte) ([]byte, error) {
+	var doc map[string]any
+	switch rec.Source.Name {
+	case schemas.FindingName:
+		f, err := s.findings.DecodeFinding(msg)
+		if err != nil {
+			return dst, err
+		}
+		fields := siem.FindingFields(record.ToSchema(&f))
+		if s.format == "ecs" {
+			doc = siem.ECSFinding(fields)
+		} else {
+			doc = siem.OCSFFinding(fields)
+		}
+	case schemas.ListenerStateName:
+		return dst, errors.New("a listener state record: ecs and ocsf map events and findings (read the state topic with bindwatch listeners --brokers)")
+	default: // BindEvent, or a foreign schema read by field name
+		fields := siem.Fields(rec.Map())
+		if s.format == "ecs" {
+			doc = siem.ECSEvent(fields)
+			break
+		}
+		var ok bool
+		if doc, ok = siem.OCSFEvent(fields); !ok {
+			kind, _ := fields["kind"].(string)
+			s.skipped[kind]++
+			return dst, nil
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return dst, err
+	}
+	return append(append(dst, b...), '\n'), nil
+}
+
+// report says on stderr what OCSF had no class for.
+func (s *siemLines) report() {
+	for _, kind := range slices.Sorted(maps.Keys(s.skipped)) {
+		fmt.Fprintf(os.Stderr, "bindwatch consume: %d %s records skipped: OCSF Network Activity is about sockets\n", s.skipped[kind], kind)
+	}
 }

@@ -21,8 +21,8 @@ import (
 
 // fleetFlags select the fleet's listeners.
 type fleetFlags struct {
-	brokers, config, topic, host, exposure string
-	port                                   int
+	brokers, config, topic, registry, host, exposure string
+	port                                             int
 }
 
 func (f fleetFlags) keep(l *state.Listener) bool {
@@ -57,6 +57,9 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 	if f.topic != "" {
 		cfg.StateTopic = f.topic
 	}
+	if f.registry != "" {
+		cfg.RegistryURL = f.registry
+	}
 	dialer, err := cfg.Dialer(os.Environ())
 	if err != nil {
 		return err
@@ -65,7 +68,7 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	ls, err := stream.ReadListeners(ctx, dialer, cfg.Brokers, cfg.StateTopic)
+	ls, err := stream.ReadListeners(ctx, dialer, cfg.Brokers, cfg.StateTopic, cfg.RegistryURL)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,8 @@ func listenersCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.BoolVarP(&asJSON, "json", "j", false, "print one JSON object per socket, every field")
 	fs.StringVar(&ff.brokers, "brokers", "", "fleet mode: read the fleet's listeners from the compacted listeners topic on these brokers")
-	fs.StringVar(&ff.config, "config", "", "fleet mode: take brokers, TLS and SASL from this audit config")
+	fs.StringVar(&ff.config, "config", "", "fleet mode: take brokers, TLS, SASL and the schema registry from this audit config")
+	fs.StringVar(&ff.registry, "registry", "", "fleet mode: schema registry URL, for a listeners topic in Confluent's framing (default: the config's)")
 	fs.StringVar(&ff.topic, "topic", "", "fleet mode: the listeners topic (default: the config's audit.state_topic, bindwatch.listeners)")
 	fs.StringVar(&ff.host, "host", "", "fleet mode: only hosts whose name (or id) matches this glob")
 	fs.IntVar(&ff.port, "port", 0, "fleet mode: only this port")
@@ -50,8 +51,8 @@ func runListeners(cmd *cobra.Command, ff fleetFlags, asJSON bool) error {
 	if ff.brokers != "" || ff.config != "" {
 		return fleetListeners(ff, asJSON)
 	}
-	if ff.topic != "" || ff.host != "" || ff.port != 0 || ff.exposure != "" {
-		return usageErr(cmd, errors.New("--topic, --host, --port and --exposure read the fleet: give --brokers"))
+	if ff.topic != "" || ff.registry != "" || ff.host != "" || ff.port != 0 || ff.exposure != "" {
+		return usageErr(cmd, errors.New("--topic, --registry, --host, --port and --exposure read the fleet: give --brokers"))
 	}
 	var src inventory.Source = inventory.ProcSource{Root: "/proc"}
 	if probe, err := bpf.LoadInventory(); err == nil {

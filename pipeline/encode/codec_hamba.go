@@ -34,6 +34,9 @@ func newBodyCodec(schemaJSON []byte) (*bodyCodec, error) {
 	return &bodyCodec{schema: s}, nil
 }
 
+// name is the record's full name.
+func (c *bodyCodec) name() string { return c.schema.(*avro.RecordSchema).FullName() }
+
 // decodeBody reads one record from body, which must hold exactly one.
 // Values are Go natives: string, int, int64, bool, float32, float64, []byte,
 // time.Time for timestamps, nested []Field for records.

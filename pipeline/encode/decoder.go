@@ -29,8 +29,11 @@ type Source struct {
 	SchemaID    int    // Confluent: the registry id in the header
 	// Version is the embedded BindEvent schema version whose canonical form
 	// equals the writer schema's, 0 when none does (a foreign schema read
-	// through the registry).
+	// through the registry, or another record).
 	Version int
+	// Name is the writer schema's full record name: schemas.BindEventName,
+	// schemas.FindingName (consume reads the findings topic too), ...
+	Name string
 }
 
 // writerSchema is a schema messages may be written with, ready to read.
@@ -40,13 +43,14 @@ type writerSchema struct {
 }
 
 // Decoder reads messages in either framing. Single-object messages are
-// matched against every embedded BindEvent schema version by fingerprint;
+// matched against every embedded schema version (BindEvent's and the
+// audit's records') by fingerprint;
 // Confluent ones are resolved through the registry, once per id. It is safe
 // for concurrent use.
 type Decoder struct {
 	byFingerprint map[uint64]writerSchema
 	known         string     // "v1 0x…, v2 0x…" for errors
-	fetch         schemaByID // nil without a registry
+	fetch         SchemaByID // nil without a registry
 
 	mu   sync.Mutex
 	byID map[int]writerSchema
@@ -56,30 +60,44 @@ type Decoder struct {
 // messages then fail with an error saying so.
 func NewDecoder(registryURL string) (*Decoder, error) {
 	d := &Decoder{byFingerprint: map[uint64]writerSchema{}, byID: map[int]writerSchema{}}
-	for v := 1; v <= schemas.Latest; v++ {
-		text, err := schemas.BindEventSchema(v)
-		if err != nil {
-			return nil, err
+	for _, rec := range []struct {
+		name   string
+		text   func(int) (string, error)
+		latest int
+	}{
+		{"BindEvent", schemas.BindEventSchema, schemas.Latest},
+		{"ListenerState", schemas.ListenerStateSchema, schemas.ListenerStateLatest},
+		{"Finding", schemas.FindingSchema, schemas.FindingLatest},
+	} {
+		for v := 1; v <= rec.latest; v++ {
+			text, err := rec.text(v)
+			if err != nil {
+				return nil, err
+			}
+			fp, err := Fingerprint([]byte(text))
+			if err != nil {
+				return nil, fmt.Errorf("%s schema v%d: %w", rec.name, v, err)
+			}
+			if _, dup := d.byFingerprint[fp]; dup {
+				return nil, fmt.Errorf("%s schema v%d has the fingerprint of another version (%#016x): same canonical form", rec.name, v, fp)
+			}
+			codec, err := newBodyCodec([]byte(text))
+			if err != nil {
+				return nil, fmt.Errorf("%s schema v%d: %w", rec.name, v, err)
+			}
+			ws := writerSchema{codec: codec}
+			if rec.name == "BindEvent" {
+				ws.version = v
+			}
+			d.byFingerprint[fp] = ws
+			if d.known != "" {
+				d.known += ", "
+			}
+			d.known += fmt.Sprintf("%s v%d %#016x", rec.name, v, fp)
 		}
-		fp, err := Fingerprint([]byte(text))
-		if err != nil {
-			return nil, fmt.Errorf("BindEvent schema v%d: %w", v, err)
-		}
-		if prev, dup := d.byFingerprint[fp]; dup {
-			return nil, fmt.Errorf("BindEvent schema v%d has the fingerprint of v%d (%#016x): same canonical form", v, prev.version, fp)
-		}
-		codec, err := newBodyCodec([]byte(text))
-		if err != nil {
-			return nil, fmt.Errorf("BindEvent schema v%d: %w", v, err)
-		}
-		d.byFingerprint[fp] = writerSchema{version: v, codec: codec}
-		if d.known != "" {
-			d.known += ", "
-		}
-		d.known += fmt.Sprintf("v%d %#016x", v, fp)
 	}
 	if registryURL != "" {
-		fetch, err := registrySchemas(registryURL)
+		fetch, err := RegistrySchemas(registryURL)
 		if err != nil {
 			return nil, err
 		}
@@ -90,30 +108,30 @@ func NewDecoder(registryURL string) (*Decoder, error) {
 
 // Decode reads one framed message.
 func (d *Decoder) Decode(ctx context.Context, msg []byte) (Record, error) {
-	h, body, err := parseHeader(msg)
+	h, body, err := ParseHeader(msg)
 	if err != nil {
 		return Record{}, err
 	}
-	src := Source{Framing: h.framing, Fingerprint: h.fingerprint, SchemaID: h.schemaID}
+	src := Source{Framing: h.Framing, Fingerprint: h.Fingerprint, SchemaID: h.SchemaID}
 	var ws writerSchema
-	switch h.framing {
+	switch h.Framing {
 	case SingleObject:
 		var ok bool
-		ws, ok = d.byFingerprint[h.fingerprint]
+		ws, ok = d.byFingerprint[h.Fingerprint]
 		if !ok {
-			return Record{}, fmt.Errorf("single-object message with schema fingerprint %#016x: no BindEvent schema version has it (%s)", h.fingerprint, d.known)
+			return Record{}, fmt.Errorf("single-object message with schema fingerprint %#016x: no bindwatch schema version has it (%s)", h.Fingerprint, d.known)
 		}
 	case Confluent:
-		ws, err = d.schemaForID(ctx, h.schemaID)
+		ws, err = d.schemaForID(ctx, h.SchemaID)
 		if err != nil {
 			return Record{}, err
 		}
 	}
 	fields, err := ws.codec.decodeBody(body)
 	if err != nil {
-		return Record{}, fmt.Errorf("%s message (%s): %w", h.framing, describe(src), err)
+		return Record{}, fmt.Errorf("%s message (%s): %w", h.Framing, describe(src), err)
 	}
-	src.Version = ws.version
+	src.Version, src.Name = ws.version, ws.codec.name()
 	return Record{Fields: fields, Source: src}, nil
 }
 
@@ -136,7 +154,8 @@ func (d *Decoder) schemaForID(ctx context.Context, id int) (writerSchema, error)
 		return writerSchema{}, fmt.Errorf("schema id %d: %w", id, err)
 	}
 	ws = writerSchema{codec: codec}
-	// Tell which of our versions the registry's copy is, when it is one.
+	// Tell which of our BindEvent versions the registry's copy is, when it
+	// is one.
 	if fp, err := Fingerprint([]byte(text)); err == nil {
 		ws.version = d.byFingerprint[fp].version
 	}
@@ -151,4 +170,36 @@ func describe(s Source) string {
 		return fmt.Sprintf("schema id %d", s.SchemaID)
 	}
 	return fmt.Sprintf("fingerprint %#016x", s.Fingerprint)
+}
+
+// Map is the record's fields by name, nested records (in arrays and maps
+// too) as maps of theirs: what a mapping to another schema reads.
+func (r Record) Map() map[string]any { return fieldMap(r.Fields) }
+
+func fieldMap(fields []Field) map[string]any {
+	m := make(map[string]any, len(fields))
+	for _, f := range fields {
+		m[f.Name] = mapValue(f.Value)
+	}
+	return m
+}
+
+func mapValue(v any) any {
+	switch v := v.(type) {
+	case []Field:
+		return fieldMap(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = mapValue(x)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = mapValue(x)
+		}
+		return out
+	}
+	return v
 }

@@ -29,14 +29,14 @@ func NewSingleObject(schemaJSON []byte) (Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFramed(schemaJSON, singleObjectHeader(fp))
+	return newFramed(schemaJSON, SingleObjectHeader(fp))
 }
 
 // NewConfluent returns an Encoder writing the Confluent wire format: 00, the
 // registry's schema id (big-endian), the body. id is what Register returned
 // for schemaJSON.
 func NewConfluent(schemaJSON []byte, id int) (Encoder, error) {
-	h, err := confluentHeader(id)
+	h, err := ConfluentHeader(id)
 	if err != nil {
 		return nil, err
 	}

@@ -195,7 +195,7 @@ func TestSingleObjectRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := Source{Framing: SingleObject, Fingerprint: fp, Version: schemas.Latest}
+			want := Source{Framing: SingleObject, Fingerprint: fp, Version: schemas.Latest, Name: schemas.BindEventName}
 			if rec.Source != want {
 				t.Errorf("source %+v, want %+v", rec.Source, want)
 			}

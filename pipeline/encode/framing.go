@@ -36,12 +36,16 @@ const (
 	confluentHeaderLen    = 5
 )
 
-func singleObjectHeader(fingerprint uint64) []byte {
+// SingleObjectHeader is the single-object header naming the writer schema
+// by its fingerprint.
+func SingleObjectHeader(fingerprint uint64) []byte {
 	h := []byte{0xC3, 0x01}
 	return binary.LittleEndian.AppendUint64(h, fingerprint)
 }
 
-func confluentHeader(id int) ([]byte, error) {
+// ConfluentHeader is the Confluent wire format's header naming the writer
+// schema by its registry id.
+func ConfluentHeader(id int) ([]byte, error) {
 	// The registry's ids are Java ints: positive and below 2^31.
 	if id < 0 || id > math.MaxInt32 {
 		return nil, fmt.Errorf("schema id %d out of range 0..%d", id, math.MaxInt32)
@@ -50,30 +54,30 @@ func confluentHeader(id int) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(h, uint32(id)), nil
 }
 
-// header is what a message's framing says about its writer schema.
-type header struct {
-	framing     Framing
-	fingerprint uint64 // SingleObject
-	schemaID    int    // Confluent
+// Header is what a message's framing says about its writer schema.
+type Header struct {
+	Framing     Framing
+	Fingerprint uint64 // SingleObject
+	SchemaID    int    // Confluent
 }
 
-// parseHeader splits msg into its framing header and the Avro body.
-func parseHeader(msg []byte) (header, []byte, error) {
+// ParseHeader splits msg into its framing header and the Avro body.
+func ParseHeader(msg []byte) (Header, []byte, error) {
 	switch {
 	case len(msg) >= 2 && msg[0] == 0xC3 && msg[1] == 0x01:
 		if len(msg) < singleObjectHeaderLen {
-			return header{}, nil, fmt.Errorf("single-object message of %d bytes is shorter than its %d-byte header", len(msg), singleObjectHeaderLen)
+			return Header{}, nil, fmt.Errorf("single-object message of %d bytes is shorter than its %d-byte header", len(msg), singleObjectHeaderLen)
 		}
-		return header{framing: SingleObject, fingerprint: binary.LittleEndian.Uint64(msg[2:10])}, msg[singleObjectHeaderLen:], nil
+		return Header{Framing: SingleObject, Fingerprint: binary.LittleEndian.Uint64(msg[2:10])}, msg[singleObjectHeaderLen:], nil
 	case len(msg) >= 1 && msg[0] == 0x00:
 		if len(msg) < confluentHeaderLen {
-			return header{}, nil, fmt.Errorf("confluent-framed message of %d bytes is shorter than its %d-byte header", len(msg), confluentHeaderLen)
+			return Header{}, nil, fmt.Errorf("confluent-framed message of %d bytes is shorter than its %d-byte header", len(msg), confluentHeaderLen)
 		}
-		return header{framing: Confluent, schemaID: int(binary.BigEndian.Uint32(msg[1:5]))}, msg[confluentHeaderLen:], nil
+		return Header{Framing: Confluent, SchemaID: int(binary.BigEndian.Uint32(msg[1:5]))}, msg[confluentHeaderLen:], nil
 	case len(msg) == 0:
-		return header{}, nil, errors.New("empty message")
+		return Header{}, nil, errors.New("empty message")
 	default:
 		n := min(len(msg), 4)
-		return header{}, nil, fmt.Errorf("not an avro message: starts with % x, want c3 01 (single-object) or 00 (confluent)", msg[:n])
+		return Header{}, nil, fmt.Errorf("not an avro message: starts with % x, want c3 01 (single-object) or 00 (confluent)", msg[:n])
 	}
 }

@@ -39,10 +39,11 @@ func Register(ctx context.Context, registryURL, subject, schemaJSON string) (int
 	return id, nil
 }
 
-// schemaByID fetches the text of the schema the registry knows as id.
-type schemaByID func(ctx context.Context, id int) (string, error)
+// SchemaByID fetches the text of the schema the registry knows as id.
+type SchemaByID func(ctx context.Context, id int) (string, error)
 
-func registrySchemas(registryURL string) (schemaByID, error) {
+// RegistrySchemas looks schemas up by id in the registry at registryURL.
+func RegistrySchemas(registryURL string) (SchemaByID, error) {
 	client, err := registry.NewClient(registryURL)
 	if err != nil {
 		return nil, fmt.Errorf("schema registry url %q: %w", registryURL, err)

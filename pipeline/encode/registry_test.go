@@ -153,7 +153,7 @@ func TestConfluentRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := Source{Framing: Confluent, SchemaID: id, Version: schemas.Latest}
+		want := Source{Framing: Confluent, SchemaID: id, Version: schemas.Latest, Name: schemas.BindEventName}
 		if rec.Source != want {
 			t.Errorf("source %+v, want %+v", rec.Source, want)
 		}

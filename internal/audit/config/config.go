@@ -25,6 +25,7 @@ type Config struct {
 	EventsTopic    string
 	StateTopic     string
 	FindingsTopic  string
+	OCSFTopic      string
 	Policy         string
 	CreateTopics   bool
 	SessionTimeout time.Duration

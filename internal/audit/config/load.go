@@ -173,6 +173,9 @@ func check(file string, c *Config) []error {
 			bad(t.key, "empty")
 		}
 	}
+	if t := c.OCSFTopic; t != "" && (t == c.EventsTopic || t == c.StateTopic || t == c.FindingsTopic) {
+		bad("audit.ocsf_topic", "%q is another of the audit's topics; want a topic of its own, or empty", t)
+	}
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		bad("audit.batch_size", "%d is not allowed; want 1 to 100000", c.BatchSize)
 	}

@@ -1,13 +1,18 @@
 // Package record encodes and decodes the audit's own Kafka records
 // (ListenerState, Finding) and converts them to and from the audit's
-// types. Messages use Avro single-object framing: C3 01, the schema's
-// CRC-64-AVRO fingerprint, the body, as the agent does without a registry.
+// types. Messages are framed as the agent frames its events: Avro
+// single-object (C3 01, the schema's CRC-64-AVRO fingerprint, the body)
+// without a schema registry, the Confluent wire format (00, the registry's
+// id, the body) once WriteConfluent has registered the schemas. Both
+// framings are always read, so a topic written before a switch keeps its
+// older messages readable.
 package record
 
 import (
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 
@@ -19,35 +24,44 @@ import (
 // reads every version (a compacted topic keeps what older audits wrote),
 // resolving older writers' records to the newest schema.
 type codec struct {
+	name   string // for errors: "Finding"
+	text   string // the newest version's schema
 	schema avro.Schema
 	header []byte
 	api    avro.API
 	// readers has, by writer fingerprint, the schema a body of that
 	// writer is read with.
 	readers map[uint64]avro.Schema
+
+	// fetch looks Confluent ids up; nil until the codec is given a
+	// registry.
+	fetch encode.SchemaByID
+	mu    sync.Mutex
+	byID  map[int]avro.Schema
 }
 
 // newCodec prepares a codec for versions 1..latest of one record.
-func newCodec(text func(int) (string, error), latest int) (*codec, error) {
-	parse := func(v int) (avro.Schema, uint64, error) {
+func newCodec(name string, text func(int) (string, error), latest int) (*codec, error) {
+	parse := func(v int) (string, avro.Schema, uint64, error) {
 		t, err := text(v)
 		if err != nil {
-			return nil, 0, err
+			return "", nil, 0, err
 		}
 		s, err := avro.ParseWithCache(t, "", &avro.SchemaCache{})
 		if err != nil {
-			return nil, 0, fmt.Errorf("v%d: %w", v, err)
+			return "", nil, 0, fmt.Errorf("v%d: %w", v, err)
 		}
 		fp, err := encode.Fingerprint([]byte(t))
-		return s, fp, err
+		return t, s, fp, err
 	}
-	s, fp, err := parse(latest)
+	t, s, fp, err := parse(latest)
 	if err != nil {
 		return nil, err
 	}
-	c := &codec{schema: s, header: singleObjectHeader(fp), api: avro.Config{}.Freeze(), readers: map[uint64]avro.Schema{fp: s}}
+	c := &codec{name: name, text: t, schema: s, header: encode.SingleObjectHeader(fp), api: avro.Config{}.Freeze(),
+		readers: map[uint64]avro.Schema{fp: s}, byID: map[int]avro.Schema{}}
 	for v := 1; v < latest; v++ {
-		w, wfp, err := parse(v)
+		_, w, wfp, err := parse(v)
 		if err != nil {
 			return nil, err
 		}
@@ -60,8 +74,19 @@ func newCodec(text func(int) (string, error), latest int) (*codec, error) {
 	return c, nil
 }
 
-func singleObjectHeader(fp uint64) []byte {
-	return binary.LittleEndian.AppendUint64([]byte{0xC3, 0x01}, fp)
+// writeConfluent registers the newest schema under subject and frames
+// what the codec writes from now on with the id the registry gave it.
+func (c *codec) writeConfluent(ctx context.Context, registryURL, subject string) error {
+	id, err := encode.Register(ctx, registryURL, subject, c.text)
+	if err != nil {
+		return err
+	}
+	h, err := encode.ConfluentHeader(id)
+	if err != nil {
+		return err
+	}
+	c.header = h
+	return nil
 }
 
 func (c *codec) marshal(v any) ([]byte, error) {
@@ -72,15 +97,59 @@ func (c *codec) marshal(v any) ([]byte, error) {
 	return append(append(make([]byte, 0, len(c.header)+len(body)), c.header...), body...), nil
 }
 
-var errFraming = errors.New("not a single-object message of this schema")
+var errFraming = errors.New("not a message of this schema")
 
-func (c *codec) unmarshal(msg []byte, v any) error {
+func (c *codec) unmarshal(ctx context.Context, msg []byte, v any) error {
+	h, body, err := encode.ParseHeader(msg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errFraming, err)
+	}
 	var r avro.Schema
-	if len(msg) >= 10 && msg[0] == 0xC3 && msg[1] == 0x01 {
-		r = c.readers[binary.LittleEndian.Uint64(msg[2:10])]
+	switch h.Framing {
+	case encode.SingleObject:
+		if r = c.readers[h.Fingerprint]; r == nil {
+			return fmt.Errorf("%w: single-object message with fingerprint %#016x, no %s schema version has it", errFraming, h.Fingerprint, c.name)
+		}
+	case encode.Confluent:
+		if r, err = c.readerOfID(ctx, h.SchemaID); err != nil {
+			return err
+		}
 	}
-	if r == nil {
-		return fmt.Errorf("%w (header % x)", errFraming, msg[:min(len(msg), 10)])
+	return c.api.Unmarshal(r, body, v)
+}
+
+// readerOfID is the schema a body written with registry id id is read
+// with: one of ours when the registry's schema has its fingerprint, else
+// the registry's schema resolved to the newest version.
+func (c *codec) readerOfID(ctx context.Context, id int) (avro.Schema, error) {
+	c.mu.Lock()
+	r, ok := c.byID[id]
+	c.mu.Unlock()
+	if ok {
+		return r, nil
 	}
-	return c.api.Unmarshal(r, msg[10:], v)
+	if c.fetch == nil {
+		return nil, fmt.Errorf("%w: confluent-framed message with schema id %d, but no schema registry url was given", errFraming, id)
+	}
+	text, err := c.fetch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := encode.Fingerprint([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("schema id %d: %w", id, err)
+	}
+	if r = c.readers[fp]; r == nil {
+		w, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+		if err != nil {
+			return nil, fmt.Errorf("schema id %d: %w", id, err)
+		}
+		if r, err = avro.NewSchemaCompatibility().Resolve(c.schema, w); err != nil {
+			return nil, fmt.Errorf("schema id %d cannot be read as the newest %s: %w", id, c.name, err)
+		}
+	}
+	c.mu.Lock()
+	c.byID[id] = r
+	c.mu.Unlock()
+	return r, nil
 }

@@ -1,12 +1,14 @@
 package record
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -15,17 +17,60 @@ type Codec struct {
 	state, finding *codec
 }
 
-// NewCodec prepares the codecs of the newest schemas.
+// NewCodec prepares the codecs of the newest schemas. They write
+// single-object framing and read single-object messages of every version.
 func NewCodec() (*Codec, error) {
 	c := &Codec{}
 	var err error
-	if c.state, err = newCodec(schemas.ListenerStateSchema, schemas.ListenerStateLatest); err != nil {
+	if c.state, err = newCodec("ListenerState", schemas.ListenerStateSchema, schemas.ListenerStateLatest); err != nil {
 		return nil, fmt.Errorf("listener state schema: %w", err)
 	}
-	if c.finding, err = newCodec(schemas.FindingSchema, schemas.FindingLatest); err != nil {
+	if c.finding, err = newCodec("Finding", schemas.FindingSchema, schemas.FindingLatest); err != nil {
 		return nil, fmt.Errorf("finding schema: %w", err)
 	}
 	return c, nil
+}
+
+// ReadRegistry lets c read Confluent-framed messages too, looking their
+// schema ids up in the registry at url.
+func (c *Codec) ReadRegistry(url string) error {
+	fetch, err := encode.RegistrySchemas(url)
+	if err != nil {
+		return err
+	}
+	c.state.fetch, c.finding.fetch = fetch, fetch
+	return nil
+}
+
+// WriteConfluent registers the newest ListenerState and Finding schemas in
+// the registry at url under stateSubject and findingSubject, and makes c
+// write the Confluent wire format with their ids (and read it, as
+// ReadRegistry). Call it before c is shared.
+func (c *Codec) WriteConfluent(ctx context.Context, url, stateSubject, findingSubject string) error {
+	if err := c.ReadRegistry(url); err != nil {
+		return err
+	}
+	if err := c.state.writeConfluent(ctx, url, stateSubject); err != nil {
+		return fmt.Errorf("listener state schema: %w", err)
+	}
+	if err := c.finding.writeConfluent(ctx, url, findingSubject); err != nil {
+		return fmt.Errorf("finding schema: %w", err)
+	}
+	return nil
+}
+
+// ValueSubject is the registry subject of a topic's values under the
+// registry's default TopicNameStrategy, which the agent's events use too.
+func ValueSubject(topic string) string { return topic + "-value" }
+
+// lookupTimeout bounds a registry lookup while decoding: once per schema
+// id, so the decode calls take no context.
+const lookupTimeout = 15 * time.Second
+
+func unmarshal(c *codec, msg []byte, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	return c.unmarshal(ctx, msg, v)
 }
 
 // ListenerKey is a listener's key in the state topic: host id, netns,
@@ -112,7 +157,7 @@ func (c *Codec) EncodeHost(m state.HostMeta) ([]byte, error) {
 // DecodeState reads a state-topic value.
 func (c *Codec) DecodeState(msg []byte) (schemas.ListenerState, error) {
 	var s schemas.ListenerState
-	err := c.state.unmarshal(msg, &s)
+	err := unmarshal(c.state, msg, &s)
 	return s, err
 }
 
@@ -171,7 +216,7 @@ func ToSchema(f *findings.Finding) *schemas.Finding {
 // DecodeFinding reads a findings-topic value.
 func (c *Codec) DecodeFinding(msg []byte) (findings.Finding, error) {
 	var s schemas.Finding
-	if err := c.finding.unmarshal(msg, &s); err != nil {
+	if err := unmarshal(c.finding, msg, &s); err != nil {
 		return findings.Finding{}, err
 	}
 	return findings.Finding{

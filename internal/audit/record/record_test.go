@@ -98,7 +98,7 @@ func TestReadsOlderVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := func(text func(int) (string, error)) *codec {
-		oc, err := newCodec(func(int) (string, error) { return text(1) }, 1)
+		oc, err := newCodec("old", func(int) (string, error) { return text(1) }, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

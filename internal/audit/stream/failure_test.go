@@ -81,7 +81,7 @@ func TestRefusedStateWriteRaisesNothingTwice(t *testing.T) {
 
 func stateHas(t *testing.T, brokers []string, topic string, port int32) bool {
 	t.Helper()
-	ls, err := ReadListeners(t.Context(), &kafka.Dialer{Timeout: 5 * time.Second}, brokers, topic)
+	ls, err := ReadListeners(t.Context(), &kafka.Dialer{Timeout: 5 * time.Second}, brokers, topic, "")
 	if err != nil {
 		return false
 	}

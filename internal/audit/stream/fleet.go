@@ -17,11 +17,17 @@ import (
 // ReadListeners reads the fleet's current listeners from the state topic:
 // every partition up to its end, the latest value per key, tombstones
 // honoured, listeners of a boot their host has left dropped. Sorted by
-// host, then address and port.
-func ReadListeners(ctx context.Context, d *kafka.Dialer, brokers []string, stateTopic string) ([]*state.Listener, error) {
+// host, then address and port. registryURL, when set, resolves the ids of
+// Confluent-framed records.
+func ReadListeners(ctx context.Context, d *kafka.Dialer, brokers []string, stateTopic, registryURL string) ([]*state.Listener, error) {
 	codec, err := record.NewCodec()
 	if err != nil {
 		return nil, err
+	}
+	if registryURL != "" {
+		if err := codec.ReadRegistry(registryURL); err != nil {
+			return nil, err
+		}
 	}
 	parts, err := topic.Partitions(ctx, d, brokers, stateTopic)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 // It reads without a consumer group: learning takes no partitions from the
 // audit instances.
 func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur time.Duration, l *learn.Learner) (events int, err error) {
-	if ls, err := ReadListeners(ctx, d, cfg.Brokers, cfg.StateTopic); err == nil {
+	if ls, err := ReadListeners(ctx, d, cfg.Brokers, cfg.StateTopic, cfg.RegistryURL); err == nil {
 		for _, ln := range ls {
 			l.Add(ln)
 		}

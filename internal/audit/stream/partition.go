@@ -212,13 +212,11 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchWriteTimeout)
 	defer cancel()
 	if len(out) > 0 {
-		msgs := make([]kafka.Message, len(out))
+		msgs, err := p.findingMessages(pc.id, out)
+		if err != nil {
+			return err
+		}
 		for i := range out {
-			v, err := p.codec.EncodeFinding(&out[i])
-			if err != nil {
-				return err
-			}
-			msgs[i] = kafka.Message{Topic: p.cfg.FindingsTopic, Partition: pc.id, Key: []byte(out[i].ID), Value: v}
 			p.Metrics.findings.WithLabelValues(out[i].State).Inc()
 		}
 		if err := p.writer.WriteMessages(ctx, msgs...); err != nil {

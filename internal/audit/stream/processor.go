@@ -61,6 +61,11 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RegistryURL != "" {
+		if err := codec.ReadRegistry(cfg.RegistryURL); err != nil {
+			return nil, err
+		}
+	}
 	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{})}
 	p.policy.Store(pol)
 	p.writer = &kafka.Writer{
@@ -100,7 +105,15 @@ func (p *Processor) Ready() <-chan struct{} { return p.ready }
 func (p *Processor) Run(ctx context.Context) error {
 	defer p.writer.Close()
 	c := p.cfg
-	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, c.StateTopic, c.FindingsTopic); err != nil {
+	if c.RegistryURL != "" {
+		// Confluent framing for the state and findings topics, under the
+		// subjects Kafka Connect and ksqlDB look for.
+		err := p.codec.WriteConfluent(ctx, c.RegistryURL, record.ValueSubject(c.StateTopic), record.ValueSubject(c.FindingsTopic))
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, p.outputTopics()...); err != nil {
 		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{

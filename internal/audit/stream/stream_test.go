@@ -133,9 +133,15 @@ func (in *instance) stop() {
 }
 
 // findingsLog reads the findings topic from the start, by finding id.
-func findingsLog(t *testing.T, brokers []string, name string) map[string][]findings.Finding {
+// registry, when given, resolves Confluent-framed findings.
+func findingsLog(t *testing.T, brokers []string, name string, registry ...string) map[string][]findings.Finding {
 	t.Helper()
 	codec, _ := record.NewCodec()
+	for _, url := range registry {
+		if err := codec.ReadRegistry(url); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := map[string][]findings.Finding{}
 	parts := 3
 	for p := 0; p < parts; p++ {
@@ -163,11 +169,11 @@ func states(fs []findings.Finding) string {
 }
 
 // waitFindings polls until check passes on the findings log.
-func waitFindings(t *testing.T, brokers []string, name string, what string, check func(map[string][]findings.Finding) error) map[string][]findings.Finding {
+func waitFindings(t *testing.T, brokers []string, name string, what string, check func(map[string][]findings.Finding) error, registry ...string) map[string][]findings.Finding {
 	t.Helper()
 	var log map[string][]findings.Finding
 	testenv.Eventually(t, what, 30*time.Second, func() error {
-		log = findingsLog(t, brokers, name)
+		log = findingsLog(t, brokers, name, registry...)
 		return check(log)
 	})
 	return log
@@ -243,7 +249,7 @@ func TestGroupRebalanceRestartAndReboot(t *testing.T) {
 	// A late instance knows the listeners from the state topic.
 	b.stop()
 	c := startInstance(t, cfg)
-	ls, err := ReadListeners(context.Background(), &kafka.Dialer{}, cl.Addrs, cfg.StateTopic)
+	ls, err := ReadListeners(context.Background(), &kafka.Dialer{}, cl.Addrs, cfg.StateTopic, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +273,7 @@ func TestGroupRebalanceRestartAndReboot(t *testing.T) {
 		return nil
 	})
 	testenv.Eventually(t, "one listener of the host after the reboot", 10*time.Second, func() error {
-		ls, err = ReadListeners(context.Background(), &kafka.Dialer{}, cl.Addrs, cfg.StateTopic)
+		ls, err = ReadListeners(context.Background(), &kafka.Dialer{}, cl.Addrs, cfg.StateTopic, "")
 		if err != nil {
 			t.Fatal(err)
 		}

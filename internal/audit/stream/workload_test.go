@@ -212,7 +212,7 @@ func TestImagePolicyThroughKafka(t *testing.T) {
 	}
 	// The fleet's view (bindwatch listeners --brokers) has the workload
 	// that arrived late.
-	ls, err := ReadListeners(context.Background(), &kafka.Dialer{Timeout: 5 * time.Second}, cl.Addrs, cfg.StateTopic)
+	ls, err := ReadListeners(context.Background(), &kafka.Dialer{Timeout: 5 * time.Second}, cl.Addrs, cfg.StateTopic, "")
 	if err != nil {
 		t.Fatal(err)
 	}
