@@ -27,8 +27,12 @@ type Enricher struct {
 	addrs    *internTable[netip.Addr]
 	comms    *internTable[[16]byte]
 	exes     *exeResolver
-	log      *slog.Logger
-	resync   time.Duration
+	files    *workloadFiles
+	// retries are the cgroups whose container's workload was not on disk
+	// at first sight, and when to look again.
+	retries map[uint64]workloadRetry
+	log     *slog.Logger
+	resync  time.Duration
 
 	cgroupMisses    atomic.Uint64
 	cgroupUnknown   atomic.Uint64
@@ -37,6 +41,9 @@ type Enricher struct {
 	ifnameMisses    atomic.Uint64
 	ifnameUnknown   atomic.Uint64
 	clockResamples  atomic.Uint64
+	workloadPending atomic.Uint64
+	workloadLate    atomic.Uint64
+	workloadMissing atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -58,6 +65,16 @@ type Stats struct {
 	IfnameUnknown uint64
 	// ClockResamples counts offset measurements after the first.
 	ClockResamples uint64
+	// WorkloadPending counts records of a container that went on with
+	// workload_source "pending": its runtime had not written (or bindwatch
+	// could not find) the files that describe it.
+	WorkloadPending uint64
+	// WorkloadLate counts containers whose workload was found after their
+	// first records went on pending; later records carry it.
+	WorkloadLate uint64
+	// WorkloadMissing counts containers given up on after workloadPatience:
+	// their records say "none".
+	WorkloadMissing uint64
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -88,7 +105,8 @@ func New(cfg Config) (*Enricher, error) {
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	start := time.Now()
-	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL)
+	files := &workloadFiles{roots: cfg.Runtimes, rootFS: cfg.RootFS}
+	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL, files)
 	var bg *cgroupBackground
 	if cgroups.index != nil {
 		bg = newCgroupBackground(cgroups.index, mount, cgroups.trust, cfg.CgroupRescanInterval, log)
@@ -100,6 +118,8 @@ func New(cfg Config) (*Enricher, error) {
 		cgroups:  cgroups,
 		cgroupBG: bg,
 		exes:     newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
+		files:    files,
+		retries:  map[uint64]workloadRetry{},
 		pending:  map[uint64]struct{}{},
 		ifnames:  newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
 		addrs:    newInternTable[netip.Addr](internSize),
@@ -123,6 +143,9 @@ func (e *Enricher) Stats() Stats {
 		IfnameMisses:    e.ifnameMisses.Load(),
 		IfnameUnknown:   e.ifnameUnknown.Load(),
 		ClockResamples:  e.clockResamples.Load(),
+		WorkloadPending: e.workloadPending.Load(),
+		WorkloadLate:    e.workloadLate.Load(),
+		WorkloadMissing: e.workloadMissing.Load(),
 	}
 }
 
@@ -220,6 +243,14 @@ func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {
 // cgroupFor is the container of cgroup id, which process pid (child of ppid,
 // 0 if unknown) was in.
 func (e *Enricher) cgroupFor(id uint64, pid, ppid uint32) *cgroupInfo {
+	info := e.cgroupInfoFor(id, pid, ppid)
+	if info != nil && info.workload != nil && info.workload.pending {
+		return e.pendingWorkload(id, info)
+	}
+	return info
+}
+
+func (e *Enricher) cgroupInfoFor(id uint64, pid, ppid uint32) *cgroupInfo {
 	if info, ok := e.cgroups.cached(id); ok {
 		return info
 	}
