@@ -10,7 +10,8 @@ import (
 
 // The hot path: every lookup hits the caches, as in steady state.
 func BenchmarkEnrich(b *testing.B) {
-	e, dockerID, _ := fixtureEnricher(b)
+	e, tr := workloadEnricher(b, fixtureRuntimes("testdata/runtimes"))
+	dockerID := tr.id(dockerScope)
 	events := map[string]bpf.Event{
 		"ipv4-any": {
 			BootNS: 123_456_789_000, Seq: 1, CgroupID: dockerID, PID: 4242, TID: 4242, PPID: 1,
@@ -98,5 +99,34 @@ func BenchmarkCgroupTrust(b *testing.B) {
 				trust.info("/" + rel)
 			}
 		})
+	}
+}
+
+// First sight of a container's cgroup: what a cache miss costs, from the
+// cgroup's path to its cached info, ownership checked, the runtime's files
+// read (testdata/runtimes; page cache warm, as for a container that just
+// started). "no-files" is the same miss without workload resolution.
+func BenchmarkWorkloadFirstSight(b *testing.B) {
+	_, tr := workloadEnricher(b, fixtureRuntimes("testdata/runtimes"))
+	files := &workloadFiles{roots: fixtureRuntimes("testdata/runtimes")}
+	for _, c := range []struct{ name, cgroup string }{
+		{"docker", dockerScope}, {"containerd-cri", k8sLeaf}, {"cri-o", crioScope},
+		{"podman", podmanScope}, {"host-unit", nginx}, {"pending", missingScope},
+	} {
+		for _, withFiles := range []bool{false, true} {
+			name := c.name + "/no-files"
+			trust := tr.trust()
+			if withFiles {
+				name, trust.files = c.name+"/files", files
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if info := trust.info("/" + c.cgroup); withFiles && info.workload == nil {
+						b.Fatal("no workload")
+					}
+				}
+			})
+		}
 	}
 }

@@ -128,7 +128,9 @@ func newCgroupInfo(path string, o cgroupOwner, files *workloadFiles) *cgroupInfo
 			info.workload = newWorkloadInfo(files.resolve(runtime, id, o))
 		}
 	} else if unit := unitOf(path, o); unit != "" {
-		info.workload = newWorkloadInfo(Workload{Unit: unit, Source: SourceNone, Trusted: !o.delegated})
+		// unitOf names no directory a user made: trusted even in a
+		// delegated subtree.
+		info.workload = newWorkloadInfo(Workload{Unit: unit, Source: SourceNone, Trusted: true})
 	}
 	return info
 }

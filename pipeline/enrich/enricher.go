@@ -105,7 +105,7 @@ func New(cfg Config) (*Enricher, error) {
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	start := time.Now()
-	files := &workloadFiles{roots: cfg.Runtimes, rootFS: cfg.RootFS}
+	files := &workloadFiles{roots: cfg.Runtimes}
 	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL, files)
 	var bg *cgroupBackground
 	if cgroups.index != nil {

@@ -31,8 +31,9 @@ type RuntimeRoots struct {
 	// Default /var/lib/containers/storage and /run/containers/storage.
 	Storage, RunStorage string
 	// Passwd finds a rootless Podman user's home (its storage is
-	// ~/.local/share/containers/storage). Default /etc/passwd.
-	Passwd string
+	// ~/.local/share/containers/storage), under Homes. Default /etc/passwd
+	// and RootFS.
+	Passwd, Homes string
 }
 
 func (r RuntimeRoots) withDefaults(rootFS string) RuntimeRoots {
@@ -46,14 +47,14 @@ func (r RuntimeRoots) withDefaults(rootFS string) RuntimeRoots {
 	def(&r.Storage, "var/lib/containers/storage")
 	def(&r.RunStorage, "run/containers/storage")
 	def(&r.Passwd, "etc/passwd")
+	def(&r.Homes, ".")
 	return r
 }
 
 // workloadFiles reads containers' workloads from their runtimes' files. It
 // is immutable: the background cgroup resolver shares it.
 type workloadFiles struct {
-	roots  RuntimeRoots
-	rootFS string
+	roots RuntimeRoots
 }
 
 // resolve reads what the runtime named by a container's cgroup wrote about
@@ -78,7 +79,7 @@ func (f *workloadFiles) resolve(runtime, id string, o cgroupOwner) Workload {
 		w, ok = podman(f.roots.Storage, id)
 	case RuntimePodmanRootless:
 		if home := passwdHome(f.roots.Passwd, o.uid); home != "" {
-			w, ok = podman(filepath.Join(f.rootFS, home, ".local/share/containers/storage"), id)
+			w, ok = podman(filepath.Join(f.roots.Homes, home, ".local/share/containers/storage"), id)
 		}
 	}
 	if !ok {

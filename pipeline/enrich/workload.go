@@ -46,7 +46,9 @@ type Workload struct {
 	// Trusted is false where the cgroup is in a subtree delegated to a user
 	// (cgroup_owner_uid set): a rootless container's name, image and labels
 	// are its user's words, and a policy must not take them as the
-	// runtime's (the audit's `trust: user`).
+	// runtime's (the audit's `trust: user`). A Unit is always trusted: it
+	// is the name of a directory systemd made (user@1000.service), never
+	// one the user made below it.
 	Trusted bool
 }
 
