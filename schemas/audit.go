@@ -11,8 +11,8 @@ var auditFiles embed.FS
 
 // Newest versions of the audit's own records.
 const (
-	ListenerStateLatest = 1
-	FindingLatest       = 1
+	ListenerStateLatest = 2
+	FindingLatest       = 2
 )
 
 // ListenerStateSchema returns the text of ListenerState schema version v.
@@ -66,6 +66,25 @@ type ListenerState struct {
 	SnapshotComplete bool      `avro:"snapshot_complete"`
 	SnapshotID       *string   `avro:"snapshot_id"`
 	SnapshotStart    int64     `avro:"snapshot_start"`
+	// From v2 on.
+	Workload
+	LastSeen            *time.Time `avro:"last_seen"`
+	HeartbeatIntervalMS *int64     `avro:"heartbeat_interval_ms"`
+	Stopped             bool       `avro:"stopped"`
+}
+
+// Workload is who a listener belongs to, as BindEvent v3 names it; the
+// audit's records carry it whole.
+type Workload struct {
+	Unit           *string           `avro:"unit" json:"unit"`
+	ContainerName  *string           `avro:"container_name" json:"container_name"`
+	Image          *string           `avro:"image" json:"image"`
+	ImageDigest    *string           `avro:"image_digest" json:"image_digest"`
+	PodName        *string           `avro:"pod_name" json:"pod_name"`
+	PodNamespace   *string           `avro:"pod_namespace" json:"pod_namespace"`
+	PodUID         *string           `avro:"pod_uid" json:"pod_uid"`
+	PodLabels      map[string]string `avro:"pod_labels" json:"pod_labels"`
+	WorkloadSource *string           `avro:"workload_source" json:"workload_source"`
 }
 
 // Finding is one record of the newest Finding schema; the audit prints
@@ -91,4 +110,13 @@ type Finding struct {
 	HostNetNS   *bool     `avro:"host_netns" json:"host_netns"`
 	FirstSeen   time.Time `avro:"first_seen" json:"first_seen"`
 	Time        time.Time `avro:"time" json:"time"`
+	// From v2 on.
+	Kind              string `avro:"kind" json:"kind"`
+	Reason            string `avro:"reason" json:"reason"`
+	Detail            string `avro:"detail" json:"detail"`
+	MissingFrom       *int64 `avro:"missing_from" json:"missing_from"`
+	MissingTo         *int64 `avro:"missing_to" json:"missing_to"`
+	Suppressed        *int64 `avro:"suppressed" json:"suppressed"`
+	AwaitingInventory bool   `avro:"awaiting_inventory" json:"awaiting_inventory"`
+	Workload
 }

@@ -195,4 +195,7 @@ var goTypeFor = map[string]string{
 	`["null","long"]`:                   "*int64",
 	`["null","boolean"]`:                "*bool",
 	`{"type":"array","items":"string"}`: "[]string",
+	`{"type":"map","values":"string"}`:  "map[string]string",
+	`{"type":"map","values":"long"}`:    "map[string]int64",
+	`["null",{"type":"long","logicalType":"timestamp-micros"}]`: "*time.Time",
 }

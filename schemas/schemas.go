@@ -15,7 +15,7 @@ import (
 var files embed.FS
 
 // Latest is the newest BindEvent schema version.
-const Latest = 2
+const Latest = 3
 
 // Subject is the schema registry subject, following the TopicNameStrategy
 // default of "<topic>-value".
@@ -81,6 +81,20 @@ type BindEvent struct {
 	CgroupPath         *string  `avro:"cgroup_path"`
 	CgroupOwnerUID     *int64   `avro:"cgroup_owner_uid"`
 	Suppressed         int64    `avro:"suppressed"`
+	// From v3 on.
+	Unit                *string           `avro:"unit"`
+	ContainerName       *string           `avro:"container_name"`
+	Image               *string           `avro:"image"`
+	ImageDigest         *string           `avro:"image_digest"`
+	PodName             *string           `avro:"pod_name"`
+	PodNamespace        *string           `avro:"pod_namespace"`
+	PodUID              *string           `avro:"pod_uid"`
+	PodLabels           map[string]string `avro:"pod_labels"`
+	WorkloadSource      *string           `avro:"workload_source"`
+	CaptureBlind        []string          `avro:"capture_blind"`
+	Drops               map[string]int64  `avro:"drops"`
+	LeaseExpires        *time.Time        `avro:"lease_expires"`
+	HeartbeatIntervalMS *int64            `avro:"heartbeat_interval_ms"`
 }
 
 // Holder is a process holding one of a socket's file descriptors.
@@ -102,4 +116,6 @@ const (
 	KindSnapshot    = "snapshot"
 	KindSnapshotEnd = "snapshot_end"
 	KindSuppressed  = "suppressed"
+	KindHeartbeat   = "heartbeat"
+	KindStop        = "stop"
 )

@@ -57,7 +57,27 @@ func wantFields(ev *schemas.BindEvent) []Field {
 		{"snapshot_sockets", ev.SnapshotSockets}, {"snapshot_source", str(ev.SnapshotSource)},
 		{"snapshot_incomplete", stringValues(ev.SnapshotIncomplete)},
 		{"cgroup_path", str(ev.CgroupPath)}, {"cgroup_owner_uid", i64OrNil(ev.CgroupOwnerUID)}, {"suppressed", ev.Suppressed},
+		{"unit", str(ev.Unit)}, {"container_name", str(ev.ContainerName)}, {"image", str(ev.Image)},
+		{"image_digest", str(ev.ImageDigest)}, {"pod_name", str(ev.PodName)}, {"pod_namespace", str(ev.PodNamespace)},
+		{"pod_uid", str(ev.PodUID)}, {"pod_labels", mapValues(ev.PodLabels)}, {"workload_source", str(ev.WorkloadSource)},
+		{"capture_blind", stringValues(ev.CaptureBlind)}, {"drops", mapValues(ev.Drops)},
+		{"lease_expires", timeOrNil(ev.LeaseExpires)}, {"heartbeat_interval_ms", i64OrNil(ev.HeartbeatIntervalMS)},
 	}
+}
+
+func mapValues[V any](m map[string]V) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func timeOrNil(p *time.Time) any {
+	if p == nil {
+		return nil
+	}
+	return p.Truncate(time.Microsecond)
 }
 
 func i64OrNil(p *int64) any {

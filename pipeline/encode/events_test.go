@@ -56,13 +56,26 @@ func fullEvent() *schemas.BindEvent {
 			{PID: 4242, FD: 6, UID: 1000, Comm: "nginx", Exe: ptr("/usr/sbin/nginx"), CgroupID: 12345678901, ContainerID: ptr("a3f1")},
 			{PID: 4250, FD: 3, UID: 33, Comm: "nginx: wörker", CgroupID: 7},
 		},
-		PortExplicit:       ptr(true),
-		SnapshotSockets:    3,
-		SnapshotSource:     ptr("bpf_iter"),
-		SnapshotIncomplete: []string{"netns 4026532200 vanished"},
-		CgroupPath:         ptr(`/user.slice/user-1999.slice/user@1999.service/app.slice/w\xc3rker\\.scope`),
-		CgroupOwnerUID:     ptr(int64(4294967294)),
-		Suppressed:         1 << 33,
+		PortExplicit:        ptr(true),
+		SnapshotSockets:     3,
+		SnapshotSource:      ptr("bpf_iter"),
+		SnapshotIncomplete:  []string{"netns 4026532200 vanished"},
+		CgroupPath:          ptr(`/user.slice/user-1999.slice/user@1999.service/app.slice/w\xc3rker\\.scope`),
+		CgroupOwnerUID:      ptr(int64(4294967294)),
+		Suppressed:          1 << 33,
+		Unit:                ptr("nginx.service"),
+		ContainerName:       ptr("web-1"),
+		Image:               ptr("docker.io/library/nginx:1.27"),
+		ImageDigest:         ptr("sha256:0d6b1e2f"),
+		PodName:             ptr("web-7c9f"),
+		PodNamespace:        ptr("shop"),
+		PodUID:              ptr("5e1f3c2a-0b7d-4f4e-9a41-7d0c2e6b8a11"),
+		PodLabels:           map[string]string{"app": "web", "tier": "frontënd", "a.b/c": ""},
+		WorkloadSource:      ptr("containerd-cri"),
+		CaptureBlind:        []string{"binds not made by the bind system call"},
+		Drops:               map[string]int64{"queue_full": 1 << 35, "budget": 7},
+		LeaseExpires:        ptr(time.Date(2026, 3, 14, 15, 10, 26, 1000, time.UTC)),
+		HeartbeatIntervalMS: ptr(int64(30000)),
 	}
 }
 
@@ -77,5 +90,8 @@ func nullEvent() *schemas.BindEvent {
 	ev.Exposure, ev.HostNetNS, ev.Exe, ev.SnapshotID, ev.PortExplicit, ev.SnapshotSource = nil, nil, nil, nil, nil, nil
 	ev.Holders, ev.SnapshotIncomplete = nil, nil
 	ev.CgroupPath, ev.CgroupOwnerUID = nil, nil
+	ev.Unit, ev.ContainerName, ev.Image, ev.ImageDigest, ev.PodName, ev.PodNamespace, ev.PodUID = nil, nil, nil, nil, nil, nil, nil
+	ev.PodLabels, ev.WorkloadSource, ev.CaptureBlind, ev.Drops = nil, nil, nil, nil
+	ev.LeaseExpires, ev.HeartbeatIntervalMS = nil, nil
 	return ev
 }

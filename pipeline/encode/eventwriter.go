@@ -3,7 +3,10 @@ package encode
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -82,6 +85,20 @@ var eventFields = map[string]eventField{
 	"cgroup_path":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.CgroupPath) }},
 	"cgroup_owner_uid":    {`["null","long"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.CgroupOwnerUID) }},
 	"suppressed":          {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Suppressed) }},
+	// v3
+	"unit":                  {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Unit) }},
+	"container_name":        {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerName) }},
+	"image":                 {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Image) }},
+	"image_digest":          {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ImageDigest) }},
+	"pod_name":              {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodName) }},
+	"pod_namespace":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodNamespace) }},
+	"pod_uid":               {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodUID) }},
+	"pod_labels":            {`{"type":"map","values":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStringMap(d, e.PodLabels) }},
+	"workload_source":       {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.WorkloadSource) }},
+	"capture_blind":         {`{"type":"array","items":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.CaptureBlind) }},
+	"drops":                 {`{"type":"map","values":"long"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLongMap(d, e.Drops) }},
+	"lease_expires":         {`["null","long"]`, "timestamp-micros", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableTime(d, e.LeaseExpires) }},
+	"heartbeat_interval_ms": {`["null","long"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.HeartbeatIntervalMS) }},
 }
 
 // holdersType is the canonical form of the holders field's type.
@@ -128,6 +145,33 @@ func appendStrings(dst []byte, ss []string) []byte {
 		}
 		return dst
 	})
+}
+
+// Maps are written like arrays (one block with its size), their keys in
+// sorted order so that one event always has the same bytes.
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	return appendBlock(dst, len(m), func(dst []byte) []byte {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			dst = appendAvroString(appendAvroString(dst, k), m[k])
+		}
+		return dst
+	})
+}
+
+func appendLongMap(dst []byte, m map[string]int64) []byte {
+	return appendBlock(dst, len(m), func(dst []byte) []byte {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			dst = appendLong(appendAvroString(dst, k), m[k])
+		}
+		return dst
+	})
+}
+
+func appendNullableTime(dst []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(dst, 0)
+	}
+	return appendLong(append(dst, 2), t.UnixMicro())
 }
 
 func appendNullableBool(dst []byte, b *bool) []byte {
@@ -188,9 +232,21 @@ func fieldType(raw json.RawMessage) (string, string, error) {
 		return "", "", err
 	}
 	var obj struct{ LogicalType string }
-	if strings.HasPrefix(strings.TrimSpace(string(raw)), "{") {
+	switch trimmed := strings.TrimSpace(string(raw)); {
+	case strings.HasPrefix(trimmed, "{"):
 		if err := json.Unmarshal(raw, &obj); err != nil {
 			return "", "", err
+		}
+	case strings.HasPrefix(trimmed, "["):
+		// A nullable logical type: ["null",{"type":"long","logicalType":…}].
+		var branches []json.RawMessage
+		if err := json.Unmarshal(raw, &branches); err != nil {
+			return "", "", err
+		}
+		for _, b := range branches {
+			if _, l, err := fieldType(b); err == nil && l != "" {
+				obj.LogicalType = l
+			}
 		}
 	}
 	return string(canon), obj.LogicalType, nil

@@ -106,6 +106,12 @@ func pythonShape(v any) any {
 			out[i] = pythonShape(v[i])
 		}
 		return out
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range v {
+			out[k] = pythonShape(x)
+		}
+		return out
 	case []Field:
 		out := map[string]any{}
 		for _, f := range v {

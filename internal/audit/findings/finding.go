@@ -19,9 +19,18 @@ const (
 	Resolved = "resolved"
 )
 
+// Kinds of finding.
+const (
+	KindListener  = "listener"  // a service no allow rule lets listen
+	KindRequire   = "require"   // a require rule no listener matches
+	KindCoverage  = "coverage"  // the audit's view of a host is incomplete
+	KindIntegrity = "integrity" // a record in a host's name that does not verify
+)
+
 // Finding is one finding at one transition.
 type Finding struct {
 	ID          string
+	Kind        string
 	State       string
 	Rule        string // the require rule; empty for an unexpected listener
 	Host        string
@@ -41,6 +50,17 @@ type Finding struct {
 	FirstSeen   time.Time // when the service (or the want) was first seen
 	Time        time.Time // of the transition: the record that caused it
 	Seq         int64     // of that record, in its host's boot
+	Workload    state.Workload
+
+	// Coverage findings: why (a reason code), in a sentence, and what is
+	// missing.
+	Reason                 string
+	Detail                 string
+	MissingFrom, MissingTo *int64
+	Suppressed             *int64
+	// AwaitingInventory: the cause stopped; the next complete inventory
+	// of the host resolves the finding.
+	AwaitingInventory bool
 }
 
 // ListenerID is the id of the finding for a service. It names the host,
@@ -70,8 +90,8 @@ func digest(parts ...string) string {
 
 func fromListener(l *state.Listener) Finding {
 	return Finding{
-		ID:    ListenerID(l.HostID, l.HostNetNS, l.Key.NetNS, l.Protocol, l.Addr, l.Port),
-		State: Open, Host: l.Host, HostID: l.HostID, BootID: l.BootID, ContainerID: l.ContainerID,
+		ID:   ListenerID(l.HostID, l.HostNetNS, l.Key.NetNS, l.Protocol, l.Addr, l.Port),
+		Kind: KindListener, State: Open, Workload: l.Workload, Host: l.Host, HostID: l.HostID, BootID: l.BootID, ContainerID: l.ContainerID,
 		Exe: l.Exe, Comm: l.Comm, PID: l.PID, UID: l.UID, Protocol: l.Protocol, Addr: l.Addr, Port: l.Port,
 		Exposure: l.Exposure, NetNS: l.Key.NetNS, HostNetNS: l.HostNetNS, FirstSeen: l.Since,
 	}

@@ -213,7 +213,7 @@ func (t *Tracker) checkWants(h *state.Host, ev *state.Event, out []Finding) []Fi
 			continue
 		}
 		out = t.transition(Finding{
-			ID: id, State: Open, Rule: r.Name, Host: h.Host, HostID: h.HostID, BootID: h.BootID, FirstSeen: ev.Time,
+			ID: id, Kind: KindRequire, State: Open, Rule: r.Name, Host: h.Host, HostID: h.HostID, BootID: h.BootID, FirstSeen: ev.Time,
 		}, ev, out)
 	}
 	return out

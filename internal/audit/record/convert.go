@@ -3,6 +3,7 @@ package record
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
@@ -16,19 +17,12 @@ type Codec struct {
 
 // NewCodec prepares the codecs of the newest schemas.
 func NewCodec() (*Codec, error) {
-	st, err := schemas.ListenerStateSchema(schemas.ListenerStateLatest)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := schemas.FindingSchema(schemas.FindingLatest)
-	if err != nil {
-		return nil, err
-	}
 	c := &Codec{}
-	if c.state, err = newCodec(st); err != nil {
+	var err error
+	if c.state, err = newCodec(schemas.ListenerStateSchema, schemas.ListenerStateLatest); err != nil {
 		return nil, fmt.Errorf("listener state schema: %w", err)
 	}
-	if c.finding, err = newCodec(fi); err != nil {
+	if c.finding, err = newCodec(schemas.FindingSchema, schemas.FindingLatest); err != nil {
 		return nil, fmt.Errorf("finding schema: %w", err)
 	}
 	return c, nil
@@ -62,7 +56,43 @@ func (c *Codec) EncodeListener(l *state.Listener) ([]byte, error) {
 		NetNSID: l.Key.NetNS, Cookie: l.Key.Cookie, Protocol: l.Protocol, Family: l.Family, Addr: l.Addr, Port: l.Port,
 		Exposure: opt(l.Exposure), HostNetNS: l.HostNetNS, PID: l.PID, UID: l.UID, Comm: l.Comm, Exe: opt(l.Exe),
 		ContainerID: opt(l.ContainerID), ContainerRuntime: opt(l.Runtime), CgroupPath: l.CgroupPath, CgroupOwnerUID: l.CgroupOwnerUID,
+		Workload: workloadOut(l.Workload),
 	})
+}
+
+// workloadOut is a workload as the audit's records carry it.
+func workloadOut(w state.Workload) schemas.Workload {
+	return schemas.Workload{
+		Unit: opt(w.Unit), ContainerName: opt(w.ContainerName), Image: opt(w.Image), ImageDigest: opt(w.ImageDigest),
+		PodName: opt(w.PodName), PodNamespace: opt(w.PodNamespace), PodUID: opt(w.PodUID), PodLabels: w.PodLabels,
+		WorkloadSource: opt(w.Source),
+	}
+}
+
+func workloadIn(w *schemas.Workload) state.Workload {
+	out := state.Workload{
+		Unit: val(w.Unit), ContainerName: val(w.ContainerName), Image: val(w.Image), ImageDigest: val(w.ImageDigest),
+		PodName: val(w.PodName), PodNamespace: val(w.PodNamespace), PodUID: val(w.PodUID), Source: val(w.WorkloadSource),
+	}
+	if len(w.PodLabels) > 0 {
+		out.PodLabels = w.PodLabels
+	}
+	return out
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func optMillis(d time.Duration) *int64 {
+	if d <= 0 {
+		return nil
+	}
+	ms := d.Milliseconds()
+	return &ms
 }
 
 // EncodeHost is a host record's state-topic value.
@@ -70,6 +100,7 @@ func (c *Codec) EncodeHost(m state.HostMeta) ([]byte, error) {
 	return c.state.marshal(&schemas.ListenerState{
 		Record: schemas.StateHost, Host: m.Host, HostID: m.HostID, BootID: m.BootID, Seq: m.LastSeq, Time: m.BootTime,
 		SnapshotComplete: m.Complete, SnapshotID: opt(m.SnapshotID), SnapshotStart: m.SnapshotStart,
+		LastSeen: optTime(m.LastSeen), HeartbeatIntervalMS: optMillis(m.HeartbeatInterval), Stopped: m.Stopped,
 	})
 }
 
@@ -94,16 +125,24 @@ func ListenerFrom(s *schemas.ListenerState, key string) *state.Listener {
 		Key: k, Host: s.Host, HostID: s.HostID, BootID: s.BootID, Seq: s.Seq, Since: s.Time.UTC(),
 		PID: s.PID, UID: s.UID, Comm: s.Comm, Exe: val(s.Exe), ContainerID: val(s.ContainerID), Runtime: val(s.ContainerRuntime),
 		Protocol: s.Protocol, Family: s.Family, Addr: s.Addr, Port: s.Port, Exposure: val(s.Exposure), HostNetNS: s.HostNetNS,
-		CgroupPath: s.CgroupPath, CgroupOwnerUID: s.CgroupOwnerUID,
+		CgroupPath: s.CgroupPath, CgroupOwnerUID: s.CgroupOwnerUID, Workload: workloadIn(&s.Workload),
 	}
 }
 
 // HostFrom converts a decoded host record back.
 func HostFrom(s *schemas.ListenerState) state.HostMeta {
-	return state.HostMeta{
+	m := state.HostMeta{
 		HostID: s.HostID, Host: s.Host, BootID: s.BootID, BootTime: s.Time.UTC(), LastSeq: s.Seq,
 		Complete: s.SnapshotComplete, SnapshotID: val(s.SnapshotID), SnapshotStart: s.SnapshotStart,
 	}
+	m.Stopped = s.Stopped
+	if s.LastSeen != nil {
+		m.LastSeen = s.LastSeen.UTC()
+	}
+	if s.HeartbeatIntervalMS != nil {
+		m.HeartbeatInterval = time.Duration(*s.HeartbeatIntervalMS) * time.Millisecond
+	}
+	return m
 }
 
 // EncodeFinding is a finding's findings-topic value.
@@ -118,6 +157,8 @@ func ToSchema(f *findings.Finding) *schemas.Finding {
 		ContainerID: opt(f.ContainerID), Exe: opt(f.Exe), Comm: f.Comm, PID: f.PID, UID: f.UID, Protocol: f.Protocol,
 		Addr: f.Addr, Port: f.Port, Exposure: opt(f.Exposure), NetNSID: f.NetNS, HostNetNS: f.HostNetNS,
 		FirstSeen: f.FirstSeen, Time: f.Time,
+		Kind: f.Kind, Reason: f.Reason, Detail: f.Detail, MissingFrom: f.MissingFrom, MissingTo: f.MissingTo,
+		Suppressed: f.Suppressed, AwaitingInventory: f.AwaitingInventory, Workload: workloadOut(f.Workload),
 	}
 }
 
@@ -132,5 +173,16 @@ func (c *Codec) DecodeFinding(msg []byte) (findings.Finding, error) {
 		ContainerID: val(s.ContainerID), Exe: val(s.Exe), Comm: s.Comm, PID: s.PID, UID: s.UID, Protocol: s.Protocol,
 		Addr: s.Addr, Port: s.Port, Exposure: val(s.Exposure), NetNS: s.NetNSID, HostNetNS: s.HostNetNS,
 		FirstSeen: s.FirstSeen.UTC(), Time: s.Time.UTC(),
+		Kind: findingKind(&s), Reason: s.Reason, Detail: s.Detail, MissingFrom: s.MissingFrom, MissingTo: s.MissingTo,
+		Suppressed: s.Suppressed, AwaitingInventory: s.AwaitingInventory, Workload: workloadIn(&s.Workload),
 	}, nil
+}
+
+// findingKind reads a finding's kind; a v1 finding has none, and is a
+// require finding when it names a rule.
+func findingKind(s *schemas.Finding) string {
+	if s.Kind == findings.KindListener && s.Rule != "" {
+		return findings.KindRequire
+	}
+	return s.Kind
 }

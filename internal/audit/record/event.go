@@ -72,13 +72,7 @@ func EventFrom(r encode.Record, ev *state.Event) {
 		case "snapshot_sockets":
 			ev.SnapshotSockets = asInt(f.Value)
 		case "snapshot_incomplete":
-			if l, ok := f.Value.([]any); ok {
-				for _, s := range l {
-					if s, ok := s.(string); ok {
-						ev.SnapshotIncomplete = append(ev.SnapshotIncomplete, s)
-					}
-				}
-			}
+			ev.SnapshotIncomplete = stringsOf(f.Value)
 		case "cgroup_path":
 			if s, ok := f.Value.(string); ok {
 				ev.CgroupPath = &s
@@ -88,8 +82,51 @@ func EventFrom(r encode.Record, ev *state.Event) {
 				n := asInt(f.Value)
 				ev.CgroupOwnerUID = &n
 			}
+		case "suppressed":
+			ev.Suppressed = asInt(f.Value)
+		case "unit":
+			ev.Workload.Unit, _ = f.Value.(string)
+		case "container_name":
+			ev.Workload.ContainerName, _ = f.Value.(string)
+		case "image":
+			ev.Workload.Image, _ = f.Value.(string)
+		case "image_digest":
+			ev.Workload.ImageDigest, _ = f.Value.(string)
+		case "pod_name":
+			ev.Workload.PodName, _ = f.Value.(string)
+		case "pod_namespace":
+			ev.Workload.PodNamespace, _ = f.Value.(string)
+		case "pod_uid":
+			ev.Workload.PodUID, _ = f.Value.(string)
+		case "pod_labels":
+			if m, ok := f.Value.(map[string]any); ok && len(m) > 0 {
+				ev.Workload.PodLabels = make(map[string]string, len(m))
+				for k, v := range m {
+					ev.Workload.PodLabels[k], _ = v.(string)
+				}
+			}
+		case "workload_source":
+			ev.Workload.Source, _ = f.Value.(string)
+		case "capture_blind":
+			ev.CaptureBlind = stringsOf(f.Value)
+		case "heartbeat_interval_ms":
+			if f.Value != nil {
+				ev.HeartbeatInterval = time.Duration(asInt(f.Value)) * time.Millisecond
+			}
 		}
 	}
+}
+
+func stringsOf(v any) []string {
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, s := range l {
+			if s, ok := s.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func asInt(v any) int64 {

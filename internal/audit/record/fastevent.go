@@ -155,6 +155,18 @@ const (
 	fSnapshotIncomplete
 	fCgroupPath
 	fCgroupOwnerUID
+	fSuppressed
+	fUnit
+	fContainerName
+	fImage
+	fImageDigest
+	fPodName
+	fPodNamespace
+	fPodUID
+	fPodLabels
+	fWorkloadSource
+	fCaptureBlind
+	fHeartbeatInterval
 )
 
 var targetOf = map[string]int{
@@ -164,7 +176,10 @@ var targetOf = map[string]int{
 	"requested_port": fRequestedPort, "error": fError, "cookie": fCookie, "exposure": fExposure,
 	"host_netns": fHostNetNS, "exe": fExe, "snapshot_id": fSnapshotID, "port_explicit": fPortExplicit,
 	"snapshot_sockets": fSnapshotSockets, "snapshot_incomplete": fSnapshotIncomplete,
-	"cgroup_path": fCgroupPath, "cgroup_owner_uid": fCgroupOwnerUID,
+	"cgroup_path": fCgroupPath, "cgroup_owner_uid": fCgroupOwnerUID, "suppressed": fSuppressed,
+	"unit": fUnit, "container_name": fContainerName, "image": fImage, "image_digest": fImageDigest,
+	"pod_name": fPodName, "pod_namespace": fPodNamespace, "pod_uid": fPodUID, "pod_labels": fPodLabels,
+	"workload_source": fWorkloadSource, "capture_blind": fCaptureBlind, "heartbeat_interval_ms": fHeartbeatInterval,
 }
 
 func compileEvent(text string) (*eventReader, error) {
@@ -302,6 +317,7 @@ type value struct {
 	b    bool
 	s    []byte
 	strs []string
+	keys []string // a map's keys, beside their values in strs
 }
 
 // readValue reads one value of t; keep says whether the caller wants it
@@ -368,8 +384,12 @@ func readValue(b []byte, t *avroType, v *value, keep bool, intern map[string]str
 			}
 			for range n {
 				if t.kind == tMap {
-					if _, b, err = bytesOf(b); err != nil {
+					var key []byte
+					if key, b, err = bytesOf(b); err != nil {
 						return nil, err
+					}
+					if keep && t.items.kind == tString {
+						v.keys = append(v.keys, internString(intern, key))
 					}
 				}
 				var item value
@@ -490,9 +510,47 @@ func (r *eventReader) read(b []byte, ev *state.Event, intern map[string]string) 
 				x := v.i
 				ev.CgroupOwnerUID = &x
 			}
+		case fSuppressed:
+			ev.Suppressed = v.i
+		case fUnit:
+			ev.Workload.Unit = nullableStr(&v, str)
+		case fContainerName:
+			ev.Workload.ContainerName = nullableStr(&v, str)
+		case fImage:
+			ev.Workload.Image = nullableStr(&v, str)
+		case fImageDigest:
+			ev.Workload.ImageDigest = nullableStr(&v, str)
+		case fPodName:
+			ev.Workload.PodName = nullableStr(&v, str)
+		case fPodNamespace:
+			ev.Workload.PodNamespace = nullableStr(&v, str)
+		case fPodUID:
+			ev.Workload.PodUID = nullableStr(&v, str)
+		case fPodLabels:
+			if len(v.keys) > 0 {
+				ev.Workload.PodLabels = make(map[string]string, len(v.keys))
+				for i, k := range v.keys {
+					ev.Workload.PodLabels[k] = v.strs[i]
+				}
+			}
+		case fWorkloadSource:
+			ev.Workload.Source = nullableStr(&v, str)
+		case fCaptureBlind:
+			ev.CaptureBlind = v.strs
+		case fHeartbeatInterval:
+			if !v.null {
+				ev.HeartbeatInterval = time.Duration(v.i) * time.Millisecond
+			}
 		}
 	}
 	return nil
+}
+
+func nullableStr(v *value, str func() string) string {
+	if v.null {
+		return ""
+	}
+	return str()
 }
 
 func clamp32(n int64) int32 {

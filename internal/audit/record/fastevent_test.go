@@ -30,7 +30,17 @@ func sampleEvents() []*schemas.BindEvent {
 	b.Holders = []schemas.Holder{{PID: 1, FD: 3, Comm: "x", Exe: s("/x")}, {PID: 2, FD: 4, Comm: "y"}}
 	c := base
 	c.Kind, c.SnapshotID, c.SnapshotSockets, c.SnapshotIncomplete, c.Error = "snapshot_end", s("snap"), 12, []string{"netns 1", "netns 2"}, 98
-	return []*schemas.BindEvent{&a, &b, &c}
+	d := base
+	d.Kind, d.ContainerID, d.ContainerName, d.Image, d.ImageDigest = "listen", s("abc"), s("web-1"), s("docker.io/library/nginx:1.27"), s("sha256:00ff")
+	d.PodName, d.PodNamespace, d.PodUID, d.WorkloadSource = s("web-7"), s("shop"), s("uid-1"), s("containerd-cri")
+	d.PodLabels = map[string]string{"app": "web", "tier": "front"}
+	e := base
+	interval := int64(30000)
+	e.Kind, e.Unit, e.CaptureBlind, e.HeartbeatIntervalMS = "heartbeat", s("sshd.service"), []string{"io_uring binds"}, &interval
+	e.Drops = map[string]int64{"queue_full": 3}
+	f := base
+	f.Kind, f.UID, f.Suppressed = "suppressed", 1000, 4096
+	return []*schemas.BindEvent{&a, &b, &c, &d, &e, &f}
 }
 
 // The fast reader and the generic decoder agree on every field, for each
@@ -67,6 +77,10 @@ func TestFastDecoderAgrees(t *testing.T) {
 			if !reflect.DeepEqual(norm(want), norm(got)) {
 				t.Errorf("v%d event %d:\nfast %+v\nslow %+v", v, i, got, want)
 			}
+			if v == schemas.Latest && (got.Suppressed != e.Suppressed || got.Workload.PodLabels["tier"] != e.PodLabels["tier"] ||
+				len(got.CaptureBlind) != len(e.CaptureBlind) || (e.HeartbeatIntervalMS != nil) != (got.HeartbeatInterval > 0)) {
+				t.Errorf("v%d event %d: v3 fields not read: %+v", v, i, got)
+			}
 		}
 	}
 }
@@ -74,6 +88,9 @@ func TestFastDecoderAgrees(t *testing.T) {
 func norm(e state.Event) state.Event {
 	if len(e.SnapshotIncomplete) == 0 {
 		e.SnapshotIncomplete = nil
+	}
+	if len(e.CaptureBlind) == 0 {
+		e.CaptureBlind = nil
 	}
 	e.Time = e.Time.UTC()
 	return e

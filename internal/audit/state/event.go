@@ -7,7 +7,7 @@ import "time"
 
 // Event is the part of a BindEvent record the listener table reads.
 type Event struct {
-	Kind                 string // bind, listen, close, snapshot, snapshot_end
+	Kind                 string // bind, listen, close, snapshot, snapshot_end, suppressed, heartbeat, stop
 	Host, HostID, BootID string
 	Seq                  int64
 	Time                 time.Time
@@ -32,6 +32,19 @@ type Event struct {
 	SnapshotSockets      int64
 	CgroupPath           *string
 	CgroupOwnerUID       *int64
+	Workload             Workload
+	Suppressed           int64         // suppressed: records dropped; 0 says the flood is over
+	CaptureBlind         []string      // heartbeat: what capture cannot see
+	HeartbeatInterval    time.Duration // heartbeat and stop: the agent's interval
+}
+
+// Workload is who a process belongs to beyond its container id (BindEvent
+// v3): its unit, or its container's name and image and its pod.
+type Workload struct {
+	Unit, ContainerName, Image, ImageDigest string
+	PodName, PodNamespace, PodUID           string
+	PodLabels                               map[string]string
+	Source                                  string
 }
 
 // Kinds of event.
@@ -41,6 +54,9 @@ const (
 	KindClose       = "close"
 	KindSnapshot    = "snapshot"
 	KindSnapshotEnd = "snapshot_end"
+	KindSuppressed  = "suppressed"
+	KindHeartbeat   = "heartbeat"
+	KindStop        = "stop"
 )
 
 // isUDP says whether a protocol has no listen(): its servers are bound

@@ -49,6 +49,7 @@ type Listener struct {
 	HostNetNS            *bool
 	CgroupPath           *string
 	CgroupOwnerUID       *int64
+	Workload             Workload
 
 	// Memo is for whoever evaluates the listener (the findings tracker
 	// keeps its verdict here, so a close costs no second evaluation).
@@ -79,6 +80,25 @@ type Host struct {
 	SnapshotID    string
 	SnapshotStart int64
 	tainted       bool
+
+	Liveness
+}
+
+// Liveness is what the table knows of a host's agent being there.
+type Liveness struct {
+	// LastSeen is when a record of the host was last applied, as the
+	// caller tells it (Table.Apply has no clock).
+	LastSeen time.Time
+	// HeartbeatInterval is the interval its last heartbeat or stop named;
+	// 0 for a host that sends none (it is never called silent).
+	HeartbeatInterval time.Duration
+	// Stopped is set when the host's last record was a clean stop.
+	Stopped bool
+}
+
+// Gap is a run of seqs of one boot that never arrived.
+type Gap struct {
+	From, To int64
 }
 
 func newHost(ev *Event) *Host {
@@ -121,8 +141,15 @@ type Result struct {
 	// NewBoot is set when the record started a boot: every listener of
 	// the old one is among Changes as Removed.
 	NewBoot bool
-	// Completed is set when a complete snapshot ended.
+	// Completed is set when the boot's first complete snapshot ended.
 	Completed bool
+	// Swept is set when a complete snapshot ended and swept what it did
+	// not show: the table is the host's truth as of the snapshot's start
+	// (Host.SnapshotStart).
+	Swept bool
+	// Gap is set when seqs between the host's last record and this one
+	// never arrived.
+	Gap *Gap
 }
 
 // Apply applies one event to its host's table.
@@ -149,7 +176,25 @@ func (t *Table) Apply(ev *Event) Result {
 		res.Skipped = true
 		return res
 	}
+	if !res.NewBoot && h.LastSeq >= 0 && ev.Seq > h.LastSeq+1 {
+		res.Gap = &Gap{From: h.LastSeq + 1, To: ev.Seq - 1}
+		// A snapshot sweeps only when every record between its first and
+		// its end arrived: a lost snapshot record would read as a socket
+		// that is gone.
+		if h.SnapshotID != "" {
+			h.tainted = true
+		}
+	}
 	h.LastSeq = ev.Seq
+	switch ev.Kind {
+	case KindHeartbeat:
+		h.HeartbeatInterval = ev.HeartbeatInterval
+	case KindStop:
+		if ev.HeartbeatInterval > 0 {
+			h.HeartbeatInterval = ev.HeartbeatInterval
+		}
+	}
+	h.Stopped = ev.Kind == KindStop
 	if ev.Host != "" {
 		h.Host = ev.Host
 	}
@@ -175,6 +220,7 @@ func (t *Table) Apply(ev *Event) Result {
 		}
 		h.SnapshotID, h.tainted = "", false
 		if sweep {
+			res.Swept = true
 			res.Changes = h.sweep(res.Changes)
 			if !h.Complete {
 				h.Complete, res.Completed = true, true
@@ -212,7 +258,7 @@ func (h *Host) add(ev *Event, ch []Change) []Change {
 		Key: k, Host: ev.Host, HostID: ev.HostID, BootID: ev.BootID, Seq: ev.Seq, Since: ev.Time,
 		PID: ev.PID, UID: ev.UID, Comm: ev.Comm, Exe: ev.Exe, ContainerID: ev.ContainerID, Runtime: ev.Runtime,
 		Protocol: ev.Protocol, Family: ev.Family, Addr: ev.Addr, Port: ev.Port, Exposure: ev.Exposure,
-		HostNetNS: ev.HostNetNS, CgroupPath: ev.CgroupPath, CgroupOwnerUID: ev.CgroupOwnerUID,
+		HostNetNS: ev.HostNetNS, CgroupPath: ev.CgroupPath, CgroupOwnerUID: ev.CgroupOwnerUID, Workload: ev.Workload,
 		confirmed: ev.Seq,
 	}
 	h.Put(l)
@@ -286,12 +332,13 @@ type HostMeta struct {
 	Complete             bool
 	SnapshotID           string
 	SnapshotStart        int64
+	Liveness
 }
 
 // Meta returns h's HostMeta.
 func (h *Host) Meta() HostMeta {
 	return HostMeta{HostID: h.HostID, Host: h.Host, BootID: h.BootID, BootTime: h.BootTime, LastSeq: h.LastSeq,
-		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart}
+		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart, Liveness: h.Liveness}
 }
 
 // Restore puts a host back as the state topic kept it, without listeners.
@@ -299,6 +346,7 @@ func (t *Table) Restore(m HostMeta) *Host {
 	h := &Host{
 		HostID: m.HostID, Host: m.Host, BootID: m.BootID, BootTime: m.BootTime, LastSeq: m.LastSeq,
 		Complete: m.Complete, SnapshotID: m.SnapshotID, SnapshotStart: m.SnapshotStart, tainted: m.SnapshotID != "",
+		Liveness:  m.Liveness,
 		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
 	}
 	t.Hosts[m.HostID] = h
