@@ -130,7 +130,7 @@ func newCgroupInfo(path string, o cgroupOwner, files *workloadFiles) *cgroupInfo
 	} else if unit := unitOf(path, o); unit != "" {
 		// unitOf names no directory a user made: trusted even in a
 		// delegated subtree.
-		info.workload = newWorkloadInfo(Workload{Unit: unit, Source: SourceNone, Trusted: true})
+		info.workload = newWorkloadInfo(Workload{Unit: unit, Trusted: true})
 	}
 	return info
 }

@@ -176,10 +176,12 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.CgroupID = int64(ev.CgroupID)
 	out.ContainerID, out.ContainerRuntime = nil, nil
 	out.CgroupPath, out.CgroupOwnerUID = nil, nil
-	if cg := e.cgroup(ev); cg != nil {
+	cg := e.cgroup(ev)
+	if cg != nil {
 		out.ContainerID, out.ContainerRuntime = cg.containerID, cg.runtime
 		out.CgroupPath, out.CgroupOwnerUID = cg.pathText, cg.ownerUID
 	}
+	setWorkload(out, cg.workloadOrNil())
 	out.MntNSID = int64(ev.MntNS)
 	out.NetNSID = int64(ev.NetNS)
 	out.Protocol = bpf.ProtocolName(ev.Protocol)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/safetext"
+	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // Where a workload's metadata came from, as the schema's workload_source
@@ -41,7 +42,8 @@ type Workload struct {
 	PodName, PodNamespace, PodUID string
 	// PodLabels are the pod's labels, at most maxLabels of them.
 	PodLabels map[string]string
-	// Source is where these came from: one of the Source constants.
+	// Source is where the container and pod fields came from: one of the
+	// Source constants; empty for a host process.
 	Source string
 	// Trusted is false where the cgroup is in a subtree delegated to a user
 	// (cgroup_owner_uid set): a rootless container's name, image and labels
@@ -272,4 +274,17 @@ func (i *cgroupInfo) workloadOrNil() *workloadInfo {
 		return nil
 	}
 	return i.workload
+}
+
+// setWorkload copies w (nil: nothing known) into a record's v3 fields.
+func setWorkload(out *schemas.BindEvent, w *workloadInfo) {
+	if w == nil {
+		out.Unit, out.ContainerName, out.Image, out.ImageDigest = nil, nil, nil, nil
+		out.PodName, out.PodNamespace, out.PodUID, out.PodLabels = nil, nil, nil, nil
+		out.WorkloadSource = nil
+		return
+	}
+	out.Unit, out.ContainerName, out.Image, out.ImageDigest = w.unit, w.containerName, w.image, w.imageDigest
+	out.PodName, out.PodNamespace, out.PodUID, out.PodLabels = w.podName, w.podNamespace, w.podUID, w.podLabels
+	out.WorkloadSource = w.source
 }

@@ -91,12 +91,12 @@ func TestWorkload(t *testing.T) {
 		// The user copied the real Docker container's id (idA, whose
 		// config.v2.json is there) into a scope of its own: the process is
 		// the user's, in the user's manager, and nothing of web's.
-		{"user's docker-<id>.scope copying a real container", forgedDocker, Workload{Source: SourceNone, Unit: "user@1999.service", Trusted: true}},
-		{"user's kubepods copying a real container", forgedKubePod, Workload{Source: SourceNone, Unit: "user@1999.service", Trusted: true}},
-		{"a unit the user made under its manager", userApp, Workload{Source: SourceNone, Unit: "user@1999.service", Trusted: true}},
+		{"user's docker-<id>.scope copying a real container", forgedDocker, Workload{Unit: "user@1999.service", Trusted: true}},
+		{"user's kubepods copying a real container", forgedKubePod, Workload{Unit: "user@1999.service", Trusted: true}},
+		{"a unit the user made under its manager", userApp, Workload{Unit: "user@1999.service", Trusted: true}},
 
-		{"host service", nginx, Workload{Source: SourceNone, Unit: "nginx.service", Trusted: true}},
-		{"login session", session3, Workload{Source: SourceNone, Unit: "session-3.scope", Trusted: true}},
+		{"host service", nginx, Workload{Unit: "nginx.service", Trusted: true}},
+		{"login session", session3, Workload{Unit: "session-3.scope", Trusted: true}},
 		{"docker container nothing describes", missingScope, Workload{Source: SourcePending, Trusted: true}},
 	}
 	for _, tt := range tests {
