@@ -30,6 +30,7 @@ type Config struct {
 	Log       Log
 	Shutdown  Shutdown
 	Inventory Inventory
+	Workload  Workload
 }
 
 // Capture is what the kernel side sees and filters.
@@ -156,6 +157,19 @@ type Inventory struct {
 	Interval time.Duration
 }
 
+// Workload is where the container runtimes keep the state files a
+// container's name, image and pod are read from (pipeline/enrich's
+// RuntimeRoots). A runtime that is not installed costs nothing.
+type Workload struct {
+	// DockerRoot is dockerd's --data-root.
+	DockerRoot string
+	// ContainerdState is containerd's state directory (its task bundles).
+	ContainerdState string
+	// StorageRoot and StorageRunRoot are containers/storage's graph root
+	// and run root (Podman, CRI-O).
+	StorageRoot, StorageRunRoot string
+}
+
 // Shutdown bounds the drain on SIGTERM.
 type Shutdown struct {
 	// Timeout is how long SIGTERM may spend flushing to Kafka (and spooling
@@ -263,5 +277,11 @@ func Defaults() Config {
 		Log:       Log{Level: LogInfo, Format: LogJSON},
 		Shutdown:  Shutdown{Timeout: 10 * time.Second},
 		Inventory: Inventory{Interval: time.Hour},
+		Workload: Workload{
+			DockerRoot:      "/var/lib/docker",
+			ContainerdState: "/run/containerd",
+			StorageRoot:     "/var/lib/containers/storage",
+			StorageRunRoot:  "/run/containers/storage",
+		},
 	}
 }

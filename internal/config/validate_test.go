@@ -101,7 +101,7 @@ func TestValidate(t *testing.T) {
 			[]string{`config: schema.registry_url: "localhost:8081" is not allowed; want an http:// or https:// URL, or empty for no registry`}},
 		{"registry", func(c *Config) { c.Schema.RegistryURL = "https://sr.example:8081/" }, nil},
 		{"schema version", func(c *Config) { c.Schema.Version = 0 },
-			[]string{`config: schema.version: 0 is out of range; want 1 to 2`}},
+			[]string{`config: schema.version: 0 is out of range; want 1 to 3`}},
 		{"orphan timeout too short", func(c *Config) { c.Capture.OrphanTimeout = 10 * time.Second },
 			[]string{`config: capture.orphan_timeout: 10s is not allowed; want 0 (capture goes on until unpinned) or at least 30s`}},
 		{"no orphan timeout", func(c *Config) { c.Capture.OrphanTimeout = 0 }, nil},
