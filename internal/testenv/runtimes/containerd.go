@@ -130,6 +130,8 @@ type Pod struct {
 type PodContainer struct {
 	Name, Image string
 	Args        []string
+	// User is the uid its process runs as; 0 is root.
+	User int64
 }
 
 // RunPod runs pod with the host's network and returns the sandbox id and
@@ -168,6 +170,10 @@ func (c *Containerd) RunPod(t testing.TB, pod Pod) (sandbox string, containers [
 				Image:    &cri.ImageSpec{Image: ct.Image},
 				Args:     ct.Args,
 				LogPath:  ct.Name + ".log",
+				Linux: &cri.LinuxContainerConfig{SecurityContext: &cri.LinuxContainerSecurityContext{
+					RunAsUser:        &cri.Int64Value{Value: ct.User},
+					NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_NODE},
+				}},
 				Labels: map[string]string{
 					"io.kubernetes.pod.name": pod.Name, "io.kubernetes.pod.namespace": pod.Namespace,
 					"io.kubernetes.pod.uid": pod.UID, "io.kubernetes.container.name": ct.Name,
@@ -184,6 +190,14 @@ func (c *Containerd) RunPod(t testing.TB, pod Pod) (sandbox string, containers [
 		containers = append(containers, created.ContainerId)
 	}
 	return sandbox, containers
+}
+
+// Log is what a CRI container wrote so far, as the CRI logs it (each line
+// prefixed with its time, stream and tag).
+func (c *Containerd) Log(t testing.TB, pod Pod, container string) string {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(c.Root, "pod-logs", pod.UID, container+".log"))
+	return string(b)
 }
 
 // ContainerPid is the host pid of a CRI container's process.

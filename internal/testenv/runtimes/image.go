@@ -38,6 +38,10 @@ func Listener(t testing.TB) string {
 			listenerErr = err
 			return
 		}
+		// Runnable by the test users too.
+		if listenerErr = os.Chmod(dir, 0o755); listenerErr != nil {
+			return
+		}
 		listenerPath = filepath.Join(dir, "listener")
 		cmd := exec.Command("go", "build", "-o", listenerPath, ".")
 		cmd.Dir = filepath.Join(filepath.Dir(self), "listener")
