@@ -104,7 +104,7 @@ func TestAgentWorkloadCRIPod(t *testing.T) {
 	testenv.Eventually(t, "the start-up inventory", 15*time.Second, func() bool { return agent.invStats.Passes.Load() >= 1 })
 
 	pod := runtimes.Pod{Name: "web-7d4b9", Namespace: "shop", UID: "0d9c6f1e-6a39-4f4e-9a57-3f2f7b1d2c11",
-		Labels: map[string]string{"app": "web", "tier": "front"},
+		Labels:     map[string]string{"app": "web", "tier": "front"},
 		Containers: []runtimes.PodContainer{{Name: "nginx", Image: web.Ref, Args: []string{"tcp:127.0.0.1:0"}, User: workloadUID}}}
 	_, ids := c.RunPod(t, pod)
 	var port int
