@@ -83,11 +83,14 @@ func TestAgentWorkloadDocker(t *testing.T) {
 	})
 }
 
-// TestAgentWorkloadCRIPod: a Kubernetes pod made through a real
+// TestAgentWorkloadCRIPod: Kubernetes pods made through a real
 // containerd's CRI plugin (Debian's containerd and runc, started by the
 // test, driven by a k8s.io/cri-api client as a kubelet would) with a name,
-// a namespace and labels; its container listens, and its records reach
-// Kafka with the pod's and the container's names and the image.
+// a namespace and labels; their containers listen, and their records reach
+// Kafka with the pods' and the containers' names, the image and the pods'
+// labels. One pod runs before the agent starts (its labels are asked for
+// at start), the other after (asked for as its sandbox appears): in both,
+// the very first listen already carries the labels.
 func TestAgentWorkloadCRIPod(t *testing.T) {
 	testenv.RequireRoot(t)
 	avrotest.Require(t)
@@ -98,65 +101,62 @@ func TestAgentWorkloadCRIPod(t *testing.T) {
 	c.Import(t, pause)
 	c.Import(t, web)
 
+	before := runtimes.Pod{Name: "dns-5c8f", Namespace: "kube-system", UID: "6a0b2c4d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
+		Labels: map[string]string{"k8s-app": "dns"},
+		// Listens once the agent runs.
+		Containers: []runtimes.PodContainer{{Name: "dns", Image: web.Ref, User: workloadUID,
+			Args: []string{"sleep:4s", "tcp:127.0.0.1:0"}}}}
+	_, beforeIDs := c.RunPod(t, before)
+
 	cfg, cluster := workloadAgentConfig(t)
-	cfg.Workload.ContainerdState = c.State
+	cfg.Workload.ContainerdState, cfg.Workload.CRISocket = c.State, c.Sock
 	agent := runAgent(t, &cfg, testLogger(t))
 	testenv.Eventually(t, "the start-up inventory", 15*time.Second, func() bool { return agent.invStats.Passes.Load() >= 1 })
 
 	pod := runtimes.Pod{Name: "web-7d4b9", Namespace: "shop", UID: "0d9c6f1e-6a39-4f4e-9a57-3f2f7b1d2c11",
-		Labels:     map[string]string{"app": "web", "tier": "front"},
-		Containers: []runtimes.PodContainer{{Name: "nginx", Image: web.Ref, Args: []string{"tcp:127.0.0.1:0"}, User: workloadUID}}}
+		Labels: map[string]string{"app": "web", "tier": "front"},
+		Containers: []runtimes.PodContainer{{Name: "nginx", Image: web.Ref, User: workloadUID,
+			Args: []string{"tcp:127.0.0.1:0", "sleep:1s", "tcp:127.0.0.1:0"}}}}
 	_, ids := c.RunPod(t, pod)
-	var port int
-	testenv.Eventually(t, "the pod's container listens", 20*time.Second, func() bool {
-		port = listenPort(c.Log(t, pod, "nginx"))
-		return port != 0
+	var ports, beforePorts []int
+	testenv.Eventually(t, "the pods' containers listen", 20*time.Second, func() bool {
+		ports, beforePorts = listenPorts(c.Log(t, pod, "nginx")), listenPorts(c.Log(t, before, "dns"))
+		return len(ports) == 2 && len(beforePorts) == 1
 	})
-	pid := c.ContainerPid(t, ids[0])
+	pid, beforePID := c.ContainerPid(t, ids[0]), c.ContainerPid(t, beforeIDs[0])
 
-	records := workloadRecords(t, agent, cluster, 2)
-	rec := listenRecord(t, records, pid, port)
-	checkFields(t, "the pod's listen", rec, map[string]any{
-		"container_id": ids[0], "container_runtime": "containerd", "container_name": "nginx",
-		"image": web.Ref, "workload_source": "containerd-cri",
-		"pod_name": pod.Name, "pod_namespace": pod.Namespace, "pod_uid": pod.UID,
-		"unit": nil, "cgroup_owner_uid": nil,
-		// containerd keeps the image's digest and the pod's labels in its
-		// metadata database only, which bindwatch does not read.
-		"image_digest": nil,
+	records := workloadRecords(t, agent, cluster, 6)
+	for i, port := range ports {
+		rec := listenRecord(t, records, pid, port)
+		checkFields(t, fmt.Sprintf("the pod's listen %d", i+1), rec, map[string]any{
+			"container_id": ids[0], "container_runtime": "containerd", "container_name": "nginx",
+			"image": web.Ref, "workload_source": "containerd-cri",
+			"pod_name": pod.Name, "pod_namespace": pod.Namespace, "pod_uid": pod.UID,
+			"unit": nil, "cgroup_owner_uid": nil,
+			// containerd keeps the image's digest in its metadata database
+			// only, which bindwatch does not read.
+			"image_digest": nil,
+		})
+		checkLabels(t, fmt.Sprintf("the pod's listen %d", i+1), rec, pod.Labels)
+	}
+	rec := listenRecord(t, records, beforePID, beforePorts[0])
+	checkFields(t, "the listen of the pod there before the agent", rec, map[string]any{
+		"container_id": beforeIDs[0], "container_name": "dns", "pod_name": before.Name,
+		"pod_namespace": before.Namespace, "workload_source": "containerd-cri",
 	})
+	checkLabels(t, "the listen of the pod there before the agent", rec, before.Labels)
 }
 
-// TestAgentWorkloadPodman: a container that Debian's podman (runc, the
-// cgroupfs manager, a storage of the test's own) runs from an imported
-// image listens; its records carry its name, image and image id, read from
-// the container storage's containers.json.
-func TestAgentWorkloadPodman(t *testing.T) {
-	testenv.RequireRoot(t)
-	avrotest.Require(t)
-	p := runtimes.NewPodman(t)
-	imageID := p.Import(t, runtimes.RootFS(t, runtimes.Listener(t)), "docker.io/bindwatch/db:16")
-
-	cfg, cluster := workloadAgentConfig(t)
-	cfg.Workload.StorageRoot, cfg.Workload.StorageRunRoot = p.Root, p.RunRoot
-	agent := runAgent(t, &cfg, testLogger(t))
-	testenv.Eventually(t, "the start-up inventory", 15*time.Second, func() bool { return agent.invStats.Passes.Load() >= 1 })
-
-	args := append([]string{"run", "-d", "--name", "db", "--network", "host", "--user", fmt.Sprintf("%d:%d", workloadUID, workloadUID)}, runtimes.RunLimits...)
-	id := p.Podman(t, nil, append(args, "docker.io/bindwatch/db:16", "tcp:127.0.0.1:0")...)
-	var port int
-	testenv.Eventually(t, "the container listens", 20*time.Second, func() bool {
-		port = listenPort(p.Podman(t, nil, "logs", id))
-		return port != 0
-	})
-	pid, _ := strconv.Atoi(p.Podman(t, nil, "inspect", "-f", "{{.State.Pid}}", id))
-
-	rec := listenRecord(t, workloadRecords(t, agent, cluster, 2), pid, port)
-	checkFields(t, "the podman container's listen", rec, map[string]any{
-		"container_id": id, "container_runtime": "podman", "container_name": "db",
-		"image": "docker.io/bindwatch/db:16", "image_digest": imageID, "workload_source": "podman",
-		"unit": nil, "pod_name": nil, "cgroup_owner_uid": nil,
-	})
+func checkLabels(t *testing.T, what string, rec map[string]any, want map[string]string) {
+	t.Helper()
+	got, _ := rec["pod_labels"].(map[string]any)
+	ok := len(got) == len(want)
+	for k, v := range want {
+		ok = ok && got[k] == v
+	}
+	if !ok {
+		t.Errorf("%s: pod_labels = %v, want %v", what, rec["pod_labels"], want)
+	}
 }
 
 // workloadAgentConfig is an agent keeping workloadUID's binds, publishing
@@ -221,6 +221,15 @@ func checkFields(t *testing.T, what string, rec, want map[string]any) {
 		b, _ := json.MarshalIndent(rec, "", " ")
 		t.Logf("%s as python3-avro decoded it:\n%s", what, b)
 	}
+}
+
+func listenPorts(out string) []int {
+	var ports []int
+	for _, m := range listeningRE.FindAllStringSubmatch(out, -1) {
+		port, _ := strconv.Atoi(m[1])
+		ports = append(ports, port)
+	}
+	return ports
 }
 
 func listenPort(out string) int {

@@ -168,6 +168,10 @@ type Workload struct {
 	// StorageRoot and StorageRunRoot are containers/storage's graph root
 	// and run root (Podman, CRI-O).
 	StorageRoot, StorageRunRoot string
+	// CRISocket is containerd's socket, asked (off the event path, once a
+	// pod) for CRI pods' labels, which containerd writes nowhere else;
+	// empty asks nothing.
+	CRISocket string
 }
 
 // Shutdown bounds the drain on SIGTERM.
@@ -282,6 +286,7 @@ func Defaults() Config {
 			ContainerdState: "/run/containerd",
 			StorageRoot:     "/var/lib/containers/storage",
 			StorageRunRoot:  "/run/containers/storage",
+			CRISocket:       "/run/containerd/containerd.sock",
 		},
 	}
 }

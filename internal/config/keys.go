@@ -329,6 +329,15 @@ var keys = []key{
 	{name: "workload.storage_run_root", kind: kindString, live: false,
 		help:  "containers/storage run root (Podman, CRI-O)",
 		field: func(c *Config) any { return &c.Workload.StorageRunRoot }, check: isCleanAbsPath},
+	{name: "workload.cri_socket", kind: kindString, live: false,
+		help:  "containerd's socket, asked once a pod for CRI pods' labels (kept nowhere on disk); empty asks nothing",
+		field: func(c *Config) any { return &c.Workload.CRISocket },
+		check: func(name string, v any) *FieldError {
+			if *v.(*string) == "" {
+				return nil
+			}
+			return isCleanAbsPath(name, v)
+		}},
 }
 
 // isCleanAbsPath accepts an absolute, clean path.

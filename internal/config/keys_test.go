@@ -38,7 +38,7 @@ func other() Config {
 		Metrics:  Metrics{Listen: "[::1]:9100"},
 		Log:      Log{Level: LogDebug, Format: LogText},
 		Shutdown: Shutdown{Timeout: 30 * time.Second},
-		Workload: Workload{DockerRoot: "/srv/docker", ContainerdState: "/var/run/ctrd", StorageRoot: "/srv/containers", StorageRunRoot: "/var/run/containers"},
+		Workload: Workload{DockerRoot: "/srv/docker", ContainerdState: "/var/run/ctrd", StorageRoot: "/srv/containers", StorageRunRoot: "/var/run/containers", CRISocket: "/var/run/ctrd/containerd.sock"},
 	}
 }
 

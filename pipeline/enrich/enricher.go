@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -31,19 +32,26 @@ type Enricher struct {
 	// retries are the cgroups whose container's workload was not on disk
 	// at first sight, and when to look again.
 	retries map[uint64]workloadRetry
-	log     *slog.Logger
-	resync  time.Duration
+	// criLabels asks containerd's CRI for pod labels; nil without a
+	// socket. labelCache holds its answers by sandbox id, labelsAsked the
+	// sandboxes asked about and when to ask again (monotonic ns).
+	criLabels   *criPodLabels
+	labelCache  *lru[string, map[string]string]
+	labelsAsked map[string]int64
+	log         *slog.Logger
+	resync      time.Duration
 
-	cgroupMisses    atomic.Uint64
-	cgroupUnknown   atomic.Uint64
-	cgroupDeferred  atomic.Uint64
-	cgroupQueueFull atomic.Uint64
-	ifnameMisses    atomic.Uint64
-	ifnameUnknown   atomic.Uint64
-	clockResamples  atomic.Uint64
-	workloadPending atomic.Uint64
-	workloadLate    atomic.Uint64
-	workloadMissing atomic.Uint64
+	cgroupMisses     atomic.Uint64
+	cgroupUnknown    atomic.Uint64
+	cgroupDeferred   atomic.Uint64
+	cgroupQueueFull  atomic.Uint64
+	ifnameMisses     atomic.Uint64
+	ifnameUnknown    atomic.Uint64
+	clockResamples   atomic.Uint64
+	workloadPending  atomic.Uint64
+	workloadLate     atomic.Uint64
+	workloadMissing  atomic.Uint64
+	podLabelsPending atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -75,6 +83,9 @@ type Stats struct {
 	// WorkloadMissing counts containers given up on after workloadPatience:
 	// their records say "none".
 	WorkloadMissing uint64
+	// PodLabelsPending counts records of a containerd CRI pod that went on
+	// without its labels: the CRI had not answered yet.
+	PodLabelsPending uint64
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -106,6 +117,10 @@ func New(cfg Config) (*Enricher, error) {
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	start := time.Now()
 	files := &workloadFiles{roots: cfg.Runtimes}
+	var criLabels *criPodLabels
+	if cfg.Runtimes.CRISocket != "" {
+		criLabels = newCRIPodLabels(cfg.Runtimes.CRISocket, filepath.Join(cfg.Runtimes.Containerd, containerdTasks, "k8s.io"), log)
+	}
 	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL, files)
 	var bg *cgroupBackground
 	if cgroups.index != nil {
@@ -113,19 +128,22 @@ func New(cfg Config) (*Enricher, error) {
 		log.Info("cgroup index built", "cgroups", cgroups.index.len(), "took", time.Since(start).Round(time.Microsecond))
 	}
 	return &Enricher{
-		id:       id,
-		clock:    clock,
-		cgroups:  cgroups,
-		cgroupBG: bg,
-		exes:     newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
-		files:    files,
-		retries:  map[uint64]workloadRetry{},
-		pending:  map[uint64]struct{}{},
-		ifnames:  newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
-		addrs:    newInternTable[netip.Addr](internSize),
-		comms:    newInternTable[[16]byte](internSize),
-		log:      log,
-		resync:   cfg.ClockResync,
+		id:          id,
+		clock:       clock,
+		cgroups:     cgroups,
+		cgroupBG:    bg,
+		exes:        newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
+		files:       files,
+		retries:     map[uint64]workloadRetry{},
+		criLabels:   criLabels,
+		labelCache:  newLRU[string, map[string]string](podLabelsQueueSize * 4),
+		labelsAsked: map[string]int64{},
+		pending:     map[uint64]struct{}{},
+		ifnames:     newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
+		addrs:       newInternTable[netip.Addr](internSize),
+		comms:       newInternTable[[16]byte](internSize),
+		log:         log,
+		resync:      cfg.ClockResync,
 	}, nil
 }
 
@@ -135,17 +153,18 @@ func (e *Enricher) Identity() Identity { return e.id }
 // Stats is a snapshot of the slow-path counters.
 func (e *Enricher) Stats() Stats {
 	return Stats{
-		CgroupMisses:    e.cgroupMisses.Load(),
-		CgroupUnknown:   e.cgroupUnknown.Load(),
-		CgroupDeferred:  e.cgroupDeferred.Load(),
-		CgroupQueueFull: e.cgroupQueueFull.Load(),
-		CgroupScans:     e.cgroupScans(),
-		IfnameMisses:    e.ifnameMisses.Load(),
-		IfnameUnknown:   e.ifnameUnknown.Load(),
-		ClockResamples:  e.clockResamples.Load(),
-		WorkloadPending: e.workloadPending.Load(),
-		WorkloadLate:    e.workloadLate.Load(),
-		WorkloadMissing: e.workloadMissing.Load(),
+		CgroupMisses:     e.cgroupMisses.Load(),
+		CgroupUnknown:    e.cgroupUnknown.Load(),
+		CgroupDeferred:   e.cgroupDeferred.Load(),
+		CgroupQueueFull:  e.cgroupQueueFull.Load(),
+		CgroupScans:      e.cgroupScans(),
+		IfnameMisses:     e.ifnameMisses.Load(),
+		IfnameUnknown:    e.ifnameUnknown.Load(),
+		ClockResamples:   e.clockResamples.Load(),
+		WorkloadPending:  e.workloadPending.Load(),
+		WorkloadLate:     e.workloadLate.Load(),
+		WorkloadMissing:  e.workloadMissing.Load(),
+		PodLabelsPending: e.podLabelsPending.Load(),
 	}
 }
 
@@ -246,8 +265,14 @@ func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {
 // 0 if unknown) was in.
 func (e *Enricher) cgroupFor(id uint64, pid, ppid uint32) *cgroupInfo {
 	info := e.cgroupInfoFor(id, pid, ppid)
-	if info != nil && info.workload != nil && info.workload.pending {
-		return e.pendingWorkload(id, info)
+	if info == nil || info.workload == nil {
+		return info
+	}
+	if info.workload.pending {
+		info = e.pendingWorkload(id, info)
+	}
+	if info.workload.labelsPending && e.criLabels != nil {
+		info = e.podLabels(id, info)
 	}
 	return info
 }

@@ -34,6 +34,9 @@ type RuntimeRoots struct {
 	// ~/.local/share/containers/storage), under Homes. Default /etc/passwd
 	// and RootFS.
 	Passwd, Homes string
+	// CRISocket is containerd's socket, asked for the labels of CRI pods
+	// (only there: see criPodLabels). Empty asks nothing.
+	CRISocket string
 }
 
 func (r RuntimeRoots) withDefaults(rootFS string) RuntimeRoots {
@@ -195,6 +198,7 @@ const (
 	criSandboxName      = "io.kubernetes.cri.sandbox-name"
 	criSandboxNamespace = "io.kubernetes.cri.sandbox-namespace"
 	criSandboxUID       = "io.kubernetes.cri.sandbox-uid"
+	criSandboxID        = "io.kubernetes.cri.sandbox-id"
 )
 
 // ociConfig is what bindwatch reads of an OCI bundle's config.json.
@@ -254,6 +258,7 @@ func parseContainerdAnnotations(a map[string]string) Workload {
 		PodName:       a[criSandboxName],
 		PodNamespace:  a[criSandboxNamespace],
 		PodUID:        a[criSandboxUID],
+		sandbox:       a[criSandboxID],
 	}
 }
 

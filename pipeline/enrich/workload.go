@@ -52,6 +52,9 @@ type Workload struct {
 	// is the name of a directory systemd made (user@1000.service), never
 	// one the user made below it.
 	Trusted bool
+	// sandbox is the id of a CRI pod's sandbox, whose labels the CRI is
+	// asked for (criPodLabels).
+	sandbox string
 }
 
 // Bounds on what a runtime's file may put into every record of a cgroup.
@@ -115,6 +118,10 @@ type workloadInfo struct {
 	// pending: a container whose runtime's files were not there; the
 	// enricher asks again for a while (workloadRetry).
 	pending bool
+	// labelsPending: a containerd CRI pod's container whose pod labels the
+	// CRI has not told yet (criPodLabels).
+	sandbox       string
+	labelsPending bool
 }
 
 func optText(s string) *string {
@@ -145,14 +152,23 @@ func newWorkloadInfo(w Workload) *workloadInfo {
 		source:        sourceText[w.Source],
 		trusted:       w.Trusted,
 		pending:       w.Source == SourcePending,
-	}
-	if len(w.PodLabels) > 0 {
-		wi.podLabels = make(map[string]string, len(w.PodLabels))
-		for k, v := range w.PodLabels {
-			wi.podLabels[safetext.Escape(k)] = safetext.Escape(v)
-		}
+		sandbox:       w.sandbox,
+		labelsPending: w.Source == SourceCRI && w.sandbox != "",
+		podLabels:     escapeLabels(w.PodLabels),
 	}
 	return wi
+}
+
+// escapeLabels is labels with every key and value escaped; nil for none.
+func escapeLabels(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(labels))
+	for k, v := range labels {
+		out[safetext.Escape(k)] = safetext.Escape(v)
+	}
+	return out
 }
 
 // Workload is the info as a Workload again (unescaped text is not kept:

@@ -1,7 +1,8 @@
 // Command listener is the program the runtime tests run in their
 // containers: built static, it is the whole image. With addresses as
 // arguments it listens on each (tcp:ADDR or udp:ADDR) and says so on
-// stdout; then it waits to be killed. Without, it is a pod's pause process.
+// stdout (sleep:DURATION between them waits); then it waits to be killed.
+// Without, it is a pod's pause process.
 package main
 
 import (
@@ -16,6 +17,13 @@ func main() {
 	for _, arg := range os.Args[1:] {
 		proto, addr, _ := strings.Cut(arg, ":")
 		switch proto {
+		case "sleep":
+			d, err := time.ParseDuration(addr)
+			if err != nil {
+				fmt.Println("error:", err)
+				os.Exit(1)
+			}
+			time.Sleep(d)
 		case "udp":
 			c, err := net.ListenPacket("udp", addr)
 			if err != nil {
