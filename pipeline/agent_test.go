@@ -98,10 +98,12 @@ func TestAgentEndToEnd(t *testing.T) {
 	// counted, checked against snapshot_end and logged, not assumed away.
 	testenv.Eventually(t, "the start-up inventory", 15*time.Second, func() bool { return agent.invStats.Passes.Load() >= 1 })
 	held := int(agent.invStats.Sockets.Load())
-	n := len(plan) + held + 1
+	// And the heartbeat sent at start; the clean stop comes on stopping.
+	n := len(plan) + held + 1 + 1
 	testenv.Eventually(t, "every event published", 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
 	end := time.Now()
 	agent.stop(t)
+	n++
 
 	// kafka-go and kcat must read the same bytes, and nothing else is there.
 	msgs := kafkatest.ReadAll(t, cluster.Addrs, topic, n, 10*time.Second)
@@ -146,10 +148,21 @@ func TestAgentEndToEnd(t *testing.T) {
 		}
 	}
 	var binds []map[string]any
-	for _, rec := range records {
+	liveness := map[int64]string{} // seq: heartbeat or stop
+	for i, rec := range records {
 		switch rec["kind"] {
 		case "bind":
 			binds = append(binds, rec)
+		case "heartbeat":
+			liveness[num(t, rec["seq"])] = "heartbeat"
+			if num(t, rec["heartbeat_interval_ms"]) != 30000 || rec["host_id"] != hostID {
+				t.Errorf("heartbeat record: %v", rec)
+			}
+		case "stop":
+			liveness[num(t, rec["seq"])] = "stop"
+			if i != len(records)-1 {
+				t.Errorf("the clean stop is not the last record: %v", rec)
+			}
 		case "snapshot":
 			t.Logf("a socket uid %d already held when the agent started: %v", containerUID, rec)
 		case "snapshot_end":
@@ -163,6 +176,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	if len(binds) != len(plan) {
 		t.Fatalf("%d bind records for %d binds", len(binds), len(plan))
 	}
+	if len(liveness) != 2 {
+		t.Errorf("liveness records %v, want the heartbeat at start and the stop", liveness)
+	}
 	records = binds
 
 	hostname, _ := os.Hostname()
@@ -174,12 +190,16 @@ func TestAgentEndToEnd(t *testing.T) {
 		"mntns_id": int64(inode(t, "/proc/self/ns/mnt")), "netns_id": int64(inode(t, "/proc/self/ns/net")),
 		"transparent": false, "bind_address_no_port": false, "reuseport": false, "bound_if": int64(0), "bound_if_name": nil,
 	}
-	firstSeq := num(t, records[0]["seq"])
+	wantSeq := num(t, records[0]["seq"])
 	for i, rec := range records {
 		where := fmt.Sprintf("event %d (seq %v)", i, rec["seq"])
-		if got := num(t, rec["seq"]); got != firstSeq+int64(i) {
-			t.Fatalf("%s: sequence numbers have a gap: want %d", where, firstSeq+int64(i))
+		for liveness[wantSeq] != "" { // the heartbeat may fall between two binds
+			wantSeq++
 		}
+		if got := num(t, rec["seq"]); got != wantSeq {
+			t.Fatalf("%s: sequence numbers have a gap: want %d", where, wantSeq)
+		}
+		wantSeq++
 		for k, v := range want {
 			if !sameValue(rec[k], v) {
 				t.Errorf("%s: %s = %v, want %v", where, k, rec[k], v)

@@ -10,6 +10,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/pipeline/inventory"
 	"github.com/bindwatch/bindwatch/pipeline/record"
+	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // InventoryStats count the inventory passes; safe to read at any time.
@@ -48,6 +49,8 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 		for _, rec := range snap.Records {
 			out <- record.Record{Event: rec}
 		}
+		name := src.Name()
+		a.inventorySource.Store(&name)
 		a.invStats.Passes.Add(1)
 		a.invStats.Sockets.Add(uint64(len(snap.Records) - 1))
 		if len(snap.Incomplete) > 0 {
@@ -71,13 +74,21 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 	}
 	suppressed := time.NewTicker(suppressedInterval)
 	defer suppressed.Stop()
+	heartbeat := time.NewTicker(a.current().Heartbeat.Interval)
+	defer heartbeat.Stop()
+	a.sendLiveness(out, schemas.KindHeartbeat)
 	for {
 		select {
 		case <-ctx.Done():
 			a.reportSuppressed(out) // what the last interval dropped
+			a.sendLiveness(out, schemas.KindStop)
 			return nil
 		case <-suppressed.C:
-			a.reportSuppressed(out)
+			if a.reportSuppressed(out) {
+				take("flood over")
+			}
+		case <-heartbeat.C:
+			a.sendLiveness(out, schemas.KindHeartbeat)
 		case <-every:
 			take("interval")
 		case reason := <-a.inventories:

@@ -37,7 +37,9 @@ func (a *Agent) noteBeforeStart() {
 func (a *Agent) renewLease() {
 	if err := a.probe.RenewLease(); err != nil {
 		a.log.Error("capture lease not renewed: capture stops once it runs out", "component", "agent", "error", err)
+		return
 	}
+	a.leaseRenewed.Store(time.Now().UnixNano())
 }
 
 // leaseSnapshot is the lease part of a metrics scrape, and the kernel's

@@ -14,27 +14,31 @@ const suppressedInterval = 10 * time.Second
 
 // reportSuppressed sends a suppressed record for each user whose budget
 // dropped records since the last report: who flooded, and how much of it
-// is missing. The records are numbered like any other.
-func (a *Agent) reportSuppressed(out chan<- record.Record) {
+// is missing; and one with a count of 0 for each user whose flood is over
+// (it dropped nothing since the last report), after which the caller
+// retakes the inventory, so that the audit can tell when the view is whole
+// again. The records are numbered like any other. It says whether a flood
+// ended.
+func (a *Agent) reportSuppressed(out chan<- record.Record) (floodEnded bool) {
 	now, err := a.probe.Suppressed()
 	if err != nil {
 		a.log.Warn("user budgets unreadable", "component", "agent", "error", err)
-		return
+		return false
 	}
 	var uids []uint32
 	for uid, n := range now {
-		if n > a.suppressedReported[uid] {
+		if n > a.suppressedReported[uid] || a.flooding[uid] {
 			uids = append(uids, uid)
 		}
 	}
 	if len(uids) == 0 {
-		return
+		return false
 	}
 	slices.Sort(uids)
 	first, err := a.probe.ReserveSeq(uint64(len(uids)))
 	if err != nil {
 		a.log.Warn("suppressed records not numbered", "component", "agent", "error", err)
-		return
+		return false
 	}
 	at := time.Now()
 	for i, uid := range uids {
@@ -42,6 +46,14 @@ func (a *Agent) reportSuppressed(out chan<- record.Record) {
 		out <- record.Record{Event: schemas.BindEvent{Kind: schemas.KindSuppressed, Seq: int64(first) + int64(i),
 			Time: at, UID: int64(uid), Suppressed: int64(n)}}
 		a.suppressedReported[uid] = now[uid]
+		if n == 0 {
+			delete(a.flooding, uid)
+			floodEnded = true
+			a.log.Info("a user's flood is over", "component", "agent", "uid", uid)
+			continue
+		}
+		a.flooding[uid] = true
 		a.log.Warn("a user's records went over its budget", "component", "agent", "uid", uid, "suppressed", n)
 	}
+	return floodEnded
 }

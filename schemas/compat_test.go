@@ -166,6 +166,8 @@ func sampleValue(s avro.Schema, name string, i int, filled bool) any {
 	switch s.Type() {
 	case avro.String:
 		return "value of " + name
+	case avro.Bytes:
+		return []byte("bytes of " + name)
 	case avro.Long:
 		return int64(1)<<40 + int64(i)
 	case avro.Int:
@@ -218,6 +220,8 @@ func hambaValue(v any) string {
 		}
 	}
 	switch v := v.(type) {
+	case []byte:
+		return hex.EncodeToString(v)
 	case time.Time:
 		return strconv.FormatInt(v.UnixMicro(), 10)
 	case int:

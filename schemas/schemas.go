@@ -95,6 +95,9 @@ type BindEvent struct {
 	Drops               map[string]int64  `avro:"drops"`
 	LeaseExpires        *time.Time        `avro:"lease_expires"`
 	HeartbeatIntervalMS *int64            `avro:"heartbeat_interval_ms"`
+	PublicKey           []byte            `avro:"public_key"`
+	SealedSeqs          []int64           `avro:"sealed_seqs"`
+	Signature           []byte            `avro:"signature"`
 }
 
 // Holder is a process holding one of a socket's file descriptors.
@@ -118,4 +121,7 @@ const (
 	KindSuppressed  = "suppressed"
 	KindHeartbeat   = "heartbeat"
 	KindStop        = "stop"
+	KindHostKey     = "host_key"
+	KindSeal        = "seal"
+	KindKeyRotation = "key_rotation"
 )

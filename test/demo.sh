@@ -125,6 +125,9 @@ metrics:
   listen: ""
 log:
   format: text
+heartbeat:
+  # Every second, so that the demo shows a silent host within seconds.
+  interval: 1s
 EOF
 cat >"$work/policy.yaml" <<EOF
 # configs/policy.yaml's Debian rules apply on a real host; the demo's own
@@ -189,11 +192,20 @@ import urllib.request
 for l in urllib.request.urlopen("http://127.0.0.1:29465/metrics").read().decode().splitlines():
     if l.startswith(("bindwatch_audit_findings_total", "bindwatch_audit_evaluations_total", "bindwatch_audit_events_total")):
         print(" ", l)'
-opened=$(grep -c '"state":"open"' "$work/findings.jsonl" || true)
+echo
+echo "== the agent freezes (SIGSTOP): no record for three heartbeat intervals, and the audit says it cannot see the host"
+kill -STOP "$agent2"
+wait_for "$work/findings.jsonl" '"state":"open".*"reason":"silent"'
+grep '"reason":"silent"' "$work/findings.jsonl"
+echo "== it thaws (SIGCONT): its next record resolves the coverage finding"
+kill -CONT "$agent2"
+wait_for "$work/findings.jsonl" '"state":"resolved".*"reason":"silent"'
+grep '"state":"resolved".*"reason":"silent"' "$work/findings.jsonl"
+opened=$(grep -c '"state":"open".*"kind":"listener"' "$work/findings.jsonl" || true)
 kill -TERM "$audit" "$agent2"
 wait "$audit" "$agent2" 2>/dev/null || true
 if [ "$opened" != 1 ]; then
-	echo "demo: the audit raised $opened findings, want 1" >&2
+	echo "demo: the audit raised $opened listener findings, want 1" >&2
 	exit 1
 fi
-echo "== one unexpected listener, one finding; the expected ones raised nothing"
+echo "== one unexpected listener, one finding; the expected ones raised nothing; a silent host, one coverage finding"

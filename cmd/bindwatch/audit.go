@@ -85,7 +85,7 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 		return learnPolicy(ctx, cfg, dialer, o.learnFor, o.writePolicy, log)
 	}
 
-	pol, err := loadPolicy(cfg.Policy)
+	pol, err := loadPolicy(cfg.Policy, log)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				p, err := loadPolicy(cfg.Policy)
+				p, err := loadPolicy(cfg.Policy, log)
 				if err != nil {
 					log.Error("policy reload refused; the old policy stays", "err", err)
 					continue
@@ -139,12 +139,26 @@ func runAudit(cmd *cobra.Command, o auditFlags) error {
 	return proc.Run(ctx)
 }
 
-func loadPolicy(path string) (*policy.Policy, error) {
+// loadPolicy reads and compiles the policy file, and logs its warnings.
+func loadPolicy(path string, log *slog.Logger) (*policy.Policy, error) {
+	pol, _, err := readPolicy(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range pol.Warnings {
+		log.Warn("policy warning", "file", w.File, "line", w.Line, "key", w.Key, "problem", w.Problem)
+	}
+	return pol, nil
+}
+
+// readPolicy reads and compiles a policy file: the one parse the audit and
+// bindwatch policy check share. The warnings come even with errors.
+func readPolicy(path string) (*policy.Policy, []policy.Warning, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, nil, fmt.Errorf("policy: %w", err)
 	}
-	return policy.Parse(path, b)
+	return policy.Check(path, b)
 }
 
 func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dialer, d time.Duration, out string, log *slog.Logger) error {
@@ -157,9 +171,10 @@ func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dia
 	if err != nil {
 		return err
 	}
-	header := fmt.Sprintf("Learned by bindwatch audit --learn %s from %s, %s: %d events, %d rules.\n"+
+	header := fmt.Sprintf("Learned by bindwatch audit --learn %s from %s, %s: %d events, %d rules,\n"+
+		"%d listeners left commented out (no executable known).\n"+
 		"Every rule allows what was seen; review each before use: a listener that\n"+
-		"should not exist is allowed here too.", d, cfg.EventsTopic, time.Now().UTC().Format(time.RFC3339), n, l.Len())
+		"should not exist is allowed here too.", d, cfg.EventsTopic, time.Now().UTC().Format(time.RFC3339), n, l.Len(), l.Unknown())
 	if err := l.Write(f, header); err != nil {
 		f.Close()
 		return err
@@ -167,6 +182,6 @@ func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dia
 	if err := f.Close(); err != nil {
 		return err
 	}
-	log.Info("policy written", "file", out, "rules", l.Len(), "events", n)
+	log.Info("policy written", "file", out, "rules", l.Len(), "commented_out", l.Unknown(), "events", n)
 	return nil
 }

@@ -307,7 +307,7 @@ func TestAuditEndToEnd(t *testing.T) {
 		t.Errorf("audit-c /healthz: %d %s", code, body)
 	}
 	_, page := httpGet(t, metricsURL["c"]+"/metrics")
-	for _, series := range []string{"bindwatch_audit_lag{partition=", "bindwatch_audit_listeners{partition=", "bindwatch_audit_open_findings{partition=", "bindwatch_audit_evaluations_total ", `bindwatch_audit_findings_total{state="resolved"} `} {
+	for _, series := range []string{"bindwatch_audit_lag{partition=", "bindwatch_audit_listeners{partition=", "bindwatch_audit_open_findings{kind=", "bindwatch_audit_evaluations_total ", `bindwatch_audit_findings_total{state="resolved"} `} {
 		if !strings.Contains(page, series) {
 			t.Errorf("audit-c /metrics lacks %s", series)
 		}
@@ -343,7 +343,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	for _, r := range kafkatest.KcatConsume(t, cluster.Addrs, "bindwatch.listeners", int(n), 20*time.Second) {
 		latest[string(r.Key)] = r.Value
 	}
-	schemaText, _ := schemas.ListenerStateSchema(1)
+	schemaText, _ := schemas.ListenerStateSchema(schemas.ListenerStateLatest)
 	var values [][]byte
 	tombstones := 0
 	for _, v := range latest {
@@ -386,7 +386,7 @@ func TestAuditEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(text), `exe: "/usr/bin/python3`) || !strings.Contains(string(text), "exposure: loopback") {
+	if !strings.Contains(string(text), `exe: "/usr/bin/python3`) || !strings.Contains(string(text), `exposure: "loopback"`) {
 		t.Errorf("learned policy lacks the expected listener on %s:\n%s", expected, text)
 	}
 }

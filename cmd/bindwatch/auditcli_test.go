@@ -1,9 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/bindwatch/bindwatch/internal/kafkatest"
 )
 
 // The audit's command lines: its schemas print, misused flags are refused
@@ -34,4 +39,33 @@ func TestAuditCommandLines(t *testing.T) {
 			t.Errorf("bindwatch %s: exit %d, want %d; output lacks %q:\n%s", strings.Join(c.args, " "), code, c.code, c.want, out)
 		}
 	}
+}
+
+// The audit logs a policy's warnings when it loads it and when SIGHUP
+// reloads it, with the file, the line and the key.
+func TestAuditLogsPolicyWarnings(t *testing.T) {
+	const events = "bindwatch.bind-events"
+	cluster := kafkatest.Start(t, kafkatest.Options{Brokers: 1, Topic: events, Partitions: 1})
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	writeFile(t, policyPath, "rules:\n  - name: avahi\n    action: allow\n    match:\n      comm: avahi-daemon\n")
+	cfgPath := filepath.Join(dir, "audit.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf("kafka:\n  brokers: [%s]\naudit:\n  group: warnings\n  policy: %s\nmetrics:\n  listen: \"\"\n",
+		cluster.Addrs[0], policyPath))
+	a := startAudit(t, "audit", cfgPath)
+	line := a.waitLog(t, "policy warning")
+	for _, want := range []string{"file=" + policyPath, "line=5", "key=rules[0].match.comm", "PR_SET_NAME"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("warning at load %q lacks %q", line, want)
+		}
+	}
+	a.waitLog(t, "policy loaded")
+
+	writeFile(t, policyPath, "rules:\n  - name: sshd\n    action: allow\n    match: {exe: /usr/sbin/sshd}\n  - name: nginx\n    action: allow\n    match: {comm: nginx, container: none}\n")
+	a.Signal(syscall.SIGHUP)
+	line = a.waitLog(t, "policy warning")
+	if !strings.Contains(line, "line=7") || !strings.Contains(line, "key=rules[1].match.comm") {
+		t.Errorf("warning at reload %q, want line 7, rules[1].match.comm", line)
+	}
+	a.waitLog(t, "policy reloaded")
 }

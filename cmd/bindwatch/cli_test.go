@@ -137,6 +137,8 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"--bogus"}, 2, "", "bindwatch: unknown flag: --bogus\n"},
 		{[]string{"config"}, 2, "", "usage: bindwatch config <command>\n"},
 		{[]string{"config", "nope"}, 2, "", "bindwatch config: unknown command \"nope\"\n"},
+		{[]string{"policy"}, 2, "", "usage: bindwatch policy <command>\n"},
+		{[]string{"policy", "chek"}, 2, "", "bindwatch policy: unknown command \"chek\"; did you mean check?\n"},
 		{[]string{"version", "extra"}, 2, "", "bindwatch version: unexpected argument \"extra\"\n"},
 		{[]string{"version"}, 0, "bindwatch ", ""},
 		{[]string{"run", "--config", "/nonexistent/bindwatch.yaml"}, 78, "", "bindwatch run: config: open /nonexistent/bindwatch.yaml: no such file or directory\n"},
@@ -160,7 +162,7 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 	_, out, _ := runBinary(t, "__complete", "")
-	for _, name := range []string{"snoop", "run", "config", "listeners", "audit", "completion"} {
+	for _, name := range []string{"snoop", "run", "config", "policy", "listeners", "audit", "completion"} {
 		if !strings.Contains(out, "\n"+name+"\t") && !strings.HasPrefix(out, name+"\t") {
 			t.Errorf("commands completed: %q lacks %s", out, name)
 		}
@@ -212,7 +214,7 @@ func TestManPages(t *testing.T) {
 			}
 		})
 	}
-	for _, cmd := range []string{"bindwatch.1", "bindwatch-snoop.1", "bindwatch-run.1", "bindwatch-config-check.1", "bindwatch-completion.1"} {
+	for _, cmd := range []string{"bindwatch.1", "bindwatch-snoop.1", "bindwatch-run.1", "bindwatch-config-check.1", "bindwatch-policy-check.1", "bindwatch-completion.1"} {
 		if !want[cmd] {
 			t.Errorf("no page %s expected", cmd)
 		}
@@ -225,5 +227,62 @@ func TestManPages(t *testing.T) {
 	}
 	if len(files) != len(want) {
 		t.Errorf("%d pages, want %d", len(files), len(want))
+	}
+}
+
+// TestPolicyCheck: policy check runs the audit's parse. A good file is ok;
+// one with warnings is ok with them printed (and refused with --strict);
+// one with errors is refused, exit 78, with every error and warning, each
+// with the file, the line and the key, in the words the audit refuses it
+// with.
+func TestPolicyCheck(t *testing.T) {
+	good := "../../configs/policy.yaml"
+	if code, out, errOut := runBinary(t, "policy", "check", good); code != 0 || out != good+": ok\n" || errOut != "" {
+		t.Errorf("policy check %s: exit %d, stdout %q, stderr %q; want 0, %q", good, code, out, errOut, good+": ok\n")
+	}
+
+	dir := t.TempDir()
+	warned := filepath.Join(dir, "warned.yaml")
+	writeFile(t, warned, "rules:\n  - name: avahi\n    action: allow\n    match:\n      comm: avahi-daemon\n      port: 5353\n")
+	wantWarning := "policy: " + warned + ":5: warning: rules[0].match.comm: comm is what a process calls itself"
+	code, out, errOut := runBinary(t, "policy", "check", warned)
+	if code != 0 || out != warned+": ok, 1 warning\n" || !strings.HasPrefix(errOut, wantWarning) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("policy check %s: exit %d, stdout %q, stderr %q; want 0, the warning", warned, code, out, errOut)
+	}
+	code, out, errOut = runBinary(t, "policy", "check", "--strict", warned)
+	if code != exitConfig || out != "" || !strings.HasPrefix(errOut, wantWarning) ||
+		!strings.Contains(errOut, "bindwatch policy check: policy: "+warned+": 1 warning, refused by --strict") {
+		t.Errorf("policy check --strict %s: exit %d, stdout %q, stderr %q; want %d, the warning", warned, code, out, errOut, exitConfig)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, "rules:\n  - name: avahi\n    action: allow\n    match:\n      comm: avahi-daemon\n  - name: office\n    action: allow\n    match:\n      addr: 10.0.0.0/40\n      prot: TCP\n")
+	code, out, errOut = runBinary(t, "policy", "check", bad)
+	if code != exitConfig || out != "" {
+		t.Errorf("policy check %s: exit %d, stdout %q; want %d and nothing", bad, code, out, exitConfig)
+	}
+	for _, w := range []string{
+		"policy: " + bad + ":5: warning: rules[0].match.comm: ",
+		"bindwatch policy check: policy: " + bad + `:9: rules[1].match.addr: "10.0.0.0/40" is not a CIDR or an address`,
+		"policy: " + bad + ":10: rules[1].match.prot: unknown key (allowed: host, container, exe, comm, ",
+	} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("policy check %s: stderr lacks %q:\n%s", bad, w, errOut)
+		}
+	}
+	// The audit refuses the same file with the same errors.
+	_, _, auditErr := runBinary(t, "audit", "--config", "testdata/audit-good.yaml", "--policy", bad)
+	if i := strings.Index(errOut, "bindwatch policy check: "); i < 0 || strings.TrimPrefix(errOut[i:], "bindwatch policy check: ") != strings.TrimPrefix(auditErr, "bindwatch audit: ") {
+		t.Errorf("policy check and audit differ:\n%s\n%s", errOut, auditErr)
+	}
+
+	missing := filepath.Join(dir, "missing.yaml")
+	if code, _, errOut := runBinary(t, "policy", "check", missing); code != exitConfig || !strings.Contains(errOut, missing) {
+		t.Errorf("policy check %s: exit %d, stderr %q; want %d naming the file", missing, code, errOut, exitConfig)
+	}
+	for _, args := range [][]string{{"policy", "check"}, {"policy", "check", good, good}} {
+		if code, _, errOut := runBinary(t, args...); code != 2 || !strings.HasPrefix(errOut, "bindwatch policy check: want one policy file") {
+			t.Errorf("bindwatch %s: exit %d, stderr:\n%s", strings.Join(args, " "), code, errOut)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 //	bindwatch consume ...        decode the topic back to JSON lines
 //	bindwatch schema ...         print or register the Avro schema
 //	bindwatch config check FILE  validate an agent configuration
+//	bindwatch policy check FILE  validate an audit policy: errors and warnings
 //	bindwatch completion SHELL   shell completion
 //	bindwatch version
 //
@@ -45,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		auditCommand(),
 		grantAccessCommand(),
 		configCommand(),
+		policyCommand(),
 		versionCommand(),
 		manCommand(),
 	)

@@ -8,16 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/bindwatch/bindwatch/internal/audit/stream"
-	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/deploy/internal/series"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
@@ -115,32 +112,11 @@ func TestEveryAlertFiresInATest(t *testing.T) {
 	}
 }
 
-// exported lists the series the agent serves: every metric family the
-// registry gathers, with a histogram's _bucket, _sum and _count.
 func exported(t *testing.T) []string {
 	t.Helper()
-	m := metrics.New(metrics.BuildInfo{}, "tracepoint", func() metrics.Snapshot { return metrics.Snapshot{} })
-	families, err := m.Registry.Gather()
+	names, err := series.Exported()
 	if err != nil {
 		t.Fatal(err)
-	}
-	// The audit's vectors have no series until they are observed: take
-	// their names from the descriptions.
-	descs := make(chan *prometheus.Desc, 64)
-	go func() { stream.NewMetrics().Registry.Describe(descs); close(descs) }()
-	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
-	var auditNames []string
-	for d := range descs {
-		if m := fqName.FindStringSubmatch(d.String()); m != nil {
-			auditNames = append(auditNames, m[1], m[1]+"_bucket", m[1]+"_sum", m[1]+"_count")
-		}
-	}
-	names := auditNames
-	for _, f := range families {
-		names = append(names, f.GetName())
-		if f.GetType().String() == "HISTOGRAM" {
-			names = append(names, f.GetName()+"_bucket", f.GetName()+"_sum", f.GetName()+"_count")
-		}
 	}
 	return names
 }
@@ -149,10 +125,9 @@ func TestRulesNameExportedSeries(t *testing.T) {
 	var rules ruleFile
 	readYAML(t, rulesFile, &rules)
 	have := exported(t)
-	series := regexp.MustCompile(`\b(bindwatch|process|go)_[a-z0-9_]+\b`)
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
-			for _, name := range series.FindAllString(r.Expr, -1) {
+			for _, name := range series.Named.FindAllString(r.Expr, -1) {
 				switch {
 				case slices.Contains(have, name):
 				case g.Name == plannedGroup && slices.Contains(planned, name):

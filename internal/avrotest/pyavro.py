@@ -44,6 +44,10 @@ def plain(value):
         return (value - EPOCH) // datetime.timedelta(microseconds=1)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()  # JSON has no bytes: hex, as Go's tests print them
     return value
 
 

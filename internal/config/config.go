@@ -30,6 +30,7 @@ type Config struct {
 	Log       Log
 	Shutdown  Shutdown
 	Inventory Inventory
+	Heartbeat Heartbeat
 	Workload  Workload
 }
 
@@ -148,6 +149,12 @@ const (
 type Log struct {
 	Level  string
 	Format string
+}
+
+// Heartbeat is how the agent tells it is alive and what it cannot see.
+type Heartbeat struct {
+	// Interval is how often a heartbeat record is sent.
+	Interval time.Duration
 }
 
 // Inventory is when the agent walks what already listens.
@@ -281,6 +288,7 @@ func Defaults() Config {
 		Log:       Log{Level: LogInfo, Format: LogJSON},
 		Shutdown:  Shutdown{Timeout: 10 * time.Second},
 		Inventory: Inventory{Interval: time.Hour},
+		Heartbeat: Heartbeat{Interval: 30 * time.Second},
 		Workload: Workload{
 			DockerRoot:      "/var/lib/docker",
 			ContainerdState: "/run/containerd",

@@ -317,6 +317,15 @@ var keys = []key{
 			return nil
 		}},
 
+	{name: "heartbeat.interval", kind: kindDuration, live: false,
+		help:  "how often the agent sends a heartbeat record (blind spots, drops, lease); the audit calls a host silent after three without any record",
+		field: func(c *Config) any { return &c.Heartbeat.Interval },
+		check: func(name string, v any) *FieldError {
+			if d := *v.(*time.Duration); d < time.Second || d > time.Hour {
+				return fieldErr(name, "%s is not allowed; want 1s to 1h", d)
+			}
+			return nil
+		}},
 	{name: "workload.docker_root", kind: kindString, live: false,
 		help:  "Docker's data root, where containers/<id>/config.v2.json names a container and its image",
 		field: func(c *Config) any { return &c.Workload.DockerRoot }, check: isCleanAbsPath},

@@ -32,13 +32,14 @@ func other() Config {
 			TLS:  KafkaTLS{Enabled: true, CAFile: "/etc/ssl/ca.pem", CertFile: "/etc/ssl/c.pem", KeyFile: "/etc/ssl/k.pem", ServerName: "kafka.example", InsecureSkipVerify: true},
 			SASL: KafkaSASL{Mechanism: SASLScramSHA512, Username: "agent", PasswordEnv: "KAFKA_PASSWORD"},
 		},
-		Schema:   Schema{RegistryURL: "http://127.0.0.1:8081", Version: 1},
-		Pipeline: Pipeline{BatchSize: 1000, BatchTimeout: 100 * time.Millisecond, QueueSize: 4096},
-		Spool:    Spool{Dir: "/srv/spool", MaxBytes: 512 << 20, FullPolicy: DropNewest, Fsync: FsyncAlways},
-		Metrics:  Metrics{Listen: "[::1]:9100"},
-		Log:      Log{Level: LogDebug, Format: LogText},
-		Shutdown: Shutdown{Timeout: 30 * time.Second},
-		Workload: Workload{DockerRoot: "/srv/docker", ContainerdState: "/var/run/ctrd", StorageRoot: "/srv/containers", StorageRunRoot: "/var/run/containers", CRISocket: "/var/run/ctrd/containerd.sock"},
+		Schema:    Schema{RegistryURL: "http://127.0.0.1:8081", Version: 1},
+		Pipeline:  Pipeline{BatchSize: 1000, BatchTimeout: 100 * time.Millisecond, QueueSize: 4096},
+		Spool:     Spool{Dir: "/srv/spool", MaxBytes: 512 << 20, FullPolicy: DropNewest, Fsync: FsyncAlways},
+		Metrics:   Metrics{Listen: "[::1]:9100"},
+		Log:       Log{Level: LogDebug, Format: LogText},
+		Shutdown:  Shutdown{Timeout: 30 * time.Second},
+		Heartbeat: Heartbeat{Interval: 5 * time.Second},
+		Workload:  Workload{DockerRoot: "/srv/docker", ContainerdState: "/var/run/ctrd", StorageRoot: "/srv/containers", StorageRunRoot: "/var/run/containers", CRISocket: "/var/run/ctrd/containerd.sock"},
 	}
 }
 

@@ -62,6 +62,7 @@ func wantFields(ev *schemas.BindEvent) []Field {
 		{"pod_uid", str(ev.PodUID)}, {"pod_labels", mapValues(ev.PodLabels)}, {"workload_source", str(ev.WorkloadSource)},
 		{"capture_blind", stringValues(ev.CaptureBlind)}, {"drops", mapValues(ev.Drops)},
 		{"lease_expires", timeOrNil(ev.LeaseExpires)}, {"heartbeat_interval_ms", i64OrNil(ev.HeartbeatIntervalMS)},
+		{"public_key", bytesOrNil(ev.PublicKey)}, {"sealed_seqs", longValues(ev.SealedSeqs)}, {"signature", bytesOrNil(ev.Signature)},
 	}
 }
 
@@ -69,6 +70,21 @@ func mapValues[V any](m map[string]V) map[string]any {
 	out := map[string]any{}
 	for k, v := range m {
 		out[k] = v
+	}
+	return out
+}
+
+func bytesOrNil(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func longValues(ls []int64) []any {
+	out := []any{}
+	for _, l := range ls {
+		out = append(out, l)
 	}
 	return out
 }

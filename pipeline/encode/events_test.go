@@ -76,6 +76,9 @@ func fullEvent() *schemas.BindEvent {
 		Drops:               map[string]int64{"queue_full": 1 << 35, "budget": 7},
 		LeaseExpires:        ptr(time.Date(2026, 3, 14, 15, 10, 26, 1000, time.UTC)),
 		HeartbeatIntervalMS: ptr(int64(30000)),
+		PublicKey:           []byte{0, 1, 2, 0xff},
+		SealedSeqs:          []int64{1 << 40, 1<<40 + 1, -1},
+		Signature:           []byte("sig"),
 	}
 }
 
@@ -93,5 +96,6 @@ func nullEvent() *schemas.BindEvent {
 	ev.Unit, ev.ContainerName, ev.Image, ev.ImageDigest, ev.PodName, ev.PodNamespace, ev.PodUID = nil, nil, nil, nil, nil, nil, nil
 	ev.PodLabels, ev.WorkloadSource, ev.CaptureBlind, ev.Drops = nil, nil, nil, nil
 	ev.LeaseExpires, ev.HeartbeatIntervalMS = nil, nil
+	ev.PublicKey, ev.SealedSeqs, ev.Signature = nil, nil, nil
 	return ev
 }

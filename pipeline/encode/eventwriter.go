@@ -99,6 +99,9 @@ var eventFields = map[string]eventField{
 	"drops":                 {`{"type":"map","values":"long"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLongMap(d, e.Drops) }},
 	"lease_expires":         {`["null","long"]`, "timestamp-micros", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableTime(d, e.LeaseExpires) }},
 	"heartbeat_interval_ms": {`["null","long"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.HeartbeatIntervalMS) }},
+	"public_key":            {`["null","bytes"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBytes(d, e.PublicKey) }},
+	"sealed_seqs":           {`{"type":"array","items":"long"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLongs(d, e.SealedSeqs) }},
+	"signature":             {`["null","bytes"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBytes(d, e.Signature) }},
 }
 
 // holdersType is the canonical form of the holders field's type.
@@ -165,6 +168,24 @@ func appendLongMap(dst []byte, m map[string]int64) []byte {
 		}
 		return dst
 	})
+}
+
+func appendLongs(dst []byte, ls []int64) []byte {
+	return appendBlock(dst, len(ls), func(dst []byte) []byte {
+		for _, l := range ls {
+			dst = appendLong(dst, l)
+		}
+		return dst
+	})
+}
+
+// appendNullableBytes writes nil as null, and anything else (empty too)
+// as bytes, as hamba writes a []byte in a ["null","bytes"] union.
+func appendNullableBytes(dst []byte, b []byte) []byte {
+	if b == nil {
+		return append(dst, 0)
+	}
+	return append(appendLong(append(dst, 2), int64(len(b))), b...)
 }
 
 func appendNullableTime(dst []byte, t *time.Time) []byte {

@@ -94,6 +94,8 @@ func TestPythonAvroDecodesWhatWeEncode(t *testing.T) {
 // pythonShape is how pyavro.py's JSON carries a decoded value.
 func pythonShape(v any) any {
 	switch v := v.(type) {
+	case []byte:
+		return hex.EncodeToString(v) // pyavro.py's JSON carries bytes in hex
 	case int:
 		return json.Number(strconv.Itoa(v))
 	case int64:

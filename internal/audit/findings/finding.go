@@ -27,6 +27,9 @@ const (
 	KindIntegrity = "integrity" // a record in a host's name that does not verify
 )
 
+// Kinds lists the kinds, in the order metrics show them.
+var Kinds = []string{KindListener, KindRequire, KindCoverage, KindIntegrity}
+
 // Finding is one finding at one transition.
 type Finding struct {
 	ID          string

@@ -22,6 +22,10 @@ type Tracker struct {
 	// emitted is, per host, how far the findings topic already has the
 	// transitions: a replay up to there publishes nothing again.
 	emitted map[string]Mark
+	// coverageOf has the ids of each host's open coverage findings.
+	coverageOf map[string]map[string]bool
+	// openKinds counts the open findings by kind.
+	openKinds map[string]int
 
 	// Evaluations counts policy evaluations, for the metrics.
 	Evaluations uint64
@@ -37,18 +41,15 @@ type Mark struct {
 func New(pol *policy.Policy) *Tracker {
 	return &Tracker{
 		pol: pol, open: map[string]*Finding{}, unallowed: map[string]map[state.Key]*state.Listener{},
-		wants: map[string]map[*policy.Rule]int{}, emitted: map[string]Mark{},
+		wants: map[string]map[*policy.Rule]int{}, emitted: map[string]Mark{}, coverageOf: map[string]map[string]bool{},
+		openKinds: map[string]int{},
 	}
 }
 
 // Restore takes a finding back from the findings topic (its latest value)
 // before the table's records are replayed.
 func (t *Tracker) Restore(f Finding) {
-	if f.State == Open {
-		t.open[f.ID] = &f
-	} else {
-		delete(t.open, f.ID)
-	}
+	t.note(&f)
 	if m := t.emitted[f.HostID]; m.BootID != f.BootID || f.Seq > m.Seq {
 		t.emitted[f.HostID] = Mark{BootID: f.BootID, Seq: f.Seq}
 	}
@@ -89,6 +90,7 @@ func (t *Tracker) Apply(h *state.Host, res state.Result, ev *state.Event) (out [
 	if res.Completed {
 		out = t.checkWants(h, ev, out)
 	}
+	out = t.coverage(h, res, ev, out)
 	return out, replayed
 }
 
@@ -222,13 +224,27 @@ func (t *Tracker) checkWants(h *state.Host, ev *state.Event, out []Finding) []Fi
 // transition records f's new state as of ev and appends it to out.
 func (t *Tracker) transition(f Finding, ev *state.Event, out []Finding) []Finding {
 	f.Time, f.Seq, f.BootID = ev.Time, ev.Seq, ev.BootID
+	t.note(&f)
+	return append(out, f)
+}
+
+// note keeps f's state: the open findings, their count by kind and the
+// coverage index.
+func (t *Tracker) note(f *Finding) {
+	if old := t.open[f.ID]; old != nil {
+		t.openKinds[old.Kind]--
+	}
 	if f.State == Open {
-		t.open[f.ID] = &f
+		t.open[f.ID] = f
+		t.openKinds[f.Kind]++
 	} else {
 		delete(t.open, f.ID)
 	}
-	return append(out, f)
+	t.noteCoverage(f)
 }
+
+// OpenByKind is how many findings are open, by kind.
+func (t *Tracker) OpenByKind() map[string]int { return t.openKinds }
 
 // Reevaluate applies a new policy to every listener of the table: findings
 // it no longer wants are resolved, new ones opened. at stamps the
@@ -278,7 +294,8 @@ func (t *Tracker) Reevaluate(pol *policy.Policy, tb *state.Table, at time.Time) 
 	}
 	var stale []string
 	for id, f := range t.open {
-		if !wanted[id] && tb.Hosts[f.HostID] != nil {
+		policyMade := f.Kind != KindCoverage && f.Kind != KindIntegrity
+		if policyMade && !wanted[id] && tb.Hosts[f.HostID] != nil {
 			stale = append(stale, id)
 		}
 	}

@@ -19,6 +19,9 @@ type run struct {
 	tb  *state.Table
 	tr  *Tracker
 	seq int64
+	// snapshotted counts the snapshot records since the last end, which
+	// the end announces as the agent's does.
+	snapshotted int64
 }
 
 func newRun(t *testing.T) *run {
@@ -33,6 +36,12 @@ func (r *run) do(kind, exe string, port int32, cookie int64) []Finding {
 	r.seq++
 	ev := &state.Event{Kind: kind, Host: "h1", HostID: "id1", BootID: "b1", Seq: r.seq, Time: time.Unix(1000+r.seq, 0),
 		Protocol: "TCP", Addr: "0.0.0.0", Port: port, Cookie: cookie, NetNS: 1, Exe: exe, Exposure: "wildcard", SnapshotID: "s"}
+	switch kind {
+	case state.KindSnapshot:
+		r.snapshotted++
+	case state.KindSnapshotEnd:
+		ev.SnapshotSockets, r.snapshotted = r.snapshotted, 0
+	}
 	res := r.tb.Apply(ev)
 	out, replayed := r.tr.Apply(r.tb.Hosts["id1"], res, ev)
 	if replayed {

@@ -1,6 +1,7 @@
 package learn
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,5 +42,115 @@ func TestLearnedPolicyAllowsWhatWasSeen(t *testing.T) {
 	other := policy.Listener{Exe: "/usr/bin/nc", Protocol: "TCP", Port: 4444, Exposure: "wildcard"}
 	if r := p.Allowed(&other); r != nil {
 		t.Errorf("learned policy allows nc by %s", r.Name)
+	}
+}
+
+// learnAndParse writes what l learned and parses it as the audit would.
+func learnAndParse(t *testing.T, seen []*state.Listener) (string, *policy.Policy) {
+	t.Helper()
+	l := New(policy.DefaultEphemeral)
+	for _, s := range seen {
+		l.Add(s)
+	}
+	var b strings.Builder
+	if err := l.Write(&b, "learned for a test\nfrom a topic named \"x\ny\""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse("learned.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("the learned policy does not parse: %v\n%s", err, b.String())
+	}
+	return b.String(), p
+}
+
+func listenerOf(s *state.Listener) policy.Listener {
+	return policy.Listener{Host: s.Host, Exe: s.Exe, Comm: s.Comm, UID: s.UID, ContainerID: s.ContainerID, Runtime: s.Runtime,
+		Protocol: s.Protocol, Port: int(s.Port), Exposure: s.Exposure, CgroupPath: s.CgroupPath, CgroupOwnerUID: s.CgroupOwnerUID}
+}
+
+// A host name is the agent's to say, and whoever runs a host chooses it:
+// one made of YAML adds no rule to the learned policy. Every line break
+// YAML knows (\n, \r, NEL, LS, PS) is tried.
+func TestLearnedPolicyEscapesHostNames(t *testing.T) {
+	hostile := []string{
+		"a\n- allow: all",
+		"b\n  - {name: all-b, action: allow}",
+		"c\r  - {name: all-c, action: allow}",
+		"d\u0085  - {name: all-d, action: allow}",
+		"e\u2028  - {name: all-e, action: allow}\u2029  - {name: all-e2, action: allow}",
+	}
+	var seen []*state.Listener
+	for _, h := range hostile {
+		seen = append(seen, &state.Listener{Host: h, Exe: "/usr/sbin/sshd", Protocol: "TCP", Addr: "0.0.0.0", Port: 22, Exposure: "wildcard"})
+	}
+	// A host name that breaks no line still reads as written.
+	seen = append(seen, &state.Listener{Host: "web-1.example", Exe: "/usr/sbin/chronyd", Protocol: "UDP", Addr: "127.0.0.1", Port: 323, Exposure: "loopback"})
+	text, p := learnAndParse(t, seen)
+	var names []string
+	for _, r := range p.Rules {
+		names = append(names, r.Name)
+	}
+	if !slices.Equal(names, []string{"sshd-tcp-22", "chronyd-udp-323"}) {
+		t.Errorf("rules %v, want sshd-tcp-22 and chronyd-udp-323:\n%s", names, text)
+	}
+	nc := policy.Listener{Host: "a", Exe: "/usr/bin/nc", Protocol: "TCP", Port: 4444, Exposure: "wildcard"}
+	if r := p.Allowed(&nc); r != nil {
+		t.Errorf("nc allowed by %s:\n%s", r.Name, text)
+	}
+	for _, want := range []string{`"a\n- allow: all"`, `"c\r  - {name: all-c, action: allow}"`, `"d\u0085`, `"e\u2028`, "web-1.example"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("policy lacks %s:\n%s", want, text)
+		}
+	}
+	// Nothing but printable ASCII, tabs and line feeds is written: no
+	// byte can end a comment but the writer's own line feeds.
+	for i, r := range text {
+		if r != '\n' && (r < ' ' || r > '~') {
+			t.Errorf("byte %d of the policy is %q", i, r)
+		}
+	}
+}
+
+// A learned rule allows no more than what was seen.
+func TestLearnedPolicyIsNoBroaderThanSeen(t *testing.T) {
+	owner := func(uid int64) *int64 { return &uid }
+	seen := []*state.Listener{
+		// No executable known (the process was gone, or the kernel holds
+		// it): not a rule, since one without it would allow any process
+		// on the port.
+		{Host: "a", Comm: "nfsd", Protocol: "TCP", Addr: "0.0.0.0", Port: 2049, Exposure: "wildcard"},
+		// An executable named like a glob is that one file, not a pattern.
+		{Host: "a", Exe: "/tmp/x*", Protocol: "TCP", Addr: "0.0.0.0", Port: 8000, Exposure: "wildcard"},
+		{Host: "a", Exe: `/tmp/[ab]\?`, Protocol: "TCP", Addr: "0.0.0.0", Port: 8001, Exposure: "wildcard"},
+		// A rootless container: its user's, not anyone's.
+		{Host: "a", ContainerID: "abc123", Runtime: "podman-rootless", CgroupOwnerUID: owner(1000), Exe: "/app", Protocol: "TCP", Addr: "0.0.0.0", Port: 8080, Exposure: "wildcard"},
+	}
+	text, p := learnAndParse(t, seen)
+	for _, s := range seen[1:] {
+		pl := listenerOf(s)
+		if p.Allowed(&pl) == nil {
+			t.Errorf("learned policy does not allow %+v\n%s", s, text)
+		}
+	}
+	for _, other := range []struct {
+		why string
+		l   policy.Listener
+	}{
+		{"any process on nfsd's port", policy.Listener{Exe: "/usr/bin/nc", Comm: "nfsd", Protocol: "TCP", Port: 2049, Exposure: "wildcard"}},
+		{"another file matching /tmp/x*", policy.Listener{Exe: "/tmp/xevil", Protocol: "TCP", Port: 8000, Exposure: "wildcard"}},
+		{"another file matching /tmp/[ab]?", policy.Listener{Exe: "/tmp/a1", Protocol: "TCP", Port: 8001, Exposure: "wildcard"}},
+		{"another user's rootless container", policy.Listener{ContainerID: "abc123", Runtime: "podman-rootless", CgroupOwnerUID: owner(1001), Exe: "/app", Protocol: "TCP", Port: 8080, Exposure: "wildcard"}},
+		{"a rootful container", policy.Listener{ContainerID: "abc123", Runtime: "podman", Exe: "/app", Protocol: "TCP", Port: 8080, Exposure: "wildcard"}},
+	} {
+		if r := p.Allowed(&other.l); r != nil {
+			t.Errorf("%s allowed by %s:\n%s", other.why, r.Name, text)
+		}
+	}
+	// The listener without an executable is there, commented out, with
+	// the reason.
+	for _, want := range []string{"no executable", `comm "nfsd"`, `  # - name: "unknown-tcp-2049"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("policy lacks %q:\n%s", want, text)
+		}
 	}
 }

@@ -26,24 +26,42 @@ var (
 	ruleKeys  = []string{"name", "action", "match"}
 	actions   = []string{string(Allow), string(Require)}
 	exposures = []string{"loopback", "link_local", "specific", "wildcard"}
-	runtimes  = []string{"docker", "containerd", "cri-o", "podman"}
+	runtimes  = []string{"docker", "containerd", "cri-o", "podman", RuntimeRootless}
 )
 
+// RuntimeRootless is the runtime the agent reports for a Podman container
+// in a cgroup subtree delegated to a user (pipeline/enrich's
+// RuntimePodmanRootless). That user named it: it made a libpod-<id>.scope
+// of its choosing, so its id proves nothing and anything may run in it.
+// Neither any nor an id prefix matches it; only a rule that names this
+// runtime does (with cgroup_owner_uid, whose).
+const RuntimeRootless = "podman-rootless"
+
 // Parse compiles a policy file's text; file names it in errors. It reports
-// every problem it finds, each with the file, the line and the key.
+// every problem it finds, each with the file, the line and the key. The
+// policy's Warnings say what loads but likely is not meant.
 func Parse(file string, text []byte) (*Policy, error) {
+	pol, _, err := Check(file, text)
+	return pol, err
+}
+
+// Check is Parse that also returns the warnings when the file has errors
+// (bindwatch policy check shows both). The policy is nil on errors.
+func Check(file string, text []byte) (*Policy, []Warning, error) {
 	p := &parser{file: file}
 	pol := p.policy(text)
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		return nil, p.warns, errors.Join(p.errs...)
 	}
+	pol.Warnings = p.warns
 	pol.index()
-	return pol, nil
+	return pol, p.warns, nil
 }
 
 type parser struct {
-	file string
-	errs []error
+	file  string
+	errs  []error
+	warns []Warning
 }
 
 func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
@@ -52,6 +70,10 @@ func (p *parser) fail(n *yaml.Node, key, format string, args ...any) {
 		line = n.Line
 	}
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Key: key, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) warn(n *yaml.Node, key, format string, args ...any) {
+	p.warns = append(p.warns, Warning{File: p.file, Line: n.Line, Key: key, Problem: fmt.Sprintf(format, args...)})
 }
 
 func (p *parser) policy(text []byte) *Policy {
@@ -157,7 +179,11 @@ func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
 }
 
 func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
+	var comm *yaml.Node
 	for k, v := range pairs(m) {
+		if k.Value == "comm" {
+			comm = k
+		}
 		key := at + "." + k.Value
 		vals := p.values(v, key)
 		if vals == nil {
@@ -251,6 +277,11 @@ func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
 		default:
 			p.fail(k, key, "unknown key (allowed: %s)", quoteList(MatchKeys))
 		}
+	}
+	if comm != nil && r.Action == Allow && !identified(r) {
+		p.warn(comm, at+".comm", "comm is what a process calls itself (any process sets its own with "+
+			"prctl(PR_SET_NAME)): this rule allows whatever takes the name; say what the program is "+
+			"with %s too", identityHint())
 	}
 }
 

@@ -5,6 +5,10 @@ type Policy struct {
 	Rules     []*Rule
 	Ephemeral [2]int // the port range "ephemeral" stands for
 
+	// Warnings are what loads but likely does not mean what it says, in
+	// file order.
+	Warnings []Warning
+
 	// Allow rules indexed by port: the rules whose port key lists only
 	// a few ports are found through byPort, the others are always tried.
 	byPort   map[int][]int32

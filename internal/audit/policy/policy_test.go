@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,6 +15,15 @@ func base() Listener {
 	return Listener{
 		Host: "web-1", Exe: "/usr/sbin/sshd", Comm: "sshd", UID: 0, Protocol: "TCP",
 		Addr: netip.MustParseAddr("0.0.0.0"), Port: 22, Exposure: "wildcard", HostNetNS: ptr(true),
+	}
+}
+
+// rootless puts a listener in a rootless Podman container of uid, as the
+// agent reports one.
+func rootless(uid int64) func(*Listener) {
+	return func(l *Listener) {
+		l.ContainerID, l.Runtime, l.CgroupOwnerUID = "abc123", "podman-rootless", ptr(uid)
+		l.CgroupPath = ptr(fmt.Sprintf("/user.slice/user-%d.slice/user@%d.service/user.slice/libpod-abc123.scope", uid, uid))
 	}
 }
 
@@ -46,6 +56,18 @@ func TestMatchers(t *testing.T) {
 		{"container other runtime", `{container: podman}`, func(l *Listener) { l.ContainerID = "abc123"; l.Runtime = "docker" }, false},
 		{"container id prefix", `{container: ABC1}`, func(l *Listener) { l.ContainerID = "abc123"; l.Runtime = "docker" }, true},
 		{"container id prefix miss", `{container: abd}`, func(l *Listener) { l.ContainerID = "abc123" }, false},
+		// A rootless Podman container is named by its user (a libpod-<id>.scope
+		// in its own cgroup subtree): only a rule that says so matches it.
+		{"container any, rootless", `{container: any}`, rootless(1000), false},
+		{"container id prefix, rootless", `{container: abc1}`, rootless(1000), false},
+		{"container podman, rootless", `{container: podman}`, rootless(1000), false},
+		{"container none, rootless", `{container: none}`, rootless(1000), false},
+		{"container podman-rootless", `{container: podman-rootless}`, rootless(1000), true},
+		{"container podman-rootless, its user", `{container: podman-rootless, cgroup_owner_uid: 1000}`, rootless(1000), true},
+		{"container podman-rootless, another user", `{container: podman-rootless, cgroup_owner_uid: 1000}`, rootless(1001), false},
+		{"container podman-rootless, rootful", `{container: podman-rootless}`, func(l *Listener) { l.ContainerID = "abc123"; l.Runtime = "podman" }, false},
+		{"container podman-rootless on host", `{container: podman-rootless}`, nil, false},
+		{"container any or podman-rootless", `{container: [any, podman-rootless]}`, rootless(1000), true},
 		{"exe", `{exe: /usr/sbin/sshd}`, nil, true},
 		{"exe glob", `{exe: "/usr/sbin/*"}`, nil, true},
 		{"exe miss", `{exe: /usr/bin/nc}`, nil, false},
@@ -221,5 +243,78 @@ func TestBigPolicyParses(t *testing.T) {
 	l.Exe, l.Port = "/usr/sbin/d502", 1502
 	if r := p.Allowed(&l); r == nil || r.Name != "r502" {
 		t.Errorf("allowed by %v, want r502", r)
+	}
+}
+
+// An allow rule that names comm, what a process calls itself, without a
+// key that says what program it is, is warned about: with the line and the
+// key, and the keys that would do.
+func TestCommWithoutIdentityWarns(t *testing.T) {
+	cases := []struct {
+		name, match string // match: its keys, "; " between them
+		action      string
+		warn        bool
+	}{
+		{"comm alone", `comm: avahi-daemon; port: 5353`, "allow", true},
+		{"comm glob alone", `comm: "avahi*"`, "allow", true},
+		{"comm and exe", `comm: avahi-daemon; exe: /usr/sbin/avahi-daemon`, "allow", false},
+		{"comm and a runtime", `comm: nginx; container: docker`, "allow", false},
+		{"comm and any container", `comm: nginx; container: any`, "allow", false},
+		{"comm and an id prefix", `comm: nginx; container: abc123`, "allow", false},
+		{"comm and rootless podman", `comm: nginx; container: podman-rootless`, "allow", true},
+		{"comm and any or rootless podman", `comm: nginx; container: [any, podman-rootless]`, "allow", true},
+		{"comm outside containers", `comm: nginx; container: none`, "allow", true},
+		{"comm, none or a runtime", `comm: nginx; container: [none, docker]`, "allow", true},
+		{"comm and uid", `comm: nginx; uid: 33`, "allow", true},
+		{"no comm", `port: 22`, "allow", false},
+		{"require on comm", `comm: sshd`, "require", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// One key a line, so the first (comm) is on line 5.
+			text := "rules:\n- name: r\n  action: " + c.action + "\n  match:\n    " + strings.ReplaceAll(c.match, "; ", "\n    ") + "\n"
+			p := mustParse(t, text)
+			if !c.warn {
+				if len(p.Warnings) != 0 {
+					t.Errorf("%s: warnings %v, want none", c.match, p.Warnings)
+				}
+				return
+			}
+			if len(p.Warnings) != 1 {
+				t.Fatalf("%s: warnings %v, want one", c.match, p.Warnings)
+			}
+			w := p.Warnings[0]
+			if w.File != "p.yaml" || w.Line != 5 || w.Key != "rules[0].match.comm" {
+				t.Errorf("%s: warning at %s:%d %s, want p.yaml:5 rules[0].match.comm", c.match, w.File, w.Line, w.Key)
+			}
+			for _, want := range []string{"PR_SET_NAME", "exe", "container (other than none or podman-rootless)"} {
+				if !strings.Contains(w.Problem, want) {
+					t.Errorf("%s: warning %q lacks %q", c.match, w.Problem, want)
+				}
+			}
+			if got, want := w.String(), "policy: p.yaml:5: warning: rules[0].match.comm: "; !strings.HasPrefix(got, want) {
+				t.Errorf("warning reads %q, want it to start with %q", got, want)
+			}
+		})
+	}
+}
+
+// Check is the same parse: a file with errors still reports its warnings,
+// and one without any has the warnings Parse gives.
+func TestCheck(t *testing.T) {
+	text := "rules:\n- name: a\n  action: allow\n  match:\n    comm: x\n- name: b\n  action: allow\n  match:\n    port: 70000\n"
+	pol, ws, err := Check("p.yaml", []byte(text))
+	if pol != nil {
+		t.Error("a policy with errors compiled")
+	}
+	if err == nil || !strings.Contains(err.Error(), `p.yaml:9: rules[1].match.port: "70000" is not a port`) {
+		t.Errorf("error %v, want the bad port", err)
+	}
+	if len(ws) != 1 || ws[0].Key != "rules[0].match.comm" {
+		t.Errorf("warnings %v, want rules[0].match.comm", ws)
+	}
+	pol, ws, err = Check("p.yaml", []byte("rules:\n- {name: a, action: allow, match: {comm: x}}\n- {name: b, action: allow, match: {comm: y}}\n"))
+	if err != nil || len(ws) != 2 || ws[0].Line != 2 || ws[1].Line != 3 || !slices.Equal(ws, pol.Warnings) {
+		t.Errorf("warnings %v, error %v; want two, on lines 2 and 3, the policy's own", ws, err)
 	}
 }

@@ -198,6 +198,10 @@ const (
 	selPrefix
 )
 
+// userNamed says whether l's container is one its user named (see
+// RuntimeRootless): any and id prefixes stand for root's containers only.
+func userNamed(l *Listener) bool { return strings.EqualFold(l.Runtime, RuntimeRootless) }
+
 func anyContainer(cs []containerSel, l *Listener) bool {
 	for _, c := range cs {
 		switch c.kind {
@@ -206,7 +210,7 @@ func anyContainer(cs []containerSel, l *Listener) bool {
 				return true
 			}
 		case selAny:
-			if l.ContainerID != "" {
+			if l.ContainerID != "" && !userNamed(l) {
 				return true
 			}
 		case selRuntime:
@@ -214,7 +218,7 @@ func anyContainer(cs []containerSel, l *Listener) bool {
 				return true
 			}
 		case selPrefix:
-			if strings.HasPrefix(l.ContainerID, c.value) {
+			if strings.HasPrefix(l.ContainerID, c.value) && !userNamed(l) {
 				return true
 			}
 		}

@@ -17,6 +17,9 @@ func TestSamplePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, w := range p.Warnings {
+		t.Errorf("the shipped policy warns: %s", w)
+	}
 	debian := []Listener{
 		{Exe: "/usr/sbin/sshd", Comm: "sshd", Protocol: "TCP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 22, Exposure: "wildcard"},
 		{Exe: "/usr/sbin/sshd", Comm: "sshd", Protocol: "TCP", Addr: netip.MustParseAddr("::"), Port: 22, Exposure: "wildcard"},
@@ -36,6 +39,12 @@ func TestSamplePolicy(t *testing.T) {
 	nc := Listener{Exe: "/usr/bin/nc.openbsd", Comm: "nc", Protocol: "TCP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 4444, Exposure: "wildcard"}
 	if r := p.Allowed(&nc); r != nil {
 		t.Errorf("nc allowed by %s", r.Name)
+	}
+	// A process that calls itself avahi-daemon (prctl(PR_SET_NAME)) is
+	// not avahi.
+	named := Listener{Exe: "/usr/bin/python3.11", Comm: "avahi-daemon", UID: 1000, Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 5353, Exposure: "wildcard"}
+	if r := p.Allowed(&named); r != nil {
+		t.Errorf("python3 named avahi-daemon allowed by %s", r.Name)
 	}
 	exposed := Listener{Exe: "/usr/sbin/chronyd", Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 323, Exposure: "wildcard"}
 	if r := p.Allowed(&exposed); r != nil {

@@ -62,11 +62,15 @@ func (c *Codec) EncodeListener(l *state.Listener) ([]byte, error) {
 
 // workloadOut is a workload as the audit's records carry it.
 func workloadOut(w state.Workload) schemas.Workload {
-	return schemas.Workload{
+	out := schemas.Workload{
 		Unit: opt(w.Unit), ContainerName: opt(w.ContainerName), Image: opt(w.Image), ImageDigest: opt(w.ImageDigest),
 		PodName: opt(w.PodName), PodNamespace: opt(w.PodNamespace), PodUID: opt(w.PodUID), PodLabels: w.PodLabels,
 		WorkloadSource: opt(w.Source),
 	}
+	if out.PodLabels == nil {
+		out.PodLabels = map[string]string{} // {} in a JSON line, as the schema's default
+	}
+	return out
 }
 
 func workloadIn(w *schemas.Workload) state.Workload {

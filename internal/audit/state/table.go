@@ -80,6 +80,10 @@ type Host struct {
 	SnapshotID    string
 	SnapshotStart int64
 	tainted       bool
+	// snapshotSeen counts the snapshot's records that arrived: fewer than
+	// its end announces means some were lost, its first one perhaps, which
+	// no gap after it shows.
+	snapshotSeen int64
 
 	Liveness
 }
@@ -201,8 +205,9 @@ func (t *Table) Apply(ev *Event) Result {
 	switch ev.Kind {
 	case KindSnapshot:
 		if ev.SnapshotID != h.SnapshotID {
-			h.SnapshotID, h.SnapshotStart, h.tainted = ev.SnapshotID, ev.Seq, false
+			h.SnapshotID, h.SnapshotStart, h.tainted, h.snapshotSeen = ev.SnapshotID, ev.Seq, false, 0
 		}
+		h.snapshotSeen++
 		if isUDP(ev.Protocol) && (ev.PortExplicit == nil || !*ev.PortExplicit) {
 			break // a UDP client's socket: bound, but no server
 		}
@@ -211,7 +216,7 @@ func (t *Table) Apply(ev *Event) Result {
 		sweep := len(ev.SnapshotIncomplete) == 0
 		switch {
 		case ev.SnapshotID == h.SnapshotID:
-			sweep = sweep && !h.tainted
+			sweep = sweep && !h.tainted && h.snapshotSeen == ev.SnapshotSockets
 		case ev.SnapshotSockets == 0:
 			// A snapshot of no sockets: everything before it is gone.
 			h.SnapshotStart = ev.Seq

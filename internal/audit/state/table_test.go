@@ -173,3 +173,95 @@ func TestNewBootClears(t *testing.T) {
 		t.Fatalf("host after reboot: %+v", h)
 	}
 }
+
+// A snapshot sweeps only when every seq from its first record to its end
+// arrived: a lost snapshot record reads as a socket that is gone, and the
+// sweep would remove a live listener (and resolve its finding).
+func TestSnapshotWithLostRecordDoesNotSweep(t *testing.T) {
+	tb := New()
+	tl := &timeline{boot: "b1", t0: time.Unix(1000, 0)}
+	snap := func(port int32, cookie int64) *Event {
+		e := tl.ev(KindSnapshot, "TCP", "0.0.0.0", port, cookie)
+		e.SnapshotID = "s1"
+		return e
+	}
+	tb.Apply(tl.ev(KindListen, "TCP", "0.0.0.0", 80, 7))
+	tb.Apply(tl.ev(KindListen, "TCP", "0.0.0.0", 443, 8))
+	tb.Apply(snap(22, 9))
+	snap(80, 7) // lost between the agent and the audit
+	r := tb.Apply(snap(443, 8))
+	if r.Gap == nil || r.Gap.From != 4 || r.Gap.To != 4 {
+		t.Fatalf("gap %+v, want 4..4", r.Gap)
+	}
+	end := tl.ev(KindSnapshotEnd, "", "", 0, 0)
+	end.SnapshotID, end.SnapshotSockets = "s1", 3
+	if r := tb.Apply(end); r.Swept || len(r.Changes) != 0 {
+		t.Fatalf("a snapshot with a lost record swept: %s", ops(r))
+	}
+	if len(tb.Hosts["id1"].Listeners) != 3 {
+		t.Fatalf("listeners %d, want 80, 443 and 22", len(tb.Hosts["id1"].Listeners))
+	}
+	// The next whole snapshot sweeps again.
+	s2 := func(port int32, cookie int64) {
+		e := tl.ev(KindSnapshot, "TCP", "0.0.0.0", port, cookie)
+		e.SnapshotID = "s2"
+		tb.Apply(e)
+	}
+	s2(22, 9)
+	s2(80, 7)
+	end = tl.ev(KindSnapshotEnd, "", "", 0, 0)
+	end.SnapshotID, end.SnapshotSockets = "s2", 2
+	if r := tb.Apply(end); !r.Swept || ops(r) != "-4026531840/8 " || r.Gap != nil {
+		t.Fatalf("whole snapshot: swept %v %s gap %+v", r.Swept, ops(r), r.Gap)
+	}
+}
+
+// Gaps are seen within a boot, not at its start (an audit that starts
+// mid-stream cannot tell a loss from retention), and heartbeats and stops
+// set the host's liveness.
+func TestGapsAndLiveness(t *testing.T) {
+	tb := New()
+	tl := &timeline{boot: "b1", t0: time.Unix(1000, 0)}
+	tl.seq = 40
+	if r := tb.Apply(tl.ev(KindListen, "TCP", "0.0.0.0", 80, 7)); r.Gap != nil {
+		t.Fatalf("first record of a host: gap %+v", r.Gap)
+	}
+	hb := tl.ev(KindHeartbeat, "", "", 0, 0)
+	hb.HeartbeatInterval = 30 * time.Second
+	tb.Apply(hb)
+	h := tb.Hosts["id1"]
+	if h.HeartbeatInterval != 30*time.Second || h.Stopped {
+		t.Fatalf("after heartbeat: %+v", h.Liveness)
+	}
+	tl.seq += 10
+	r := tb.Apply(tl.ev(KindStop, "", "", 0, 0))
+	if r.Gap == nil || r.Gap.From != 43 || r.Gap.To != 52 || !h.Stopped {
+		t.Fatalf("stop after a gap: gap %+v stopped %v", r.Gap, h.Stopped)
+	}
+	tb.Apply(tl.ev(KindBind, "TCP", "0.0.0.0", 81, 9))
+	if h.Stopped {
+		t.Fatal("a record after a stop left the host stopped")
+	}
+	nb := &timeline{boot: "b2", t0: time.Unix(5000, 0), seq: 100}
+	if r := tb.Apply(nb.ev(KindListen, "TCP", "0.0.0.0", 80, 7)); !r.NewBoot || r.Gap != nil {
+		t.Fatalf("first record of a new boot: new %v gap %+v", r.NewBoot, r.Gap)
+	}
+}
+
+// The first record of a snapshot lost: no gap follows it inside the
+// snapshot, but its end announces more records than arrived.
+func TestSnapshotWithLostFirstRecordDoesNotSweep(t *testing.T) {
+	tb := New()
+	tl := &timeline{boot: "b1", t0: time.Unix(1000, 0)}
+	tb.Apply(tl.ev(KindListen, "TCP", "0.0.0.0", 80, 7))
+	first := tl.ev(KindSnapshot, "TCP", "0.0.0.0", 80, 7) // lost
+	first.SnapshotID = "s1"
+	second := tl.ev(KindSnapshot, "TCP", "0.0.0.0", 22, 9)
+	second.SnapshotID = "s1"
+	tb.Apply(second)
+	end := tl.ev(KindSnapshotEnd, "", "", 0, 0)
+	end.SnapshotID, end.SnapshotSockets = "s1", 2
+	if r := tb.Apply(end); r.Swept || len(r.Changes) != 0 {
+		t.Fatalf("a snapshot missing its first record swept: %s", ops(r))
+	}
+}

@@ -32,7 +32,7 @@ func NewMetrics() *Metrics {
 		listeners: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bindwatch_audit_listeners",
 			Help: "Listeners in the tables of this instance's partitions."}, []string{"partition"}),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bindwatch_audit_open_findings",
-			Help: "Open findings of this instance's partitions."}, []string{"partition"}),
+			Help: "Open findings of this instance's partitions, by kind: listener, require, coverage, integrity."}, []string{"partition", "kind"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bindwatch_audit_lag",
 			Help: "Events of the partition not yet applied (high watermark minus the next offset)."}, []string{"partition"}),
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_rebuilds_total",

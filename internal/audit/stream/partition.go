@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
@@ -31,7 +32,14 @@ type partition struct {
 	// rebuild: the policy may have changed while nobody held it.
 	reevaluate bool
 	evals      uint64
+	// silenceChecked is when hosts were last checked for silence.
+	silenceChecked time.Time
 }
+
+// silenceCheckInterval spaces the walks over every host that look for
+// silent ones: a silence is three heartbeat intervals long, so a second
+// more does not matter, and the walk is O(hosts).
+const silenceCheckInterval = time.Second
 
 // batchWriteTimeout bounds how long a batch's writes and commit may go on
 // after the partition was told to stop.
@@ -59,9 +67,10 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	pc.reevaluate = true
 	pc.gauges()
 	defer func() {
-		for _, g := range []interface{ DeleteLabelValues(...string) bool }{p.Metrics.listeners, p.Metrics.open, p.Metrics.lag} {
+		for _, g := range []interface{ DeleteLabelValues(...string) bool }{p.Metrics.listeners, p.Metrics.lag} {
 			g.DeleteLabelValues(pc.label)
 		}
+		p.Metrics.open.DeletePartialMatch(prometheus.Labels{"partition": pc.label})
 	}()
 
 	r := kafka.NewReader(kafka.ReaderConfig{
@@ -129,6 +138,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var stateMsgs []kafka.Message
 	dirtyHosts := map[string]*state.Host{}
 
+	now := time.Now()
 	var ev state.Event
 	for _, m := range batch {
 		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
@@ -148,6 +158,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		p.Metrics.events.WithLabelValues("applied").Inc()
 		h := pc.table.Hosts[ev.HostID]
 		dirtyHosts[h.HostID] = h
+		h.LastSeen = seenAt(m, now, caughtUp)
 		fs, replayed := pc.tracker.Apply(h, res, &ev)
 		if !replayed {
 			out = append(out, fs...)
@@ -172,6 +183,15 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	if gen := p.policyGen.Load(); gen != pc.polGen || (pc.reevaluate && caughtUp) {
 		pc.polGen, pc.reevaluate = gen, false
 		out = append(out, pc.tracker.Reevaluate(p.policy.Load(), pc.table, time.Now())...)
+	}
+	if caughtUp && now.Sub(pc.silenceChecked) >= silenceCheckInterval {
+		pc.silenceChecked = now
+		silent := pc.tracker.Silent(pc.table, now)
+		for _, f := range silent {
+			h := pc.table.Hosts[f.HostID]
+			dirtyHosts[h.HostID] = h
+		}
+		out = append(out, silent...)
 	}
 	for _, h := range dirtyHosts {
 		v, err := p.codec.EncodeHost(h.Meta())
@@ -222,11 +242,24 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	return nil
 }
 
+// seenAt is when a host was last heard of, for its record in m: now, once
+// the partition is caught up; while it reads a backlog, the message's
+// Kafka timestamp (never later than now), so a backlog read after a
+// restart does not make every host look fresh, or silent.
+func seenAt(m kafka.Message, now time.Time, caughtUp bool) time.Time {
+	if caughtUp || m.Time.IsZero() || m.Time.After(now) {
+		return now
+	}
+	return m.Time
+}
+
 func (pc *partition) gauges() {
 	n := 0
 	for _, h := range pc.table.Hosts {
 		n += len(h.Listeners)
 	}
 	pc.p.Metrics.listeners.WithLabelValues(pc.label).Set(float64(n))
-	pc.p.Metrics.open.WithLabelValues(pc.label).Set(float64(pc.tracker.OpenCount()))
+	for _, kind := range findings.Kinds {
+		pc.p.Metrics.open.WithLabelValues(pc.label, kind).Set(float64(pc.tracker.OpenByKind()[kind]))
+	}
 }
