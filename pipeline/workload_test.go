@@ -308,3 +308,16 @@ func listenIn(t *testing.T, dir string) (port, pid int) {
 	t.Cleanup(func() { p.Kill(t) })
 	return port, p.Pid()
 }
+
+// TestAgentWorkloadCRIO would run a CRI-O pod as TestAgentWorkloadCRIPod
+// runs a containerd one. CRI-O is not packaged in Debian 12 (apt-cache
+// policy cri-o: no candidate) and this host reaches no other source of
+// packages, so it was not installed; its state files are covered by
+// pipeline/enrich's fixtures, laid out as CRI-O writes them
+// (TestWorkload/cri-o).
+func TestAgentWorkloadCRIO(t *testing.T) {
+	if _, err := exec.LookPath("crio"); err != nil {
+		t.Skipf("SKIP (not run): CRI-O cannot run here: %v (Debian 12 has no cri-o package); covered by pipeline/enrich's fixtures (TestWorkload/cri-o)", err)
+	}
+	t.Skip("SKIP (not run): crio is installed, but no test drives it yet; covered by pipeline/enrich's fixtures (TestWorkload/cri-o)")
+}
