@@ -1,6 +1,8 @@
 package enrich
 
 import (
+	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/bindwatch/bindwatch/bpf"
@@ -129,4 +131,33 @@ func BenchmarkWorkloadFirstSight(b *testing.B) {
 			})
 		}
 	}
+}
+
+// Reading a container spec's annotations: a containerd CRI spec with
+// Docker's default seccomp profile (testdata/spec-seccomp.json, 8.6 KB),
+// decoded whole and by specAnnotations.
+func BenchmarkSpecAnnotations(b *testing.B) {
+	spec, err := os.ReadFile("testdata/spec-seccomp.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("full-decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var c struct {
+				Annotations map[string]string `json:"annotations"`
+			}
+			if err := json.Unmarshal(spec, &c); err != nil || len(c.Annotations) == 0 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("specAnnotations", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if a, err := specAnnotations(spec); err != nil || len(a) == 0 {
+				b.Fatal(err)
+			}
+		}
+	})
 }

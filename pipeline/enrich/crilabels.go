@@ -3,7 +3,6 @@ package enrich
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -153,11 +152,7 @@ func (c *criPodLabels) annotations(id string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cfg ociConfig
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return nil, err
-	}
-	return cfg.Annotations, nil
+	return specAnnotations(b)
 }
 
 // podLabelsRetry is how long a pod the CRI did not answer about waits

@@ -201,9 +201,36 @@ const (
 	criSandboxID        = "io.kubernetes.cri.sandbox-id"
 )
 
-// ociConfig is what bindwatch reads of an OCI bundle's config.json.
-type ociConfig struct {
-	Annotations map[string]string `json:"annotations"`
+// specAnnotations reads the annotations of an OCI spec (a bundle's
+// config.json) without decoding the rest: a container's spec carries its
+// mounts and, under linux, a seccomp profile of hundreds of system calls:
+// decoding all of an 8.6 KB spec took 0.2-0.3 ms here, reading only its
+// annotations (a few hundred bytes) 7-41 µs (BenchmarkSpecAnnotations,
+// side by side, noisy machine). The object is found by its key:
+// "annotations" followed by a colon cannot occur inside a JSON string
+// (its quotes would be escaped there), and the OCI spec has the key at the
+// top level only. A spec without annotations has none.
+func specAnnotations(b []byte) (map[string]string, error) {
+	const key = `"annotations"`
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte(key))
+		if i < 0 {
+			if !json.Valid(b) {
+				return nil, errors.New("not a JSON document")
+			}
+			return nil, nil
+		}
+		rest := bytes.TrimLeft(b[off+i+len(key):], " \t\r\n")
+		off += i + len(key)
+		if len(rest) == 0 || rest[0] != ':' {
+			continue // a value, not the key
+		}
+		var a map[string]string
+		if err := json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&a); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
 }
 
 // containerdTasks is where containerd's v2 shims keep the bundles.
@@ -236,11 +263,11 @@ func readContainerdBundle(dir string) (Workload, bool) {
 	if err != nil {
 		return Workload{}, false
 	}
-	var c ociConfig
-	if json.Unmarshal(b, &c) != nil {
+	a, err := specAnnotations(b)
+	if err != nil {
 		return Workload{}, false
 	}
-	return parseContainerdAnnotations(c.Annotations), true
+	return parseContainerdAnnotations(a), true
 }
 
 // parseContainerdAnnotations is the workload a containerd task's spec
@@ -297,9 +324,8 @@ func (f *workloadFiles) storageAnnotations(id string) (map[string]string, bool) 
 		if err != nil {
 			continue
 		}
-		var c ociConfig
-		if json.Unmarshal(b, &c) == nil {
-			return c.Annotations, true
+		if a, err := specAnnotations(b); err == nil {
+			return a, true
 		}
 	}
 	return nil, false

@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -232,5 +233,45 @@ func TestParsePodmanContainersNotThere(t *testing.T) {
 	}
 	if _, ok := parsePodmanContainers([]byte(`[{"id":"`+idB+`", not json`), idB); ok {
 		t.Error("found a container in a torn file")
+	}
+}
+
+func TestSpecAnnotations(t *testing.T) {
+	tests := []struct {
+		name, spec string
+		want       map[string]string
+		err        bool
+	}{
+		{"compact", `{"ociVersion":"1.0.2","process":{"args":["a"]},"annotations":{"k":"v"},"linux":{}}`, map[string]string{"k": "v"}, false},
+		{"indented", "{\n  \"annotations\" : {\n    \"k\": \"v\"\n  }\n}", map[string]string{"k": "v"}, false},
+		{"the word in values first", `{"process":{"args":["annotations"],"env":["X=\"annotations\":{\"k\":\"forged\"}"]},"annotations":{"k":"v"}}`, map[string]string{"k": "v"}, false},
+		{"none", `{"ociVersion":"1.0.2","process":{"args":["annotations"]}}`, nil, false},
+		{"torn before them", `{"ociVersion":"1.0.2","process":{"ar`, nil, true},
+		{"torn inside them", `{"annotations":{"k":"v`, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := specAnnotations([]byte(tt.spec))
+		if (err != nil) != tt.err || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %v, %v; want %v, error %v", tt.name, got, err, tt.want, tt.err)
+		}
+	}
+	// Every spec of the fixtures reads as a full decode does.
+	specs, _ := filepath.Glob("testdata/runtimes/*/*/*/*/*/config.json")
+	specs2, _ := filepath.Glob("testdata/runtimes/*/*/*/*/*/*/config.json")
+	for _, p := range append(append(specs, specs2...), "testdata/spec-seccomp.json") {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var full struct {
+			Annotations map[string]string `json:"annotations"`
+		}
+		if err := json.Unmarshal(b, &full); err != nil {
+			t.Fatal(err)
+		}
+		got, err := specAnnotations(b)
+		if err != nil || !reflect.DeepEqual(got, full.Annotations) || len(got) == 0 {
+			t.Errorf("%s: %v, %v; a full decode says %v", p, got, err, full.Annotations)
+		}
 	}
 }
