@@ -1,7 +1,9 @@
 package enrich
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 
@@ -160,4 +162,42 @@ func BenchmarkSpecAnnotations(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Podman's containers.json lists every container of the host: finding one
+// among 1000, entries laid out as containers/storage writes them (its
+// Container struct's order, id first), and the same list with its keys
+// sorted, which takes the decode of the whole list.
+func BenchmarkPodmanContainers1000(b *testing.B) {
+	type entry struct {
+		ID       string            `json:"id"`
+		Names    []string          `json:"names"`
+		Image    string            `json:"image"`
+		Layer    string            `json:"layer"`
+		Metadata string            `json:"metadata"`
+		Created  string            `json:"created"`
+		Flags    map[string]string `json:"flags"`
+	}
+	var list []entry
+	for i := range 1000 {
+		// Random ids, as runtimes make them.
+		id, image := fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})), fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8), 1}))
+		meta, _ := json.Marshal(map[string]any{"image-name": "docker.io/library/app:1", "image-id": image, "name": fmt.Sprintf("c%d", i)})
+		list = append(list, entry{id, []string{fmt.Sprintf("c%d", i)}, image, id, string(meta), "2026-12-06T10:00:00Z", map[string]string{"MountLabel": ""}})
+	}
+	storage, _ := json.Marshal(list)
+	var generic []map[string]any
+	_ = json.Unmarshal(storage, &generic)
+	sorted, _ := json.Marshal(generic)
+	id := list[777].ID
+	for name, file := range map[string][]byte{"storage-order": storage, "keys-sorted": sorted} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if w, ok := parsePodmanContainers(file, id); !ok || w.ContainerName != "c777" {
+					b.Fatal(w, ok)
+				}
+			}
+		})
+	}
 }

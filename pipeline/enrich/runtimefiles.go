@@ -382,31 +382,55 @@ func podman(root, id string) (Workload, bool) {
 }
 
 func parsePodmanContainers(b []byte, id string) (Workload, bool) {
-	// The file lists every container; a cheap search skips parsing it when
-	// id is not there yet.
-	if !bytes.Contains(b, []byte(id)) {
-		return Workload{}, false
+	// The file lists every container of the host. containers/storage
+	// writes each entry with its id first: decode that one entry, not the
+	// whole list. The search is for the id's first 48 digits, which
+	// bytes.Index does with vector instructions (a longer pattern takes its
+	// Rabin-Karp loop, several times slower).
+	found := false
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte(id[:48]))
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + 48
+		found = true
+		const prefix = `{"id":"`
+		if i < len(prefix) || string(b[i-len(prefix):i]) != prefix || !bytes.HasPrefix(b[i:], []byte(id+`"`)) {
+			continue
+		}
+		var c storageContainer
+		if json.NewDecoder(bytes.NewReader(b[i-len(prefix):])).Decode(&c) == nil && c.ID == id {
+			return podmanWorkload(c), true
+		}
+	}
+	if !found {
+		return Workload{}, false // not there yet
 	}
 	var list []storageContainer
 	if json.Unmarshal(b, &list) != nil {
 		return Workload{}, false
 	}
 	for _, c := range list {
-		if c.ID != id {
-			continue
+		if c.ID == id {
+			return podmanWorkload(c), true
 		}
-		var m podmanMetadata
-		_ = json.Unmarshal([]byte(c.Metadata), &m)
-		w := Workload{Source: SourcePodman, ContainerName: m.Name, Image: m.ImageName}
-		if w.ContainerName == "" && len(c.Names) > 0 {
-			w.ContainerName = c.Names[0]
-		}
-		if w.ImageDigest = digestOf(m.ImageID); w.ImageDigest == "" {
-			w.ImageDigest = digestOf(c.Image)
-		}
-		return w, true
 	}
 	return Workload{}, false
+}
+
+func podmanWorkload(c storageContainer) Workload {
+	var m podmanMetadata
+	_ = json.Unmarshal([]byte(c.Metadata), &m)
+	w := Workload{Source: SourcePodman, ContainerName: m.Name, Image: m.ImageName}
+	if w.ContainerName == "" && len(c.Names) > 0 {
+		w.ContainerName = c.Names[0]
+	}
+	if w.ImageDigest = digestOf(m.ImageID); w.ImageDigest == "" {
+		w.ImageDigest = digestOf(c.Image)
+	}
+	return w
 }
 
 // passwdHome is the home directory of uid in a passwd file; "" if none.
