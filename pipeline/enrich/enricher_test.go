@@ -238,8 +238,9 @@ func TestEnrichSetsEveryField(t *testing.T) {
 	inventoryOnly := map[string]bool{"SnapshotID": true, "Holders": true, "PortExplicit": true,
 		"SnapshotSockets": true, "SnapshotSource": true, "SnapshotIncomplete": true, "Exposure": true,
 		"Suppressed": true, // the agent's report of budget drops, not an event's
-		// The agent's heartbeat and stop records.
-		"CaptureBlind": true, "Drops": true, "LeaseExpires": true, "HeartbeatIntervalMS": true}
+		// The agent's heartbeat and stop records, and its integrity records.
+		"CaptureBlind": true, "Drops": true, "LeaseExpires": true, "HeartbeatIntervalMS": true,
+		"PublicKey": true, "SealedSeqs": true, "Signature": true}
 	typ := reflect.TypeOf(schemas.BindEvent{})
 	for i := range typ.NumField() {
 		if name := typ.Field(i).Name; !inventoryOnly[name] && !set[name] {
