@@ -316,16 +316,23 @@ func (f *workloadFiles) crio(id string) (Workload, bool) {
 	return w, true
 }
 
+// storageDrivers are containers/storage's graph drivers, by how often they
+// are used: each keeps its containers under <driver>-containers (rootless
+// Podman without fuse-overlayfs uses vfs).
+var storageDrivers = [...]string{"overlay", "vfs", "btrfs", "zfs"}
+
 // storageAnnotations reads the spec CRI-O saved for id: under the run root
 // while it runs, and under the graph root.
 func (f *workloadFiles) storageAnnotations(id string) (map[string]string, bool) {
 	for _, root := range [...]string{f.roots.RunStorage, f.roots.Storage} {
-		b, err := readState(filepath.Join(root, "overlay-containers", id, "userdata", "config.json"))
-		if err != nil {
-			continue
-		}
-		if a, err := specAnnotations(b); err == nil {
-			return a, true
+		for _, driver := range storageDrivers {
+			b, err := readState(filepath.Join(root, driver+"-containers", id, "userdata", "config.json"))
+			if err != nil {
+				continue
+			}
+			if a, err := specAnnotations(b); err == nil {
+				return a, true
+			}
 		}
 	}
 	return nil, false
@@ -374,11 +381,16 @@ type podmanMetadata struct {
 
 // podman reads id's entry in the containers.json of the storage at root.
 func podman(root, id string) (Workload, bool) {
-	b, err := readState(filepath.Join(root, "overlay-containers", "containers.json"))
-	if err != nil {
-		return Workload{}, false
+	for _, driver := range storageDrivers {
+		b, err := readState(filepath.Join(root, driver+"-containers", "containers.json"))
+		if err != nil {
+			continue
+		}
+		if w, ok := parsePodmanContainers(b, id); ok {
+			return w, true
+		}
 	}
-	return parsePodmanContainers(b, id)
+	return Workload{}, false
 }
 
 func parsePodmanContainers(b []byte, id string) (Workload, bool) {
