@@ -159,6 +159,38 @@ func checkLabels(t *testing.T, what string, rec map[string]any, want map[string]
 	}
 }
 
+// TestAgentWorkloadPodman: a container that Debian's podman (runc, the
+// cgroupfs manager, a storage of the test's own) runs from an imported
+// image listens; its records carry its name, image and image id, read from
+// the container storage's containers.json.
+func TestAgentWorkloadPodman(t *testing.T) {
+	testenv.RequireRoot(t)
+	avrotest.Require(t)
+	p := runtimes.NewPodman(t)
+	imageID := p.Import(t, runtimes.RootFS(t, runtimes.Listener(t)), "docker.io/bindwatch/db:16")
+
+	cfg, cluster := workloadAgentConfig(t)
+	cfg.Workload.StorageRoot, cfg.Workload.StorageRunRoot = p.Root, p.RunRoot
+	agent := runAgent(t, &cfg, testLogger(t))
+	testenv.Eventually(t, "the start-up inventory", 15*time.Second, func() bool { return agent.invStats.Passes.Load() >= 1 })
+
+	args := append([]string{"run", "-d", "--name", "db", "--network", "host", "--user", fmt.Sprintf("%d:%d", workloadUID, workloadUID)}, runtimes.RunLimits...)
+	id := p.Podman(t, nil, append(args, "docker.io/bindwatch/db:16", "tcp:127.0.0.1:0")...)
+	var port int
+	testenv.Eventually(t, "the container listens", 20*time.Second, func() bool {
+		port = listenPort(p.Podman(t, nil, "logs", id))
+		return port != 0
+	})
+	pid, _ := strconv.Atoi(p.Podman(t, nil, "inspect", "-f", "{{.State.Pid}}", id))
+
+	rec := listenRecord(t, workloadRecords(t, agent, cluster, 2), pid, port)
+	checkFields(t, "the podman container's listen", rec, map[string]any{
+		"container_id": id, "container_runtime": "podman", "container_name": "db",
+		"image": "docker.io/bindwatch/db:16", "image_digest": imageID, "workload_source": "podman",
+		"unit": nil, "pod_name": nil, "cgroup_owner_uid": nil,
+	})
+}
+
 // workloadAgentConfig is an agent keeping workloadUID's binds, publishing
 // schema v3 to a cluster of its own.
 func workloadAgentConfig(t *testing.T) (config.Config, *kafkatest.Cluster) {
