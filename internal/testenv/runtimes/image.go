@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,9 +35,11 @@ func Listener(t testing.TB) string {
 	t.Helper()
 	listenerOnce.Do(func() {
 		_, self, _, _ := runtime.Caller(0)
-		dir, err := os.MkdirTemp("", "bindwatch-listener-")
-		if err != nil {
-			listenerErr = err
+		// One directory per test process, named by its pid: the next
+		// test process removes those of processes that are gone.
+		removeStale(filepath.Join(os.TempDir(), "bindwatch-listener-*"))
+		dir := filepath.Join(os.TempDir(), "bindwatch-listener-"+strconv.Itoa(os.Getpid()))
+		if listenerErr = os.MkdirAll(dir, 0o755); listenerErr != nil {
 			return
 		}
 		// Runnable by the test users too.
@@ -52,6 +56,21 @@ func Listener(t testing.TB) string {
 		t.Fatalf("building the listener: %v\n%s", listenerErr, listenerOut)
 	}
 	return listenerPath
+}
+
+// removeStale removes the directories matching pattern whose name ends in
+// the pid of a process that no longer runs.
+func removeStale(pattern string) {
+	dirs, _ := filepath.Glob(pattern)
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d[strings.LastIndexByte(d, '-')+1:])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // RootFS is a tar of a root file system holding only bin as /listener: what
