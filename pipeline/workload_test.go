@@ -76,6 +76,12 @@ func TestAgentWorkloadDocker(t *testing.T) {
 		t.Errorf("pod_labels %v outside a pod", labels)
 	}
 
+	for _, rec := range []map[string]any{web, listenRecord(t, records, forgedPID, forgedPort)} {
+		b, _ := json.Marshal(map[string]any{"cgroup_path": rec["cgroup_path"], "cgroup_owner_uid": rec["cgroup_owner_uid"],
+			"container_id": rec["container_id"], "unit": rec["unit"], "container_name": rec["container_name"], "image": rec["image"],
+			"image_digest": rec["image_digest"], "workload_source": rec["workload_source"], "port": rec["port"]})
+		t.Logf("listen record: %s", b)
+	}
 	user := listenRecord(t, records, forgedPID, forgedPort)
 	checkFields(t, "the user's docker-<id>.scope", user, map[string]any{
 		"container_id": nil, "container_runtime": nil, "container_name": nil, "image": nil, "image_digest": nil,

@@ -340,7 +340,8 @@ func TestEnrichDelegatedCgroups(t *testing.T) {
 	}
 }
 
-// A snapshot record's cgroup path and owner are its first holder's.
+// A snapshot record's cgroup path, owner and workload are its first
+// holder's.
 func TestCompleteSnapshotCgroup(t *testing.T) {
 	e, tr := fixtureEnricherTree(t)
 	rec := schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "127.0.0.1", Holders: []schemas.Holder{
@@ -357,6 +358,17 @@ func TestCompleteSnapshotCgroup(t *testing.T) {
 	}
 	if deref(rec.Holders[1].ContainerID) != idA {
 		t.Errorf("second holder's container %q, want %s", deref(rec.Holders[1].ContainerID), idA)
+	}
+	if deref(rec.Unit) != "user@1999.service" || rec.Image != nil || rec.ContainerName != nil || rec.WorkloadSource != nil {
+		t.Errorf("forged container's workload: unit %q image %q name %q source %q, want the user's unit only",
+			deref(rec.Unit), deref(rec.Image), deref(rec.ContainerName), deref(rec.WorkloadSource))
+	}
+	rec = schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "0.0.0.0", Holders: []schemas.Holder{
+		{PID: 201, CgroupID: int64(tr.id(dockerScope))}, {PID: 200, CgroupID: int64(tr.id(forgedDocker))}}}
+	e.CompleteSnapshot(&rec)
+	if deref(rec.ContainerName) != "web" || deref(rec.Image) != "docker.io/library/nginx:1.27" || deref(rec.WorkloadSource) != "docker" || rec.Unit != nil {
+		t.Errorf("docker holder first: name %q image %q source %q unit %q", deref(rec.ContainerName), deref(rec.Image),
+			deref(rec.WorkloadSource), deref(rec.Unit))
 	}
 
 	rec = schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "0.0.0.0", Holders: []schemas.Holder{
