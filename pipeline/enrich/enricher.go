@@ -38,8 +38,11 @@ type Enricher struct {
 	criLabels   *criPodLabels
 	labelCache  *lru[string, map[string]string]
 	labelsAsked map[string]int64
-	log         *slog.Logger
-	resync      time.Duration
+	// deniedWarned: the warning that state files are not readable was
+	// logged.
+	deniedWarned bool
+	log          *slog.Logger
+	resync       time.Duration
 
 	cgroupMisses     atomic.Uint64
 	cgroupUnknown    atomic.Uint64

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // RuntimeRoots are where the container runtimes keep the state files a
@@ -58,6 +60,19 @@ func (r RuntimeRoots) withDefaults(rootFS string) RuntimeRoots {
 // is immutable: the background cgroup resolver shares it.
 type workloadFiles struct {
 	roots RuntimeRoots
+	// denied is the first state file the agent was not allowed to read:
+	// runtimes keep their state root's alone, and the shipped unit runs the
+	// agent unprivileged (see the enricher's warning).
+	denied atomic.Pointer[string]
+}
+
+// read is readState, noting a permission error.
+func (f *workloadFiles) read(path string) ([]byte, error) {
+	b, err := readState(path)
+	if errors.Is(err, fs.ErrPermission) {
+		f.denied.CompareAndSwap(nil, &path)
+	}
+	return b, err
 }
 
 // resolve reads what the runtime named by a container's cgroup wrote about
@@ -79,10 +94,10 @@ func (f *workloadFiles) resolve(runtime, id string, o cgroupOwner) Workload {
 	case RuntimeCRIO:
 		w, ok = f.crio(id)
 	case RuntimePodman:
-		w, ok = podman(f.roots.Storage, id)
+		w, ok = f.podman(f.roots.Storage, id)
 	case RuntimePodmanRootless:
 		if home := passwdHome(f.roots.Passwd, o.uid); home != "" {
-			w, ok = podman(filepath.Join(f.roots.Homes, home, ".local/share/containers/storage"), id)
+			w, ok = f.podman(filepath.Join(f.roots.Homes, home, ".local/share/containers/storage"), id)
 		}
 	}
 	if !ok {
@@ -129,22 +144,22 @@ const (
 )
 
 func (f *workloadFiles) docker(id string) (Workload, bool) {
-	c, ok := readDockerConfig(f.roots.Docker, id)
+	c, ok := f.readDockerConfig(f.roots.Docker, id)
 	if !ok {
 		return Workload{}, false
 	}
 	w := parseDockerConfig(c)
 	if sb := c.Config.Labels[k8sSandboxID]; sb != "" && sb != id && isContainerID(sb) {
-		if s, ok := readDockerConfig(f.roots.Docker, sb); ok {
+		if s, ok := f.readDockerConfig(f.roots.Docker, sb); ok {
 			w.PodLabels = boundLabels(s.Config.Labels, isKubeletLabel)
 		}
 	}
 	return w, true
 }
 
-func readDockerConfig(root, id string) (dockerConfig, bool) {
+func (f *workloadFiles) readDockerConfig(root, id string) (dockerConfig, bool) {
 	var c dockerConfig
-	b, err := readState(filepath.Join(root, "containers", id, "config.v2.json"))
+	b, err := f.read(filepath.Join(root, "containers", id, "config.v2.json"))
 	if err != nil || json.Unmarshal(b, &c) != nil {
 		return c, false
 	}
@@ -240,7 +255,7 @@ const containerdTasks = "io.containerd.runtime.v2.task"
 // cgroup path: the CRI's (k8s.io) is tried first, then the others there.
 func (f *workloadFiles) containerd(id string) (Workload, bool) {
 	tasks := filepath.Join(f.roots.Containerd, containerdTasks)
-	if w, ok := readContainerdBundle(filepath.Join(tasks, "k8s.io", id)); ok {
+	if w, ok := f.readContainerdBundle(filepath.Join(tasks, "k8s.io", id)); ok {
 		return w, true
 	}
 	namespaces, err := os.ReadDir(tasks)
@@ -251,15 +266,15 @@ func (f *workloadFiles) containerd(id string) (Workload, bool) {
 		if ns.Name() == "k8s.io" {
 			continue
 		}
-		if w, ok := readContainerdBundle(filepath.Join(tasks, ns.Name(), id)); ok {
+		if w, ok := f.readContainerdBundle(filepath.Join(tasks, ns.Name(), id)); ok {
 			return w, true
 		}
 	}
 	return Workload{}, false
 }
 
-func readContainerdBundle(dir string) (Workload, bool) {
-	b, err := readState(filepath.Join(dir, "config.json"))
+func (f *workloadFiles) readContainerdBundle(dir string) (Workload, bool) {
+	b, err := f.read(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return Workload{}, false
 	}
@@ -326,7 +341,7 @@ var storageDrivers = [...]string{"overlay", "vfs", "btrfs", "zfs"}
 func (f *workloadFiles) storageAnnotations(id string) (map[string]string, bool) {
 	for _, root := range [...]string{f.roots.RunStorage, f.roots.Storage} {
 		for _, driver := range storageDrivers {
-			b, err := readState(filepath.Join(root, driver+"-containers", id, "userdata", "config.json"))
+			b, err := f.read(filepath.Join(root, driver+"-containers", id, "userdata", "config.json"))
 			if err != nil {
 				continue
 			}
@@ -380,9 +395,9 @@ type podmanMetadata struct {
 }
 
 // podman reads id's entry in the containers.json of the storage at root.
-func podman(root, id string) (Workload, bool) {
+func (f *workloadFiles) podman(root, id string) (Workload, bool) {
 	for _, driver := range storageDrivers {
-		b, err := readState(filepath.Join(root, driver+"-containers", "containers.json"))
+		b, err := f.read(filepath.Join(root, driver+"-containers", "containers.json"))
 		if err != nil {
 			continue
 		}

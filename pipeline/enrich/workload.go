@@ -238,6 +238,12 @@ func (e *Enricher) pendingWorkload(id uint64, info *cgroupInfo) *cgroupInfo {
 		if len(e.retries) >= maxWorkloadRetries {
 			e.sweepRetries(now)
 		}
+		if p := e.files.denied.Load(); p != nil && !e.deniedWarned {
+			e.deniedWarned = true
+			e.log.Warn("container runtime state not readable: containers' records say workload_source pending, then none; "+
+				"the agent needs read access to the runtimes' state, root's alone (CAP_DAC_READ_SEARCH: see the unit's example-override.conf)",
+				"path", *p)
+		}
 		if len(e.retries) < maxWorkloadRetries {
 			e.retries[id] = workloadRetry{first: now, next: now + int64(workloadRetryEvery)}
 			e.workloadPending.Add(1)
