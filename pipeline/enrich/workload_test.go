@@ -275,3 +275,43 @@ func TestSpecAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// A Kubernetes container run through Docker (cri-dockerd, dockershim): the
+// kubelet's labels name the pod, and the pod's own labels are on its
+// sandbox container.
+func TestWorkloadDockerKubelet(t *testing.T) {
+	root := t.TempDir()
+	write := func(id string, labels map[string]string, name string) {
+		dir := filepath.Join(root, "containers", id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c := map[string]any{"ID": id, "Name": name, "Image": "sha256:" + idC,
+			"Config": map[string]any{"Image": "registry.k8s.io/coredns/coredns:v1.11.1", "Labels": labels}}
+		b, _ := json.Marshal(c)
+		if err := os.WriteFile(filepath.Join(dir, "config.v2.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := map[string]string{k8sPodName: "coredns-5d78c9869d-x2x7q", k8sPodNamespace: "kube-system", k8sPodUID: "3e1c"}
+	sandbox := map[string]string{"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d", "io.kubernetes.docker.type": "podsandbox",
+		"annotation.kubernetes.io/config.seen": "2026-12-06T10:00:00Z"}
+	for k, v := range pod {
+		sandbox[k] = v
+	}
+	write(idB, sandbox, "/k8s_POD_coredns-5d78c9869d-x2x7q_kube-system_3e1c_0")
+	container := map[string]string{k8sContainerName: "coredns", k8sSandboxID: idB, "io.kubernetes.docker.type": "container"}
+	for k, v := range pod {
+		container[k] = v
+	}
+	write(idA, container, "/k8s_coredns_coredns-5d78c9869d-x2x7q_kube-system_3e1c_0")
+
+	f := &workloadFiles{roots: RuntimeRoots{Docker: root}}
+	got, ok := f.docker(idA)
+	want := Workload{Source: SourceDocker, ContainerName: "coredns", Image: "registry.k8s.io/coredns/coredns:v1.11.1",
+		ImageDigest: "sha256:" + idC, PodName: "coredns-5d78c9869d-x2x7q", PodNamespace: "kube-system", PodUID: "3e1c",
+		PodLabels: map[string]string{"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"}}
+	if !ok || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, %v\nwant %+v", got, ok, want)
+	}
+}
