@@ -128,6 +128,9 @@ func TestPackageLifecycle(t *testing.T) {
 		}
 	}
 
+	// The agent's ExecStartPre= gives its group the host's tracefs files:
+	// no other test may put them back meanwhile.
+	testenv.LockTracefs(t)
 	c := boot(t, root, bpffs)
 	t.Logf("container booted at %v", time.Since(start).Round(time.Millisecond))
 	env := &lifecycle{c: c, root: root, pins: pins, brokers: brokers, metrics: metricsAddr}

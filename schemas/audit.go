@@ -119,4 +119,6 @@ type Finding struct {
 	Suppressed        *int64 `avro:"suppressed" json:"suppressed"`
 	AwaitingInventory bool   `avro:"awaiting_inventory" json:"awaiting_inventory"`
 	Workload
+	ContainerRuntime *string `avro:"container_runtime" json:"container_runtime"`
+	CgroupOwnerUID   *int64  `avro:"cgroup_owner_uid" json:"cgroup_owner_uid"`
 }

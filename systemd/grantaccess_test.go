@@ -47,9 +47,11 @@ func runGrantAccess(group string) error {
 
 // keepTracefsPerms puts back, when t ends, the owner and mode of every
 // tracefs file the grant may change: the host's tracefs is shared with
-// everything else on the machine.
+// everything else on the machine. Until then, no other test may change them
+// (testenv.LockTracefs).
 func keepTracefsPerms(t *testing.T) {
 	t.Helper()
+	testenv.LockTracefs(t)
 	root, err := hostaccess.FindRoot()
 	if err != nil {
 		return

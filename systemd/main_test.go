@@ -18,9 +18,31 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// First: ExecStartPre= has the environment of ExecStart=.
 	if group := os.Getenv(grantAccessVar); group != "" {
 		if err := runGrantAccess(group); err != nil {
 			fmt.Fprintln(os.Stderr, "grant-access:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if addr := os.Getenv(holdVar); addr != "" {
+		if err := runHolder(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "holder:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if target := os.Getenv(ptraceVar); target != "" {
+		if err := runPtraceProbe(target); err != nil {
+			fmt.Fprintln(os.Stderr, "ptrace probe:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if os.Getenv(ioUringVar) != "" {
+		if err := runIoUringChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "io_uring child:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)

@@ -70,10 +70,10 @@ func TestUnitUnderSystemd(t *testing.T) {
 		for _, s := range rep.Steps {
 			t.Logf("%-21s %-5v %s%s", s.Name, s.OK, s.Detail, s.Err)
 		}
-		if f := rep.failed(); len(f) > 0 || len(rep.Steps) < 8 {
+		if f := rep.failed(); len(f) > 0 || len(rep.Steps) < 9 {
 			t.Errorf("%d steps, failed: %q", len(rep.Steps), f)
 		}
-		if want := "8 of 8 steps ok"; !strings.Contains(props["StatusText"], want) {
+		if want := "9 of 9 steps ok"; !strings.Contains(props["StatusText"], want) {
 			t.Errorf("status %q, want it to say %q (READY=1 with STATUS=)", props["StatusText"], want)
 		}
 	})
@@ -125,6 +125,32 @@ func TestUnitUnderSystemd(t *testing.T) {
 // /etc with the unit installed as a package would install it.
 func buildContainerRoot(t *testing.T, root, text string) {
 	t.Helper()
+	// ExecStart becomes the stand-in, in service mode.
+	standin := "ExecStart=/opt/bindwatch/standin\nEnvironment=" + standinVar + "=auto " + serviceVar + "=1 " +
+		pinDirVar + "=/sys/fs/bpf/bindwatch " + reportVar + "=/var/lib/bindwatch/report.json"
+	unit, n := replaceLine(text, "ExecStart=", standin)
+	if n != 1 {
+		t.Fatalf("%d ExecStart= lines", n)
+	}
+	// ExecStartPre= runs the test binary as bindwatch grant-access.
+	unit, n = replaceLine(unit, "ExecStartPre=", "ExecStartPre=+/usr/bin/env "+grantAccessVar+"=bindwatch /opt/bindwatch/standin")
+	if n != 1 {
+		t.Fatalf("%d ExecStartPre= lines", n)
+	}
+	layOutRoot(t, root, unit, map[string]string{
+		"etc/systemd/system/bindwatch.service.d/" + exampleDropIn: testenv.ReadFile(t, unitFile+".d/"+exampleDropIn),
+		// Shorter than the unit's 30 s so the watchdog test takes seconds.
+		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=5s\nRestartSec=1s\n",
+		"etc/bindwatch/kafka-password":                        "not-a-secret",
+	})
+}
+
+// layOutRoot lays out an OS tree for BootContainer: a fresh /etc with unit
+// installed and enabled as bindwatch.service, its sysusers and tmpfiles
+// files, and files (contents by path under root); this test binary is
+// /opt/bindwatch/standin.
+func layOutRoot(t *testing.T, root, unit string, files map[string]string) {
+	t.Helper()
 	for _, d := range []string{"usr", "etc/systemd/system/multi-user.target.wants", "etc/systemd/system/bindwatch.service.d",
 		"etc/sysusers.d", "etc/tmpfiles.d", "etc/bindwatch", "opt/bindwatch", "var", "tmp", "root", "proc", "sys", "dev", "run"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -138,33 +164,14 @@ func buildContainerRoot(t *testing.T, root, text string) {
 			t.Fatal(err)
 		}
 	}
-	// ExecStart becomes the stand-in, in service mode.
-	standin := "ExecStart=/opt/bindwatch/standin\nEnvironment=" + standinVar + "=auto " + serviceVar + "=1 " +
-		pinDirVar + "=/sys/fs/bpf/bindwatch " + reportVar + "=/var/lib/bindwatch/report.json"
-	unit, n := replaceLine(text, "ExecStart=", standin)
-	if n != 1 {
-		t.Fatalf("%d ExecStart= lines", n)
-	}
-	// ExecStartPre= runs the test binary as bindwatch grant-access.
-	unit, n = replaceLine(unit, "ExecStartPre=", "ExecStartPre=+/usr/bin/env "+grantAccessVar+"=bindwatch /opt/bindwatch/standin")
-	if n != 1 {
-		t.Fatalf("%d ExecStartPre= lines", n)
-	}
-	dropIn, err := os.ReadFile(unitFile + ".d/example-override.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := testenv.ContainerEtc("bindwatch-test")
-	maps.Copy(files, map[string]string{
-		"etc/systemd/system/bindwatch.service":                         unit,
-		"etc/systemd/system/bindwatch.service.d/example-override.conf": string(dropIn),
-		// Shorter than the unit's 30 s so the watchdog test takes seconds.
-		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nWatchdogSec=5s\nRestartSec=1s\n",
-		"etc/bindwatch/kafka-password":                        "not-a-secret",
-		"etc/sysusers.d/bindwatch.conf":                       testenv.ReadFile(t, "bindwatch.sysusers"),
-		"etc/tmpfiles.d/bindwatch.conf":                       testenv.ReadFile(t, "bindwatch.tmpfiles"),
+	all := testenv.ContainerEtc("bindwatch-test")
+	maps.Copy(all, map[string]string{
+		"etc/systemd/system/bindwatch.service": unit,
+		"etc/sysusers.d/bindwatch.conf":        testenv.ReadFile(t, "bindwatch.sysusers"),
+		"etc/tmpfiles.d/bindwatch.conf":        testenv.ReadFile(t, "bindwatch.tmpfiles"),
 	})
-	for name, content := range files {
+	maps.Copy(all, files)
+	for name, content := range all {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}

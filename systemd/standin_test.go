@@ -120,6 +120,8 @@ func runStandin() error {
 			r.add("enrich", detail, err)
 		}
 		r.add("pin", "", pinEvents(probe))
+		detail, err := blindSpots(probe)
+		r.add("cgroup programs", detail, err)
 	}
 	detail, err := readOtherUsersProc()
 	r.add("proc of another user", detail, err)
@@ -218,7 +220,31 @@ func enrichOne(ev *bpf.Event, log *slog.Logger) (string, error) {
 	if ev.BoundIf != 0 && out.BoundIfName == nil {
 		return detail, fmt.Errorf("interface %d not named", ev.BoundIf)
 	}
+	// The parent is root's process: its exe is another user's, shown only
+	// to who may ptrace it.
+	if os.Getenv(binderVar) == "parent" {
+		if out.Exe == nil {
+			return detail, fmt.Errorf("exe of pid %d not read", ev.PID)
+		}
+		detail += " exe " + *out.Exe
+	}
 	return detail, nil
+}
+
+// blindSpots fails when the probe could not attach every program: the
+// cgroup socket programs need CAP_NET_ADMIN. SCTP's listen is left out: it
+// is seen only when the sctp module is loaded, whatever the privileges.
+func blindSpots(p *bpf.Probe) (string, error) {
+	var blind []string
+	for _, b := range p.BlindSpots() {
+		if !strings.HasPrefix(b, "SCTP listen") {
+			blind = append(blind, b)
+		}
+	}
+	if len(blind) > 0 {
+		return "", fmt.Errorf("not seen: %s", strings.Join(blind, "; "))
+	}
+	return "every program attached", nil
 }
 
 // pinEvents pins the ring buffer map where the agent will pin its objects,

@@ -172,7 +172,7 @@ func learnPolicy(ctx context.Context, cfg *auditconfig.Config, dialer *kafka.Dia
 		return err
 	}
 	header := fmt.Sprintf("Learned by bindwatch audit --learn %s from %s, %s: %d events, %d rules,\n"+
-		"%d listeners left commented out (no executable known).\n"+
+		"%d listeners left commented out (no executable, unit or image known).\n"+
 		"Every rule allows what was seen; review each before use: a listener that\n"+
 		"should not exist is allowed here too.", d, cfg.EventsTopic, time.Now().UTC().Format(time.RFC3339), n, l.Len(), l.Unknown())
 	if err := l.Write(f, header); err != nil {

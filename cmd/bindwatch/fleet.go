@@ -14,6 +14,7 @@ import (
 	"time"
 
 	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
+	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/audit/stream"
 )
@@ -73,7 +74,7 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 	enc := json.NewEncoder(out)
 	tw := tabwriter.NewWriter(out, 0, 8, 1, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(tw, "HOST\tPROTO\tADDR\tPORT\tEXPOSURE\tNETNS\tCONTAINER\tPID\tUID\tCOMM\tEXE\tSINCE")
+		fmt.Fprintln(tw, "HOST\tPROTO\tADDR\tPORT\tEXPOSURE\tNETNS\tCONTAINER\tWORKLOAD\tPID\tUID\tCOMM\tEXE\tSINCE")
 	}
 	for _, l := range ls {
 		if !f.keep(l) {
@@ -85,8 +86,9 @@ func fleetListeners(f fleetFlags, asJSON bool) error {
 			}
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\n", l.Host, l.Protocol, l.Addr, l.Port, l.Exposure,
-			l.Key.NetNS, orDash(shortID(l.ContainerID)), l.PID, l.UID, l.Comm, orDash(l.Exe), l.Since.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", l.Host, l.Protocol, l.Addr, l.Port, l.Exposure,
+			l.Key.NetNS, orDash(shortID(l.ContainerID)), workloadCell(record.WorkloadOut(l.Workload), l.CgroupOwnerUID),
+			l.PID, l.UID, l.Comm, orDash(l.Exe), l.Since.UTC().Format(time.RFC3339))
 	}
 	if !asJSON {
 		return tw.Flush()
@@ -102,11 +104,13 @@ func orDash(s string) string {
 }
 
 func fleetJSON(l *state.Listener) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"host": l.Host, "host_id": l.HostID, "boot_id": l.BootID, "netns_id": l.Key.NetNS, "cookie": l.Key.Cookie,
 		"protocol": l.Protocol, "family": l.Family, "addr": l.Addr, "port": l.Port, "exposure": l.Exposure,
 		"host_netns": l.HostNetNS, "pid": l.PID, "uid": l.UID, "comm": l.Comm, "exe": l.Exe,
 		"container_id": l.ContainerID, "container_runtime": l.Runtime, "cgroup_path": l.CgroupPath,
 		"cgroup_owner_uid": l.CgroupOwnerUID, "since": l.Since.UTC().Format(time.RFC3339Nano),
 	}
+	addWorkload(m, record.WorkloadOut(l.Workload))
+	return m
 }

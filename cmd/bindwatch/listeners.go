@@ -97,7 +97,7 @@ func (unnumbered) ReserveSeq(uint64) (uint64, error) { return 0, nil }
 
 func writeListenerTable(out *bufio.Writer, recs []schemas.BindEvent) {
 	tw := tabwriter.NewWriter(out, 0, 8, 1, ' ', 0)
-	fmt.Fprintln(tw, "PROTO\tADDR\tPORT\tEXPOSURE\tNETNS\tBACKLOG\tCONTAINER\tPROCESSES")
+	fmt.Fprintln(tw, "PROTO\tADDR\tPORT\tEXPOSURE\tNETNS\tBACKLOG\tCONTAINER\tWORKLOAD\tPROCESSES")
 	for i := range recs {
 		r := &recs[i]
 		netns := fmt.Sprint(r.NetNSID)
@@ -112,8 +112,8 @@ func writeListenerTable(out *bufio.Writer, recs []schemas.BindEvent) {
 			}
 			procs = append(procs, fmt.Sprintf("pid=%d,fd=%d,uid=%d,%s", h.PID, h.FD, h.UID, exe))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", r.Protocol, r.Addr, r.Port, deref(r.Exposure), netns,
-			r.Backlog, shortID(deref(r.ContainerID)), strings.Join(procs, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Protocol, r.Addr, r.Port, deref(r.Exposure), netns,
+			r.Backlog, shortID(deref(r.ContainerID)), workloadCell(eventWorkload(r), r.CgroupOwnerUID), strings.Join(procs, " "))
 	}
 	tw.Flush()
 }
@@ -139,7 +139,7 @@ func listenerJSON(r *schemas.BindEvent) map[string]any {
 		holders = append(holders, map[string]any{"pid": h.PID, "fd": h.FD, "uid": h.UID, "comm": h.Comm,
 			"exe": h.Exe, "cgroup_id": h.CgroupID, "container_id": h.ContainerID})
 	}
-	return map[string]any{
+	m := map[string]any{
 		"protocol": r.Protocol, "family": r.Family, "addr": r.Addr, "port": r.Port, "cookie": uint64(r.Cookie),
 		"exposure": r.Exposure, "host_netns": r.HostNetNS, "netns_id": r.NetNSID, "backlog": r.Backlog,
 		"port_explicit": r.PortExplicit, "bound_if": r.BoundIf, "reuseaddr": r.ReuseAddr, "reuseport": r.ReusePort,
@@ -148,4 +148,52 @@ func listenerJSON(r *schemas.BindEvent) map[string]any {
 		"cgroup_path": r.CgroupPath, "cgroup_owner_uid": r.CgroupOwnerUID,
 		"pid": r.PID, "uid": r.UID, "comm": r.Comm, "holders": holders,
 	}
+	addWorkload(m, eventWorkload(r))
+	return m
+}
+
+// eventWorkload is a record's workload fields, as the audit's records
+// group them.
+func eventWorkload(r *schemas.BindEvent) schemas.Workload {
+	w := schemas.Workload{
+		Unit: r.Unit, ContainerName: r.ContainerName, Image: r.Image, ImageDigest: r.ImageDigest,
+		PodName: r.PodName, PodNamespace: r.PodNamespace, PodUID: r.PodUID, PodLabels: r.PodLabels,
+		WorkloadSource: r.WorkloadSource,
+	}
+	if w.PodLabels == nil {
+		w.PodLabels = map[string]string{}
+	}
+	return w
+}
+
+// addWorkload puts a workload's fields in a -j object, with the names
+// and nulls of the schemas.
+func addWorkload(m map[string]any, w schemas.Workload) {
+	m["unit"], m["container_name"], m["image"], m["image_digest"] = w.Unit, w.ContainerName, w.Image, w.ImageDigest
+	m["pod_name"], m["pod_namespace"], m["pod_uid"], m["pod_labels"] = w.PodName, w.PodNamespace, w.PodUID, w.PodLabels
+	m["workload_source"] = w.WorkloadSource
+}
+
+// workloadCell is the WORKLOAD column: a host process's unit, or a
+// container's image and pod namespace (ns=). Where a user controls the
+// cgroup (owner set) they are that user's words, which the policy
+// believes only with trust: user: the cell says whose (claimed-by-uid=).
+func workloadCell(w schemas.Workload, owner *int64) string {
+	var parts []string
+	if w.Unit != nil {
+		parts = append(parts, "unit="+*w.Unit)
+	}
+	if w.Image != nil {
+		parts = append(parts, "image="+*w.Image)
+	}
+	if w.PodNamespace != nil {
+		parts = append(parts, "ns="+*w.PodNamespace)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	if owner != nil {
+		parts = append(parts, fmt.Sprintf("claimed-by-uid=%d", *owner))
+	}
+	return strings.Join(parts, ",")
 }

@@ -14,8 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/deploy/internal/series"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/deploy/internal/deploytest"
 )
 
 const dashboardFile = "bindwatch.json"
@@ -170,13 +169,13 @@ func queries(d dashboard) map[string][]string {
 // Every series a query names is one bindwatch exports: a misspelt series
 // is an empty panel nobody notices.
 func TestQueriesNameExportedSeries(t *testing.T) {
-	have, err := series.Exported()
+	have, err := deploytest.Exported()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for title, exprs := range queries(load(t)) {
 		for _, e := range exprs {
-			for _, name := range series.Named.FindAllString(e, -1) {
+			for _, name := range deploytest.Named.FindAllString(e, -1) {
 				if !slices.Contains(have, name) {
 					t.Errorf("panel %q names %s, which bindwatch does not export", title, name)
 				}
@@ -208,7 +207,7 @@ func TestDashboardShowsWhatOperatorsLookAt(t *testing.T) {
 // Every query parses as PromQL: promtool checks them as recording rules,
 // with Grafana's variables given values.
 func TestQueriesParse(t *testing.T) {
-	tool := promtool(t)
+	tool := deploytest.Promtool(t, "../..")
 	var rules strings.Builder
 	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
 	n := 0
@@ -227,17 +226,4 @@ func TestQueriesParse(t *testing.T) {
 	if out, err := exec.Command(tool, "check", "rules", f).CombinedOutput(); err != nil {
 		t.Errorf("promtool check rules: %v\n%s\n%s", err, out, rules.String())
 	}
-}
-
-func promtool(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	if p, err := filepath.Abs("../../.cache/prometheus/usr/bin/promtool"); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return testenv.RequireTool(t, "promtool", "prometheus (.ci/install-deps unpacks it under .cache/prometheus)")
 }

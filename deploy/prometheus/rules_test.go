@@ -7,15 +7,13 @@ package prometheus_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/bindwatch/bindwatch/deploy/internal/series"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/deploy/internal/deploytest"
 )
 
 const (
@@ -59,23 +57,8 @@ func readYAML(t *testing.T, name string, v any) {
 	}
 }
 
-// promtool finds Debian's promtool: on PATH, or where .ci/install-deps
-// unpacks it (the Makefile puts that on PATH; a bare go test does not).
-func promtool(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("promtool"); err == nil {
-		return p
-	}
-	if p, err := filepath.Abs("../../.cache/prometheus/usr/bin/promtool"); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return testenv.RequireTool(t, "promtool", "prometheus (.ci/install-deps unpacks it under .cache/prometheus)")
-}
-
 func TestPromtool(t *testing.T) {
-	tool := promtool(t)
+	tool := deploytest.Promtool(t, "../..")
 	for _, args := range [][]string{{"check", "rules", rulesFile}, {"test", "rules", testsFile}} {
 		out, err := exec.Command(tool, args...).CombinedOutput()
 		if err != nil {
@@ -114,7 +97,7 @@ func TestEveryAlertFiresInATest(t *testing.T) {
 
 func exported(t *testing.T) []string {
 	t.Helper()
-	names, err := series.Exported()
+	names, err := deploytest.Exported()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +110,7 @@ func TestRulesNameExportedSeries(t *testing.T) {
 	have := exported(t)
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
-			for _, name := range series.Named.FindAllString(r.Expr, -1) {
+			for _, name := range deploytest.Named.FindAllString(r.Expr, -1) {
 				switch {
 				case slices.Contains(have, name):
 				case g.Name == plannedGroup && slices.Contains(planned, name):

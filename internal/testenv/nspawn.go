@@ -55,9 +55,9 @@ type Container struct {
 // BootContainer boots systemd in root with systemd-nspawn and returns once
 // the container's PID 1 runs. The container shares the host's network, has
 // the host's tracefs, bpffs (a bpffs the caller mounted) as /sys/fs/bpf, and
-// CAP_BPF, CAP_PERFMON and the bpf and perf_event_open system calls: what a
-// host grants its own services, and nspawn keeps from its containers by
-// default. A cleanup, registered after the caller's mounts and so run before
+// CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and the bpf and perf_event_open system
+// calls: what a host grants its own services, and nspawn keeps from its
+// containers by default (CAP_NET_ADMIN only with a private network). A cleanup, registered after the caller's mounts and so run before
 // they go, powers it off and logs the console's tail if the test failed.
 func BootContainer(t testing.TB, root, bpffs, machine string) *Container {
 	t.Helper()
@@ -66,7 +66,7 @@ func BootContainer(t testing.TB, root, bpffs, machine string) *Container {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	boot := exec.CommandContext(ctx, nspawn, "-D", root, "--boot", "--register=no", "--keep-unit",
 		"--machine="+machine,
-		"--capability=CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf perf_event_open",
+		"--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN", "--system-call-filter=bpf perf_event_open pidfd_getfd",
 		// What the host's systemd mounts at boot and a container lacks.
 		"--bind=/sys/kernel/tracing", "--bind="+bpffs+":/sys/fs/bpf",
 		"--console=read-only")

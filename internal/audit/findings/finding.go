@@ -54,6 +54,10 @@ type Finding struct {
 	Time        time.Time // of the transition: the record that caused it
 	Seq         int64     // of that record, in its host's boot
 	Workload    state.Workload
+	// Runtime and CgroupOwnerUID say whose words Workload and ContainerID
+	// are: a runtime's, or (owner set) a user's.
+	Runtime        string
+	CgroupOwnerUID *int64
 
 	// Coverage findings: why (a reason code), in a sentence, and what is
 	// missing.

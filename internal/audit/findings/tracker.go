@@ -81,10 +81,13 @@ func (t *Tracker) Apply(h *state.Host, res state.Result, ev *state.Event) (out [
 	m, ok := t.emitted[h.HostID]
 	replayed = ok && m.BootID == ev.BootID && ev.Seq <= m.Seq
 	for _, c := range res.Changes {
-		if c.Op == state.Added {
+		switch c.Op {
+		case state.Added:
 			out = t.added(h, c.L, ev, out)
-		} else {
+		case state.Removed:
 			out = t.removed(h, c.L, ev, out)
+		case state.Updated:
+			out = t.updated(h, c.L, ev, out)
 		}
 	}
 	if res.Completed {
@@ -101,6 +104,8 @@ func listener(l *state.Listener) policy.Listener {
 		Host: l.Host, ContainerID: l.ContainerID, Runtime: l.Runtime, Exe: l.Exe, Comm: l.Comm, UID: l.UID,
 		Protocol: l.Protocol, Addr: a, Port: int(l.Port), Exposure: l.Exposure, HostNetNS: l.HostNetNS,
 		CgroupPath: l.CgroupPath, CgroupOwnerUID: l.CgroupOwnerUID,
+		Unit: l.Workload.Unit, ContainerName: l.Workload.ContainerName, Image: l.Workload.Image,
+		ImageDigest: l.Workload.ImageDigest, PodNamespace: l.Workload.PodNamespace, PodLabels: l.Workload.PodLabels,
 	}
 }
 
@@ -198,6 +203,40 @@ func (t *Tracker) removed(h *state.Host, l *state.Listener, ev *state.Event, out
 		}
 	}
 	if h.Complete && len(matched) > 0 {
+		out = t.checkWants(h, ev, out)
+	}
+	return out
+}
+
+// updated judges a listener again whose workload arrived late: its
+// service's finding opens if it is now unallowed, resolves if it was the
+// last unallowed member and no longer is, and stays as it is if the
+// verdict did not change (no open-resolve-open for the same finding).
+func (t *Tracker) updated(h *state.Host, l *state.Listener, ev *state.Event, out []Finding) []Finding {
+	was, _ := t.count(h, l, -1) // as judged before, by its memo
+	l.Memo = nil
+	bad, matched := t.count(h, l, 1)
+	id := ListenerID(l.HostID, l.HostNetNS, l.Key.NetNS, l.Protocol, l.Addr, l.Port)
+	switch {
+	case bad && t.open[id] == nil:
+		out = t.transition(fromListener(l), ev, out)
+	case was && !bad:
+		if f := t.open[id]; f != nil && len(t.unallowed[id]) == 0 {
+			g := *f
+			g.State = Resolved
+			out = t.transition(g, ev, out)
+		}
+	}
+	for _, r := range matched {
+		if t.wants[h.HostID][r] == 1 {
+			if f := t.open[RequireID(h.HostID, r.Name)]; f != nil {
+				g := *f
+				g.State = Resolved
+				out = t.transition(g, ev, out)
+			}
+		}
+	}
+	if h.Complete {
 		out = t.checkWants(h, ev, out)
 	}
 	return out

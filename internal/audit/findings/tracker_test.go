@@ -142,3 +142,69 @@ func TestReevaluate(t *testing.T) {
 		t.Fatalf("reload back: %s", s)
 	}
 }
+
+// The policy sees a listener's workload: an image rule allows a container
+// of that image, and a finding for another names its workload.
+func TestPolicySeesWorkload(t *testing.T) {
+	p, err := policy.Parse("p.yaml", []byte("rules:\n- {name: nginx, action: allow, match: {image: \"docker.io/library/nginx:*\", port: 80}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, tr := state.New(), New(p)
+	seq := int64(0)
+	listen := func(cookie int64, w state.Workload) []Finding {
+		seq++
+		ev := &state.Event{Kind: state.KindListen, Host: "h1", HostID: "id1", BootID: "b1", Seq: seq, Time: time.Unix(1000+seq, 0),
+			Protocol: "TCP", Addr: "0.0.0.0", Port: 80, Cookie: cookie, NetNS: cookie, Exe: "/usr/sbin/nginx", Exposure: "wildcard",
+			ContainerID: "abc", Runtime: "docker", Workload: w}
+		res := tb.Apply(ev)
+		out, _ := tr.Apply(tb.Hosts["id1"], res, ev)
+		return out
+	}
+	if out := listen(1, state.Workload{Image: "docker.io/library/nginx:1.27", Source: "docker"}); len(out) != 0 {
+		t.Errorf("nginx's image raised %v", out)
+	}
+	httpd := state.Workload{Image: "docker.io/library/httpd:2.4", ContainerName: "web-2", PodNamespace: "shop", Source: "docker"}
+	out := listen(2, httpd)
+	if states(out) != "open " || out[0].Workload.Image != httpd.Image || out[0].Workload.ContainerName != "web-2" || out[0].Workload.PodNamespace != "shop" {
+		t.Errorf("httpd's image: %+v", out)
+	}
+}
+
+// A container whose workload was pending when it listened is a finding
+// (nothing says it is nginx yet), resolved when a later record of the
+// container brings its image; one whose image is not allowed stays open,
+// without a second transition.
+func TestLateWorkloadResolves(t *testing.T) {
+	p, err := policy.Parse("p.yaml", []byte("rules:\n- {name: nginx, action: allow, match: {image: \"docker.io/library/nginx:*\"}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, tr := state.New(), New(p)
+	seq := int64(0)
+	apply := func(kind, id string, port int32, cookie int64, w state.Workload) []Finding {
+		seq++
+		ev := &state.Event{Kind: kind, Host: "h1", HostID: "id1", BootID: "b1", Seq: seq, Time: time.Unix(1000+seq, 0),
+			Protocol: "TCP", Addr: "0.0.0.0", Port: port, Cookie: cookie, NetNS: cookie, Exe: "/usr/sbin/nginx", Exposure: "wildcard",
+			ContainerID: id, Runtime: "docker", Workload: w}
+		res := tb.Apply(ev)
+		out, _ := tr.Apply(tb.Hosts["id1"], res, ev)
+		return out
+	}
+	pending := state.Workload{Source: state.SourcePending}
+	nginx := apply(state.KindListen, "c1", 80, 1, pending)
+	httpd := apply(state.KindListen, "c2", 80, 2, pending)
+	if states(nginx) != "open " || states(httpd) != "open " {
+		t.Fatalf("pending listeners: %v %v", nginx, httpd)
+	}
+	// A bind of each container, with the workload the agent found since.
+	if out := apply(state.KindBind, "c1", 0, 3, state.Workload{Image: "docker.io/library/nginx:1.27", Source: "docker"}); states(out) != "resolved " || out[0].ID != nginx[0].ID {
+		t.Errorf("nginx's image arrived: %v", out)
+	}
+	if out := apply(state.KindBind, "c2", 0, 4, state.Workload{Image: "docker.io/library/httpd:2.4", Source: "docker"}); len(out) != 0 {
+		t.Errorf("httpd's image arrived: %v, want its finding left open", out)
+	}
+	if out := apply(state.KindClose, "c2", 80, 2, state.Workload{}); states(out) != "resolved " || out[0].ID != httpd[0].ID {
+		t.Errorf("httpd closed: %v", out)
+	}
+}

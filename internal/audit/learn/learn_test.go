@@ -154,3 +154,104 @@ func TestLearnedPolicyIsNoBroaderThanSeen(t *testing.T) {
 		}
 	}
 }
+
+func TestImageGlob(t *testing.T) {
+	for _, c := range []struct{ ref, want string }{
+		{"docker.io/library/nginx:1.27", "docker.io/library/nginx:*"},
+		{"docker.io/library/nginx:1.27@sha256:" + strings.Repeat("ab", 32), "docker.io/library/nginx:*"},
+		{"docker.io/library/nginx@sha256:" + strings.Repeat("ab", 32), "docker.io/library/nginx@*"},
+		{"localhost:5000/app:v1", "localhost:5000/app:*"},
+		{"localhost:5000/app", "localhost:5000/app"}, // no tag: itself
+		{"nginx", "nginx"},
+		{"nginx:latest", "nginx:*"},
+		// An image id names no repository: itself, not "sha256:*".
+		{"sha256:" + strings.Repeat("ab", 32), "sha256:" + strings.Repeat("ab", 32)},
+		{strings.Repeat("ab", 32), strings.Repeat("ab", 32)},
+		{"sha256:abcd", "sha256:abcd"},
+		{"quay.io/x/we*rd:1", `quay.io/x/we\*rd:*`},
+	} {
+		if got := imageGlob(c.ref); got != c.want {
+			t.Errorf("imageGlob(%q) = %q, want %q", c.ref, got, c.want)
+		}
+	}
+}
+
+// One rule per workload: a container's image repository and pod
+// namespace, a host service's unit, the executable otherwise; each allows
+// what was seen and no more, and nothing of a user's words is taken.
+func TestLearnedWorkloadRules(t *testing.T) {
+	owner := func(uid int64) *int64 { return &uid }
+	str := func(s string) *string { return &s }
+	nginx := state.Workload{Image: "docker.io/library/nginx:1.27", ContainerName: "web-1", PodNamespace: "shop", Source: "containerd-cri"}
+	seen := []*state.Listener{
+		{Host: "a", ContainerID: "c1", Runtime: "containerd", Exe: "/usr/sbin/nginx", Comm: "nginx", Protocol: "TCP", Port: 80, Exposure: "wildcard", Workload: nginx},
+		{Host: "b", ContainerID: "c2", Runtime: "containerd", Exe: "/usr/sbin/nginx", Comm: "nginx", Protocol: "TCP", Port: 80, Exposure: "wildcard",
+			Workload: state.Workload{Image: "docker.io/library/nginx:1.26", PodNamespace: "shop"}},
+		{Host: "a", Exe: "/usr/sbin/sshd", Protocol: "TCP", Port: 22, Exposure: "wildcard", CgroupPath: str("/system.slice/ssh.service"),
+			Workload: state.Workload{Unit: "ssh.service"}},
+		// A user's service, in its delegated subtree: the unit is its
+		// user's choosing, so the executable is learned.
+		{Host: "a", Exe: "/usr/bin/python3.11", UID: 1000, Protocol: "TCP", Port: 8000, Exposure: "loopback", CgroupOwnerUID: owner(1000),
+			CgroupPath: str("/user.slice/user-1000.slice/user@1000.service/app.slice/web.service"), Workload: state.Workload{Unit: "user@1000.service"}},
+		// A login session's scope holds whatever the user ran there.
+		{Host: "a", Exe: "/usr/bin/nc.openbsd", UID: 1000, Protocol: "TCP", Port: 9000, Exposure: "wildcard",
+			CgroupPath: str("/user.slice/user-1000.slice/session-3.scope"), Workload: state.Workload{Unit: "session-3.scope"}},
+		// A container whose image was not known: its executable.
+		{Host: "a", ContainerID: "c3", Runtime: "docker", Exe: "/app/server", Protocol: "TCP", Port: 8080, Exposure: "wildcard"},
+		// A rootless container claiming nginx: its runtime and owner, as
+		// before; the claim is not learned.
+		{Host: "a", ContainerID: "c4", Runtime: "podman-rootless", CgroupOwnerUID: owner(1000), Exe: "/usr/sbin/nginx", Protocol: "TCP", Port: 8081, Exposure: "wildcard",
+			Workload: state.Workload{Image: "docker.io/library/nginx:1.27"}},
+	}
+	// A container with neither image nor executable: not a rule.
+	blind := &state.Listener{Host: "a", ContainerID: "c5", Runtime: "docker", Comm: "srv", Protocol: "UDP", Port: 5000, Exposure: "wildcard"}
+	text, p := learnAndParse(t, append(seen, blind))
+	allowed := func(s *state.Listener) *policy.Rule {
+		pl := listenerOf(s)
+		pl.Unit, pl.Image, pl.PodNamespace, pl.ContainerName = s.Workload.Unit, s.Workload.Image, s.Workload.PodNamespace, s.Workload.ContainerName
+		return p.Allowed(&pl)
+	}
+	for _, s := range seen {
+		if allowed(s) == nil {
+			t.Errorf("learned policy does not allow %+v\n%s", s, text)
+		}
+	}
+	for _, want := range []string{
+		"# seen on 2 hosts: a, b\n  - name: \"nginx-tcp-80\"\n    action: allow\n    match:\n      container: \"containerd\"\n      image: \"docker.io/library/nginx:*\"\n      pod_namespace: \"shop\"\n",
+		"  - name: \"ssh-tcp-22\"\n    action: allow\n    match:\n      unit: \"ssh.service\"\n",
+		"  - name: \"python3.11-tcp-8000\"\n    action: allow\n    match:\n      exe: \"/usr/bin/python3.11\"\n",
+		"  - name: \"nc.openbsd-tcp-9000\"\n    action: allow\n    match:\n      exe: \"/usr/bin/nc.openbsd\"\n",
+		"      container: \"docker\"\n      exe: \"/app/server\"\n",
+		"      container: \"podman-rootless\"\n      cgroup_owner_uid: \"1000\"\n      protocol: \"TCP\"\n",
+		"no image or executable was known", `comm "srv"`, "  # - name: \"unknown-udp-5000\"\n  #   action: allow\n  #   match:\n  #     container: \"docker\"\n  #     protocol",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("policy lacks\n%s\n---\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "trust") || strings.Contains(text, "unit: \"user@") || strings.Contains(text, "session-3") {
+		t.Errorf("a user's words were learned:\n%s", text)
+	}
+	for _, other := range []struct {
+		why string
+		l   *state.Listener
+	}{
+		{"another image on nginx's port", &state.Listener{ContainerID: "c9", Runtime: "containerd", Exe: "/usr/sbin/nginx", Protocol: "TCP", Port: 80, Exposure: "wildcard",
+			Workload: state.Workload{Image: "docker.io/library/httpd:2.4", PodNamespace: "shop"}}},
+		{"nginx in another namespace", &state.Listener{ContainerID: "c9", Runtime: "containerd", Protocol: "TCP", Port: 80, Exposure: "wildcard",
+			Workload: state.Workload{Image: "docker.io/library/nginx:1.27", PodNamespace: "dev"}}},
+		{"nginx of another runtime", &state.Listener{ContainerID: "c9", Runtime: "docker", Protocol: "TCP", Port: 80, Exposure: "wildcard",
+			Workload: state.Workload{Image: "docker.io/library/nginx:1.27", PodNamespace: "shop"}}},
+		{"a rootless container claiming nginx on its port", &state.Listener{ContainerID: "c9", Runtime: "podman-rootless", CgroupOwnerUID: owner(1000), Protocol: "TCP", Port: 80, Exposure: "wildcard",
+			Workload: state.Workload{Image: "docker.io/library/nginx:1.27", PodNamespace: "shop"}}},
+		{"another unit on ssh's port", &state.Listener{Exe: "/usr/bin/nc", Protocol: "TCP", Port: 22, Exposure: "wildcard", Workload: state.Workload{Unit: "evil.service"}}},
+		{"ssh.service in a user's subtree", &state.Listener{Exe: "/usr/bin/nc", Protocol: "TCP", Port: 22, Exposure: "wildcard", CgroupOwnerUID: owner(1000), Workload: state.Workload{Unit: "ssh.service"}}},
+		{"another program of the user's manager", &state.Listener{Exe: "/usr/bin/nc", UID: 1000, Protocol: "TCP", Port: 8000, Exposure: "loopback", CgroupOwnerUID: owner(1000), Workload: state.Workload{Unit: "user@1000.service"}}},
+		{"another docker container on the unknown one's port", &state.Listener{ContainerID: "c9", Runtime: "docker", Exe: "/bin/nc", Protocol: "UDP", Port: 5000, Exposure: "wildcard"}},
+		{"another executable in a docker container", &state.Listener{ContainerID: "c9", Runtime: "docker", Exe: "/bin/nc", Protocol: "TCP", Port: 8080, Exposure: "wildcard"}},
+	} {
+		if r := allowed(other.l); r != nil {
+			t.Errorf("%s allowed by %s:\n%s", other.why, r.Name, text)
+		}
+	}
+}

@@ -6,13 +6,19 @@ import "strings"
 // which its process cannot choose: comm, which any thread sets with
 // prctl(PR_SET_NAME), is not one of them. An allow rule that names comm
 // and none of these is warned about. A new key that identifies a
-// workload (unit, image) is one more line here.
+// workload is one more line here.
+//
+// The workload keys (unit, image, ...) are set by whoever deployed the
+// program, not by the process: they count, unless the rule says
+// trust: user, where they are the words of a user who can run anything
+// under them (as container: podman-rootless does not count).
 var identityKeys = []struct {
 	hint  string           // the key as the warning suggests it
 	names func(*Rule) bool // whether a rule names it
 }{
 	{"exe", func(r *Rule) bool { return len(r.exes) > 0 }},
 	{"container (other than none or podman-rootless)", func(r *Rule) bool { return namesContainers(r.containers) }},
+	{"a workload key (" + strings.Join(WorkloadKeys, ", ") + ") without trust: user", func(r *Rule) bool { return r.workload && !r.trustUser }},
 }
 
 // identified says whether r names the program by one of identityKeys.

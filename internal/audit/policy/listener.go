@@ -23,4 +23,18 @@ type Listener struct {
 	// CgroupOwnerUID is the uid owning a delegated cgroup subtree the
 	// process is in; nil when root owns it (or the agent did not say).
 	CgroupOwnerUID *int64
+
+	// The workload (BindEvent v3): the systemd unit of a host process,
+	// or its container's name and image and its pod; empty where the
+	// agent did not say. Its words are believed only where root owns the
+	// cgroup (see SystemCgroup and a rule's trust).
+	Unit, ContainerName, Image, ImageDigest, PodNamespace string
+	PodLabels                                             map[string]string
+}
+
+// SystemCgroup says whether l's cgroup is root's all the way down, so
+// that what its path and its runtime say was not chosen by a user: no
+// delegated directory on it, and not a rootless container.
+func (l *Listener) SystemCgroup() bool {
+	return l.CgroupOwnerUID == nil && !userNamed(l)
 }

@@ -15,15 +15,28 @@ import (
 // the port value "ephemeral" means unless the file sets ephemeral_ports.
 var DefaultEphemeral = [2]int{32768, 60999}
 
+// WorkloadKeys are the match keys on what a runtime or systemd says a
+// listener is: believed only on root's cgroups unless the rule says
+// trust: user.
+var WorkloadKeys = []string{"unit", "container_name", "image", "image_digest", "pod_namespace", "pod_labels"}
+
 // Keys of a rule's match map, in the order the README lists them.
-var MatchKeys = []string{
+var MatchKeys = append([]string{
 	"host", "container", "exe", "comm", "uid", "protocol", "port", "addr",
 	"exposure", "host_netns", "cgroup_path", "cgroup_owner_uid",
-}
+}, WorkloadKeys...)
+
+// Trust values: a rule's workload keys believe root's cgroups only
+// (system, the default) or users' delegated subtrees too (user).
+const (
+	TrustSystem = "system"
+	TrustUser   = "user"
+)
 
 var (
 	topKeys   = []string{"rules", "ephemeral_ports"}
-	ruleKeys  = []string{"name", "action", "match"}
+	ruleKeys  = []string{"name", "action", "match", "trust"}
+	trusts    = []string{TrustSystem, TrustUser}
 	actions   = []string{string(Allow), string(Require)}
 	exposures = []string{"loopback", "link_local", "specific", "wildcard"}
 	runtimes  = []string{"docker", "containerd", "cri-o", "podman", RuntimeRootless}
@@ -138,7 +151,7 @@ func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
 		return nil
 	}
 	r := &Rule{Line: n.Line}
-	var match *yaml.Node
+	var match, trust *yaml.Node
 	for k, v := range pairs(n) {
 		key := at + "." + k.Value
 		switch k.Value {
@@ -156,6 +169,12 @@ func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
 			r.Action = Action(v.Value)
 		case "match":
 			match = v
+		case "trust":
+			if v.Kind != yaml.ScalarNode || !slices.Contains(trusts, v.Value) {
+				p.fail(v, key, "%q is not a trust (allowed: %s: whose cgroups the workload keys believe)", v.Value, quoteList(trusts))
+				continue
+			}
+			trust, r.trustUser = k, v.Value == TrustUser
 		default:
 			p.fail(k, key, "unknown key (allowed: %s)", quoteList(ruleKeys))
 		}
@@ -175,6 +194,10 @@ func (p *parser) rule(n *yaml.Node, at string, eph [2]int) *Rule {
 			p.match(r, match, at+".match", eph)
 		}
 	}
+	if r.trustUser && !r.workload {
+		p.warn(trust, at+".trust", "trust: user changes only how the workload keys (%s) match, and this rule names none",
+			quoteList(WorkloadKeys))
+	}
 	return r
 }
 
@@ -185,12 +208,19 @@ func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
 			comm = k
 		}
 		key := at + "." + k.Value
+		if slices.Contains(WorkloadKeys, k.Value) {
+			r.workload = true
+		}
+		if k.Value == "pod_labels" {
+			r.podLabels = p.labels(v, key)
+			continue
+		}
 		vals := p.values(v, key)
 		if vals == nil {
 			continue
 		}
 		switch k.Value {
-		case "host", "exe", "comm", "cgroup_path":
+		case "host", "exe", "comm", "cgroup_path", "unit", "container_name", "image", "pod_namespace":
 			var gs []glob
 			for _, s := range vals {
 				if k.Value == "cgroup_path" && s.Value == "none" {
@@ -213,6 +243,22 @@ func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
 				r.comms = gs
 			case "cgroup_path":
 				r.cgroupPaths = gs
+			case "unit":
+				r.units = gs
+			case "container_name":
+				r.containerNames = gs
+			case "image":
+				r.images = gs
+			case "pod_namespace":
+				r.podNamespaces = gs
+			}
+		case "image_digest":
+			for _, s := range vals {
+				if !isDigest(s.Value) {
+					p.fail(s, key, "%q is not an image digest (want sha256: and 64 hex digits, or sha512: and 128)", s.Value)
+					continue
+				}
+				r.imageDigests = append(r.imageDigests, strings.ToLower(s.Value))
 			}
 		case "container":
 			for _, s := range vals {
@@ -285,6 +331,78 @@ func (p *parser) match(r *Rule, m *yaml.Node, at string, eph [2]int) {
 	}
 }
 
+// labels reads pod_labels: a map of label name to a glob or a list of
+// globs.
+func (p *parser) labels(v *yaml.Node, key string) []labelSel {
+	if v.Kind != yaml.MappingNode {
+		p.fail(v, key, "want a map of label to glob (app: web), not a %s; every label must match", kindName(v))
+		return nil
+	}
+	if len(v.Content) == 0 {
+		p.fail(v, key, "empty map: leave the key out to match everything")
+		return nil
+	}
+	var out []labelSel
+	for k, lv := range pairs(v) {
+		lkey := key + "." + k.Value
+		if k.Kind != yaml.ScalarNode || !isLabelName(k.Value) {
+			p.fail(k, key, "%q is not a label name (want [prefix/]name: a DNS subdomain prefix, a name of 1-63 letters, digits, '-', '_', '.')", k.Value)
+			continue
+		}
+		vals := p.values(lv, lkey)
+		if vals == nil {
+			continue
+		}
+		sel := labelSel{name: k.Value}
+		for _, s := range vals {
+			g, err := newGlob(s.Value)
+			if err != nil {
+				p.fail(s, lkey, "%q is not a glob: %v", s.Value, err)
+				continue
+			}
+			sel.values = append(sel.values, g)
+		}
+		out = append(out, sel)
+	}
+	return out
+}
+
+// isLabelName says whether s is a Kubernetes label key: an optional DNS
+// subdomain prefix and a slash, then a name of at most 63 characters,
+// alphanumeric at both ends, '-', '_' and '.' between.
+func isLabelName(s string) bool {
+	prefix, name, hasPrefix := strings.Cut(s, "/")
+	if !hasPrefix {
+		prefix, name = "", s
+	} else if prefix == "" || len(prefix) > 253 || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" {
+		return false
+	}
+	if name == "" || len(name) > 63 || !alnum(name[0]) || !alnum(name[len(name)-1]) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+
+// isDigest says whether s is an image digest: sha256:<64 hex> or
+// sha512:<128 hex>.
+func isDigest(s string) bool {
+	algo, hex, _ := strings.Cut(s, ":")
+	switch strings.ToLower(algo) {
+	case "sha256":
+		return len(hex) == 64 && isHex(hex)
+	case "sha512":
+		return len(hex) == 128 && isHex(hex)
+	}
+	return false
+}
+
 func noneHint(key string) string {
 	if key == "cgroup_owner_uid" {
 		return ", or none for a root-owned cgroup"
@@ -344,8 +462,10 @@ func (p *parser) container(s *yaml.Node, key string) containerSel {
 	return containerSel{kind: selPrefix, value: "\x00"}
 }
 
-func isHexPrefix(s string) bool {
-	if s == "" || len(s) > 64 {
+func isHexPrefix(s string) bool { return len(s) <= 64 && isHex(s) }
+
+func isHex(s string) bool {
+	if s == "" {
 		return false
 	}
 	for _, c := range s {

@@ -123,7 +123,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"unknown top key", "rulez: []\n", `p.yaml:1: rulez: unknown key (allowed: rules, ephemeral_ports)`},
 		{"no rules", "ephemeral_ports: 1024-2048\n", `p.yaml:1: rules: missing`},
-		{"unknown rule key", "rules:\n- name: a\n  action: allow\n  mtach: {}\n", `p.yaml:4: rules[0].mtach: unknown key (allowed: name, action, match)`},
+		{"unknown rule key", "rules:\n- name: a\n  action: allow\n  mtach: {}\n", `p.yaml:4: rules[0].mtach: unknown key (allowed: name, action, match, trust)`},
 		{"unknown match key", "rules:\n- name: a\n  action: allow\n  match:\n    prot: 22\n", `p.yaml:5: rules[0].match.prot: unknown key (allowed: host, container`},
 		{"bad action", "rules:\n- name: a\n  action: deny\n", `p.yaml:3: rules[0].action: "deny" is not an action (allowed: allow, require)`},
 		{"missing name", "rules:\n- action: allow\n", `p.yaml:2: rules[0].name: missing`},
@@ -143,6 +143,21 @@ func TestErrors(t *testing.T) {
 		{"map value", "rules:\n- name: a\n  action: allow\n  match:\n    port: {a: 1}\n", `not a map`},
 		{"bad ephemeral", "ephemeral_ports: 40000\nrules: []\n", `ephemeral_ports: "40000" is one port`},
 		{"not yaml", "rules: [\n", `p.yaml: yaml:`},
+		{"bad unit glob", "rules:\n- name: a\n  action: allow\n  match:\n    unit: \"ssh[\"\n", `p.yaml:5: rules[0].match.unit: "ssh[" is not a glob`},
+		{"bad image glob", "rules:\n- name: a\n  action: allow\n  match:\n    image: \"nginx:[\"\n", `p.yaml:5: rules[0].match.image: "nginx:[" is not a glob`},
+		{"bad container_name", "rules:\n- name: a\n  action: allow\n  match:\n    container_name: [web, \"[\"]\n", `p.yaml:5: rules[0].match.container_name: "[" is not a glob`},
+		{"bad pod_namespace", "rules:\n- name: a\n  action: allow\n  match:\n    pod_namespace: {a: b}\n", `p.yaml:5: rules[0].match.pod_namespace: want a value or a list of values, not a map`},
+		{"short digest", "rules:\n- name: a\n  action: allow\n  match:\n    image_digest: sha256:abc\n", `p.yaml:5: rules[0].match.image_digest: "sha256:abc" is not an image digest (want sha256: and 64 hex digits, or sha512: and 128)`},
+		{"digest glob", "rules:\n- name: a\n  action: allow\n  match:\n    image_digest: \"sha256:*\"\n", `"sha256:*" is not an image digest`},
+		{"digest without algorithm", "rules:\n- name: a\n  action: allow\n  match:\n    image_digest: " + strings.Repeat("ab", 32) + "\n", `is not an image digest`},
+		{"pod_labels not a map", "rules:\n- name: a\n  action: allow\n  match:\n    pod_labels: app=web\n", `p.yaml:5: rules[0].match.pod_labels: want a map of label to glob (app: web), not a value`},
+		{"pod_labels empty", "rules:\n- name: a\n  action: allow\n  match:\n    pod_labels: {}\n", `rules[0].match.pod_labels: empty map`},
+		{"pod_labels bad name", "rules:\n- name: a\n  action: allow\n  match:\n    pod_labels:\n      \"app name\": web\n", `p.yaml:6: rules[0].match.pod_labels: "app name" is not a label name`},
+		{"pod_labels bad prefix", "rules:\n- name: a\n  action: allow\n  match:\n    pod_labels:\n      \"Example.com/app\": web\n", `"Example.com/app" is not a label name`},
+		{"pod_labels bad glob", "rules:\n- name: a\n  action: allow\n  match:\n    pod_labels:\n      app: \"[\"\n", `p.yaml:6: rules[0].match.pod_labels.app: "[" is not a glob`},
+		{"pod_labels no value", "rules:\n- name: a\n  action: allow\n  match:\n    pod_labels:\n      app:\n", `p.yaml:6: rules[0].match.pod_labels.app: no value`},
+		{"bad trust", "rules:\n- name: a\n  action: allow\n  trust: users\n", `p.yaml:4: rules[0].trust: "users" is not a trust (allowed: system, user`},
+		{"trust list", "rules:\n- name: a\n  action: allow\n  trust: [user]\n", `rules[0].trust: "" is not a trust`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -268,11 +283,24 @@ func TestCommWithoutIdentityWarns(t *testing.T) {
 		{"comm and uid", `comm: nginx; uid: 33`, "allow", true},
 		{"no comm", `port: 22`, "allow", false},
 		{"require on comm", `comm: sshd`, "require", false},
+		// What root's runtime or systemd says the workload is identifies
+		// it; what a user says (trust: user) does not.
+		{"comm and image", `comm: nginx; image: "docker.io/library/nginx:*"`, "allow", false},
+		{"comm and unit", `comm: sshd; unit: ssh.service`, "allow", false},
+		{"comm and container_name", `comm: nginx; container_name: web`, "allow", false},
+		{"comm and image_digest", `comm: nginx; image_digest: "sha256:` + strings.Repeat("ab", 32) + `"`, "allow", false},
+		{"comm and pod_namespace", `comm: nginx; pod_namespace: shop`, "allow", false},
+		{"comm and pod_labels", `comm: nginx; pod_labels: {app: web}`, "allow", false},
+		{"comm and a user's image", `comm: nginx; image: nginx; trust: user`, "allow", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// One key a line, so the first (comm) is on line 5.
-			text := "rules:\n- name: r\n  action: " + c.action + "\n  match:\n    " + strings.ReplaceAll(c.match, "; ", "\n    ") + "\n"
+			match, trust, _ := strings.Cut(c.match, "; trust: ")
+			text := "rules:\n- name: r\n  action: " + c.action + "\n  match:\n    " + strings.ReplaceAll(match, "; ", "\n    ") + "\n"
+			if trust != "" {
+				text += "  trust: " + trust + "\n"
+			}
 			p := mustParse(t, text)
 			if !c.warn {
 				if len(p.Warnings) != 0 {
@@ -287,7 +315,7 @@ func TestCommWithoutIdentityWarns(t *testing.T) {
 			if w.File != "p.yaml" || w.Line != 5 || w.Key != "rules[0].match.comm" {
 				t.Errorf("%s: warning at %s:%d %s, want p.yaml:5 rules[0].match.comm", c.match, w.File, w.Line, w.Key)
 			}
-			for _, want := range []string{"PR_SET_NAME", "exe", "container (other than none or podman-rootless)"} {
+			for _, want := range []string{"PR_SET_NAME", "exe", "container (other than none or podman-rootless)", "a workload key (unit, container_name, image, image_digest, pod_namespace, pod_labels) without trust: user"} {
 				if !strings.Contains(w.Problem, want) {
 					t.Errorf("%s: warning %q lacks %q", c.match, w.Problem, want)
 				}
@@ -316,5 +344,121 @@ func TestCheck(t *testing.T) {
 	pol, ws, err = Check("p.yaml", []byte("rules:\n- {name: a, action: allow, match: {comm: x}}\n- {name: b, action: allow, match: {comm: y}}\n"))
 	if err != nil || len(ws) != 2 || ws[0].Line != 2 || ws[1].Line != 3 || !slices.Equal(ws, pol.Warnings) {
 		t.Errorf("warnings %v, error %v; want two, on lines 2 and 3, the policy's own", ws, err)
+	}
+}
+
+// nginx puts a listener in a container root's Docker ran, with the
+// workload the agent reports for it.
+func nginx(l *Listener) {
+	l.ContainerID, l.Runtime, l.Exe, l.Comm, l.Port = "abc123", "docker", "/usr/sbin/nginx", "nginx", 80
+	l.CgroupPath = ptr("/system.slice/docker-abc123.scope")
+	l.ContainerName, l.Image, l.ImageDigest = "web-1", "docker.io/library/nginx:1.27", "sha256:"+strings.Repeat("ab", 32)
+	l.PodNamespace, l.PodLabels = "shop", map[string]string{"app": "web", "app.kubernetes.io/tier": "frontend"}
+}
+
+// claims makes l a rootless container of uid 1000 claiming nginx's whole
+// workload, as its user can write it.
+func claims(l *Listener) {
+	nginx(l)
+	rootless(1000)(l)
+}
+
+// unitOf puts a host listener in a unit's cgroup, root's or, under
+// user@UID.service, a user's.
+func unitOf(unit string, owner *int64) func(*Listener) {
+	return func(l *Listener) {
+		l.Unit, l.CgroupOwnerUID, l.CgroupPath = unit, owner, ptr("/system.slice/"+unit)
+		if owner != nil {
+			l.CgroupPath = ptr(fmt.Sprintf("/user.slice/user-%d.slice/user@%d.service/app.slice/%s", *owner, *owner, unit))
+		}
+	}
+}
+
+// The workload keys match what the agent reports, only on cgroups root
+// owns unless the rule says trust: user; a field not reported matches no
+// value.
+func TestWorkloadMatchers(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	cases := []struct {
+		name  string
+		match string
+		trust string
+		l     func(*Listener)
+		want  bool
+	}{
+		{"image glob", `{image: "docker.io/library/nginx:*"}`, "", nginx, true},
+		{"image literal", `{image: docker.io/library/nginx:1.27}`, "", nginx, true},
+		{"image other tag", `{image: docker.io/library/nginx:1.26}`, "", nginx, false},
+		{"image other repository", `{image: "docker.io/library/httpd:*"}`, "", nginx, false},
+		{"image star does not cross /", `{image: "docker.io/*"}`, "", nginx, false},
+		{"image on a host process", `{image: "*"}`, "", nil, false},
+		{"image_digest", `{image_digest: "` + digest + `"}`, "", nginx, true},
+		{"image_digest any case", `{image_digest: "SHA256:` + strings.ToUpper(strings.Repeat("ab", 32)) + `"}`, "", nginx, true},
+		{"image_digest miss", `{image_digest: "sha256:` + strings.Repeat("cd", 32) + `"}`, "", nginx, false},
+		{"container_name", `{container_name: "web-*"}`, "", nginx, true},
+		{"container_name miss", `{container_name: db}`, "", nginx, false},
+		{"pod_namespace", `{pod_namespace: [kube-system, shop]}`, "", nginx, true},
+		{"pod_namespace miss", `{pod_namespace: "kube-*"}`, "", nginx, false},
+		{"pod_namespace outside pods", `{pod_namespace: "*"}`, "", func(l *Listener) { nginx(l); l.PodNamespace = "" }, false},
+		{"pod_labels all match", `{pod_labels: {app: web, app.kubernetes.io/tier: "front*"}}`, "", nginx, true},
+		{"pod_labels list ORed", `{pod_labels: {app: [api, web]}}`, "", nginx, true},
+		{"pod_labels one differs", `{pod_labels: {app: web, app.kubernetes.io/tier: backend}}`, "", nginx, false},
+		{"pod_labels one missing", `{pod_labels: {app: web, team: "*"}}`, "", nginx, false},
+		{"image and runtime", `{image: "docker.io/library/nginx:*", container: docker, port: 80}`, "", nginx, true},
+		{"unit", `{unit: ssh.service}`, "", unitOf("ssh.service", nil), true},
+		{"unit glob", `{unit: "ss*.service"}`, "", unitOf("ssh.service", nil), true},
+		{"unit miss", `{unit: nginx.service}`, "", unitOf("ssh.service", nil), false},
+		{"unit not reported", `{unit: "*"}`, "", nil, false},
+
+		// A rootless container's workload is its user's words.
+		{"image, rootless", `{image: "docker.io/library/nginx:*"}`, "", claims, false},
+		{"image_digest, rootless", `{image_digest: "` + digest + `"}`, "", claims, false},
+		{"container_name, rootless", `{container_name: web-1}`, "", claims, false},
+		{"pod_namespace, rootless", `{pod_namespace: shop}`, "", claims, false},
+		{"pod_labels, rootless", `{pod_labels: {app: web}}`, "", claims, false},
+		{"image, rootless, trust: user", `{image: "docker.io/library/nginx:*"}`, "user", claims, true},
+		{"image_digest, rootless, trust: user", `{image_digest: "` + digest + `"}`, "user", claims, true},
+		{"pod_labels, rootless, trust: user", `{pod_labels: {app: web}}`, "user", claims, true},
+		{"trust: user, whose", `{image: "docker.io/library/nginx:*", cgroup_owner_uid: 1000}`, "user", claims, true},
+		{"trust: user, another user's", `{image: "docker.io/library/nginx:*", cgroup_owner_uid: 1001}`, "user", claims, false},
+		{"trust: user, another image", `{image: "docker.io/library/httpd:*"}`, "user", claims, false},
+		{"trust: user still matches root's", `{image: "docker.io/library/nginx:*"}`, "user", nginx, true},
+		{"trust: system", `{image: "docker.io/library/nginx:*"}`, "system", claims, false},
+		// Whatever claims it, a container the agent calls rootless is a
+		// user's, even without an owner.
+		{"image, rootless runtime", `{image: "docker.io/library/nginx:*"}`, "", func(l *Listener) { nginx(l); l.Runtime = "podman-rootless" }, false},
+		// A user names the units of its own subtree.
+		{"unit in a user's subtree", `{unit: ssh.service}`, "", unitOf("ssh.service", ptr[int64](1000)), false},
+		{"unit user@, delegated", `{unit: "user@1000.service"}`, "", unitOf("user@1000.service", ptr[int64](1000)), false},
+		{"unit in a user's subtree, trust: user", `{unit: ssh.service}`, "user", unitOf("ssh.service", ptr[int64](1000)), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := "rules:\n- name: r\n  action: allow\n  match: " + c.match + "\n"
+			if c.trust != "" {
+				text += "  trust: " + c.trust + "\n"
+			}
+			p := mustParse(t, text)
+			l := base()
+			if c.l != nil {
+				c.l(&l)
+			}
+			if got := p.Allowed(&l) != nil; got != c.want {
+				t.Errorf("match %s (trust %q) on %+v = %v, want %v", c.match, c.trust, l, got, c.want)
+			}
+		})
+	}
+}
+
+// trust: user on a rule without a workload key changes nothing: warned.
+func TestTrustWithoutWorkloadWarns(t *testing.T) {
+	p := mustParse(t, "rules:\n- name: r\n  action: allow\n  trust: user\n  match:\n    container: podman-rootless\n")
+	if len(p.Warnings) != 1 || p.Warnings[0].Line != 4 || p.Warnings[0].Key != "rules[0].trust" ||
+		!strings.Contains(p.Warnings[0].Problem, "names none") {
+		t.Errorf("warnings %v, want one on line 4, rules[0].trust", p.Warnings)
+	}
+	p = mustParse(t, "rules:\n- name: r\n  action: allow\n  trust: user\n  match:\n    image: x\n")
+	if len(p.Warnings) != 0 {
+		t.Errorf("warnings %v, want none", p.Warnings)
 	}
 }

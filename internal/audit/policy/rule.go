@@ -39,6 +39,25 @@ type Rule struct {
 	cgroupOwnerUIDs []int64
 	cgroupOwnerNull bool
 	cgroupOwnerSet  bool
+
+	// The workload keys: what a runtime or systemd says a listener is.
+	units          []glob
+	containerNames []glob
+	images         []glob
+	imageDigests   []string // lower case
+	podNamespaces  []glob
+	podLabels      []labelSel // all must match
+	workload       bool       // any of them is set
+	// trustUser: the workload keys also believe what a user's own cgroup
+	// subtree says (trust: user); by default only root's cgroups.
+	trustUser bool
+}
+
+// labelSel is one label of pod_labels: its name and the globs its value
+// may match.
+type labelSel struct {
+	name   string
+	values []glob
 }
 
 // AppliesToHost says whether the rule's host key lets it apply to host: a
@@ -97,8 +116,49 @@ func (r *Rule) Matches(l *Listener) bool {
 			return false
 		}
 	}
+	if r.workload && !r.matchWorkload(l) {
+		return false
+	}
 	return true
 }
+
+// matchWorkload checks the workload keys. A workload field is a claim
+// made by whoever controls the cgroup: a rootless container's image and
+// labels are what its user wrote, and a user names the units of its own
+// subtree (user@UID.service) too. So they are believed only where root
+// owns the cgroup, unless the rule says trust: user. A field the agent
+// did not report matches no value.
+func (r *Rule) matchWorkload(l *Listener) bool {
+	if !r.trustUser && !l.SystemCgroup() {
+		return false
+	}
+	if len(r.units) > 0 && !someGlob(r.units, l.Unit) {
+		return false
+	}
+	if len(r.containerNames) > 0 && !someGlob(r.containerNames, l.ContainerName) {
+		return false
+	}
+	if len(r.images) > 0 && !someGlob(r.images, l.Image) {
+		return false
+	}
+	if len(r.imageDigests) > 0 && (l.ImageDigest == "" || !anyString(r.imageDigests, strings.ToLower(l.ImageDigest))) {
+		return false
+	}
+	if len(r.podNamespaces) > 0 && !someGlob(r.podNamespaces, l.PodNamespace) {
+		return false
+	}
+	for _, ls := range r.podLabels {
+		v, ok := l.PodLabels[ls.name]
+		if !ok || !anyGlob(ls.values, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// someGlob is anyGlob for a value that may be absent: an empty value
+// (not reported) matches nothing, not even "*".
+func someGlob(gs []glob, s string) bool { return s != "" && anyGlob(gs, s) }
 
 // glob is a path.Match pattern, or a literal when it has no
 // metacharacters (the common case, compared without the matcher).

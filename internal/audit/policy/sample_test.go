@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,34 @@ func TestSamplePolicy(t *testing.T) {
 	exposed := Listener{Exe: "/usr/sbin/chronyd", Protocol: "UDP", Addr: netip.MustParseAddr("0.0.0.0"), Port: 323, Exposure: "wildcard"}
 	if r := p.Allowed(&exposed); r != nil {
 		t.Errorf("chronyd's command port on every address allowed by %s", r.Name)
+	}
+}
+
+// The commented-out container example of configs/policy.yaml, uncommented,
+// allows nginx from root's runtimes and not a user's claim to be nginx.
+func TestSamplePolicyContainerExample(t *testing.T) {
+	b, err := os.ReadFile("../../../configs/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ")) {
+			example = append(example, "  "+rest)
+		}
+	}
+	p, err := Parse("example", []byte("rules:\n"+strings.Join(example, "\n")+"\n"))
+	if err != nil || len(p.Rules) != 1 {
+		t.Fatalf("the example: %v\n%s", err, strings.Join(example, "\n"))
+	}
+	l := base()
+	nginx(&l)
+	if p.Allowed(&l) == nil {
+		t.Errorf("the example does not allow %+v", l)
+	}
+	l = base()
+	claims(&l)
+	if r := p.Allowed(&l); r != nil {
+		t.Errorf("the example allows a rootless container claiming nginx")
 	}
 }

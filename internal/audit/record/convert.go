@@ -56,12 +56,13 @@ func (c *Codec) EncodeListener(l *state.Listener) ([]byte, error) {
 		NetNSID: l.Key.NetNS, Cookie: l.Key.Cookie, Protocol: l.Protocol, Family: l.Family, Addr: l.Addr, Port: l.Port,
 		Exposure: opt(l.Exposure), HostNetNS: l.HostNetNS, PID: l.PID, UID: l.UID, Comm: l.Comm, Exe: opt(l.Exe),
 		ContainerID: opt(l.ContainerID), ContainerRuntime: opt(l.Runtime), CgroupPath: l.CgroupPath, CgroupOwnerUID: l.CgroupOwnerUID,
-		Workload: workloadOut(l.Workload),
+		Workload: WorkloadOut(l.Workload),
 	})
 }
 
-// workloadOut is a workload as the audit's records carry it.
-func workloadOut(w state.Workload) schemas.Workload {
+// WorkloadOut is a workload as the audit's records (and JSON lines)
+// carry it: absent fields null, labels {}.
+func WorkloadOut(w state.Workload) schemas.Workload {
 	out := schemas.Workload{
 		Unit: opt(w.Unit), ContainerName: opt(w.ContainerName), Image: opt(w.Image), ImageDigest: opt(w.ImageDigest),
 		PodName: opt(w.PodName), PodNamespace: opt(w.PodNamespace), PodUID: opt(w.PodUID), PodLabels: w.PodLabels,
@@ -162,7 +163,8 @@ func ToSchema(f *findings.Finding) *schemas.Finding {
 		Addr: f.Addr, Port: f.Port, Exposure: opt(f.Exposure), NetNSID: f.NetNS, HostNetNS: f.HostNetNS,
 		FirstSeen: f.FirstSeen, Time: f.Time,
 		Kind: f.Kind, Reason: f.Reason, Detail: f.Detail, MissingFrom: f.MissingFrom, MissingTo: f.MissingTo,
-		Suppressed: f.Suppressed, AwaitingInventory: f.AwaitingInventory, Workload: workloadOut(f.Workload),
+		Suppressed: f.Suppressed, AwaitingInventory: f.AwaitingInventory, Workload: WorkloadOut(f.Workload),
+		ContainerRuntime: opt(f.Runtime), CgroupOwnerUID: f.CgroupOwnerUID,
 	}
 }
 
@@ -179,6 +181,7 @@ func (c *Codec) DecodeFinding(msg []byte) (findings.Finding, error) {
 		FirstSeen: s.FirstSeen.UTC(), Time: s.Time.UTC(),
 		Kind: findingKind(&s), Reason: s.Reason, Detail: s.Detail, MissingFrom: s.MissingFrom, MissingTo: s.MissingTo,
 		Suppressed: s.Suppressed, AwaitingInventory: s.AwaitingInventory, Workload: workloadIn(&s.Workload),
+		Runtime: val(s.ContainerRuntime), CgroupOwnerUID: s.CgroupOwnerUID,
 	}, nil
 }
 

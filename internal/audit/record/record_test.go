@@ -54,7 +54,8 @@ func TestRoundTripAndPython(t *testing.T) {
 	missing := int64(120)
 	f := &findings.Finding{ID: "abc", Kind: findings.KindCoverage, State: findings.Open, HostID: "id", Host: "h", Exe: "/usr/bin/nc", Port: 4444,
 		Protocol: "TCP", Addr: "0.0.0.0", FirstSeen: l.Since, Time: l.Since.Add(time.Second), Seq: 9, BootID: "b",
-		Reason: "seq_gap", Detail: "records 120-130 never arrived", MissingFrom: &missing, AwaitingInventory: true, Workload: l.Workload}
+		Reason: "seq_gap", Detail: "records 120-130 never arrived", MissingFrom: &missing, AwaitingInventory: true, Workload: l.Workload,
+		Runtime: "podman-rootless", CgroupOwnerUID: &owner}
 	fm, err := c.EncodeFinding(f)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestRoundTripAndPython(t *testing.T) {
 	}
 	if fb.ID != "abc" || fb.Exe != "/usr/bin/nc" || !fb.FirstSeen.Equal(f.FirstSeen) || fb.ContainerID != "" ||
 		fb.Kind != f.Kind || fb.Reason != f.Reason || fb.Detail != f.Detail || *fb.MissingFrom != 120 || fb.MissingTo != nil ||
-		!fb.AwaitingInventory || !reflect.DeepEqual(fb.Workload, f.Workload) {
+		!fb.AwaitingInventory || !reflect.DeepEqual(fb.Workload, f.Workload) || fb.Runtime != "podman-rootless" || *fb.CgroupOwnerUID != 1000 {
 		t.Errorf("finding back %+v", fb)
 	}
 	if _, err := c.DecodeFinding(lm); err == nil {

@@ -47,6 +47,11 @@ type Workload struct {
 	Source                                  string
 }
 
+// SourcePending is the workload_source of a container whose runtime had
+// not written what the agent reads yet: later records of the container
+// carry its workload (Updated).
+const SourcePending = "pending"
+
 // Kinds of event.
 const (
 	KindBind        = "bind"

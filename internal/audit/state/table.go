@@ -85,6 +85,10 @@ type Host struct {
 	// no gap after it shows.
 	snapshotSeen int64
 
+	// pendingWorkloads counts the listeners whose workload was pending:
+	// only while there are some does a record look for them.
+	pendingWorkloads int
+
 	Liveness
 }
 
@@ -127,9 +131,12 @@ type Op int
 const (
 	Added Op = iota
 	Removed
+	// Updated: a listener's workload, unknown when it was added (pending),
+	// arrived with a later record of its container.
+	Updated
 )
 
-// Change is one listener added or removed.
+// Change is one listener added, removed or updated.
 type Change struct {
 	Op Op
 	L  *Listener
@@ -242,8 +249,37 @@ func (t *Table) Apply(ev *Event) Result {
 			res.Changes = h.add(ev, res.Changes)
 		}
 	}
+	if h.pendingWorkloads > 0 && ev.ContainerID != "" && known(ev.Workload) {
+		res.Changes = h.fillWorkload(ev, res.Changes)
+	}
 	return res
 }
+
+// known says whether a workload is what the agent found, not pending.
+func known(w Workload) bool { return w.Source != "" && w.Source != SourcePending }
+
+// fillWorkload gives the workload ev carries to the listeners of its
+// container that were added while it was pending: the agent sends
+// workload_source pending when the runtime's files were not there yet,
+// and later records of the container carry what it found. Only a
+// container of the same id, runtime and cgroup owner is the same: a user
+// may name its rootless container after another's id.
+func (h *Host) fillWorkload(ev *Event, ch []Change) []Change {
+	start := len(ch)
+	for _, l := range h.Listeners {
+		if l.Workload.Source != SourcePending || l.ContainerID != ev.ContainerID || l.Runtime != ev.Runtime ||
+			!sameOwner(l.CgroupOwnerUID, ev.CgroupOwnerUID) {
+			continue
+		}
+		l.Workload = ev.Workload
+		h.pendingWorkloads--
+		ch = append(ch, Change{Op: Updated, L: l})
+	}
+	sortChanges(ch[start:])
+	return ch
+}
+
+func sameOwner(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 func keyOf(ev *Event) Key {
 	k := Key{NetNS: ev.NetNS, Cookie: ev.Cookie}
@@ -278,6 +314,9 @@ func (h *Host) Put(l *Listener) {
 	if old, ok := h.Listeners[l.Key]; ok {
 		h.drop(old)
 	}
+	if l.Workload.Source == SourcePending {
+		h.pendingWorkloads++
+	}
 	h.Listeners[l.Key] = l
 	sk := l.Service()
 	h.Services[sk] = append(h.Services[sk], l)
@@ -285,6 +324,9 @@ func (h *Host) Put(l *Listener) {
 
 // drop takes l out of its service.
 func (h *Host) drop(l *Listener) {
+	if l.Workload.Source == SourcePending {
+		h.pendingWorkloads--
+	}
 	sk := l.Service()
 	m := h.Services[sk]
 	if i := slices.Index(m, l); i >= 0 {

@@ -25,10 +25,13 @@ func (tl *timeline) ev(kind, proto, addr string, port int32, cookie int64) *Even
 func ops(r Result) string {
 	s := ""
 	for _, c := range r.Changes {
-		if c.Op == Added {
+		switch c.Op {
+		case Added:
 			s += "+"
-		} else {
+		case Removed:
 			s += "-"
+		case Updated:
+			s += "~"
 		}
 		s += c.L.Key.String() + " "
 	}
@@ -263,5 +266,66 @@ func TestSnapshotWithLostFirstRecordDoesNotSweep(t *testing.T) {
 	end.SnapshotID, end.SnapshotSockets = "s1", 2
 	if r := tb.Apply(end); r.Swept || len(r.Changes) != 0 {
 		t.Fatalf("a snapshot missing its first record swept: %s", ops(r))
+	}
+}
+
+// A container's workload the agent could not read yet (workload_source
+// pending) is filled in by a later record of the same container that
+// carries it: its listeners are Updated, once. Another container's
+// record, or a user's container with the same id, changes nothing.
+func TestLateWorkload(t *testing.T) {
+	tb := New()
+	tl := &timeline{boot: "b1", t0: time.Unix(1000, 0)}
+	owner := int64(1000)
+	in := func(e *Event, id, runtime string, w Workload) *Event {
+		e.ContainerID, e.Runtime, e.Workload = id, runtime, w
+		return e
+	}
+	pending := Workload{Source: SourcePending}
+	nginx := Workload{Image: "docker.io/library/nginx:1.27", ContainerName: "web", Source: "docker"}
+	if r := tb.Apply(in(tl.ev(KindListen, "TCP", "0.0.0.0", 80, 1), "c1", "docker", pending)); ops(r) != "+4026531840/1 " {
+		t.Fatalf("listen: %s", ops(r))
+	}
+	tb.Apply(in(tl.ev(KindListen, "TCP", "0.0.0.0", 443, 2), "c1", "docker", pending))
+	// A rootless container of user 1000 named like it, pending too.
+	forged := in(tl.ev(KindListen, "TCP", "0.0.0.0", 8080, 3), "c1", "podman-rootless", pending)
+	forged.CgroupOwnerUID = &owner
+	tb.Apply(forged)
+	// Records of another container, and of the user's, with a workload.
+	if r := tb.Apply(in(tl.ev(KindBind, "UDP", "0.0.0.0", 0, 4), "c2", "docker", nginx)); len(r.Changes) != 0 {
+		t.Errorf("another container's record: %s", ops(r))
+	}
+	user := in(tl.ev(KindBind, "UDP", "0.0.0.0", 0, 5), "c1", "podman-rootless", Workload{Image: "evil", Source: "podman"})
+	user.CgroupOwnerUID = &owner
+	tb.Apply(user)
+	h := tb.Hosts["id1"]
+	if w := h.Listeners[Key{NetNS: 4026531840, Cookie: 1}].Workload; w.Source != SourcePending {
+		t.Errorf("docker listener's workload after a user's record: %+v", w)
+	}
+	if w := h.Listeners[Key{NetNS: 4026531840, Cookie: 3}].Workload; w.Image != "evil" {
+		t.Errorf("the user's own pending listener: %+v, want its user's later word", w)
+	}
+	// The container's own record with its workload: both its listeners.
+	r := tb.Apply(in(tl.ev(KindBind, "UDP", "0.0.0.0", 0, 6), "c1", "docker", nginx))
+	if ops(r) != "~4026531840/1 ~4026531840/2 " {
+		t.Errorf("late workload: %s", ops(r))
+	}
+	for _, c := range []int64{1, 2} {
+		if w := h.Listeners[Key{NetNS: 4026531840, Cookie: c}].Workload; w.Image != nginx.Image || w.Source != "docker" {
+			t.Errorf("listener %d: %+v", c, w)
+		}
+	}
+	// Once known, later records change nothing.
+	if r := tb.Apply(in(tl.ev(KindBind, "UDP", "0.0.0.0", 0, 7), "c1", "docker", Workload{Image: "other", Source: "docker"})); len(r.Changes) != 0 {
+		t.Errorf("a second workload: %s", ops(r))
+	}
+	if h.pendingWorkloads != 0 {
+		t.Errorf("%d pending listeners counted, want 0", h.pendingWorkloads)
+	}
+	// A pending listener that closes is no longer counted.
+	tb.Apply(in(tl.ev(KindListen, "TCP", "0.0.0.0", 81, 8), "c3", "docker", pending))
+	tb.Apply(in(tl.ev(KindClose, "TCP", "0.0.0.0", 81, 8), "c3", "docker", pending))
+	if h.pendingWorkloads != 0 {
+		t.Errorf("%d pending listeners counted after the close, want 0", h.pendingWorkloads)
 	}
 }

@@ -58,7 +58,7 @@ func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur ti
 		}
 		events++
 		for _, c := range tb.Apply(&ev).Changes {
-			if c.Op == state.Added {
+			if c.Op != state.Removed { // added, or its workload arrived
 				l.Add(c.L)
 			}
 		}

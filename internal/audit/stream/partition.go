@@ -165,7 +165,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		}
 		for _, ch := range res.Changes {
 			msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.ListenerKey(ch.L.HostID, ch.L.Key))}
-			if ch.Op == state.Added {
+			if ch.Op != state.Removed {
 				var err error
 				if msg.Value, err = p.codec.EncodeListener(ch.L); err != nil {
 					return err

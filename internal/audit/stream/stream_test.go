@@ -97,11 +97,18 @@ type instance struct {
 
 func startInstance(t *testing.T, cfg *auditconfig.Config) *instance {
 	t.Helper()
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
+	return startInstanceWith(t, cfg, testPolicy, io.Discard)
+}
+
+// startInstanceWith runs one Processor with the policy text given,
+// printing its findings' JSON lines to out.
+func startInstanceWith(t *testing.T, cfg *auditconfig.Config, policyText string, out io.Writer) *instance {
+	t.Helper()
+	pol, err := policy.Parse("test.yaml", []byte(policyText))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(cfg, &kafka.Dialer{Timeout: 5 * time.Second}, pol, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(cfg, &kafka.Dialer{Timeout: 5 * time.Second}, pol, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

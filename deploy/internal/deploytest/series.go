@@ -1,15 +1,21 @@
-// Package series lists the Prometheus series bindwatch exports, for the
-// tests of what is built on them (alert rules, dashboards): a query that
-// names a series nobody exports is always empty, and silently so.
-package series
+// Package deploytest serves the tests of what is built on bindwatch's
+// metrics (alert rules, dashboards): the series bindwatch exports (a query
+// that names a series nobody exports is always empty, and silently so) and
+// the promtool that checks them.
+package deploytest
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bindwatch/bindwatch/internal/audit/stream"
 	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
 // Exported lists the series the agent and the audit serve: every metric
@@ -43,3 +49,19 @@ func Exported() ([]string, error) {
 
 // Named finds the series names a PromQL expression uses.
 var Named = regexp.MustCompile(`\b(bindwatch|process|go)_[a-z0-9_]+\b`)
+
+// Promtool finds Debian's promtool: on PATH, or where .ci/install-deps
+// unpacks it (the Makefile puts that on PATH; a bare go test does not);
+// root is the repository's root, relative to the test's directory.
+func Promtool(t testing.TB, root string) string {
+	t.Helper()
+	if p, err := exec.LookPath("promtool"); err == nil {
+		return p
+	}
+	if p, err := filepath.Abs(filepath.Join(root, ".cache/prometheus/usr/bin/promtool")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return testenv.RequireTool(t, "promtool", "prometheus (.ci/install-deps unpacks it under .cache/prometheus)")
+}
