@@ -19,4 +19,7 @@ const (
 	// UserWorkload runs the listeners in pipeline's real containers (Docker,
 	// a containerd CRI pod) and in the forged scope beside them.
 	UserWorkload = 4347
+	// UserWorkloadAudit runs the listeners in cmd/bindwatch's real Docker
+	// containers that the audit judges by image.
+	UserWorkloadAudit = 4348
 )

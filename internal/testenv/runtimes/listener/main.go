@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -32,7 +33,11 @@ func main() {
 			}
 			fmt.Println("bound", c.LocalAddr())
 		default:
-			l, err := net.Listen("tcp", addr)
+			// Plain TCP, as the servers it stands for: Go's listeners
+			// default to MPTCP since 1.24.
+			var lc net.ListenConfig
+			lc.SetMultipathTCP(false)
+			l, err := lc.Listen(context.Background(), "tcp", addr)
 			if err != nil {
 				fmt.Println("error:", err)
 				os.Exit(1)
