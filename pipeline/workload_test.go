@@ -139,9 +139,8 @@ func TestAgentWorkloadCRIPod(t *testing.T) {
 			"image": web.Ref, "workload_source": "containerd-cri",
 			"pod_name": pod.Name, "pod_namespace": pod.Namespace, "pod_uid": pod.UID,
 			"unit": nil, "cgroup_owner_uid": nil,
-			// containerd keeps the image's digest in its metadata database
-			// only, which bindwatch does not read.
-			"image_digest": nil,
+			// From the CRI: containerd 1.6 names the image by its id.
+			"image_digest": web.ConfigDigest,
 		})
 		checkLabels(t, fmt.Sprintf("the pod's listen %d", i+1), rec, pod.Labels)
 	}

@@ -18,19 +18,21 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// containerd's CRI plugin writes a pod's name, namespace and uid into each
-// container's OCI spec, but keeps the pod's labels only in containerd's
+// containerd's CRI plugin writes a pod's name, namespace and uid and a
+// container's name and image reference into each container's OCI spec, but
+// keeps the pod's labels and the image's digest only in containerd's
 // metadata database (bbolt, locked by containerd for as long as it runs).
-// So they are the one thing asked of a runtime's socket: PodSandboxStatus,
-// off the event path, once per pod. Until the answer comes the pod's records
-// go on without labels (counted); later records carry them.
+// So they are the things asked of a runtime's socket, off the event path:
+// PodSandboxStatus once per pod, ContainerStatus once per container. Until
+// the answer comes, records go on without them (counted); later records
+// carry them.
 //
-// A pod's sandbox starts well before its containers (their images are
-// pulled and created after it), so the asker does not wait for a record:
-// it watches containerd's task directory of the CRI's namespace with
-// inotify and asks about each new task as it appears. The containers'
-// first records then find the labels already cached. Asking about a task
-// that is a container, not a sandbox, costs one NotFound answer.
+// A task's bundle is written before its process starts, and a pod's sandbox
+// well before its containers (their images are pulled and created after
+// it), so the asker does not wait for a record: it watches containerd's
+// task directory of the CRI's namespace with inotify and asks about each
+// new task as it appears, a sandbox for its labels, a container for its
+// image. The first records then find the answers already cached.
 
 // podLabelsQueueSize bounds the pods waiting for an answer.
 const podLabelsQueueSize = 256
@@ -38,10 +40,17 @@ const podLabelsQueueSize = 256
 // podLabelsTimeout bounds one question to the CRI.
 const podLabelsTimeout = 2 * time.Second
 
+// criQuery asks about a sandbox's labels, or a container's image digest.
+type criQuery struct {
+	id        string
+	container bool
+}
+
 type podLabelsResult struct {
-	sandbox string
-	labels  map[string]string
-	ok      bool // false: the CRI did not answer; asked again later
+	criQuery
+	labels map[string]string // a sandbox's
+	digest string            // a container's image, sha256:…; "" if the CRI names none
+	ok     bool              // false: the CRI did not answer; asked again later
 }
 
 // criPodLabels is the background asker. It is made only when a CRI socket
@@ -51,7 +60,7 @@ type criPodLabels struct {
 	// tasks is containerd's task directory of the CRI's namespace
 	// (<state>/io.containerd.runtime.v2.task/k8s.io), watched for new pods.
 	tasks   string
-	reqs    chan string
+	reqs    chan criQuery
 	results chan podLabelsResult
 	asked   atomic.Uint64
 	failed  atomic.Uint64
@@ -62,15 +71,16 @@ func newCRIPodLabels(socket, tasks string, log *slog.Logger) *criPodLabels {
 	return &criPodLabels{
 		socket:  socket,
 		tasks:   tasks,
-		reqs:    make(chan string, podLabelsQueueSize),
+		reqs:    make(chan criQuery, podLabelsQueueSize),
 		results: make(chan podLabelsResult, podLabelsQueueSize),
 		log:     log,
 	}
 }
 
-// A new task is asked about once its bundle says it is a sandbox, and
-// again while the CRI does not know it yet (the task exists before
-// RunPodSandbox returns): every prefetchEvery, prefetchTries times.
+// A new task is asked about once its bundle says what it is, and again
+// while the CRI does not know it yet (the task exists before
+// RunPodSandbox or CreateContainer returns): every prefetchEvery,
+// prefetchTries times.
 const (
 	prefetchEvery = 20 * time.Millisecond
 	prefetchTries = 250
@@ -94,21 +104,29 @@ func (c *criPodLabels) run(ctx context.Context) {
 	}
 	var client cri.RuntimeServiceClient
 	for {
-		var sandbox string
+		var q criQuery
 		var prefetch bool
 		select {
 		case <-ctx.Done():
 			return
-		case sandbox = <-c.reqs:
-		case sandbox = <-created:
+		case q = <-c.reqs:
+		case q.id = <-created:
 			prefetch = true
-			a, err := c.annotations(sandbox)
+			a, err := c.annotations(q.id)
 			if err != nil {
-				again(sandbox) // the bundle is being written
+				again(q.id) // the bundle is being written
 				continue
 			}
-			if a[criContainerType] != "sandbox" {
-				delete(tries, sandbox)
+			switch a[criContainerType] {
+			case "sandbox":
+			case "container":
+				q.container = true
+				if digestOf(a[criImageName]) != "" {
+					delete(tries, q.id) // pinned by digest: the spec says it
+					continue
+				}
+			default:
+				delete(tries, q.id) // not the CRI's
 				continue
 			}
 		}
@@ -122,21 +140,31 @@ func (c *criPodLabels) run(ctx context.Context) {
 			client = cri.NewRuntimeServiceClient(conn)
 		}
 		c.asked.Add(1)
+		res := podLabelsResult{criQuery: q}
 		qctx, cancel := context.WithTimeout(ctx, podLabelsTimeout)
-		st, err := client.PodSandboxStatus(qctx, &cri.PodSandboxStatusRequest{PodSandboxId: sandbox})
+		var err error
+		if q.container {
+			var st *cri.ContainerStatusResponse
+			if st, err = client.ContainerStatus(qctx, &cri.ContainerStatusRequest{ContainerId: q.id}); err == nil {
+				res.digest = digestOf(st.GetStatus().GetImageRef())
+			}
+		} else {
+			var st *cri.PodSandboxStatusResponse
+			if st, err = client.PodSandboxStatus(qctx, &cri.PodSandboxStatusRequest{PodSandboxId: q.id}); err == nil {
+				res.labels = boundLabels(st.GetStatus().GetLabels(), isKubeletLabel)
+			}
+		}
 		cancel()
-		res := podLabelsResult{sandbox: sandbox}
 		if err != nil {
 			c.failed.Add(1)
-			c.log.Debug("pod labels not read", "cri_socket", c.socket, "sandbox", sandbox, "err", err)
+			c.log.Debug("not read from the CRI", "cri_socket", c.socket, "id", q.id, "container", q.container, "err", err)
 			if prefetch {
-				again(sandbox)
+				again(q.id)
 				continue
 			}
 		} else {
-			delete(tries, sandbox)
+			delete(tries, q.id)
 			res.ok = true
-			res.labels = boundLabels(st.GetStatus().GetLabels(), isKubeletLabel)
 		}
 		select {
 		case c.results <- res:
@@ -159,37 +187,54 @@ func (c *criPodLabels) annotations(id string) (map[string]string, error) {
 // before it is asked again.
 const podLabelsRetry = 5 * time.Second
 
-// podLabels is info with its pod's labels once the CRI answered; info
-// meanwhile. It never waits.
-func (e *Enricher) podLabels(id uint64, info *cgroupInfo) *cgroupInfo {
+// criAnswers is info with its pod's labels and its image's digest once
+// the CRI answered; info meanwhile. It never waits.
+func (e *Enricher) criAnswers(id uint64, info *cgroupInfo) *cgroupInfo {
 	w := info.workload
 	e.collectPodLabels()
-	if labels, ok := e.labelCache.get(w.sandbox); ok {
-		found := *info
-		nw := *w
-		nw.labelsPending = false
-		if len(*labels) > 0 {
+	nw := *w
+	if w.labelsPending {
+		if labels, ok := e.labelCache.get(w.sandbox); ok {
+			nw.labelsPending = false
 			nw.podLabels = escapeLabels(*labels)
+		} else {
+			e.podLabelsPending.Add(1)
+			e.askCRI(criQuery{id: w.sandbox})
 		}
-		found.workload = &nw
-		e.cgroups.store(id, &found)
-		return &found
 	}
-	e.podLabelsPending.Add(1)
-	now := e.cgroups.monoNS()
-	if next, asked := e.labelsAsked[w.sandbox]; asked && now < next {
+	if w.digestPending {
+		if digest, ok := e.digestCache.get(w.container); ok {
+			nw.digestPending = false
+			nw.imageDigest = optText(*digest)
+		} else {
+			e.imageDigestPending.Add(1)
+			e.askCRI(criQuery{id: w.container, container: true})
+		}
+	}
+	if nw.labelsPending == w.labelsPending && nw.digestPending == w.digestPending {
 		return info
+	}
+	found := *info
+	found.workload = &nw
+	e.cgroups.store(id, &found)
+	return &found
+}
+
+// askCRI hands q to the asker unless it was asked within podLabelsRetry.
+func (e *Enricher) askCRI(q criQuery) {
+	now := e.cgroups.monoNS()
+	if next, asked := e.labelsAsked[q]; asked && now < next {
+		return
 	}
 	if len(e.labelsAsked) >= podLabelsQueueSize {
-		return info
+		return
 	}
 	select {
-	case e.criLabels.reqs <- w.sandbox:
+	case e.criLabels.reqs <- q:
 		// Asked again after podLabelsRetry if no answer came by then.
-		e.labelsAsked[w.sandbox] = now + int64(podLabelsRetry)
+		e.labelsAsked[q] = now + int64(podLabelsRetry)
 	default:
 	}
-	return info
 }
 
 // collectPodLabels caches what the CRI answered so far.
@@ -200,9 +245,14 @@ func (e *Enricher) collectPodLabels() {
 	for {
 		select {
 		case res := <-e.criLabels.results:
-			if res.ok {
-				delete(e.labelsAsked, res.sandbox)
-				e.labelCache.put(res.sandbox, res.labels)
+			if !res.ok {
+				continue
+			}
+			delete(e.labelsAsked, res.criQuery)
+			if res.container {
+				e.digestCache.put(res.id, res.digest)
+			} else {
+				e.labelCache.put(res.id, res.labels)
 			}
 		default:
 			return

@@ -37,24 +37,26 @@ type Enricher struct {
 	// sandboxes asked about and when to ask again (monotonic ns).
 	criLabels   *criPodLabels
 	labelCache  *lru[string, map[string]string]
-	labelsAsked map[string]int64
+	digestCache *lru[string, string]
+	labelsAsked map[criQuery]int64
 	// deniedWarned: the warning that state files are not readable was
 	// logged.
 	deniedWarned bool
 	log          *slog.Logger
 	resync       time.Duration
 
-	cgroupMisses     atomic.Uint64
-	cgroupUnknown    atomic.Uint64
-	cgroupDeferred   atomic.Uint64
-	cgroupQueueFull  atomic.Uint64
-	ifnameMisses     atomic.Uint64
-	ifnameUnknown    atomic.Uint64
-	clockResamples   atomic.Uint64
-	workloadPending  atomic.Uint64
-	workloadLate     atomic.Uint64
-	workloadMissing  atomic.Uint64
-	podLabelsPending atomic.Uint64
+	cgroupMisses       atomic.Uint64
+	cgroupUnknown      atomic.Uint64
+	cgroupDeferred     atomic.Uint64
+	cgroupQueueFull    atomic.Uint64
+	ifnameMisses       atomic.Uint64
+	ifnameUnknown      atomic.Uint64
+	clockResamples     atomic.Uint64
+	workloadPending    atomic.Uint64
+	workloadLate       atomic.Uint64
+	workloadMissing    atomic.Uint64
+	podLabelsPending   atomic.Uint64
+	imageDigestPending atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -89,6 +91,9 @@ type Stats struct {
 	// PodLabelsPending counts records of a containerd CRI pod that went on
 	// without its labels: the CRI had not answered yet.
 	PodLabelsPending uint64
+	// ImageDigestPending counts records of a containerd CRI container
+	// that went on without its image's digest: the CRI had not answered.
+	ImageDigestPending uint64
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -140,7 +145,8 @@ func New(cfg Config) (*Enricher, error) {
 		retries:     map[uint64]workloadRetry{},
 		criLabels:   criLabels,
 		labelCache:  newLRU[string, map[string]string](podLabelsQueueSize * 4),
-		labelsAsked: map[string]int64{},
+		digestCache: newLRU[string, string](podLabelsQueueSize * 4),
+		labelsAsked: map[criQuery]int64{},
 		pending:     map[uint64]struct{}{},
 		ifnames:     newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
 		addrs:       newInternTable[netip.Addr](internSize),
@@ -156,18 +162,19 @@ func (e *Enricher) Identity() Identity { return e.id }
 // Stats is a snapshot of the slow-path counters.
 func (e *Enricher) Stats() Stats {
 	return Stats{
-		CgroupMisses:     e.cgroupMisses.Load(),
-		CgroupUnknown:    e.cgroupUnknown.Load(),
-		CgroupDeferred:   e.cgroupDeferred.Load(),
-		CgroupQueueFull:  e.cgroupQueueFull.Load(),
-		CgroupScans:      e.cgroupScans(),
-		IfnameMisses:     e.ifnameMisses.Load(),
-		IfnameUnknown:    e.ifnameUnknown.Load(),
-		ClockResamples:   e.clockResamples.Load(),
-		WorkloadPending:  e.workloadPending.Load(),
-		WorkloadLate:     e.workloadLate.Load(),
-		WorkloadMissing:  e.workloadMissing.Load(),
-		PodLabelsPending: e.podLabelsPending.Load(),
+		CgroupMisses:       e.cgroupMisses.Load(),
+		CgroupUnknown:      e.cgroupUnknown.Load(),
+		CgroupDeferred:     e.cgroupDeferred.Load(),
+		CgroupQueueFull:    e.cgroupQueueFull.Load(),
+		CgroupScans:        e.cgroupScans(),
+		IfnameMisses:       e.ifnameMisses.Load(),
+		IfnameUnknown:      e.ifnameUnknown.Load(),
+		ClockResamples:     e.clockResamples.Load(),
+		WorkloadPending:    e.workloadPending.Load(),
+		WorkloadLate:       e.workloadLate.Load(),
+		WorkloadMissing:    e.workloadMissing.Load(),
+		PodLabelsPending:   e.podLabelsPending.Load(),
+		ImageDigestPending: e.imageDigestPending.Load(),
 	}
 }
 
@@ -274,8 +281,8 @@ func (e *Enricher) cgroupFor(id uint64, pid, ppid uint32) *cgroupInfo {
 	if info.workload.pending {
 		info = e.pendingWorkload(id, info)
 	}
-	if info.workload.labelsPending && e.criLabels != nil {
-		info = e.podLabels(id, info)
+	if (info.workload.labelsPending || info.workload.digestPending) && e.criLabels != nil {
+		info = e.criAnswers(id, info)
 	}
 	return info
 }

@@ -282,7 +282,11 @@ func (f *workloadFiles) readContainerdBundle(dir string) (Workload, bool) {
 	if err != nil {
 		return Workload{}, false
 	}
-	return parseContainerdAnnotations(a), true
+	w := parseContainerdAnnotations(a)
+	if a[criContainerType] == "container" {
+		w.container = filepath.Base(dir)
+	}
+	return w, true
 }
 
 // parseContainerdAnnotations is the workload a containerd task's spec

@@ -53,8 +53,9 @@ type Workload struct {
 	// one the user made below it.
 	Trusted bool
 	// sandbox is the id of a CRI pod's sandbox, whose labels the CRI is
-	// asked for (criPodLabels).
-	sandbox string
+	// asked for (criPodLabels); container the id of a CRI container whose
+	// image digest it is asked for.
+	sandbox, container string
 }
 
 // Bounds on what a runtime's file may put into every record of a cgroup.
@@ -122,6 +123,10 @@ type workloadInfo struct {
 	// CRI has not told yet (criPodLabels).
 	sandbox       string
 	labelsPending bool
+	// digestPending: a containerd CRI container whose image digest the
+	// CRI has not told yet.
+	container     string
+	digestPending bool
 }
 
 func optText(s string) *string {
@@ -154,6 +159,8 @@ func newWorkloadInfo(w Workload) *workloadInfo {
 		pending:       w.Source == SourcePending,
 		sandbox:       w.sandbox,
 		labelsPending: w.Source == SourceCRI && w.sandbox != "",
+		container:     w.container,
+		digestPending: w.Source == SourceCRI && w.container != "" && w.ImageDigest == "",
 		podLabels:     escapeLabels(w.PodLabels),
 	}
 	return wi
