@@ -56,6 +56,7 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.CgroupScans = es.CgroupScans
 	snap.WorkloadPending = es.WorkloadPending
 	snap.WorkloadLate = map[string]uint64{"found": es.WorkloadLate, "given_up": es.WorkloadMissing}
+	snap.CRIPending = map[string]uint64{"pod_labels": es.PodLabelsPending, "image_digest": es.ImageDigestPending}
 	if d, err := a.probe.Drops(); err == nil {
 		snap.Lease = a.leaseSnapshot(d, snap.Dropped)
 	}
