@@ -238,7 +238,7 @@ func TestEnrichSetsEveryField(t *testing.T) {
 	inventoryOnly := map[string]bool{"SnapshotID": true, "Holders": true, "PortExplicit": true,
 		"SnapshotSockets": true, "SnapshotSource": true, "SnapshotIncomplete": true, "Exposure": true,
 		"Suppressed": true, // the agent's report of budget drops, not an event's
-		// The agent's heartbeat and stop records, and its integrity records.
+		// The agent's own records (heartbeat, host_key, seal), not an event's.
 		"CaptureBlind": true, "Drops": true, "LeaseExpires": true, "HeartbeatIntervalMS": true,
 		"PublicKey": true, "SealedSeqs": true, "Signature": true}
 	typ := reflect.TypeOf(schemas.BindEvent{})
