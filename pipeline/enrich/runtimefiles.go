@@ -28,16 +28,17 @@ type RuntimeRoots struct {
 	// Default /run/containerd.
 	Containerd string
 	// Storage and RunStorage are containers/storage's graph root and run
-	// root, shared by Podman and CRI-O
-	// (overlay-containers/<id>/userdata/config.json, containers.json).
+	// root, shared by Podman and CRI-O (<driver>-containers/containers.json,
+	// <driver>-containers/<id>/userdata/config.json).
 	// Default /var/lib/containers/storage and /run/containers/storage.
 	Storage, RunStorage string
 	// Passwd finds a rootless Podman user's home (its storage is
 	// ~/.local/share/containers/storage), under Homes. Default /etc/passwd
 	// and RootFS.
 	Passwd, Homes string
-	// CRISocket is containerd's socket, asked for the labels of CRI pods
-	// (only there: see criPodLabels). Empty asks nothing.
+	// CRISocket is containerd's socket, asked for CRI pods' labels and
+	// their images' digests (only there: see criPodLabels). Empty asks
+	// nothing.
 	CRISocket string
 }
 
