@@ -101,7 +101,11 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 			}
 		}
 	}()
-	if a.enricher, err = enrich.New(enrich.Config{Hostname: cfg.Host.Name, Logger: log}); err != nil {
+	if a.enricher, err = enrich.New(enrich.Config{Hostname: cfg.Host.Name, Logger: log, Runtimes: enrich.RuntimeRoots{
+		Docker: cfg.Workload.DockerRoot, Containerd: cfg.Workload.ContainerdState,
+		Storage: cfg.Workload.StorageRoot, RunStorage: cfg.Workload.StorageRunRoot,
+		CRISocket: cfg.Workload.CRISocket,
+	}}); err != nil {
 		return nil, fmt.Errorf("enrichment: %w", err)
 	}
 	// First of what touches the disk: a spool directory that cannot be

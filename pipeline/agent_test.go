@@ -187,6 +187,8 @@ func TestAgentEndToEnd(t *testing.T) {
 		"pid": int64(childPID), "tid": int64(childPID), "ppid": int64(os.Getpid()),
 		"uid": int64(containerUID), "gid": int64(containerUID), "comm": "python3",
 		"cgroup_id": int64(inode(t, cgroupDir)), "container_id": containerID, "container_runtime": "docker",
+		// Named like Docker's, but no Docker wrote it: the record says so.
+		"workload_source": "pending", "container_name": nil, "image": nil, "unit": nil,
 		"mntns_id": int64(inode(t, "/proc/self/ns/mnt")), "netns_id": int64(inode(t, "/proc/self/ns/net")),
 		"transparent": false, "bind_address_no_port": false, "reuseport": false, "bound_if": int64(0), "bound_if_name": nil,
 	}

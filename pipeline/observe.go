@@ -54,6 +54,9 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.CgroupLookups = map[string]uint64{"miss": es.CgroupMisses, "deferred": es.CgroupDeferred,
 		"queue_full": es.CgroupQueueFull, "unknown": es.CgroupUnknown}
 	snap.CgroupScans = es.CgroupScans
+	snap.WorkloadPending = es.WorkloadPending
+	snap.WorkloadLate = map[string]uint64{"found": es.WorkloadLate, "given_up": es.WorkloadMissing}
+	snap.CRIPending = map[string]uint64{"pod_labels": es.PodLabelsPending, "image_digest": es.ImageDigestPending}
 	if d, err := a.probe.Drops(); err == nil {
 		snap.Lease = a.leaseSnapshot(d, snap.Dropped)
 	}

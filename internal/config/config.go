@@ -31,6 +31,7 @@ type Config struct {
 	Shutdown  Shutdown
 	Inventory Inventory
 	Heartbeat Heartbeat
+	Workload  Workload
 }
 
 // Capture is what the kernel side sees and filters.
@@ -163,6 +164,23 @@ type Inventory struct {
 	Interval time.Duration
 }
 
+// Workload is where the container runtimes keep the state files a
+// container's name, image and pod are read from (pipeline/enrich's
+// RuntimeRoots). A runtime that is not installed costs nothing.
+type Workload struct {
+	// DockerRoot is dockerd's --data-root.
+	DockerRoot string
+	// ContainerdState is containerd's state directory (its task bundles).
+	ContainerdState string
+	// StorageRoot and StorageRunRoot are containers/storage's graph root
+	// and run root (Podman, CRI-O).
+	StorageRoot, StorageRunRoot string
+	// CRISocket is containerd's socket, asked (off the event path, once a
+	// pod) for CRI pods' labels, which containerd writes nowhere else;
+	// empty asks nothing.
+	CRISocket string
+}
+
 // Shutdown bounds the drain on SIGTERM.
 type Shutdown struct {
 	// Timeout is how long SIGTERM may spend flushing to Kafka (and spooling
@@ -271,5 +289,12 @@ func Defaults() Config {
 		Shutdown:  Shutdown{Timeout: 10 * time.Second},
 		Inventory: Inventory{Interval: time.Hour},
 		Heartbeat: Heartbeat{Interval: 30 * time.Second},
+		Workload: Workload{
+			DockerRoot:      "/var/lib/docker",
+			ContainerdState: "/run/containerd",
+			StorageRoot:     "/var/lib/containers/storage",
+			StorageRunRoot:  "/run/containers/storage",
+			CRISocket:       "/run/containerd/containerd.sock",
+		},
 	}
 }

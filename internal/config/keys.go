@@ -326,6 +326,35 @@ var keys = []key{
 			}
 			return nil
 		}},
+	{name: "workload.docker_root", kind: kindString, live: false,
+		help:  "Docker's data root, where containers/<id>/config.v2.json names a container and its image",
+		field: func(c *Config) any { return &c.Workload.DockerRoot }, check: isCleanAbsPath},
+	{name: "workload.containerd_state", kind: kindString, live: false,
+		help:  "containerd's state directory, where task bundles carry the CRI's pod and image annotations",
+		field: func(c *Config) any { return &c.Workload.ContainerdState }, check: isCleanAbsPath},
+	{name: "workload.storage_root", kind: kindString, live: false,
+		help:  "containers/storage graph root (Podman, CRI-O)",
+		field: func(c *Config) any { return &c.Workload.StorageRoot }, check: isCleanAbsPath},
+	{name: "workload.storage_run_root", kind: kindString, live: false,
+		help:  "containers/storage run root (Podman, CRI-O)",
+		field: func(c *Config) any { return &c.Workload.StorageRunRoot }, check: isCleanAbsPath},
+	{name: "workload.cri_socket", kind: kindString, live: false,
+		help:  "containerd's socket, asked once a pod for CRI pods' labels (kept nowhere on disk); empty asks nothing",
+		field: func(c *Config) any { return &c.Workload.CRISocket },
+		check: func(name string, v any) *FieldError {
+			if *v.(*string) == "" {
+				return nil
+			}
+			return isCleanAbsPath(name, v)
+		}},
+}
+
+// isCleanAbsPath accepts an absolute, clean path.
+func isCleanAbsPath(name string, v any) *FieldError {
+	if d := *v.(*string); !filepath.IsAbs(d) || filepath.Clean(d) != d {
+		return fieldErr(name, "%q is not allowed; want an absolute, clean path", d)
+	}
+	return nil
 }
 
 // The allowed values of the enumerated keys, in the order messages list

@@ -39,6 +39,7 @@ func other() Config {
 		Log:       Log{Level: LogDebug, Format: LogText},
 		Shutdown:  Shutdown{Timeout: 30 * time.Second},
 		Heartbeat: Heartbeat{Interval: 5 * time.Second},
+		Workload:  Workload{DockerRoot: "/srv/docker", ContainerdState: "/var/run/ctrd", StorageRoot: "/srv/containers", StorageRunRoot: "/var/run/containers", CRISocket: "/var/run/ctrd/containerd.sock"},
 	}
 }
 

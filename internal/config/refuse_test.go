@@ -10,7 +10,7 @@ import (
 // before or after Validate. <file> in a wanted line stands for the path of
 // the config file the case writes.
 func TestLoadRefuses(t *testing.T) {
-	const topKeys = "capture, host, kafka, schema, pipeline, spool, metrics, log, shutdown, inventory, heartbeat"
+	const topKeys = "capture, host, kafka, schema, pipeline, spool, metrics, log, shutdown, inventory, heartbeat, workload"
 	const kafkaKeys = "brokers, topic, client_id, acks, compression, batch_timeout, write_timeout, spool_after, tls, sasl"
 	for _, tc := range []struct {
 		name      string

@@ -28,6 +28,14 @@ type Snapshot struct {
 	CgroupLookups map[string]uint64
 	// CgroupScans counts rescans of the cgroup2 tree for such ids.
 	CgroupScans uint64
+	// WorkloadPending counts records that went out with workload_source
+	// "pending": their container's runtime state was not on disk yet.
+	WorkloadPending uint64
+	// WorkloadLate counts such containers by outcome: see workloadResults.
+	WorkloadLate map[string]uint64
+	// CRIPending counts records of containerd CRI containers that went out
+	// before the CRI answered, by field: pod_labels, image_digest.
+	CRIPending map[string]uint64
 	// Lease is the capture lease and what happened while no agent ran.
 	Lease Lease
 	// BlindSpots name what capture cannot see on this host (programs
@@ -113,9 +121,21 @@ var kernelDropReasons = []string{"ring_buffer_full", "pending_full", "no_socket"
 // (not resolved, on the event path or in the background).
 var cgroupResults = []string{"miss", "deferred", "queue_full", "unknown"}
 
+// Outcomes for containers whose workload was pending, the label values of
+// bindwatch_workload_late_total: found (later records carry it), given_up
+// (nothing appeared in time; later records say "none").
+var workloadResults = []string{"found", "given_up"}
+
+// criFields are the fields asked of containerd's CRI, the label values of
+// bindwatch_workload_cri_pending_records_total.
+var criFields = []string{"pod_labels", "image_digest"}
+
 var (
 	descCgroup      = prometheus.NewDesc("bindwatch_cgroup_lookups_total", "Cgroup ids the enricher's cache did not answer, by outcome.", []string{"result"}, nil)
 	descCgroupScans = prometheus.NewDesc("bindwatch_cgroup_scans_total", "Rescans of the cgroup2 tree for ids neither /proc nor the index knew.", nil, nil)
+	descWlPending   = prometheus.NewDesc("bindwatch_workload_pending_records_total", "Records sent with workload_source pending: their container's runtime state was not readable yet.", nil, nil)
+	descWlLate      = prometheus.NewDesc("bindwatch_workload_late_total", "Containers whose workload was pending at first sight, by outcome.", []string{"result"}, nil)
+	descWlCRI       = prometheus.NewDesc("bindwatch_workload_cri_pending_records_total", "Records of containerd CRI containers sent before the CRI told a field, by field.", []string{"field"}, nil)
 	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)
 	descCaptured    = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
 	descPublished   = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
@@ -135,7 +155,7 @@ var (
 type snapshotCollector struct{ snapshot func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans, descWlPending, descWlLate, descWlCRI, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
 		ch <- d
 	}
 }
@@ -158,6 +178,13 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCgroup, s.CgroupLookups[r], r)
 	}
 	counter(descCgroupScans, s.CgroupScans)
+	counter(descWlPending, s.WorkloadPending)
+	for _, r := range workloadResults {
+		counter(descWlLate, s.WorkloadLate[r], r)
+	}
+	for _, f := range criFields {
+		counter(descWlCRI, s.CRIPending[f], f)
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -21,7 +21,7 @@ func TestMetricsSeries(t *testing.T) {
 	m := New(BuildInfo{Version: "v1.2.3", Revision: "abc", GoVersion: "go1.26"}, "tracepoint", func() Snapshot {
 		return Snapshot{KernelEvents: 10, Captured: 9, Published: 7, Spooled: 2, Replayed: 1, WriteErrors: 3, SpoolBytes: 4096,
 			Dropped:       map[string]uint64{"ring_buffer_full": 1, "queue_full": 4, "no_socket": 8},
-			CgroupLookups: map[string]uint64{"miss": 6, "deferred": 5}, CgroupScans: 2}
+			CgroupLookups: map[string]uint64{"miss": 6, "deferred": 5}, CgroupScans: 2, WorkloadPending: 3, WorkloadLate: map[string]uint64{"found": 1}, CRIPending: map[string]uint64{"image_digest": 2}}
 	})
 	m.EventLatency.Observe(0.03)
 	m.BatchSize.Observe(500)
@@ -47,6 +47,11 @@ func TestMetricsSeries(t *testing.T) {
 		`bindwatch_cgroup_lookups_total{result="deferred"} 5`,
 		`bindwatch_cgroup_lookups_total{result="queue_full"} 0`,
 		"bindwatch_cgroup_scans_total 2",
+		"bindwatch_workload_pending_records_total 3",
+		`bindwatch_workload_late_total{result="found"} 1`,
+		`bindwatch_workload_late_total{result="given_up"} 0`,
+		`bindwatch_workload_cri_pending_records_total{field="image_digest"} 2`,
+		`bindwatch_workload_cri_pending_records_total{field="pod_labels"} 0`,
 		`bindwatch_build_info{goversion="go1.26",revision="abc",version="v1.2.3"} 1`,
 		`bindwatch_hook_info{hook="tracepoint"} 1`,
 		"bindwatch_event_delivery_seconds_count 1",

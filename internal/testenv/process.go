@@ -65,6 +65,12 @@ func (p *Process) startWait() {
 	})
 }
 
+// Exited is closed once the process has exited.
+func (p *Process) Exited() <-chan struct{} {
+	p.startWait()
+	return p.done
+}
+
 // Pid is the process's id.
 func (p *Process) Pid() int { return p.Cmd.Process.Pid }
 

@@ -16,4 +16,10 @@ const (
 	UserAudit = 4345
 	// UserFlood floods binds in pipeline's budget test.
 	UserFlood = 4346
+	// UserWorkload runs the listeners in pipeline's real containers (Docker,
+	// a containerd CRI pod) and in the forged scope beside them.
+	UserWorkload = 4347
+	// UserWorkloadAudit runs the listeners in cmd/bindwatch's real Docker
+	// containers that the audit judges by image.
+	UserWorkloadAudit = 4348
 )

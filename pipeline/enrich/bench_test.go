@@ -1,6 +1,10 @@
 package enrich
 
 import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/bindwatch/bindwatch/bpf"
@@ -10,7 +14,8 @@ import (
 
 // The hot path: every lookup hits the caches, as in steady state.
 func BenchmarkEnrich(b *testing.B) {
-	e, dockerID, _ := fixtureEnricher(b)
+	e, tr := workloadEnricher(b, fixtureRuntimes("testdata/runtimes"))
+	dockerID := tr.id(dockerScope)
 	events := map[string]bpf.Event{
 		"ipv4-any": {
 			BootNS: 123_456_789_000, Seq: 1, CgroupID: dockerID, PID: 4242, TID: 4242, PPID: 1,
@@ -96,6 +101,102 @@ func BenchmarkCgroupTrust(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				trust.info("/" + rel)
+			}
+		})
+	}
+}
+
+// First sight of a container's cgroup: what a cache miss costs, from the
+// cgroup's path to its cached info, ownership checked, the runtime's files
+// read (testdata/runtimes; page cache warm, as for a container that just
+// started). "no-files" is the same miss without workload resolution.
+func BenchmarkWorkloadFirstSight(b *testing.B) {
+	_, tr := workloadEnricher(b, fixtureRuntimes("testdata/runtimes"))
+	files := &workloadFiles{roots: fixtureRuntimes("testdata/runtimes")}
+	for _, c := range []struct{ name, cgroup string }{
+		{"docker", dockerScope}, {"containerd-cri", k8sLeaf}, {"cri-o", crioScope},
+		{"podman", podmanScope}, {"host-unit", nginx}, {"pending", missingScope},
+	} {
+		for _, withFiles := range []bool{false, true} {
+			name := c.name + "/no-files"
+			trust := tr.trust()
+			if withFiles {
+				name, trust.files = c.name+"/files", files
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if info := trust.info("/" + c.cgroup); withFiles && info.workload == nil {
+						b.Fatal("no workload")
+					}
+				}
+			})
+		}
+	}
+}
+
+// Reading a container spec's annotations: a containerd CRI spec with
+// Docker's default seccomp profile (testdata/spec-seccomp.json, 8.6 KB),
+// decoded whole and by specAnnotations.
+func BenchmarkSpecAnnotations(b *testing.B) {
+	spec, err := os.ReadFile("testdata/spec-seccomp.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("full-decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var c struct {
+				Annotations map[string]string `json:"annotations"`
+			}
+			if err := json.Unmarshal(spec, &c); err != nil || len(c.Annotations) == 0 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("specAnnotations", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if a, err := specAnnotations(spec); err != nil || len(a) == 0 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// Podman's containers.json lists every container of the host: finding one
+// among 1000, entries laid out as containers/storage writes them (its
+// Container struct's order, id first), and the same list with its keys
+// sorted, which takes the decode of the whole list.
+func BenchmarkPodmanContainers1000(b *testing.B) {
+	type entry struct {
+		ID       string            `json:"id"`
+		Names    []string          `json:"names"`
+		Image    string            `json:"image"`
+		Layer    string            `json:"layer"`
+		Metadata string            `json:"metadata"`
+		Created  string            `json:"created"`
+		Flags    map[string]string `json:"flags"`
+	}
+	var list []entry
+	for i := range 1000 {
+		// Random ids, as runtimes make them.
+		id, image := fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})), fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8), 1}))
+		meta, _ := json.Marshal(map[string]any{"image-name": "docker.io/library/app:1", "image-id": image, "name": fmt.Sprintf("c%d", i)})
+		list = append(list, entry{id, []string{fmt.Sprintf("c%d", i)}, image, id, string(meta), "2026-12-06T10:00:00Z", map[string]string{"MountLabel": ""}})
+	}
+	storage, _ := json.Marshal(list)
+	var generic []map[string]any
+	_ = json.Unmarshal(storage, &generic)
+	sorted, _ := json.Marshal(generic)
+	id := list[777].ID
+	for name, file := range map[string][]byte{"storage-order": storage, "keys-sorted": sorted} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if w, ok := parsePodmanContainers(file, id); !ok || w.ContainerName != "c777" {
+					b.Fatal(w, ok)
+				}
 			}
 		})
 	}

@@ -17,6 +17,19 @@ type cgroupInfo struct {
 	ownerUID    *int64
 	containerID *string // nil outside containers, and where not trusted
 	runtime     *string
+	// workload is the unit or container workload; nil where nothing is
+	// known (ownership unknown, no unit named).
+	workload *workloadInfo
+}
+
+// owner is the ownership the info was made with, for a workload looked up
+// again.
+func (i *cgroupInfo) owner() cgroupOwner {
+	o := cgroupOwner{checked: true}
+	if i.ownerUID != nil {
+		o.delegated, o.uid = true, uint32(*i.ownerUID)
+	}
+	return o
 }
 
 // cgroupEntry is a cache slot; a nil info is a failed resolution, retried
@@ -56,11 +69,13 @@ type cgroupResolver struct {
 	now      func() time.Time
 }
 
-func newCgroupResolver(procRoot string, mount cgroupMount, size int, negTTL time.Duration) *cgroupResolver {
+func newCgroupResolver(procRoot string, mount cgroupMount, size int, negTTL time.Duration, files *workloadFiles) *cgroupResolver {
+	trust := newCgroupTrust(mount, nil)
+	trust.files = files
 	r := &cgroupResolver{
 		procRoot: procRoot,
 		mount:    mount,
-		trust:    newCgroupTrust(mount, nil),
+		trust:    trust,
 		cache:    newLRU[uint64, cgroupEntry](size),
 		negTTL:   negTTL,
 		epoch:    time.Now(),

@@ -67,7 +67,7 @@ func (tr *cgroupTree) exit(pid uint32) {
 }
 
 func (tr *cgroupTree) resolver(size int) *cgroupResolver {
-	r := newCgroupResolver(tr.proc, cgroupMount{dir: tr.mount, root: "/"}, size, 5*time.Second)
+	r := newCgroupResolver(tr.proc, cgroupMount{dir: tr.mount, root: "/"}, size, 5*time.Second, nil)
 	r.trust = tr.trust()
 	return r
 }
@@ -92,6 +92,7 @@ func (tr *cgroupTree) trust() *cgroupTrust {
 // useIn makes e's resolvers read owners as tr's trust does.
 func (tr *cgroupTree) useIn(e *Enricher) {
 	trust := tr.trust()
+	trust.files = e.cgroups.trust.files
 	e.cgroups.trust = trust
 	if e.cgroupBG != nil {
 		e.cgroupBG.trust = trust
@@ -243,7 +244,7 @@ func TestCgroupCacheIsBounded(t *testing.T) {
 func TestCgroupWithoutMount(t *testing.T) {
 	tr := newCgroupTree(t, dockerScope)
 	tr.process(100, "/"+dockerScope)
-	r := newCgroupResolver(tr.proc, cgroupMount{}, 16, time.Second)
+	r := newCgroupResolver(tr.proc, cgroupMount{}, 16, time.Second, nil)
 	// With nothing to check inodes against, only the caller's own file
 	// counts; with no directory owners to check either, its path is
 	// reported but not believed to name a container.
@@ -261,7 +262,7 @@ func TestCgroupWithoutMount(t *testing.T) {
 
 func TestCgroupSubtreeMount(t *testing.T) {
 	tr := newCgroupTree(t, k8sLeaf)
-	r := newCgroupResolver(tr.proc, cgroupMount{dir: filepath.Join(tr.mount, "kubepods"), root: "/kubepods"}, 16, time.Second)
+	r := newCgroupResolver(tr.proc, cgroupMount{dir: filepath.Join(tr.mount, "kubepods"), root: "/kubepods"}, 16, time.Second, nil)
 	info, src := r.resolve(tr.id(k8sLeaf), 200, 1)
 	if info == nil || src != sourceIndex || info.path != "/"+k8sLeaf {
 		t.Fatalf("got %+v, %d; want /%s by walk", info, src, k8sLeaf)

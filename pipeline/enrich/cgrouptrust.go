@@ -38,6 +38,8 @@ type cgroupTrust struct {
 	mount cgroupMount
 	// ownerOf is the owner uid of a directory; a stat, or a fixture's.
 	ownerOf func(dir string) (uint32, error)
+	// files reads containers' workloads; nil reads none.
+	files *workloadFiles
 	// systemUID owns the mount's root directory: root on a host. Ownership
 	// is compared with it, not with 0, so that a hierarchy seen through a
 	// user namespace or a test's tree has a system owner too.
@@ -110,10 +112,10 @@ func (c *cgroupTrust) owner(path string) cgroupOwner {
 
 // info makes the cached answer for the cgroup at path.
 func (c *cgroupTrust) info(path string) *cgroupInfo {
-	return newCgroupInfo(path, c.owner(path))
+	return newCgroupInfo(path, c.owner(path), c.files)
 }
 
-func newCgroupInfo(path string, o cgroupOwner) *cgroupInfo {
+func newCgroupInfo(path string, o cgroupOwner, files *workloadFiles) *cgroupInfo {
 	text := safetext.Escape(path)
 	info := &cgroupInfo{path: path, pathText: &text}
 	if o.delegated {
@@ -122,6 +124,13 @@ func newCgroupInfo(path string, o cgroupOwner) *cgroupInfo {
 	}
 	if id, runtime, ok := attributeContainer(path, o); ok {
 		info.containerID, info.runtime = &id, &runtime
+		if files != nil {
+			info.workload = newWorkloadInfo(files.resolve(runtime, id, o))
+		}
+	} else if unit := unitOf(path, o); unit != "" {
+		// unitOf names no directory a user made: trusted even in a
+		// delegated subtree.
+		info.workload = newWorkloadInfo(Workload{Unit: unit, Trusted: true})
 	}
 	return info
 }

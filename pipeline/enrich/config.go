@@ -20,6 +20,9 @@ type Config struct {
 	// CgroupRoot is the cgroup2 (unified) mount. Default: found in
 	// <ProcRoot>/self/mountinfo; without one, container fields stay null.
 	CgroupRoot string
+	// Runtimes are where container runtimes keep their state; each empty
+	// path is the runtime's default under RootFS.
+	Runtimes RuntimeRoots
 	// CgroupCacheSize caps the cgroup id cache (least recently used out).
 	// Default 8192.
 	CgroupCacheSize int
@@ -48,6 +51,7 @@ func (c Config) withDefaults() Config {
 	if c.ProcRoot == "" {
 		c.ProcRoot = "/proc"
 	}
+	c.Runtimes = c.Runtimes.withDefaults(c.RootFS)
 	if c.CgroupCacheSize <= 0 {
 		c.CgroupCacheSize = 8192
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -27,16 +28,35 @@ type Enricher struct {
 	addrs    *internTable[netip.Addr]
 	comms    *internTable[[16]byte]
 	exes     *exeResolver
-	log      *slog.Logger
-	resync   time.Duration
+	files    *workloadFiles
+	// retries are the cgroups whose container's workload was not on disk
+	// at first sight, and when to look again.
+	retries map[uint64]workloadRetry
+	// criLabels asks containerd's CRI for pod labels; nil without a
+	// socket. labelCache holds its answers by sandbox id, labelsAsked the
+	// sandboxes asked about and when to ask again (monotonic ns).
+	criLabels   *criPodLabels
+	labelCache  *lru[string, map[string]string]
+	digestCache *lru[string, string]
+	labelsAsked map[criQuery]int64
+	// deniedWarned: the warning that state files are not readable was
+	// logged.
+	deniedWarned bool
+	log          *slog.Logger
+	resync       time.Duration
 
-	cgroupMisses    atomic.Uint64
-	cgroupUnknown   atomic.Uint64
-	cgroupDeferred  atomic.Uint64
-	cgroupQueueFull atomic.Uint64
-	ifnameMisses    atomic.Uint64
-	ifnameUnknown   atomic.Uint64
-	clockResamples  atomic.Uint64
+	cgroupMisses       atomic.Uint64
+	cgroupUnknown      atomic.Uint64
+	cgroupDeferred     atomic.Uint64
+	cgroupQueueFull    atomic.Uint64
+	ifnameMisses       atomic.Uint64
+	ifnameUnknown      atomic.Uint64
+	clockResamples     atomic.Uint64
+	workloadPending    atomic.Uint64
+	workloadLate       atomic.Uint64
+	workloadMissing    atomic.Uint64
+	podLabelsPending   atomic.Uint64
+	imageDigestPending atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -58,6 +78,22 @@ type Stats struct {
 	IfnameUnknown uint64
 	// ClockResamples counts offset measurements after the first.
 	ClockResamples uint64
+	// WorkloadPending counts records of a container that went on with
+	// workload_source "pending": its runtime had not written (or bindwatch
+	// could not find) the files that describe it.
+	WorkloadPending uint64
+	// WorkloadLate counts containers whose workload was found after their
+	// first records went on pending; later records carry it.
+	WorkloadLate uint64
+	// WorkloadMissing counts containers given up on after workloadPatience:
+	// their records say "none".
+	WorkloadMissing uint64
+	// PodLabelsPending counts records of a containerd CRI pod that went on
+	// without its labels: the CRI had not answered yet.
+	PodLabelsPending uint64
+	// ImageDigestPending counts records of a containerd CRI container
+	// that went on without its image's digest: the CRI had not answered.
+	ImageDigestPending uint64
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -88,24 +124,35 @@ func New(cfg Config) (*Enricher, error) {
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	start := time.Now()
-	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL)
+	files := &workloadFiles{roots: cfg.Runtimes}
+	var criLabels *criPodLabels
+	if cfg.Runtimes.CRISocket != "" {
+		criLabels = newCRIPodLabels(cfg.Runtimes.CRISocket, filepath.Join(cfg.Runtimes.Containerd, containerdTasks, "k8s.io"), log)
+	}
+	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL, files)
 	var bg *cgroupBackground
 	if cgroups.index != nil {
 		bg = newCgroupBackground(cgroups.index, mount, cgroups.trust, cfg.CgroupRescanInterval, log)
 		log.Info("cgroup index built", "cgroups", cgroups.index.len(), "took", time.Since(start).Round(time.Microsecond))
 	}
 	return &Enricher{
-		id:       id,
-		clock:    clock,
-		cgroups:  cgroups,
-		cgroupBG: bg,
-		exes:     newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
-		pending:  map[uint64]struct{}{},
-		ifnames:  newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
-		addrs:    newInternTable[netip.Addr](internSize),
-		comms:    newInternTable[[16]byte](internSize),
-		log:      log,
-		resync:   cfg.ClockResync,
+		id:          id,
+		clock:       clock,
+		cgroups:     cgroups,
+		cgroupBG:    bg,
+		exes:        newExeResolver(cfg.ProcRoot, 2*time.Second, internSize),
+		files:       files,
+		retries:     map[uint64]workloadRetry{},
+		criLabels:   criLabels,
+		labelCache:  newLRU[string, map[string]string](podLabelsQueueSize * 4),
+		digestCache: newLRU[string, string](podLabelsQueueSize * 4),
+		labelsAsked: map[criQuery]int64{},
+		pending:     map[uint64]struct{}{},
+		ifnames:     newIfnameResolver(cfg.ProcRoot, cfg.IfnameCacheSize, cfg.IfnameTTL, cfg.NegativeTTL),
+		addrs:       newInternTable[netip.Addr](internSize),
+		comms:       newInternTable[[16]byte](internSize),
+		log:         log,
+		resync:      cfg.ClockResync,
 	}, nil
 }
 
@@ -115,14 +162,19 @@ func (e *Enricher) Identity() Identity { return e.id }
 // Stats is a snapshot of the slow-path counters.
 func (e *Enricher) Stats() Stats {
 	return Stats{
-		CgroupMisses:    e.cgroupMisses.Load(),
-		CgroupUnknown:   e.cgroupUnknown.Load(),
-		CgroupDeferred:  e.cgroupDeferred.Load(),
-		CgroupQueueFull: e.cgroupQueueFull.Load(),
-		CgroupScans:     e.cgroupScans(),
-		IfnameMisses:    e.ifnameMisses.Load(),
-		IfnameUnknown:   e.ifnameUnknown.Load(),
-		ClockResamples:  e.clockResamples.Load(),
+		CgroupMisses:       e.cgroupMisses.Load(),
+		CgroupUnknown:      e.cgroupUnknown.Load(),
+		CgroupDeferred:     e.cgroupDeferred.Load(),
+		CgroupQueueFull:    e.cgroupQueueFull.Load(),
+		CgroupScans:        e.cgroupScans(),
+		IfnameMisses:       e.ifnameMisses.Load(),
+		IfnameUnknown:      e.ifnameUnknown.Load(),
+		ClockResamples:     e.clockResamples.Load(),
+		WorkloadPending:    e.workloadPending.Load(),
+		WorkloadLate:       e.workloadLate.Load(),
+		WorkloadMissing:    e.workloadMissing.Load(),
+		PodLabelsPending:   e.podLabelsPending.Load(),
+		ImageDigestPending: e.imageDigestPending.Load(),
 	}
 }
 
@@ -153,10 +205,12 @@ func (e *Enricher) Enrich(ev *bpf.Event, out *schemas.BindEvent) {
 	out.CgroupID = int64(ev.CgroupID)
 	out.ContainerID, out.ContainerRuntime = nil, nil
 	out.CgroupPath, out.CgroupOwnerUID = nil, nil
-	if cg := e.cgroup(ev); cg != nil {
+	cg := e.cgroup(ev)
+	if cg != nil {
 		out.ContainerID, out.ContainerRuntime = cg.containerID, cg.runtime
 		out.CgroupPath, out.CgroupOwnerUID = cg.pathText, cg.ownerUID
 	}
+	setWorkload(out, cg.workloadOrNil())
 	out.MntNSID = int64(ev.MntNS)
 	out.NetNSID = int64(ev.NetNS)
 	out.Protocol = bpf.ProtocolName(ev.Protocol)
@@ -220,6 +274,20 @@ func (e *Enricher) cgroup(ev *bpf.Event) *cgroupInfo {
 // cgroupFor is the container of cgroup id, which process pid (child of ppid,
 // 0 if unknown) was in.
 func (e *Enricher) cgroupFor(id uint64, pid, ppid uint32) *cgroupInfo {
+	info := e.cgroupInfoFor(id, pid, ppid)
+	if info == nil || info.workload == nil {
+		return info
+	}
+	if info.workload.pending {
+		info = e.pendingWorkload(id, info)
+	}
+	if (info.workload.labelsPending || info.workload.digestPending) && e.criLabels != nil {
+		info = e.criAnswers(id, info)
+	}
+	return info
+}
+
+func (e *Enricher) cgroupInfoFor(id uint64, pid, ppid uint32) *cgroupInfo {
 	if info, ok := e.cgroups.cached(id); ok {
 		return info
 	}

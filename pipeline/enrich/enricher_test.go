@@ -40,6 +40,7 @@ func fixtureEnricherTree(t testing.TB) (*Enricher, *cgroupTree) {
 		RootFS:     "testdata/host",
 		ProcRoot:   "testdata/proc",
 		CgroupRoot: tr.mount,
+		Runtimes:   fixtureRuntimes("testdata/runtimes"),
 		Logger:     testLogger(t),
 	})
 	if err != nil {
@@ -104,6 +105,9 @@ func TestEnrich(t *testing.T) {
 				ReusePort: true, V6Only: true, BoundIf: 3, BoundIfName: strp("veth0"), Error: 0,
 				Kind: "listen", Cookie: 77, Backlog: 511, Exposure: strp("specific"), HostNetNS: &falseValue,
 				Exe: strp("/usr/local/bin/envoy"), CgroupPath: strp("/" + dockerScope),
+				ContainerName: strp("web"), Image: strp("docker.io/library/nginx:1.27"),
+				ImageDigest:    strp("sha256:e44147856acd84edd7343f2c0b26818b1796fb6516d4bafdf1e2a99cb323581c"),
+				WorkloadSource: strp("docker"),
 			},
 		},
 		{
@@ -125,6 +129,7 @@ func TestEnrich(t *testing.T) {
 				Protocol: "UDP", Family: "AF_INET", Addr: "0.0.0.0", Port: 0,
 				RequestedAddr: strp("10.0.0.5"), RequestedPort: i32p(53), Error: 98,
 				Kind: "bind", HostNetNS: &falseValue, CgroupPath: strp("/" + nginx),
+				Unit: strp("nginx.service"),
 			},
 		},
 		{
@@ -160,7 +165,7 @@ func TestEnrich(t *testing.T) {
 				Time: time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), PID: 4343, Comm: "probe",
 				CgroupID: int64(nginxID), NetNSID: fixtureSelfNetNS + 1, Protocol: "99",
 				Family: "AF_INET6", Addr: "::", BoundIf: 9, Error: 97, Kind: "bind", HostNetNS: &falseValue,
-				CgroupPath: strp("/" + nginx),
+				CgroupPath: strp("/" + nginx), Unit: strp("nginx.service"),
 			},
 		},
 	}
@@ -204,19 +209,30 @@ func show(v reflect.Value) string {
 }
 
 // Guards against a schema field the enricher forgets: with every input set,
-// no output field may keep its zero value.
+// no output field may keep its zero value in all of the records below.
 func TestEnrichSetsEveryField(t *testing.T) {
-	// A rootless Podman container: the one kind with an owner and a runtime.
-	e, tr := fixtureEnricherTree(t)
-	ev := bpf.Event{
-		BootNS: 1, Seq: 1, CgroupID: tr.id(rootlessPod), PID: 4242, TID: 1, PPID: 1, UID: 1, GID: 1,
-		MntNS: 1, NetNS: fixtureNetNS, Ret: -1, BoundIf: 3, Protocol: bpf.ProtoTCP,
-		Family: bpf.AFInet, Port: 1, ReqPort: 1, ReqFamily: bpf.AFInet, Opts: 0x3f,
-		Addr: addr16("1.2.3.4"), ReqAddr: addr16("1.2.3.4"), Comm: comm("x"),
-		Kind: bpf.KindListen, Cookie: 1, Backlog: 1, ListenNS: 1,
+	// A rootless Podman container: the one kind with an owner and a
+	// runtime; a CRI-O pod's container: the pod fields; a host service: the
+	// unit.
+	e, tr := workloadEnricher(t, fixtureRuntimes("testdata/runtimes"))
+	set := map[string]bool{}
+	for _, cgroup := range []string{rootlessPod, crioScope, nginx} {
+		ev := bpf.Event{
+			BootNS: 1, Seq: 1, CgroupID: tr.id(cgroup), PID: 4242, TID: 1, PPID: 1, UID: 1, GID: 1,
+			MntNS: 1, NetNS: fixtureNetNS, Ret: -1, BoundIf: 3, Protocol: bpf.ProtoTCP,
+			Family: bpf.AFInet, Port: 1, ReqPort: 1, ReqFamily: bpf.AFInet, Opts: 0x3f,
+			Addr: addr16("1.2.3.4"), ReqAddr: addr16("1.2.3.4"), Comm: comm("x"),
+			Kind: bpf.KindListen, Cookie: 1, Backlog: 1, ListenNS: 1,
+		}
+		var out schemas.BindEvent
+		e.Enrich(&ev, &out)
+		v := reflect.ValueOf(out)
+		for i := range v.NumField() {
+			if !v.Field(i).IsZero() {
+				set[v.Type().Field(i).Name] = true
+			}
+		}
 	}
-	var out schemas.BindEvent
-	e.Enrich(&ev, &out)
 	// Exposure is of a successful call only; the snapshot fields are the
 	// inventory's, not an event's.
 	inventoryOnly := map[string]bool{"SnapshotID": true, "Holders": true, "PortExplicit": true,
@@ -225,13 +241,10 @@ func TestEnrichSetsEveryField(t *testing.T) {
 		// The agent's own records (heartbeat, host_key, seal), not an event's.
 		"CaptureBlind": true, "Drops": true, "LeaseExpires": true, "HeartbeatIntervalMS": true,
 		"PublicKey": true, "SealedSeqs": true, "Signature": true}
-	v := reflect.ValueOf(out)
-	for i := range v.NumField() {
-		if inventoryOnly[v.Type().Field(i).Name] {
-			continue
-		}
-		if v.Field(i).IsZero() {
-			t.Errorf("field %s left unset", v.Type().Field(i).Name)
+	typ := reflect.TypeOf(schemas.BindEvent{})
+	for i := range typ.NumField() {
+		if name := typ.Field(i).Name; !inventoryOnly[name] && !set[name] {
+			t.Errorf("field %s left unset", name)
 		}
 	}
 }
@@ -327,7 +340,8 @@ func TestEnrichDelegatedCgroups(t *testing.T) {
 	}
 }
 
-// A snapshot record's cgroup path and owner are its first holder's.
+// A snapshot record's cgroup path, owner and workload are its first
+// holder's.
 func TestCompleteSnapshotCgroup(t *testing.T) {
 	e, tr := fixtureEnricherTree(t)
 	rec := schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "127.0.0.1", Holders: []schemas.Holder{
@@ -344,6 +358,17 @@ func TestCompleteSnapshotCgroup(t *testing.T) {
 	}
 	if deref(rec.Holders[1].ContainerID) != idA {
 		t.Errorf("second holder's container %q, want %s", deref(rec.Holders[1].ContainerID), idA)
+	}
+	if deref(rec.Unit) != "user@1999.service" || rec.Image != nil || rec.ContainerName != nil || rec.WorkloadSource != nil {
+		t.Errorf("forged container's workload: unit %q image %q name %q source %q, want the user's unit only",
+			deref(rec.Unit), deref(rec.Image), deref(rec.ContainerName), deref(rec.WorkloadSource))
+	}
+	rec = schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "0.0.0.0", Holders: []schemas.Holder{
+		{PID: 201, CgroupID: int64(tr.id(dockerScope))}, {PID: 200, CgroupID: int64(tr.id(forgedDocker))}}}
+	e.CompleteSnapshot(&rec)
+	if deref(rec.ContainerName) != "web" || deref(rec.Image) != "docker.io/library/nginx:1.27" || deref(rec.WorkloadSource) != "docker" || rec.Unit != nil {
+		t.Errorf("docker holder first: name %q image %q source %q unit %q", deref(rec.ContainerName), deref(rec.Image),
+			deref(rec.WorkloadSource), deref(rec.Unit))
 	}
 
 	rec = schemas.BindEvent{Kind: schemas.KindSnapshot, Addr: "0.0.0.0", Holders: []schemas.Holder{

@@ -94,7 +94,7 @@ func TestNativeCgroupResolution(t *testing.T) {
 		}
 	}
 
-	live := newCgroupResolver("/proc", mount, 64, time.Second)
+	live := newCgroupResolver("/proc", mount, 64, time.Second, nil)
 	info, src := live.resolve(id, pid, ppid)
 	if src != sourceProc {
 		t.Errorf("live process resolved by %d, want /proc", src)
@@ -126,7 +126,7 @@ func TestNativeCgroupResolution(t *testing.T) {
 	} else {
 		check("cached after exit", info)
 	}
-	fresh := newCgroupResolver("/proc", mount, 64, time.Second)
+	fresh := newCgroupResolver("/proc", mount, 64, time.Second, nil)
 	info, src = fresh.resolve(id, pid, ppid)
 	if src != sourceIndex {
 		t.Errorf("exited process resolved by %d, want the walk", src)

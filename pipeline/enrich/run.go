@@ -29,6 +29,11 @@ func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-ch
 		defer stop()
 		go e.cgroupBG.run(bgctx)
 	}
+	if e.criLabels != nil {
+		lctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go e.criLabels.run(lctx)
+	}
 	tick := time.NewTicker(e.resync)
 	defer tick.Stop()
 	done := ctx.Done()
@@ -53,6 +58,7 @@ func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-ch
 		case <-tick.C:
 			e.ResampleClock()
 			e.collectCgroups()
+			e.collectPodLabels()
 		case <-done:
 			e.log.Debug("cancelled, draining input until it is closed")
 			done = nil
