@@ -165,3 +165,18 @@ func TestReevaluateKeepsCoverage(t *testing.T) {
 		t.Fatalf("open %d, want the suppressed finding", r.tr.OpenCount())
 	}
 }
+
+// A listener finding says whose words its container and workload are: the
+// runtime's, or a user's (the cgroup's owner).
+func TestListenerFindingNamesRuntimeAndOwner(t *testing.T) {
+	r := newRun(t)
+	owner := int64(1000)
+	ev := &state.Event{Kind: state.KindListen, Host: "h1", HostID: "id1", BootID: "b1", Seq: 1, Time: time.Unix(1000, 0),
+		Protocol: "TCP", Addr: "0.0.0.0", Port: 4444, Cookie: 9, NetNS: 1, Exe: "/bin/x", ContainerID: "abc", Runtime: "podman-rootless",
+		CgroupOwnerUID: &owner, Workload: state.Workload{Image: "docker.io/library/nginx:1.27"}}
+	res := r.tb.Apply(ev)
+	out, _ := r.tr.Apply(r.tb.Hosts["id1"], res, ev)
+	if len(out) != 1 || out[0].Runtime != "podman-rootless" || out[0].CgroupOwnerUID == nil || *out[0].CgroupOwnerUID != 1000 || out[0].Workload.Image == "" {
+		t.Fatalf("finding %+v", out)
+	}
+}

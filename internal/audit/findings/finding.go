@@ -101,5 +101,6 @@ func fromListener(l *state.Listener) Finding {
 		Kind: KindListener, State: Open, Workload: l.Workload, Host: l.Host, HostID: l.HostID, BootID: l.BootID, ContainerID: l.ContainerID,
 		Exe: l.Exe, Comm: l.Comm, PID: l.PID, UID: l.UID, Protocol: l.Protocol, Addr: l.Addr, Port: l.Port,
 		Exposure: l.Exposure, NetNS: l.Key.NetNS, HostNetNS: l.HostNetNS, FirstSeen: l.Since,
+		Runtime: l.Runtime, CgroupOwnerUID: l.CgroupOwnerUID,
 	}
 }
