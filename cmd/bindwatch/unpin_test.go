@@ -75,4 +75,3 @@ func TestUnpinIfOrphanedCommand(t *testing.T) {
 		t.Errorf("after the unpin %s holds %d entries (%v), want an empty directory", pinDir, len(left), err)
 	}
 }
-
