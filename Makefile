@@ -72,6 +72,8 @@ demo: demo-deps
 install: build man
 	install -D -m 0755 $(BIN)/bindwatch $(DESTDIR)$(PREFIX)/bin/bindwatch
 	install -D -m 0644 systemd/bindwatch.service $(DESTDIR)$(UNITDIR)/bindwatch.service
+	install -D -m 0644 systemd/bindwatch-unpin.service $(DESTDIR)$(UNITDIR)/bindwatch-unpin.service
+	install -D -m 0644 systemd/bindwatch-unpin.timer $(DESTDIR)$(UNITDIR)/bindwatch-unpin.timer
 	install -D -m 0644 systemd/bindwatch.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/bindwatch.conf
 	install -D -m 0644 systemd/bindwatch.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/bindwatch.conf
 	install -d -m 0755 $(DESTDIR)/etc/bindwatch

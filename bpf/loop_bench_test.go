@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -24,6 +25,10 @@ import (
 // attached, in pairs whose order alternates round by round, so drift hits
 // both sides alike. ns/op is the median with the contender, ratio the
 // median of the per-pair ratios (ratio-min and ratio-max their range).
+//
+// BINDWATCH_BENCH_STOPPED=1 adds what a stopped agent leaves behind
+// (stoppedAgentContenders): its pinned capture within the lease, after the
+// lease, and after bindwatch-unpin.timer's unpin.
 //
 // Loops: udp (socket, bind 127.0.0.1 port 0, close: loadgen's) and getppid
 // (a system call nothing reports: what the rest of the host pays).
@@ -60,6 +65,9 @@ func BenchmarkBindLoop(b *testing.B) {
 			b.Fatalf("BINDWATCH_BENCH_PEERS: %q is not NAME=COMMAND", peer)
 		}
 		contenders = append(contenders, loopContender{"peer=" + name, func(tb testing.TB) func() { return startPeer(tb, args) }})
+	}
+	if os.Getenv("BINDWATCH_BENCH_STOPPED") == "1" {
+		contenders = append(contenders, stoppedAgentContenders()...)
 	}
 	for _, loop := range benchLoops {
 		for _, c := range contenders {
@@ -227,4 +235,46 @@ func firstAndLast(s string) string {
 		return strings.Join(lines, " / ")
 	}
 	return lines[0] + " / ... / " + lines[len(lines)-1]
+}
+
+// stoppedAgentContenders are the states of a stopped agent's capture, each
+// made afresh for every measurement as the agent leaves it: loaded with the
+// agent's filter (every bind, listeners, the user budget) and pinned, then
+// closed, so only the pins hold the programs.
+//   - stopped-in-lease: within capture.orphan_timeout the programs report
+//     into the pinned ring that nobody reads;
+//   - stopped-lease-expired: after it, they return at once and count the
+//     skip (the lease is set in the past, as 5 minutes would leave it);
+//   - stopped-after-timer: then UnpinIfOrphaned, what the timer runs: no
+//     program left, so the ratio is the noise of the pairing itself.
+func stoppedAgentContenders() []loopContender {
+	stopped := func(tb testing.TB, expire, unpin bool) func() {
+		dir := fmt.Sprintf("/sys/fs/bpf/bindwatch-bench-stopped-%d", os.Getpid())
+		p, err := Load(Options{PinDir: dir, OrphanTimeout: 5 * time.Minute,
+			Filter: Filter{Listeners: true, BudgetPerSec: 20000, BudgetBurst: 2000}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if expire {
+			if err := p.coll.Maps["lease"].Put(uint32(0), uint64(1)); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		p.Close()
+		if unpin {
+			if v, err := UnpinIfOrphaned(dir); err != nil || !v.Unpinned {
+				tb.Fatalf("unpin after the lease: %+v, %v", v, err)
+			}
+		}
+		return func() {
+			if err := RemovePins(dir); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return []loopContender{
+		{"stopped-in-lease", func(tb testing.TB) func() { return stopped(tb, false, false) }},
+		{"stopped-lease-expired", func(tb testing.TB) func() { return stopped(tb, true, false) }},
+		{"stopped-after-timer", func(tb testing.TB) func() { return stopped(tb, true, true) }},
+	}
 }

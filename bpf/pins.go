@@ -38,6 +38,10 @@ type pins struct {
 	// flip (equal when nothing was pinned before).
 	generation, previous uint32
 	log                  *slog.Logger
+	// lock is the pin directory's shared lock (orphan.go), held from
+	// before the maps are opened until the agent exits; Load hands it to
+	// the probe.
+	lock *os.File
 }
 
 // openPins looks at dir's pinned maps. Maps from an incompatible bindwatch
@@ -51,7 +55,14 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 	if err := securePinDir(dir); err != nil {
 		return nil, err
 	}
-	p := &pins{dir: dir, reused: map[string]*ebpf.Map{}, log: log}
+	lock, err := lockPinDir(dir, unix.LOCK_SH, pinLockWait)
+	if errors.Is(err, errPinDirBusy) {
+		return nil, &PinError{Err: fmt.Errorf("%s stayed locked for %v: a bindwatch unpin --if-orphaned holds it", dir, pinLockWait)}
+	}
+	if err != nil {
+		return nil, &PinError{Err: err}
+	}
+	p := &pins{dir: dir, reused: map[string]*ebpf.Map{}, log: log, lock: lock}
 	var incompatible []string
 	for _, name := range pinnedMaps {
 		if skip[name] {
@@ -63,6 +74,7 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 		}
 		if err != nil {
 			p.close()
+			p.unlock()
 			return nil, fmt.Errorf("opening pinned map %s: %w", p.mapPath(name), err)
 		}
 		if err := spec.Maps[name].Compatible(m); err != nil {
@@ -80,6 +92,7 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 		// The directory stays: under the unit /sys is read-only but for
 		// it, so a removed one could not be made again.
 		if err := removePinEntries(dir); err != nil {
+			p.unlock()
 			return nil, &PinError{Err: err}
 		}
 	}
@@ -87,6 +100,7 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 		var cfg bindwatchCaptureConfig
 		if err := cfgMap.Lookup(uint32(0), &cfg); err != nil {
 			p.close()
+			p.unlock()
 			return nil, fmt.Errorf("reading the pinned configuration: %w", err)
 		}
 		p.previous, p.generation = cfg.Generation, cfg.Generation+1
@@ -95,6 +109,7 @@ func openPins(dir string, spec *ebpf.CollectionSpec, skip map[string]bool, log *
 	}
 	if err := spec.Variables["generation"].Set(p.generation); err != nil {
 		p.close()
+		p.unlock()
 		return nil, fmt.Errorf("setting the program generation: %w", err)
 	}
 	return p, nil
@@ -147,6 +162,14 @@ func (p *pins) retireOld() {
 
 func (p *pins) close() {
 	closeMaps(p.reused)
+}
+
+// unlock releases the pin directory's lock, unless the probe took it over.
+func (p *pins) unlock() {
+	if p.lock != nil {
+		p.lock.Close()
+		p.lock = nil
+	}
 }
 
 // RemovePins detaches the links pinned under dir and frees its maps, with

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -65,6 +66,9 @@ type Probe struct {
 	// found at load had been expired (0: it had not, or there was none).
 	orphanTimeout time.Duration
 	orphaned      time.Duration
+	// lock is the pin directory's shared lock, held until Close: no
+	// bindwatch unpin --if-orphaned removes the pins while this runs.
+	lock *os.File
 }
 
 // prepareSpec checks the kernel and the process can load BPF and reads the
@@ -119,6 +123,8 @@ func Load(opts Options) (*Probe, error) {
 			return nil, err
 		}
 		defer pinned.close()
+		// Released here unless the attached probe takes it over.
+		defer pinned.unlock()
 		for name, m := range pinned.reused {
 			replacements[name] = m
 		}
@@ -149,6 +155,9 @@ func Load(opts Options) (*Probe, error) {
 			continue
 		}
 		p.orphaned = orphaned
+		if pinned != nil {
+			p.lock, pinned.lock = pinned.lock, nil
+		}
 		log.Info("hook attached", "hook", h, "mptcp_bind", p.mptcp, "pinned", opts.PinDir, "generation", p.base.Generation)
 		return p, nil
 	}
@@ -391,6 +400,10 @@ func (p *Probe) Close() error {
 		c.Close()
 	}
 	p.coll.Close()
+	if p.lock != nil {
+		p.lock.Close()
+		p.lock = nil
+	}
 	return nil
 }
 

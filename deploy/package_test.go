@@ -38,7 +38,13 @@ import (
 //  3. dpkg -i of the later version: the agent was restarted on the new
 //     binary, the conffile kept its edits, and the pins were not removed
 //     (the kernel's sequence counter went on, it did not start again).
-//  4. dpkg -r: the agent is stopped, the unit disabled and gone, the pins
+//  4. with capture.orphan_timeout 30s and bindwatch-unpin.timer firing
+//     every 2 s (a drop-in): stopped while a load generator binds, for
+//     several of the timer's runs within the lease, and started again, the
+//     agent lost nothing (every bind in Kafka, no gap in the sequence, the
+//     same pinned maps); stopped and disabled, its pins are gone once the
+//     lease has run out, and the programs with them.
+//  5. dpkg -r: the agent is stopped, the unit disabled and gone, the pins
 //     removed (bindwatch unpin). Installed again, it is enabled again.
 //     dpkg --purge: the user, its group, the spool and the configuration
 //     are gone too.
@@ -210,6 +216,11 @@ func (e *lifecycle) run(t *testing.T, f format) {
 		if got := c.try("systemctl", "is-active", "bindwatch"); got != "inactive" {
 			t.Errorf("after install: systemctl is-active says %q, want inactive (enabled, not started)", got)
 		}
+		for q, want := range map[string]string{"is-enabled": "enabled", "is-active": "active"} {
+			if got := c.try("systemctl", q, "bindwatch-unpin.timer"); got != want {
+				t.Errorf("after install: systemctl %s bindwatch-unpin.timer says %q, want %s", q, got, want)
+			}
+		}
 		if !strings.Contains(testenv.ReadFile(t, filepath.Join(root, "etc/passwd")), "\nbindwatch:") {
 			t.Errorf("no bindwatch user in /etc/passwd")
 		}
@@ -259,6 +270,9 @@ func (e *lifecycle) run(t *testing.T, f format) {
 		if got := c.try("systemctl", "is-enabled", "bindwatch"); got != "enabled" {
 			t.Errorf("after upgrade: is-enabled %q", got)
 		}
+		if got := c.try("systemctl", "is-active", "bindwatch-unpin.timer"); got != "active" {
+			t.Errorf("after upgrade: bindwatch-unpin.timer is %q", got)
+		}
 		published := waitPublished(t, e.metrics, 1)
 		after := counter(t, e.metrics, "bindwatch_kernel_events_total")
 		// The maps (ring buffer, sequence counter) are the same pinned
@@ -274,6 +288,11 @@ func (e *lifecycle) run(t *testing.T, f format) {
 			c.try("systemctl", "show", "-P", "MainPID", "bindwatch"), seq, after, published)
 	})
 
+	// The timer every 2 s and a 30 s lease from here on.
+	step("short lease and timer", e.shortenLease)
+	step("timer keeps a restarting agent's capture", e.timerKeepsRestartingAgent)
+	step("timer unpins a stopped, disabled agent", e.timerUnpinsStoppedAgent)
+
 	step("remove", func(t *testing.T) {
 		for i, cmd := range f.remove {
 			c.run(t, cmd...)
@@ -287,7 +306,9 @@ func (e *lifecycle) run(t *testing.T, f format) {
 				t.Errorf("after %s a bindwatch process still runs: %s", strings.Join(cmd, " "), ps)
 			}
 			for _, p := range []string{"usr/bin/bindwatch", "usr/lib/systemd/system/bindwatch.service",
-				"etc/systemd/system/multi-user.target.wants/bindwatch.service"} {
+				"etc/systemd/system/multi-user.target.wants/bindwatch.service",
+				"usr/lib/systemd/system/bindwatch-unpin.service", "usr/lib/systemd/system/bindwatch-unpin.timer",
+				"etc/systemd/system/timers.target.wants/bindwatch-unpin.timer"} {
 				if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
 					t.Errorf("after %s /%s is still there", strings.Join(cmd, " "), p)
 				}

@@ -291,6 +291,10 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.endpoint.Close()
 	}
 	a.reader.Close()
+	// The full lease counts from the stop, not from the last tick: an
+	// upgrade or a restart gets all of capture.orphan_timeout before
+	// capture stops or bindwatch-unpin.timer may remove the pins.
+	a.renewLease()
 	a.probe.Close()
 	return errors.Join(a.sink.Close(ctx), a.spool.Close())
 }

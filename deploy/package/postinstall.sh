@@ -3,7 +3,9 @@
 #   deb: $1 = configure, $2 = the version configured before (empty the first
 #        time); other actions (abort-upgrade, ...) change nothing here.
 #   rpm: $1 = 1 on a first install, 2 or more on an upgrade.
-# Creates the user and the directories, enables the unit on a first install
+# Creates the user and the directories, enables and starts
+# bindwatch-unpin.timer once (an administrator's later disable or mask
+# stays), enables the unit on a first install
 # and on a reinstall after a removal that disabled it (never starts it: the
 # brokers must be configured first), and restarts a running agent on an
 # upgrade so the new binary runs. An upgrade leaves enabled or disabled as
@@ -48,4 +50,16 @@ if [ -n "$first" ] || [ -e /var/lib/bindwatch/.enabled-before-removal ]; then
 elif [ -d /run/systemd/system ]; then
 	# Binds made while it restarts wait in the pinned ring buffer.
 	systemctl try-restart bindwatch.service
+fi
+
+# The timer that unpins a capture no agent renews (a stopped and disabled
+# agent's). Set up once per installation, an upgrade from a package without
+# it included; preremove deletes the marker on removal. It never touches a running or
+# restarting agent's pins (see bindwatch-unpin.service).
+if [ ! -e /var/lib/bindwatch/.unpin-timer-set-up ]; then
+	systemctl enable bindwatch-unpin.timer
+	if [ -d /run/systemd/system ]; then
+		systemctl start bindwatch-unpin.timer
+	fi
+	: >/var/lib/bindwatch/.unpin-timer-set-up
 fi

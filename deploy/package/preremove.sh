@@ -15,7 +15,7 @@ remove | 0) ;;
 esac
 
 if [ -d /run/systemd/system ]; then
-	systemctl stop bindwatch.service || true
+	systemctl stop bindwatch-unpin.timer bindwatch-unpin.service bindwatch.service || true
 fi
 # Remembered for a reinstall before a purge (dpkg -r, then dpkg -i), which
 # dpkg tells postinstall apart from a first install: enabled it comes back.
@@ -24,6 +24,9 @@ if systemctl --quiet is-enabled bindwatch.service 2>/dev/null; then
 	: >/var/lib/bindwatch/.enabled-before-removal
 fi
 systemctl disable bindwatch.service || true
+systemctl disable bindwatch-unpin.timer || true
+# A reinstall sets the timer up again, as a first install does.
+rm -f /var/lib/bindwatch/.unpin-timer-set-up
 
 # The configuration names the pin directory; one that no longer loads must
 # not make the package impossible to remove, hence the default after it.
