@@ -156,13 +156,26 @@ struct {
 	__type(value, struct sock_event);
 } scratch SEC(".maps");
 
-/* Per-user budgets, per CPU: no lock, no atomics on the bind path. */
+/* Per-user budgets of bind records, per CPU: no lock, no atomics on the
+ * bind path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, MAX_BUDGET_UIDS);
 	__type(key, __u32);
 	__type(value, struct uid_budget);
 } uid_budgets SEC(".maps");
+
+/* The same for listen and close records: a budget of their own, so a
+ * user's bind flood never suppresses its listeners (and a listen flood is
+ * answered by the agent retaking the inventory, see pipeline). A map of
+ * its own, not a wider value: pinned budgets of an older agent stay
+ * compatible. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MAX_BUDGET_UIDS);
+	__type(key, __u32);
+	__type(value, struct uid_budget);
+} listener_budgets SEC(".maps");
 
 /* The first of the sequence numbers the last reserve_seq run took. */
 struct {
@@ -413,21 +426,30 @@ static __always_inline bool port_wanted(const struct capture_config *cfg, __u16 
 	       bpf_map_lookup_elem(&filter_ports, &req_port);
 }
 
-/* Whether uid may have one more record now. Root is not budgeted: the
+/* Whether uid may have one more record of this kind now: binds draw on
+ * one bucket, listens and closes on another. Root is not budgeted: the
  * budget keeps users from crowding out others, and root's records are the
  * ones it protects. A record over budget is counted for its user (the agent
  * reports the counts) and among the drops, and takes no sequence number:
  * the report says what is missing instead of a gap. */
-static __always_inline bool within_budget(const struct capture_config *cfg, __u32 uid, __u64 now)
+static __always_inline bool within_budget(const struct capture_config *cfg, __u32 uid, __u64 now,
+					  __u16 kind)
 {
+	bool listener = kind != KIND_BIND;
 	struct uid_budget *b;
 
 	if (!cfg->budget_per_sec || uid == 0)
 		return true;
-	b = bpf_map_lookup_elem(&uid_budgets, &uid);
+	if (listener)
+		b = bpf_map_lookup_elem(&listener_budgets, &uid);
+	else
+		b = bpf_map_lookup_elem(&uid_budgets, &uid);
 	if (!b) {
 		struct uid_budget fresh = {.last_ns = now, .tokens = cfg->budget_burst ? cfg->budget_burst - 1 : 0};
-		bpf_map_update_elem(&uid_budgets, &uid, &fresh, BPF_NOEXIST);
+		if (listener)
+			bpf_map_update_elem(&listener_budgets, &uid, &fresh, BPF_NOEXIST);
+		else
+			bpf_map_update_elem(&uid_budgets, &uid, &fresh, BPF_NOEXIST);
 		return true;
 	}
 	__u64 elapsed = now - b->last_ns;
@@ -583,7 +605,7 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 		return;
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (!within_budget(cfg, (__u32)uid_gid, now))
+	if (!within_budget(cfg, (__u32)uid_gid, now, c->kind))
 		return;
 	if (!next_seq(&seq))
 		return;
@@ -1146,7 +1168,7 @@ static __always_inline int post_bind(struct bpf_sock *ctx, bool v6)
 		return 1;
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (!within_budget(cfg, (__u32)uid_gid, now))
+	if (!within_budget(cfg, (__u32)uid_gid, now, KIND_BIND))
 		return 1;
 	if (!next_seq(&seq))
 		return 1;

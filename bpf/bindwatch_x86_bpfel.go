@@ -187,6 +187,7 @@ const (
 	bindwatchMapEvents                = "events"
 	bindwatchMapFilterPorts           = "filter_ports"
 	bindwatchMapLease                 = "lease"
+	bindwatchMapListenerBudgets       = "listener_budgets"
 	bindwatchMapListening             = "listening"
 	bindwatchMapMntnsSet              = "mntns_set"
 	bindwatchMapPending               = "pending"
@@ -306,20 +307,21 @@ type bindwatchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bindwatchMapSpecs struct {
-	CgroupSet   *ebpf.MapSpec `ebpf:"cgroup_set"`
-	ConfigMap   *ebpf.MapSpec `ebpf:"config_map"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	FilterPorts *ebpf.MapSpec `ebpf:"filter_ports"`
-	Lease       *ebpf.MapSpec `ebpf:"lease"`
-	Listening   *ebpf.MapSpec `ebpf:"listening"`
-	MntnsSet    *ebpf.MapSpec `ebpf:"mntns_set"`
-	Pending     *ebpf.MapSpec `ebpf:"pending"`
-	ReservedSeq *ebpf.MapSpec `ebpf:"reserved_seq"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	SeqCounter  *ebpf.MapSpec `ebpf:"seq_counter"`
-	UdpServers  *ebpf.MapSpec `ebpf:"udp_servers"`
-	UidBudgets  *ebpf.MapSpec `ebpf:"uid_budgets"`
+	CgroupSet       *ebpf.MapSpec `ebpf:"cgroup_set"`
+	ConfigMap       *ebpf.MapSpec `ebpf:"config_map"`
+	Drops           *ebpf.MapSpec `ebpf:"drops"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	FilterPorts     *ebpf.MapSpec `ebpf:"filter_ports"`
+	Lease           *ebpf.MapSpec `ebpf:"lease"`
+	ListenerBudgets *ebpf.MapSpec `ebpf:"listener_budgets"`
+	Listening       *ebpf.MapSpec `ebpf:"listening"`
+	MntnsSet        *ebpf.MapSpec `ebpf:"mntns_set"`
+	Pending         *ebpf.MapSpec `ebpf:"pending"`
+	ReservedSeq     *ebpf.MapSpec `ebpf:"reserved_seq"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	SeqCounter      *ebpf.MapSpec `ebpf:"seq_counter"`
+	UdpServers      *ebpf.MapSpec `ebpf:"udp_servers"`
+	UidBudgets      *ebpf.MapSpec `ebpf:"uid_budgets"`
 }
 
 // bindwatchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -359,20 +361,21 @@ func (o *bindwatchObjects) Close() error {
 //
 // It can be passed to loadBindwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bindwatchMaps struct {
-	CgroupSet   *ebpf.Map `ebpf:"cgroup_set"`
-	ConfigMap   *ebpf.Map `ebpf:"config_map"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	FilterPorts *ebpf.Map `ebpf:"filter_ports"`
-	Lease       *ebpf.Map `ebpf:"lease"`
-	Listening   *ebpf.Map `ebpf:"listening"`
-	MntnsSet    *ebpf.Map `ebpf:"mntns_set"`
-	Pending     *ebpf.Map `ebpf:"pending"`
-	ReservedSeq *ebpf.Map `ebpf:"reserved_seq"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	SeqCounter  *ebpf.Map `ebpf:"seq_counter"`
-	UdpServers  *ebpf.Map `ebpf:"udp_servers"`
-	UidBudgets  *ebpf.Map `ebpf:"uid_budgets"`
+	CgroupSet       *ebpf.Map `ebpf:"cgroup_set"`
+	ConfigMap       *ebpf.Map `ebpf:"config_map"`
+	Drops           *ebpf.Map `ebpf:"drops"`
+	Events          *ebpf.Map `ebpf:"events"`
+	FilterPorts     *ebpf.Map `ebpf:"filter_ports"`
+	Lease           *ebpf.Map `ebpf:"lease"`
+	ListenerBudgets *ebpf.Map `ebpf:"listener_budgets"`
+	Listening       *ebpf.Map `ebpf:"listening"`
+	MntnsSet        *ebpf.Map `ebpf:"mntns_set"`
+	Pending         *ebpf.Map `ebpf:"pending"`
+	ReservedSeq     *ebpf.Map `ebpf:"reserved_seq"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	SeqCounter      *ebpf.Map `ebpf:"seq_counter"`
+	UdpServers      *ebpf.Map `ebpf:"udp_servers"`
+	UidBudgets      *ebpf.Map `ebpf:"uid_budgets"`
 }
 
 func (m *bindwatchMaps) Close() error {
@@ -383,6 +386,7 @@ func (m *bindwatchMaps) Close() error {
 		m.Events,
 		m.FilterPorts,
 		m.Lease,
+		m.ListenerBudgets,
 		m.Listening,
 		m.MntnsSet,
 		m.Pending,

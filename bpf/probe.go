@@ -394,20 +394,39 @@ func (p *Probe) Close() error {
 	return nil
 }
 
-// Suppressed is, per user, how many records its budget dropped since the
-// budgets map was made (all CPUs summed).
-func (p *Probe) Suppressed() (map[uint32]uint64, error) {
-	out := map[uint32]uint64{}
-	var uid uint32
-	var perCPU []bindwatchUidBudget
-	it := p.coll.Maps["uid_budgets"].Iterate()
-	for it.Next(&uid, &perCPU) {
-		for _, b := range perCPU {
-			out[uid] += b.Suppressed
+// Suppression is what a user's budgets dropped: its bind records, and its
+// listen and close records, which have a budget of their own.
+type Suppression struct {
+	Binds, Listeners uint64
+}
+
+// Total is every record the user's budgets dropped.
+func (s Suppression) Total() uint64 { return s.Binds + s.Listeners }
+
+// Suppressed is, per user, how many records its budgets dropped since the
+// budget maps were made (all CPUs summed).
+func (p *Probe) Suppressed() (map[uint32]Suppression, error) {
+	out := map[uint32]Suppression{}
+	for _, m := range []struct {
+		name string
+		add  func(s *Suppression, n uint64)
+	}{
+		{"uid_budgets", func(s *Suppression, n uint64) { s.Binds += n }},
+		{"listener_budgets", func(s *Suppression, n uint64) { s.Listeners += n }},
+	} {
+		var uid uint32
+		var perCPU []bindwatchUidBudget
+		it := p.coll.Maps[m.name].Iterate()
+		for it.Next(&uid, &perCPU) {
+			s := out[uid]
+			for _, b := range perCPU {
+				m.add(&s, b.Suppressed)
+			}
+			out[uid] = s
 		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("reading the user budgets: %w", err)
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("reading the user budgets (%s): %w", m.name, err)
+		}
 	}
 	return out, nil
 }

@@ -66,7 +66,7 @@ type Agent struct {
 	// before is what happened while no agent ran, as this one found it.
 	before beforeStart
 	// suppressedReported is, per user, the budget drops already reported.
-	suppressedReported map[uint32]uint64
+	suppressedReported map[uint32]bpf.Suppression
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
 	// registry, with a registry configured, gives messages framed before
@@ -83,7 +83,7 @@ type Agent struct {
 // from then on, queued until Run reads them.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a := &Agent{log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout),
-		inventories: make(chan string, 1), suppressedReported: map[uint32]uint64{}}
+		inventories: make(chan string, 1), suppressedReported: map[uint32]bpf.Suppression{}}
 	a.cfg.Store(cfg)
 	// undo releases what was opened when a later step fails.
 	var undo []func()
