@@ -22,7 +22,7 @@ type bindwatchCaptureConfig struct {
 	Generation   uint32
 	BudgetPerSec uint32
 	BudgetBurst  uint32
-	Pad          uint32
+	BindLimit    uint32
 }
 
 type bindwatchCaptureFlags uint32
@@ -73,6 +73,16 @@ type bindwatchInventoryEntry struct {
 	Addr       [16]uint8
 	Comm       [16]int8
 }
+
+type bindwatchKindDropReason uint32
+
+const (
+	bindwatchKindDropReasonKIND_DROP_RING_FULL bindwatchKindDropReason = 0
+	bindwatchKindDropReasonKIND_DROP_RESERVED  bindwatchKindDropReason = 1
+	bindwatchKindDropReasonKIND_DROP_BUDGET    bindwatchKindDropReason = 2
+	bindwatchKindDropReasonKIND_DROP_REASONS   bindwatchKindDropReason = 3
+	bindwatchKindDropReasonKIND_SLOTS          bindwatchKindDropReason = 4
+)
 
 type bindwatchLayoutVersion uint32
 
@@ -186,6 +196,7 @@ const (
 	bindwatchMapDrops                 = "drops"
 	bindwatchMapEvents                = "events"
 	bindwatchMapFilterPorts           = "filter_ports"
+	bindwatchMapKindDrops             = "kind_drops"
 	bindwatchMapLease                 = "lease"
 	bindwatchMapListenerBudgets       = "listener_budgets"
 	bindwatchMapListening             = "listening"
@@ -225,6 +236,7 @@ const (
 	bindwatchVarUnusedCaptureFlags    = "unused_capture_flags"
 	bindwatchVarUnusedDropReason      = "unused_drop_reason"
 	bindwatchVarUnusedInventoryEntry  = "unused_inventory_entry"
+	bindwatchVarUnusedKindDropReason  = "unused_kind_drop_reason"
 	bindwatchVarUnusedLayoutVersion   = "unused_layout_version"
 	bindwatchVarUnusedLimits          = "unused_limits"
 	bindwatchVarUnusedOptionBits      = "unused_option_bits"
@@ -312,6 +324,7 @@ type bindwatchMapSpecs struct {
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	FilterPorts     *ebpf.MapSpec `ebpf:"filter_ports"`
+	KindDrops       *ebpf.MapSpec `ebpf:"kind_drops"`
 	Lease           *ebpf.MapSpec `ebpf:"lease"`
 	ListenerBudgets *ebpf.MapSpec `ebpf:"listener_budgets"`
 	Listening       *ebpf.MapSpec `ebpf:"listening"`
@@ -332,6 +345,7 @@ type bindwatchVariableSpecs struct {
 	UnusedCaptureFlags   *ebpf.VariableSpec `ebpf:"unused_capture_flags"`
 	UnusedDropReason     *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedInventoryEntry *ebpf.VariableSpec `ebpf:"unused_inventory_entry"`
+	UnusedKindDropReason *ebpf.VariableSpec `ebpf:"unused_kind_drop_reason"`
 	UnusedLayoutVersion  *ebpf.VariableSpec `ebpf:"unused_layout_version"`
 	UnusedLimits         *ebpf.VariableSpec `ebpf:"unused_limits"`
 	UnusedOptionBits     *ebpf.VariableSpec `ebpf:"unused_option_bits"`
@@ -366,6 +380,7 @@ type bindwatchMaps struct {
 	Drops           *ebpf.Map `ebpf:"drops"`
 	Events          *ebpf.Map `ebpf:"events"`
 	FilterPorts     *ebpf.Map `ebpf:"filter_ports"`
+	KindDrops       *ebpf.Map `ebpf:"kind_drops"`
 	Lease           *ebpf.Map `ebpf:"lease"`
 	ListenerBudgets *ebpf.Map `ebpf:"listener_budgets"`
 	Listening       *ebpf.Map `ebpf:"listening"`
@@ -385,6 +400,7 @@ func (m *bindwatchMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.FilterPorts,
+		m.KindDrops,
 		m.Lease,
 		m.ListenerBudgets,
 		m.Listening,
@@ -406,6 +422,7 @@ type bindwatchVariables struct {
 	UnusedCaptureFlags   *ebpf.Variable `ebpf:"unused_capture_flags"`
 	UnusedDropReason     *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedInventoryEntry *ebpf.Variable `ebpf:"unused_inventory_entry"`
+	UnusedKindDropReason *ebpf.Variable `ebpf:"unused_kind_drop_reason"`
 	UnusedLayoutVersion  *ebpf.Variable `ebpf:"unused_layout_version"`
 	UnusedLimits         *ebpf.Variable `ebpf:"unused_limits"`
 	UnusedOptionBits     *ebpf.Variable `ebpf:"unused_option_bits"`

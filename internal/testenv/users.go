@@ -14,6 +14,9 @@ const (
 	UserLoad = 4343
 	// UserAudit holds cmd/bindwatch's audit test listeners.
 	UserAudit = 4345
-	// UserFlood floods binds in pipeline's budget test.
+	// UserFlood floods binds in pipeline's budget and flood tests.
 	UserFlood = 4346
+	// UserStorm opens listeners beside test/storm.sh's root bind storm
+	// (a script, not a Go test: named here so no test takes it).
+	UserStorm = 4347
 )

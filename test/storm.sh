@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The storm load test: the agent as it ships (`make release`) against
+# devkafka on this machine, under one root process binding UDP as fast as one
+# core goes, while an unprivileged user opens and closes listeners beside
+# it. A measurement that fails when it loses: it is not part of `make test`.
+#
+#   sudo test/storm.sh [RUNS] [SECONDS]                       (default 5 10)
+#
+# Each run starts a fresh devkafka (one broker, CPU 1) and agent (CPU 1,
+# spool in a new directory), waits until the agent is idle, then runs for
+# SECONDS: `loadgen -proto udp` as root on CPU 0 (root is not under
+# capture.uid_budget) and `loadgen -proto listen -rate 100` as uid 4347
+# (testenv.UserStorm) on CPU 1. It reports, from the agent's /metrics
+# (deltas over the run): the storm's rate; kernel events, published,
+# spooled, and what was dropped by reason and, where the agent says it
+# (bindwatch_events_dropped_by_kind_total), by stage and kind; loss =
+# kernel - published - still spooled; the listens the user made against
+# the listen records of that user in the topic (`bindwatch consume`); and
+# the agent's peak RSS (VmHWM). A run fails when anything was lost or a
+# listen record is missing; the script exits 1 when any run failed.
+#
+# AGENT=/path/to/a/bindwatch runs that build instead of this tree's release.
+# BASELINE=/path/to/another/bindwatch alternates runs between that build and
+# this one (baseline first), for a change's before and after in one session.
+# PROFILE=DIR also records, per run: the agent's CPU profile (perf record,
+# of an unstripped copy of the release build unless AGENT is given: give
+# AGENT an unstripped build for perf to name functions), CPU seconds of the agent and of
+# devkafka, the agent's write and fsync system calls and bytes written, and
+# its garbage collections (GODEBUG=gctrace=1), into DIR.
+# Everything it starts it stops on exit; it pins nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5} secs=${2:-10}
+storm_uid=4347 # testenv.UserStorm
+if [ "$(id -u)" != 0 ]; then
+	echo "storm.sh loads BPF programs: run it as root" >&2
+	exit 1
+fi
+make -s release PKGDIR=bin >/dev/null
+go build -o bin/devkafka ./cmd/devkafka
+go build -o bin/loadgen ./test/loadgen
+agent=${AGENT:-bin/bindwatch}
+if [ -n "${PROFILE:-}" ]; then
+	mkdir -p "$PROFILE"
+	if [ -z "${AGENT:-}" ]; then
+		# The release build with its symbols, for perf.
+		CGO_ENABLED=0 go build -trimpath -o bin/bindwatch.prof ./cmd/bindwatch
+		agent=bin/bindwatch.prof
+	fi
+fi
+agents=()
+[ -z "${BASELINE:-}" ] || agents+=("$BASELINE")
+agents+=("$agent")
+
+work=$(mktemp -d /tmp/bindwatch-storm.XXXXXX)
+running=()
+cleanup() {
+	local p
+	for p in "${running[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	sleep 0.5
+	for p in "${running[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+forget() {
+	local keep=() p
+	for p in "${running[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	running=(${keep[@]+"${keep[@]}"})
+}
+wait_for() { # wait_for FILE PATTERN
+	local i
+	for ((i = 0; i < 300; i++)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "storm.sh: timed out waiting for '$2' in $1:" >&2
+	cat "$1" >&2
+	exit 1
+}
+metric() { # metric FILE NAME [LABELS...]: the sum of NAME's series whose labels contain every LABELS
+	awk -v n="$2" -v l1="${3:-}" -v l2="${4:-}" 'index($1, n) == 1 && (substr($1, length(n) + 1) == "" || substr($1, length(n) + 1, 1) == "{") && index($1, l1) && index($1, l2) { s += $2 } END { printf "%.0f", s }' "$1"
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+failed=0
+results=()
+for ((r = 0; r < runs * ${#agents[@]}; r++)); do
+	agent_bin=${agents[r % ${#agents[@]}]}
+	run=$((r + 1))
+	rm -rf "$work/run" && mkdir -p "$work/run"
+	w=$work/run
+	taskset -c 1 bin/devkafka --listen 127.0.0.1:0 --brokers 1 --partitions 1 --topic storm >"$w/devkafka.out" 2>"$w/devkafka.log" &
+	devkafka=$!
+	running+=("$devkafka")
+	wait_for "$w/devkafka.out" '^broker '
+	broker=$(sed -n 's/^broker //p' "$w/devkafka.out" | head -n 1)
+	cat >"$w/bindwatch.yaml" <<EOF
+capture:
+  pin_dir: ""
+kafka:
+  brokers: [${broker}]
+  topic: storm
+schema:
+  registry_url: ""
+spool:
+  dir: ${w}/spool
+metrics:
+  listen: unix:${w}/metrics.sock
+log:
+  format: text
+EOF
+	gc_env=()
+	[ -z "${PROFILE:-}" ] || gc_env=(GODEBUG=gctrace=1)
+	env ${gc_env[@]+"${gc_env[@]}"} taskset -c 1 "$agent_bin" run --config "$w/bindwatch.yaml" 2>"$w/agent.log" &
+	agent=$!
+	running+=("$agent")
+	wait_for "$w/agent.log" 'bindwatch agent started'
+	scrape() { curl -sf --unix-socket "$w/metrics.sock" http://agent/metrics >"$1"; }
+	settle() {
+		local last="" now i
+		for ((i = 0; i < 60; i++)); do
+			scrape "$w/m.now"
+			now="$(metric "$w/m.now" bindwatch_events_published_total) $(metric "$w/m.now" bindwatch_events_spooled_total) $(metric "$w/m.now" bindwatch_events_dropped_total)"
+			[ "$now" = "$last" ] && return 0
+			last=$now
+			sleep 0.5
+		done
+	}
+	settle
+	cp "$w/m.now" "$w/m.before"
+	rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
+	if [ -n "${PROFILE:-}" ]; then
+		perf record -q -F 499 -g -p "$agent" -o "$PROFILE/agent.$run.perf" -- sleep "$secs" >/dev/null 2>&1 &
+		perf_rec=$!
+		perf stat -x, -e 'syscalls:sys_enter_write,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' \
+			-p "$agent" -o "$PROFILE/agent.$run.syscalls" -- sleep "$secs" >/dev/null 2>&1 &
+		perf_stat=$!
+		a0=$(cpu_ticks "$agent") k0=$(cpu_ticks "$devkafka")
+		wb0=$(awk '/^write_bytes:/ { print $2 }' "/proc/$agent/io")
+		gc0=$(grep -c '^gc ' "$w/agent.log" || true)
+	fi
+	taskset -c 1 setpriv --reuid $storm_uid --regid $storm_uid --clear-groups bin/loadgen -proto listen -rate 100 -duration "${secs}s" >"$w/listen.out" &
+	listener=$!
+	running+=("$listener")
+	taskset -c 0 bin/loadgen -proto udp -duration "${secs}s" >"$w/storm.out"
+	wait "$listener"
+	forget "$listener"
+	if [ -n "${PROFILE:-}" ]; then
+		a1=$(cpu_ticks "$agent") k1=$(cpu_ticks "$devkafka")
+		wb1=$(awk '/^write_bytes:/ { print $2 }' "/proc/$agent/io")
+		wait "$perf_rec" "$perf_stat" || true
+	fi
+	settle
+	cp "$w/m.now" "$w/m.after"
+	hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent/status")
+	if [ -n "${PROFILE:-}" ]; then
+		gc1=$(grep -c '^gc ' "$w/agent.log" || true)
+		hz=$(getconf CLK_TCK)
+		{
+			echo "agent cpu $(awk -v t=$((a1 - a0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s, devkafka cpu $(awk -v t=$((k1 - k0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s over the ${secs} s storm"
+			echo "agent wrote $(((wb1 - wb0) / 1048576)) MiB to disk; garbage collections $((gc1 - gc0))"
+			awk -F, '{ printf "%s %s\n", $3, $1 }' "$PROFILE/agent.$run.syscalls" | grep syscalls || true
+		} >"$PROFILE/agent.$run.summary"
+		cp "$w/agent.log" "$PROFILE/agent.$run.log"
+	fi
+	kill -TERM "$agent"
+	wait "$agent" || true
+	forget "$agent"
+	delta() { echo $(($(metric "$w/m.after" "$@") - $(metric "$w/m.before" "$@"))); }
+	kernel=$(delta bindwatch_kernel_events_total)
+	published=$(delta bindwatch_events_published_total)
+	spooled=$(delta bindwatch_events_spooled_total)
+	replayed=$(delta bindwatch_events_replayed_total)
+	loss=$((kernel - published - (spooled - replayed)))
+	drops=""
+	while read -r reason; do
+		d=$(delta bindwatch_events_dropped_total "reason=\"$reason\"")
+		[ "$d" = 0 ] || drops="$drops${drops:+, }$reason $d"
+	done < <(grep -o '^bindwatch_events_dropped_total{reason="[a-z_]*"' "$w/m.after" | sed 's/.*reason="//; s/"$//' | sort -u)
+	bykind=""
+	while read -r labels; do
+		d=$(delta bindwatch_events_dropped_by_kind_total "$labels")
+		[ "$d" = 0 ] || bykind="$bykind${bykind:+, }$labels $d"
+	done < <(grep -o '^bindwatch_events_dropped_by_kind_total{[^}]*}' "$w/m.after" | sed 's/^[^{]*{//; s/}$//' | sort -u)
+	made=$(sed -n 's/.*binds=\([0-9]*\).*/\1/p' "$w/listen.out")
+	# The user's listen records in the topic: the independent count (a
+	# replayed batch may be there twice: the listens are counted, not the
+	# messages).
+	got=$(bin/bindwatch consume --brokers "$broker" --topic storm --from-beginning --timeout 5s 2>/dev/null |
+		grep '"kind":"listen"' | grep "\"uid\":$storm_uid," | grep -o '"cookie":[0-9]*' | sort -u | wc -l)
+	kill -INT "$devkafka"
+	wait "$devkafka" || true
+	forget "$devkafka"
+	rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' "$w/storm.out")
+	verdict=ok
+	if [ "$loss" != 0 ] || [ "$got" != "$made" ]; then
+		verdict=FAILED
+		failed=1
+	fi
+	line=$(printf 'run %d (%s): %s binds/s; kernel %s, published %s (%s replayed), spooled %s; dropped: %s; by stage and kind: %s; loss %s; listens of uid %d: %s made, %s in the topic; RSS %.1f MiB before, peak %.1f MiB: %s' \
+		"$run" "$agent_bin" "$rate" "$kernel" "$published" "$replayed" "$spooled" "${drops:-none}" "${bykind:-none}" "$loss" \
+		"$storm_uid" "$made" "$got" "$(awk -v k="$rss_kib" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')" "$verdict")
+	echo "$line"
+	results+=("$line")
+done
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs: sudo test/storm.sh $runs $secs${BASELINE:+ (BASELINE=$BASELINE)}"
+printf '%s\n' "${results[@]}"
+exit $failed
