@@ -12,12 +12,16 @@
 # capture.uid_budget) and `loadgen -proto listen -rate 100` as uid 4347
 # (testenv.UserStorm) on CPU 1. It reports, from the agent's /metrics
 # (deltas over the run): the storm's rate; kernel events, published,
-# spooled, and what was dropped by reason and, where the agent says it
-# (bindwatch_events_dropped_by_kind_total), by stage and kind; loss =
-# kernel - published - still spooled; the listens the user made against
-# the listen records of that user in the topic (`bindwatch consume`); and
-# the agent's peak RSS (VmHWM). A run fails when anything was lost or a
-# listen record is missing; the script exits 1 when any run failed.
+# spooled, what was dropped by reason and by reason and kind
+# (bindwatch_events_dropped_by_kind_total), and loss by the counters
+# (kernel - published - still spooled); from the topic, read back with
+# `bindwatch consume`: the distinct sequence numbers against the kernel's
+# counter (records the agent numbered that never reached Kafka, the
+# authority: the counters can lag a late acknowledgement) and the listen
+# records of the user's loop against the listens it made; the agent's
+# peak RSS (VmHWM) and the CPU time of agent and broker until everything
+# was delivered. A run fails when a numbered record is missing from the
+# topic or a listen record is; the script exits 1 when any run failed.
 #
 # AGENT=/path/to/a/bindwatch runs that build instead of this tree's release.
 # BASELINE=/path/to/another/bindwatch alternates runs between that build and
@@ -87,6 +91,7 @@ metric() { # metric FILE NAME [LABELS...]: the sum of NAME's series whose labels
 	awk -v n="$2" -v l1="${3:-}" -v l2="${4:-}" 'index($1, n) == 1 && (substr($1, length(n) + 1) == "" || substr($1, length(n) + 1, 1) == "{") && index($1, l1) && index($1, l2) { s += $2 } END { printf "%.0f", s }' "$1"
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 
 failed=0
 results=()
@@ -138,13 +143,13 @@ EOF
 	settle
 	cp "$w/m.now" "$w/m.before"
 	rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
+	a0=$(cpu_ticks "$agent") k0=$(cpu_ticks "$devkafka")
 	if [ -n "${PROFILE:-}" ]; then
 		perf record -q -F 499 -g -p "$agent" -o "$PROFILE/agent.$run.perf" -- sleep "$secs" >/dev/null 2>&1 &
 		perf_rec=$!
 		perf stat -x, -e 'syscalls:sys_enter_write,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' \
 			-p "$agent" -o "$PROFILE/agent.$run.syscalls" -- sleep "$secs" >/dev/null 2>&1 &
 		perf_stat=$!
-		a0=$(cpu_ticks "$agent") k0=$(cpu_ticks "$devkafka")
 		wb0=$(awk '/^write_bytes:/ { print $2 }' "/proc/$agent/io")
 		gc0=$(grep -c '^gc ' "$w/agent.log" || true)
 	fi
@@ -155,26 +160,24 @@ EOF
 	wait "$listener"
 	forget "$listener"
 	if [ -n "${PROFILE:-}" ]; then
-		a1=$(cpu_ticks "$agent") k1=$(cpu_ticks "$devkafka")
 		wb1=$(awk '/^write_bytes:/ { print $2 }' "/proc/$agent/io")
 		wait "$perf_rec" "$perf_stat" || true
 	fi
 	settle
+	# CPU of the agent and the broker from the storm's start until
+	# everything was delivered.
+	a1=$(cpu_ticks "$agent") k1=$(cpu_ticks "$devkafka")
 	cp "$w/m.now" "$w/m.after"
 	hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent/status")
 	if [ -n "${PROFILE:-}" ]; then
 		gc1=$(grep -c '^gc ' "$w/agent.log" || true)
-		hz=$(getconf CLK_TCK)
 		{
-			echo "agent cpu $(awk -v t=$((a1 - a0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s, devkafka cpu $(awk -v t=$((k1 - k0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s over the ${secs} s storm"
+			echo "agent cpu $(awk -v t=$((a1 - a0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s, devkafka cpu $(awk -v t=$((k1 - k0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') s from the storm's start until all was delivered"
 			echo "agent wrote $(((wb1 - wb0) / 1048576)) MiB to disk; garbage collections $((gc1 - gc0))"
 			awk -F, '{ printf "%s %s\n", $3, $1 }' "$PROFILE/agent.$run.syscalls" | grep syscalls || true
 		} >"$PROFILE/agent.$run.summary"
 		cp "$w/agent.log" "$PROFILE/agent.$run.log"
 	fi
-	kill -TERM "$agent"
-	wait "$agent" || true
-	forget "$agent"
 	delta() { echo $(($(metric "$w/m.after" "$@") - $(metric "$w/m.before" "$@"))); }
 	kernel=$(delta bindwatch_kernel_events_total)
 	published=$(delta bindwatch_events_published_total)
@@ -197,24 +200,44 @@ EOF
 	# replayed batch may be there twice: the listens are counted, not the
 	# messages).
 	bin/bindwatch consume --brokers "$broker" --topic storm --from-beginning --timeout 5s 2>"$w/consume.err" |
-		tee >(wc -l >"$w/consumed") | grep '"kind":"listen"' |
+		grep '"kind":"listen"' |
 		grep "\"pid\":$listener,\"tid\":[0-9]*,\"ppid\":[0-9]*,\"uid\":$storm_uid," >"$w/listens.json" || true
-	sleep 0.2 # the wc of the process substitution
 	got=$(grep -o '"cookie":[0-9]*' "$w/listens.json" | sort -u | wc -l)
-	[ -z "${KEEP:-}" ] || cp "$w/listens.json" "$w/listen.out" "$w/consume.err" "$w/consumed" "$KEEP/"
+	# And every sequence number of the agent's life, read back.
+	# The topic's distinct sequence numbers against the kernel's counter
+	# (every record the agent numbered since it started): what never
+	# reached Kafka, whatever the counters say.
+	bin/bindwatch consume --brokers "$broker" --topic storm --from-beginning --gaps >"$w/gaps" 2>&1 || true
+	distinct=$(sed -n 's/^host .*: \([0-9]*\) events, seq.*/\1/p' "$w/gaps" | head -n 1)
+	dups=$(sed -n 's/^host .*, \([0-9]*\) duplicates.*/\1/p' "$w/gaps" | head -n 1)
+	last=$(sed -n 's/^host .*, seq [0-9]*\.\.\([0-9]*\).*/\1/p' "$w/gaps" | head -n 1)
+	first=$(sed -n 's/^host .*, seq \([0-9]*\)\.\..*/\1/p' "$w/gaps" | head -n 1)
+	# Missing between the first and the last, and after the last.
+	trailing=$(($(metric "$w/m.after" bindwatch_kernel_events_total) - (last + 1)))
+	seq_loss=$((last - first + 1 - ${distinct:-0} + (trailing > 0 ? trailing : 0)))
+	[ -z "${KEEP:-}" ] || cp "$w/listens.json" "$w/listen.out" "$w/consume.err" "$w/gaps" "$KEEP/"
+	# The counters once more, seconds later: a late acknowledgement has
+	# arrived by now.
+	scrape "$w/m.after"
+	loss=$(($(delta bindwatch_kernel_events_total) - $(delta bindwatch_events_published_total) - ($(delta bindwatch_events_spooled_total) - $(delta bindwatch_events_replayed_total))))
+	kill -TERM "$agent"
+	wait "$agent" || true
+	forget "$agent"
 	kill -INT "$devkafka"
 	wait "$devkafka" || true
 	forget "$devkafka"
 	rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' "$w/storm.out")
 	verdict=ok
 	listener_drops=$(($(delta bindwatch_events_dropped_by_kind_total 'kind="listen"') + $(delta bindwatch_events_dropped_by_kind_total 'kind="close"')))
-	if [ "$got" != "$made" ] || [ "$listener_drops" != 0 ] || { [ -z "${OVERFLOW:-}" ] && [ "$loss" != 0 ]; }; then
+	if [ "$got" != "$made" ] || [ "$listener_drops" != 0 ] || { [ -z "${OVERFLOW:-}" ] && [ "$seq_loss" != 0 ]; }; then
 		verdict=FAILED
 		failed=1
 	fi
-	line=$(printf 'run %d (%s): %s binds/s; kernel %s, published %s (%s replayed), spooled %s; dropped: %s; by stage and kind: %s; loss %s; listens of uid %d: %s made, %s in the topic (of %s messages read back); RSS %.1f MiB before, peak %.1f MiB: %s' \
+	line=$(printf 'run %d (%s): %s binds/s; kernel %s, published %s (%s replayed), spooled %s; dropped: %s; by stage and kind: %s; loss by the counters %s; in the topic: %s distinct seqs (%s duplicates), %s of the agent'"'"'s numbered records missing; listens of uid %d: %s made, %s in the topic; RSS %.1f MiB before, peak %.1f MiB; CPU until delivered: agent %.2f s (%.1f us/event), devkafka %.2f s: %s' \
 		"$run" "$agent_bin" "$rate" "$kernel" "$published" "$replayed" "$spooled" "${drops:-none}" "${bykind:-none}" "$loss" \
-		"$storm_uid" "$made" "$got" "$(cat "$w/consumed")" "$(awk -v k="$rss_kib" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')" "$verdict")
+		"${distinct:-?}" "${dups:-0}" "$seq_loss" "$storm_uid" "$made" "$got" "$(awk -v k="$rss_kib" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')" \
+		"$(awk -v t=$((a1 - a0)) -v hz="$hz" 'BEGIN { print t / hz }')" "$(awk -v t=$((a1 - a0)) -v hz="$hz" -v n="$kernel" 'BEGIN { print n ? t / hz / n * 1e6 : 0 }')" \
+		"$(awk -v t=$((k1 - k0)) -v hz="$hz" 'BEGIN { print t / hz }')" "$verdict")
 	echo "$line"
 	results+=("$line")
 done
