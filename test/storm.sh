@@ -130,6 +130,7 @@ EOF
 	running+=("$agent")
 	wait_for "$w/agent.log" 'bindwatch agent started'
 	scrape() { curl -sf --unix-socket "$w/metrics.sock" http://agent/metrics >"$1"; }
+	delta() { echo $(($(metric "$w/m.after" "$@") - $(metric "$w/m.before" "$@"))); }
 	settle() {
 		local last="" now i
 		for ((i = 0; i < 60; i++)); do
@@ -164,6 +165,18 @@ EOF
 		wait "$perf_rec" "$perf_stat" || true
 	fi
 	settle
+	# Then until every record numbered is published, spooled or counted
+	# as dropped (at most 120 s): counters that stand still can be a write
+	# that stalls, with records waiting behind it in the ring.
+	waited=0
+	for ((i = 0; i < 240; i++)); do
+		cp "$w/m.now" "$w/m.after"
+		open=$(($(delta bindwatch_kernel_events_total) - $(delta bindwatch_events_published_total) - $(delta bindwatch_events_spooled_total) + $(delta bindwatch_events_replayed_total) - $(delta bindwatch_events_dropped_total)))
+		[ "$open" -gt 0 ] || break
+		sleep 0.5
+		waited=$((waited + 1))
+		scrape "$w/m.now"
+	done
 	# CPU of the agent and the broker from the storm's start until
 	# everything was delivered.
 	a1=$(cpu_ticks "$agent") k1=$(cpu_ticks "$devkafka")
@@ -178,7 +191,6 @@ EOF
 		} >"$PROFILE/agent.$run.summary"
 		cp "$w/agent.log" "$PROFILE/agent.$run.log"
 	fi
-	delta() { echo $(($(metric "$w/m.after" "$@") - $(metric "$w/m.before" "$@"))); }
 	kernel=$(delta bindwatch_kernel_events_total)
 	published=$(delta bindwatch_events_published_total)
 	spooled=$(delta bindwatch_events_spooled_total)
@@ -215,14 +227,20 @@ EOF
 	# Missing between the first and the last, and after the last.
 	trailing=$(($(metric "$w/m.after" bindwatch_kernel_events_total) - (last + 1)))
 	seq_loss=$((last - first + 1 - ${distinct:-0} + (trailing > 0 ? trailing : 0)))
-	[ -z "${KEEP:-}" ] || cp "$w/listens.json" "$w/listen.out" "$w/consume.err" "$w/gaps" "$KEEP/"
+
 	# The counters once more, seconds later: a late acknowledgement has
 	# arrived by now.
 	scrape "$w/m.after"
 	loss=$(($(delta bindwatch_kernel_events_total) - $(delta bindwatch_events_published_total) - ($(delta bindwatch_events_spooled_total) - $(delta bindwatch_events_replayed_total))))
+	if [ -n "${KEEP:-}" ]; then
+		# KEEP=DIR keeps each run's logs, metrics and read-back in DIR/run.N.
+		mkdir -p "$KEEP/run.$run"
+		cp "$w"/*.json "$w"/*.out "$w"/*.log "$w"/m.* "$w/gaps" "$KEEP/run.$run/" 2>/dev/null || true
+	fi
 	kill -TERM "$agent"
 	wait "$agent" || true
 	forget "$agent"
+	[ -z "${KEEP:-}" ] || cp "$w/agent.log" "$KEEP/run.$run/agent.log"
 	kill -INT "$devkafka"
 	wait "$devkafka" || true
 	forget "$devkafka"
@@ -233,9 +251,9 @@ EOF
 		verdict=FAILED
 		failed=1
 	fi
-	line=$(printf 'run %d (%s): %s binds/s; kernel %s, published %s (%s replayed), spooled %s; dropped: %s; by stage and kind: %s; loss by the counters %s; in the topic: %s distinct seqs (%s duplicates), %s of the agent'"'"'s numbered records missing; listens of uid %d: %s made, %s in the topic; RSS %.1f MiB before, peak %.1f MiB; CPU until delivered: agent %.2f s (%.1f us/event), devkafka %.2f s: %s' \
+	line=$(printf 'run %d (%s): %s binds/s; kernel %s, published %s (%s replayed), spooled %s; dropped: %s; by stage and kind: %s; loss by the counters %s; in the topic: %s distinct seqs (%s duplicates), %s of the agent'"'"'s numbered records missing; listens of uid %d: %s made, %s in the topic; RSS %.1f MiB before, peak %.1f MiB; all delivered or counted %.1f s after the counters stood still; CPU until then: agent %.2f s (%.1f us/event), devkafka %.2f s: %s' \
 		"$run" "$agent_bin" "$rate" "$kernel" "$published" "$replayed" "$spooled" "${drops:-none}" "${bykind:-none}" "$loss" \
-		"${distinct:-?}" "${dups:-0}" "$seq_loss" "$storm_uid" "$made" "$got" "$(awk -v k="$rss_kib" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')" \
+		"${distinct:-?}" "${dups:-0}" "$seq_loss" "$storm_uid" "$made" "$got" "$(awk -v k="$rss_kib" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')" "$(awk -v n="$waited" 'BEGIN { print n / 2 }')" \
 		"$(awk -v t=$((a1 - a0)) -v hz="$hz" 'BEGIN { print t / hz }')" "$(awk -v t=$((a1 - a0)) -v hz="$hz" -v n="$kernel" 'BEGIN { print n ? t / hz / n * 1e6 : 0 }')" \
 		"$(awk -v t=$((k1 - k0)) -v hz="$hz" 'BEGIN { print t / hz }')" "$verdict")
 	echo "$line"
