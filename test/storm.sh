@@ -225,8 +225,14 @@ EOF
 	last=$(sed -n 's/^host .*, seq [0-9]*\.\.\([0-9]*\).*/\1/p' "$w/gaps" | head -n 1)
 	first=$(sed -n 's/^host .*, seq \([0-9]*\)\.\..*/\1/p' "$w/gaps" | head -n 1)
 	# Missing between the first and the last, and after the last.
-	trailing=$(($(metric "$w/m.after" bindwatch_kernel_events_total) - (last + 1)))
-	seq_loss=$((last - first + 1 - ${distinct:-0} + (trailing > 0 ? trailing : 0)))
+	# Only what was numbered until the run settled: the agent captures the
+	# whole host, and another burst after it (other users of the machine)
+	# may still be on its way while the topic is read.
+	settled=$(metric "$w/m.after" bindwatch_kernel_events_total)
+	missing=$(sed -n 's/^host .* missing: //p' "$w/gaps" | head -n 1 | tr ' ' '\n' |
+		awk -F- -v end="$settled" 'NF { a = $1; b = (NF > 1 ? $2 : $1); if (b >= end) b = end - 1; if (b >= a) n += b - a + 1 } END { printf "%.0f", n }')
+	trailing=$((settled - (last + 1)))
+	seq_loss=$((${missing:-0} + (trailing > 0 ? trailing : 0)))
 
 	# The counters once more, seconds later: a late acknowledgement has
 	# arrived by now.
