@@ -61,6 +61,13 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KIND_DROP_REASONS * KIND_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} kind_drops SEC(".maps");
+
 /* The boot-clock time until which an agent holds capture: it renews it
  * while it runs. Once past, every program returns at once and counts the
  * skip, so a stopped or removed agent stops costing every bind and stops
@@ -156,13 +163,26 @@ struct {
 	__type(value, struct sock_event);
 } scratch SEC(".maps");
 
-/* Per-user budgets, per CPU: no lock, no atomics on the bind path. */
+/* Per-user budgets of bind records, per CPU: no lock, no atomics on the
+ * bind path. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, MAX_BUDGET_UIDS);
 	__type(key, __u32);
 	__type(value, struct uid_budget);
 } uid_budgets SEC(".maps");
+
+/* The same for listen and close records: a budget of their own, so a
+ * user's bind flood never suppresses its listeners (and a listen flood is
+ * answered by the agent retaking the inventory, see pipeline). A map of
+ * its own, not a wider value: pinned budgets of an older agent stay
+ * compatible. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MAX_BUDGET_UIDS);
+	__type(key, __u32);
+	__type(value, struct uid_budget);
+} listener_budgets SEC(".maps");
 
 /* The first of the sequence numbers the last reserve_seq run took. */
 struct {
@@ -180,6 +200,7 @@ const enum record_kind *unused_record_kind __attribute__((unused));
 const enum option_bits *unused_option_bits __attribute__((unused));
 const enum capture_flags *unused_capture_flags __attribute__((unused));
 const enum drop_reason *unused_drop_reason __attribute__((unused));
+const enum kind_drop_reason *unused_kind_drop_reason __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));
 const enum layout_version *unused_layout_version __attribute__((unused));
 const enum req_family_none *unused_req_family_none __attribute__((unused));
@@ -201,6 +222,14 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 static __always_inline void count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void count_kind_drop(__u32 reason, __u16 kind)
+{
+	__u32 slot = reason * KIND_SLOTS + (kind & (KIND_SLOTS - 1));
+	__u64 *n = bpf_map_lookup_elem(&kind_drops, &slot);
 	if (n)
 		*n += 1;
 }
@@ -413,21 +442,30 @@ static __always_inline bool port_wanted(const struct capture_config *cfg, __u16 
 	       bpf_map_lookup_elem(&filter_ports, &req_port);
 }
 
-/* Whether uid may have one more record now. Root is not budgeted: the
+/* Whether uid may have one more record of this kind now: binds draw on
+ * one bucket, listens and closes on another. Root is not budgeted: the
  * budget keeps users from crowding out others, and root's records are the
  * ones it protects. A record over budget is counted for its user (the agent
  * reports the counts) and among the drops, and takes no sequence number:
  * the report says what is missing instead of a gap. */
-static __always_inline bool within_budget(const struct capture_config *cfg, __u32 uid, __u64 now)
+static __always_inline bool within_budget(const struct capture_config *cfg, __u32 uid, __u64 now,
+					  __u16 kind)
 {
+	bool listener = kind != KIND_BIND;
 	struct uid_budget *b;
 
 	if (!cfg->budget_per_sec || uid == 0)
 		return true;
-	b = bpf_map_lookup_elem(&uid_budgets, &uid);
+	if (listener)
+		b = bpf_map_lookup_elem(&listener_budgets, &uid);
+	else
+		b = bpf_map_lookup_elem(&uid_budgets, &uid);
 	if (!b) {
 		struct uid_budget fresh = {.last_ns = now, .tokens = cfg->budget_burst ? cfg->budget_burst - 1 : 0};
-		bpf_map_update_elem(&uid_budgets, &uid, &fresh, BPF_NOEXIST);
+		if (listener)
+			bpf_map_update_elem(&listener_budgets, &uid, &fresh, BPF_NOEXIST);
+		else
+			bpf_map_update_elem(&uid_budgets, &uid, &fresh, BPF_NOEXIST);
 		return true;
 	}
 	__u64 elapsed = now - b->last_ns;
@@ -442,6 +480,7 @@ static __always_inline bool within_budget(const struct capture_config *cfg, __u3
 	if (!b->tokens) {
 		b->suppressed++;
 		count_drop(DROP_BUDGET);
+		count_kind_drop(KIND_DROP_BUDGET, kind);
 		return false;
 	}
 	b->tokens--;
@@ -461,16 +500,46 @@ static __always_inline bool next_seq(__u64 *seq)
 	return true;
 }
 
-/* Submits a record, waking the reader once per crossing of the watermark
- * rather than per record. */
-static __always_inline void submit(struct sock_event *e, const struct capture_config *cfg)
+/* Whether a record of this kind may be reserved with unread bytes in the
+ * ring: binds stop at bind_limit, the rest is the listeners'. Counted when
+ * not, after the record took its sequence number: a refused bind is a gap,
+ * like a full ring. */
+static __always_inline bool ring_room(const struct capture_config *cfg, __u16 kind, __u64 unread)
 {
-	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (kind != KIND_BIND || !cfg->bind_limit || unread < cfg->bind_limit)
+		return true;
+	count_kind_drop(KIND_DROP_RESERVED, kind);
+	return false;
+}
+
+/* Reserves a record, or counts why not. */
+static __always_inline struct sock_event *reserve(__u16 kind)
+{
+	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_drop(DROP_RINGBUF_FULL);
+		count_kind_drop(KIND_DROP_RING_FULL, kind);
+	}
+	return e;
+}
+
+/* Submits a record, waking the reader once per crossing of the watermark
+ * rather than per record. unread is the ring's fill after the record's
+ * reservation, as the caller queried it before (one query serves both the
+ * bind limit and the wakeup). */
+static __always_inline void submit_at(struct sock_event *e, const struct capture_config *cfg, __u64 unread)
+{
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
 	if (unread >= cfg->wakeup_bytes && unread - RECORD_BYTES < cfg->wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline void submit(struct sock_event *e, const struct capture_config *cfg)
+{
+	submit_at(e, cfg, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA));
 }
 
 /* What a call adds to the socket's own state in a record. */
@@ -583,16 +652,16 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 		return;
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (!within_budget(cfg, (__u32)uid_gid, now))
+	if (!within_budget(cfg, (__u32)uid_gid, now, c->kind))
 		return;
 	if (!next_seq(&seq))
 		return;
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(DROP_RINGBUF_FULL);
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (!ring_room(cfg, c->kind, unread))
 		return;
-	}
+	e = reserve(c->kind);
+	if (!e)
+		return;
 
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -647,7 +716,7 @@ static __always_inline void emit(const struct capture_config *cfg, struct sock *
 			bpf_map_update_elem(&udp_servers, &c->cookie, copy, BPF_ANY);
 		}
 	}
-	submit(e, cfg);
+	submit_at(e, cfg, unread + RECORD_BYTES);
 }
 
 /* ---- fexit ---------------------------------------------------------------- */
@@ -1094,11 +1163,9 @@ int cgroup_sock_release(struct bpf_sock *ctx)
 		return 1;
 	if (!next_seq(&seq))
 		goto out;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(DROP_RINGBUF_FULL);
+	e = reserve(KIND_CLOSE);
+	if (!e)
 		goto out;
-	}
 	__builtin_memcpy(e, bound, sizeof(*e));
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -1146,15 +1213,16 @@ static __always_inline int post_bind(struct bpf_sock *ctx, bool v6)
 		return 1;
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	__u64 now = bpf_ktime_get_boot_ns();
-	if (!within_budget(cfg, (__u32)uid_gid, now))
+	if (!within_budget(cfg, (__u32)uid_gid, now, KIND_BIND))
 		return 1;
 	if (!next_seq(&seq))
 		return 1;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_drop(DROP_RINGBUF_FULL);
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (!ring_room(cfg, KIND_BIND, unread))
 		return 1;
-	}
+	e = reserve(KIND_BIND);
+	if (!e)
+		return 1;
 	task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -1187,7 +1255,7 @@ static __always_inline int post_bind(struct bpf_sock *ctx, bool v6)
 		a[0] = ctx->src_ip4;
 	}
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	submit(e, cfg);
+	submit_at(e, cfg, unread + RECORD_BYTES);
 	return 1;
 }
 

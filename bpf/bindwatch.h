@@ -145,7 +145,11 @@ struct capture_config {
 	 * records out of the ring. 0: no budget. */
 	__u32 budget_per_sec;
 	__u32 budget_burst;
-	__u32 _pad;
+	/* Bytes in the ring (unread, or read and not yet delivered) from
+	 * which bind records are refused: the rest of the ring is kept for
+	 * listen and close records, so a bind storm that fills every buffer
+	 * of the agent never costs a listener. 0: no limit. */
+	__u32 bind_limit;
 };
 
 /* A non-root user's budget on one CPU (token bucket), and what it cost. */
@@ -168,6 +172,19 @@ enum drop_reason {
 	/* Over a user's budget (capture_config.budget_per_sec). */
 	DROP_BUDGET = 4,
 	DROP_REASONS = 5,
+};
+
+/*
+ * What the per-kind drop counters (kind_drops, per CPU) count: slot
+ * reason * KIND_SLOTS + kind, kind an enum record_kind. A map apart from
+ * drops, whose size pinned maps of older agents fix.
+ */
+enum kind_drop_reason {
+	KIND_DROP_RING_FULL = 0, /* no room in the ring */
+	KIND_DROP_RESERVED = 1,  /* a bind over capture_config.bind_limit */
+	KIND_DROP_BUDGET = 2,    /* over its user's budget */
+	KIND_DROP_REASONS = 3,
+	KIND_SLOTS = 4,
 };
 
 /* Kernel limits of the filter maps, shared with Go's validation. */

@@ -22,7 +22,7 @@ type bindwatchCaptureConfig struct {
 	Generation   uint32
 	BudgetPerSec uint32
 	BudgetBurst  uint32
-	Pad          uint32
+	BindLimit    uint32
 }
 
 type bindwatchCaptureFlags uint32
@@ -73,6 +73,16 @@ type bindwatchInventoryEntry struct {
 	Addr       [16]uint8
 	Comm       [16]int8
 }
+
+type bindwatchKindDropReason uint32
+
+const (
+	bindwatchKindDropReasonKIND_DROP_RING_FULL bindwatchKindDropReason = 0
+	bindwatchKindDropReasonKIND_DROP_RESERVED  bindwatchKindDropReason = 1
+	bindwatchKindDropReasonKIND_DROP_BUDGET    bindwatchKindDropReason = 2
+	bindwatchKindDropReasonKIND_DROP_REASONS   bindwatchKindDropReason = 3
+	bindwatchKindDropReasonKIND_SLOTS          bindwatchKindDropReason = 4
+)
 
 type bindwatchLayoutVersion uint32
 
@@ -186,7 +196,9 @@ const (
 	bindwatchMapDrops                 = "drops"
 	bindwatchMapEvents                = "events"
 	bindwatchMapFilterPorts           = "filter_ports"
+	bindwatchMapKindDrops             = "kind_drops"
 	bindwatchMapLease                 = "lease"
+	bindwatchMapListenerBudgets       = "listener_budgets"
 	bindwatchMapListening             = "listening"
 	bindwatchMapMntnsSet              = "mntns_set"
 	bindwatchMapPending               = "pending"
@@ -224,6 +236,7 @@ const (
 	bindwatchVarUnusedCaptureFlags    = "unused_capture_flags"
 	bindwatchVarUnusedDropReason      = "unused_drop_reason"
 	bindwatchVarUnusedInventoryEntry  = "unused_inventory_entry"
+	bindwatchVarUnusedKindDropReason  = "unused_kind_drop_reason"
 	bindwatchVarUnusedLayoutVersion   = "unused_layout_version"
 	bindwatchVarUnusedLimits          = "unused_limits"
 	bindwatchVarUnusedOptionBits      = "unused_option_bits"
@@ -306,20 +319,22 @@ type bindwatchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bindwatchMapSpecs struct {
-	CgroupSet   *ebpf.MapSpec `ebpf:"cgroup_set"`
-	ConfigMap   *ebpf.MapSpec `ebpf:"config_map"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	FilterPorts *ebpf.MapSpec `ebpf:"filter_ports"`
-	Lease       *ebpf.MapSpec `ebpf:"lease"`
-	Listening   *ebpf.MapSpec `ebpf:"listening"`
-	MntnsSet    *ebpf.MapSpec `ebpf:"mntns_set"`
-	Pending     *ebpf.MapSpec `ebpf:"pending"`
-	ReservedSeq *ebpf.MapSpec `ebpf:"reserved_seq"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	SeqCounter  *ebpf.MapSpec `ebpf:"seq_counter"`
-	UdpServers  *ebpf.MapSpec `ebpf:"udp_servers"`
-	UidBudgets  *ebpf.MapSpec `ebpf:"uid_budgets"`
+	CgroupSet       *ebpf.MapSpec `ebpf:"cgroup_set"`
+	ConfigMap       *ebpf.MapSpec `ebpf:"config_map"`
+	Drops           *ebpf.MapSpec `ebpf:"drops"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	FilterPorts     *ebpf.MapSpec `ebpf:"filter_ports"`
+	KindDrops       *ebpf.MapSpec `ebpf:"kind_drops"`
+	Lease           *ebpf.MapSpec `ebpf:"lease"`
+	ListenerBudgets *ebpf.MapSpec `ebpf:"listener_budgets"`
+	Listening       *ebpf.MapSpec `ebpf:"listening"`
+	MntnsSet        *ebpf.MapSpec `ebpf:"mntns_set"`
+	Pending         *ebpf.MapSpec `ebpf:"pending"`
+	ReservedSeq     *ebpf.MapSpec `ebpf:"reserved_seq"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	SeqCounter      *ebpf.MapSpec `ebpf:"seq_counter"`
+	UdpServers      *ebpf.MapSpec `ebpf:"udp_servers"`
+	UidBudgets      *ebpf.MapSpec `ebpf:"uid_budgets"`
 }
 
 // bindwatchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -330,6 +345,7 @@ type bindwatchVariableSpecs struct {
 	UnusedCaptureFlags   *ebpf.VariableSpec `ebpf:"unused_capture_flags"`
 	UnusedDropReason     *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedInventoryEntry *ebpf.VariableSpec `ebpf:"unused_inventory_entry"`
+	UnusedKindDropReason *ebpf.VariableSpec `ebpf:"unused_kind_drop_reason"`
 	UnusedLayoutVersion  *ebpf.VariableSpec `ebpf:"unused_layout_version"`
 	UnusedLimits         *ebpf.VariableSpec `ebpf:"unused_limits"`
 	UnusedOptionBits     *ebpf.VariableSpec `ebpf:"unused_option_bits"`
@@ -359,20 +375,22 @@ func (o *bindwatchObjects) Close() error {
 //
 // It can be passed to loadBindwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bindwatchMaps struct {
-	CgroupSet   *ebpf.Map `ebpf:"cgroup_set"`
-	ConfigMap   *ebpf.Map `ebpf:"config_map"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	FilterPorts *ebpf.Map `ebpf:"filter_ports"`
-	Lease       *ebpf.Map `ebpf:"lease"`
-	Listening   *ebpf.Map `ebpf:"listening"`
-	MntnsSet    *ebpf.Map `ebpf:"mntns_set"`
-	Pending     *ebpf.Map `ebpf:"pending"`
-	ReservedSeq *ebpf.Map `ebpf:"reserved_seq"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	SeqCounter  *ebpf.Map `ebpf:"seq_counter"`
-	UdpServers  *ebpf.Map `ebpf:"udp_servers"`
-	UidBudgets  *ebpf.Map `ebpf:"uid_budgets"`
+	CgroupSet       *ebpf.Map `ebpf:"cgroup_set"`
+	ConfigMap       *ebpf.Map `ebpf:"config_map"`
+	Drops           *ebpf.Map `ebpf:"drops"`
+	Events          *ebpf.Map `ebpf:"events"`
+	FilterPorts     *ebpf.Map `ebpf:"filter_ports"`
+	KindDrops       *ebpf.Map `ebpf:"kind_drops"`
+	Lease           *ebpf.Map `ebpf:"lease"`
+	ListenerBudgets *ebpf.Map `ebpf:"listener_budgets"`
+	Listening       *ebpf.Map `ebpf:"listening"`
+	MntnsSet        *ebpf.Map `ebpf:"mntns_set"`
+	Pending         *ebpf.Map `ebpf:"pending"`
+	ReservedSeq     *ebpf.Map `ebpf:"reserved_seq"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	SeqCounter      *ebpf.Map `ebpf:"seq_counter"`
+	UdpServers      *ebpf.Map `ebpf:"udp_servers"`
+	UidBudgets      *ebpf.Map `ebpf:"uid_budgets"`
 }
 
 func (m *bindwatchMaps) Close() error {
@@ -382,7 +400,9 @@ func (m *bindwatchMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.FilterPorts,
+		m.KindDrops,
 		m.Lease,
+		m.ListenerBudgets,
 		m.Listening,
 		m.MntnsSet,
 		m.Pending,
@@ -402,6 +422,7 @@ type bindwatchVariables struct {
 	UnusedCaptureFlags   *ebpf.Variable `ebpf:"unused_capture_flags"`
 	UnusedDropReason     *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedInventoryEntry *ebpf.Variable `ebpf:"unused_inventory_entry"`
+	UnusedKindDropReason *ebpf.Variable `ebpf:"unused_kind_drop_reason"`
 	UnusedLayoutVersion  *ebpf.Variable `ebpf:"unused_layout_version"`
 	UnusedLimits         *ebpf.Variable `ebpf:"unused_limits"`
 	UnusedOptionBits     *ebpf.Variable `ebpf:"unused_option_bits"`

@@ -76,15 +76,44 @@ func TestLeaseStopsOrphanedCapture(t *testing.T) {
 // be left out of what an agent counts as its own.
 func TestDropsMinus(t *testing.T) {
 	var now, before Drops
-	nv, bv := reflect.ValueOf(&now).Elem(), reflect.ValueOf(&before).Elem()
-	for i := range nv.NumField() {
-		nv.Field(i).SetUint(uint64(1000 + i))
-		bv.Field(i).SetUint(uint64(i))
-	}
-	got := reflect.ValueOf(now.Minus(before))
-	for i := range got.NumField() {
-		if got.Field(i).Uint() != 1000 {
-			t.Errorf("Minus: %s = %d, want 1000", got.Type().Field(i).Name, got.Field(i).Uint())
+	n := 0
+	// Every counter, in the by-kind arrays too, gets its own value.
+	var fill func(nv, bv reflect.Value)
+	fill = func(nv, bv reflect.Value) {
+		switch nv.Kind() {
+		case reflect.Uint64:
+			nv.SetUint(uint64(1000 + n))
+			bv.SetUint(uint64(n))
+			n++
+		case reflect.Struct:
+			for i := range nv.NumField() {
+				fill(nv.Field(i), bv.Field(i))
+			}
+		case reflect.Array:
+			for i := range nv.Len() {
+				fill(nv.Index(i), bv.Index(i))
+			}
+		default:
+			t.Fatalf("Drops has a %s: teach this test to fill it", nv.Kind())
 		}
 	}
+	fill(reflect.ValueOf(&now).Elem(), reflect.ValueOf(&before).Elem())
+	var check func(path string, v reflect.Value)
+	check = func(path string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Uint64:
+			if v.Uint() != 1000 {
+				t.Errorf("Minus: %s = %d, want 1000", path, v.Uint())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				check(path+"."+v.Type().Field(i).Name, v.Field(i))
+			}
+		case reflect.Array:
+			for i := range v.Len() {
+				check(fmt.Sprintf("%s[%d]", path, i), v.Index(i))
+			}
+		}
+	}
+	check("Drops", reflect.ValueOf(now.Minus(before)))
 }

@@ -19,7 +19,7 @@ const DefaultPinDir = "/sys/fs/bpf/bindwatch"
 // unread records, the sequence counter (a restart must not reuse seq
 // numbers within a boot), the drop counters, the configuration, and the
 // kprobe variant's entry state.
-var pinnedMaps = []string{"events", "seq_counter", "drops", "config_map", "lease", "filter_ports", "cgroup_set", "mntns_set", "pending", "listening", "udp_servers", "uid_budgets"}
+var pinnedMaps = []string{"events", "seq_counter", "drops", "config_map", "lease", "filter_ports", "cgroup_set", "mntns_set", "pending", "listening", "udp_servers", "uid_budgets", "listener_budgets", "kind_drops"}
 
 // pins is an agent's state under its pin directory.
 //

@@ -143,7 +143,7 @@ func Load(opts Options) (*Probe, error) {
 	collOpts := ebpf.CollectionOptions{MapReplacements: replacements, Cache: btf.NewCache()}
 	var refused []Refusal
 	for _, h := range opts.Hook.candidates() {
-		p, err := loadHook(spec, h, collOpts, opts.Filter, size/16, pinned, opts.OrphanTimeout, log)
+		p, err := loadHook(spec, h, collOpts, opts.Filter, size, pinned, opts.OrphanTimeout, log)
 		var pinErr *PinError
 		if errors.As(err, &pinErr) {
 			return nil, err // not the hook's fault: the next one would fail alike
@@ -164,7 +164,15 @@ func Load(opts Options) (*Probe, error) {
 	return nil, &NoHookError{Refused: refused}
 }
 
-func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, wakeupBytes uint32, pinned *pins, orphanTimeout time.Duration, log *slog.Logger) (*Probe, error) {
+// ListenerReserve is the part of the ring buffer only listen and close
+// records may fill: binds are refused (and counted, Drops.RingReserved)
+// once the ring holds all but ring/ListenerReserve bytes, so the listen
+// records of a storm's victims still find room. An eighth of the default
+// ring is 1 MiB, 6 500 records.
+const ListenerReserve = 8
+
+func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f Filter, ringBytes uint32, pinned *pins, orphanTimeout time.Duration, log *slog.Logger) (*Probe, error) {
+	wakeupBytes := ringBytes / 16
 	progs := programsOf[h]
 	if progs.tracefs {
 		if err := ensureTracefs(); err != nil {
@@ -175,7 +183,7 @@ func loadHook(spec *ebpf.CollectionSpec, h Hook, opts ebpf.CollectionOptions, f 
 	if err != nil {
 		return nil, err
 	}
-	p := &Probe{hook: h, coll: coll, base: bindwatchCaptureConfig{WakeupBytes: wakeupBytes}, orphanTimeout: orphanTimeout}
+	p := &Probe{hook: h, coll: coll, base: bindwatchCaptureConfig{WakeupBytes: wakeupBytes, BindLimit: ringBytes - ringBytes/ListenerReserve}, orphanTimeout: orphanTimeout}
 	// Renewed before anything attaches, so that this probe's programs
 	// report; how long the old lease had been expired was read by Load.
 	if err := p.RenewLease(); err != nil {
@@ -356,6 +364,32 @@ type Drops struct {
 	Orphaned uint64
 	// Budget counts records of users over their budget.
 	Budget uint64
+	// RingReserved counts binds refused because the ring was filled up to
+	// the part kept for listen and close records (ListenerReserve).
+	RingReserved uint64
+	// ByKind splits the ring's and the budgets' drops by record kind.
+	ByKind KindDrops
+}
+
+// KindDrops are per-kind drop counters, by reason then record kind; see
+// Each.
+type KindDrops [len(kindDropReasons)][bindwatchKindDropReasonKIND_SLOTS]uint64
+
+// Each calls f with every reason ("ring_buffer_full", "ring_reserved",
+// "budget"), every ring kind, and its count.
+func (k KindDrops) Each(f func(reason string, kind Kind, n uint64)) {
+	for r, name := range kindDropReasons {
+		for _, kind := range []Kind{KindBind, KindListen, KindClose} {
+			f(name, kind, k[r][kind])
+		}
+	}
+}
+
+// kindDropReasons name enum kind_drop_reason's values.
+var kindDropReasons = [...]string{
+	bindwatchKindDropReasonKIND_DROP_RING_FULL: "ring_buffer_full",
+	bindwatchKindDropReasonKIND_DROP_RESERVED:  "ring_reserved",
+	bindwatchKindDropReasonKIND_DROP_BUDGET:    "budget",
 }
 
 // Minus is d less an earlier reading b: what was dropped between them.
@@ -366,7 +400,18 @@ func (d Drops) Minus(b Drops) Drops {
 		NoSocket:       d.NoSocket - b.NoSocket,
 		Orphaned:       d.Orphaned - b.Orphaned,
 		Budget:         d.Budget - b.Budget,
+		RingReserved:   d.RingReserved - b.RingReserved,
+		ByKind:         minusKinds(d.ByKind, b.ByKind),
 	}
+}
+
+func minusKinds(d, b KindDrops) KindDrops {
+	for r := range d {
+		for k := range d[r] {
+			d[r][k] -= b[r][k]
+		}
+	}
+	return d
 }
 
 // Drops sums the per-CPU drop counters.
@@ -380,6 +425,24 @@ func (p *Probe) Drops() (Drops, error) {
 		}
 		for _, n := range perCPU {
 			*dst += n
+		}
+	}
+	km := p.coll.Maps["kind_drops"]
+	for reason := range kindDropReasons {
+		for _, kind := range []Kind{KindBind, KindListen, KindClose} {
+			slot := uint32(reason)*uint32(bindwatchKindDropReasonKIND_SLOTS) + uint32(kind)
+			var perCPU []uint64
+			if err := km.Lookup(slot, &perCPU); err != nil {
+				return d, fmt.Errorf("reading kind drop counter %d: %w", slot, err)
+			}
+			var n uint64
+			for _, v := range perCPU {
+				n += v
+			}
+			d.ByKind[reason][kind] = n
+			if reason == int(bindwatchKindDropReasonKIND_DROP_RESERVED) {
+				d.RingReserved += n
+			}
 		}
 	}
 	return d, nil
@@ -407,20 +470,39 @@ func (p *Probe) Close() error {
 	return nil
 }
 
-// Suppressed is, per user, how many records its budget dropped since the
-// budgets map was made (all CPUs summed).
-func (p *Probe) Suppressed() (map[uint32]uint64, error) {
-	out := map[uint32]uint64{}
-	var uid uint32
-	var perCPU []bindwatchUidBudget
-	it := p.coll.Maps["uid_budgets"].Iterate()
-	for it.Next(&uid, &perCPU) {
-		for _, b := range perCPU {
-			out[uid] += b.Suppressed
+// Suppression is what a user's budgets dropped: its bind records, and its
+// listen and close records, which have a budget of their own.
+type Suppression struct {
+	Binds, Listeners uint64
+}
+
+// Total is every record the user's budgets dropped.
+func (s Suppression) Total() uint64 { return s.Binds + s.Listeners }
+
+// Suppressed is, per user, how many records its budgets dropped since the
+// budget maps were made (all CPUs summed).
+func (p *Probe) Suppressed() (map[uint32]Suppression, error) {
+	out := map[uint32]Suppression{}
+	for _, m := range []struct {
+		name string
+		add  func(s *Suppression, n uint64)
+	}{
+		{"uid_budgets", func(s *Suppression, n uint64) { s.Binds += n }},
+		{"listener_budgets", func(s *Suppression, n uint64) { s.Listeners += n }},
+	} {
+		var uid uint32
+		var perCPU []bindwatchUidBudget
+		it := p.coll.Maps[m.name].Iterate()
+		for it.Next(&uid, &perCPU) {
+			s := out[uid]
+			for _, b := range perCPU {
+				m.add(&s, b.Suppressed)
+			}
+			out[uid] = s
 		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("reading the user budgets: %w", err)
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("reading the user budgets (%s): %w", m.name, err)
+		}
 	}
 	return out, nil
 }

@@ -100,9 +100,20 @@ func (r *ring) setupPoll(mapFD int) error {
 	if r.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return fmt.Errorf("eventfd: %w", err)
 	}
-	for _, fd := range []int{mapFD, r.wakefd} {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-		if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	// The ring is edge-triggered: the kernel calls it readable while any
+	// record is uncommitted, and the agent holds records it has read
+	// uncommitted until Kafka or the spool has them, so level-triggered
+	// every wait of a reader that caught up returned at once. Under a
+	// storm that spin (epoll_wait and the eventfd read, again and again)
+	// took 59% of the agent's CPU (test/storm.sh with PROFILE, perf) from
+	// the stages it shares a core with. Edge-triggered, a wait ends on a
+	// wakeup the programs force (capture_config.wakeup_bytes), on Close
+	// or Flush, or at PollInterval.
+	for _, ev := range []unix.EpollEvent{
+		{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(mapFD)},
+		{Events: unix.EPOLLIN, Fd: int32(r.wakefd)},
+	} {
+		if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, int(ev.Fd), &ev); err != nil {
 			return fmt.Errorf("epoll_ctl: %w", err)
 		}
 	}
@@ -148,13 +159,17 @@ func (r *ring) wait(timeout time.Duration) error {
 	if timeout > 0 && ms == 0 {
 		ms = 1
 	}
-	_, err := unix.EpollWait(r.epfd, r.events[:], ms)
+	n, err := unix.EpollWait(r.epfd, r.events[:], ms)
 	if err != nil && !errors.Is(err, unix.EINTR) {
 		return fmt.Errorf("epoll_wait: %w", err)
 	}
-	// Drain the eventfd so it does not wake every later wait.
-	var buf [8]byte
-	unix.Read(r.wakefd, buf[:])
+	for _, ev := range r.events[:max(n, 0)] {
+		if ev.Fd == int32(r.wakefd) {
+			// Drain the eventfd so it does not wake every later wait.
+			var buf [8]byte
+			unix.Read(r.wakefd, buf[:])
+		}
+	}
 	return nil
 }
 

@@ -67,7 +67,7 @@ type Agent struct {
 	before beforeStart
 	// suppressedReported is, per user, the budget drops already reported;
 	// flooding, the users whose last report had new drops.
-	suppressedReported map[uint32]uint64
+	suppressedReported map[uint32]bpf.Suppression
 	flooding           map[uint32]bool
 	// leaseRenewed is when the capture lease was last renewed (unix
 	// nanoseconds; 0 before the first renewal).
@@ -90,7 +90,7 @@ type Agent struct {
 // from then on, queued until Run reads them.
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent, err error) {
 	a := &Agent{log: log, limits: batch.NewLimits(cfg.Pipeline.BatchSize, cfg.Pipeline.BatchTimeout),
-		inventories: make(chan string, 1), suppressedReported: map[uint32]uint64{}, flooding: map[uint32]bool{}}
+		inventories: make(chan string, 1), suppressedReported: map[uint32]bpf.Suppression{}, flooding: map[uint32]bool{}}
 	a.cfg.Store(cfg)
 	// undo releases what was opened when a later step fails.
 	var undo []func()

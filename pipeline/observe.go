@@ -40,7 +40,6 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 		Replayed:    s.Publish.Replayed.Load(),
 		WriteErrors: s.Publish.Failed.Load(),
 		Dropped: map[string]uint64{
-			"queue_full":   s.Capture.QueueFull.Load(),
 			"malformed":    s.Capture.Malformed.Load(),
 			"encode_error": s.Encode.Errors.Load(),
 			"rejected":     s.Publish.Rejected.Load(),
@@ -57,8 +56,16 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.WorkloadPending = es.WorkloadPending
 	snap.WorkloadLate = map[string]uint64{"found": es.WorkloadLate, "given_up": es.WorkloadMissing}
 	snap.CRIPending = map[string]uint64{"pod_labels": es.PodLabelsPending, "image_digest": es.ImageDigestPending}
+	snap.QueueWaits = s.Capture.Waited.Load()
 	if d, err := a.probe.Drops(); err == nil {
 		snap.Lease = a.leaseSnapshot(d, snap.Dropped)
+		snap.DroppedByKind = map[string]map[string]uint64{}
+		d.Minus(a.before.drops).ByKind.Each(func(reason string, kind bpf.Kind, n uint64) {
+			if snap.DroppedByKind[reason] == nil {
+				snap.DroppedByKind[reason] = map[string]uint64{}
+			}
+			snap.DroppedByKind[reason][kind.String()] = n
+		})
 	}
 	snap.BlindSpots = a.probe.BlindSpots()
 	sp := a.spool.Stats()
@@ -80,6 +87,7 @@ func addKernelDrops(dropped map[string]uint64, d bpf.Drops) {
 	dropped["no_socket"] = d.NoSocket
 	dropped["orphaned"] = d.Orphaned
 	dropped["budget"] = d.Budget
+	dropped["ring_reserved"] = d.RingReserved
 }
 
 // stageObserver turns what the publish stage does into metrics, health

@@ -27,7 +27,7 @@ func (a *Agent) reportSuppressed(out chan<- record.Record) (floodEnded bool) {
 	}
 	var uids []uint32
 	for uid, n := range now {
-		if n > a.suppressedReported[uid] || a.flooding[uid] {
+		if n.Total() > a.suppressedReported[uid].Total() || a.flooding[uid] {
 			uids = append(uids, uid)
 		}
 	}
@@ -42,7 +42,8 @@ func (a *Agent) reportSuppressed(out chan<- record.Record) (floodEnded bool) {
 	}
 	at := time.Now()
 	for i, uid := range uids {
-		n := now[uid] - a.suppressedReported[uid]
+		was := a.suppressedReported[uid]
+		n := now[uid].Total() - was.Total()
 		out <- record.Record{Event: schemas.BindEvent{Kind: schemas.KindSuppressed, Seq: int64(first) + int64(i),
 			Time: at, UID: int64(uid), Suppressed: int64(n)}}
 		a.suppressedReported[uid] = now[uid]
@@ -53,7 +54,8 @@ func (a *Agent) reportSuppressed(out chan<- record.Record) (floodEnded bool) {
 			continue
 		}
 		a.flooding[uid] = true
-		a.log.Warn("a user's records went over its budget", "component", "agent", "uid", uid, "suppressed", n)
+		a.log.Warn("a user's records went over its budget", "component", "agent", "uid", uid, "suppressed", n,
+			"binds", now[uid].Binds-was.Binds, "listens_and_closes", now[uid].Listeners-was.Listeners)
 	}
 	return floodEnded
 }

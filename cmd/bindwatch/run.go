@@ -80,7 +80,7 @@ func runAgent(path string, fs *pflag.FlagSet) error {
 	closeErr := agent.Close(closeCtx)
 	s := agent.Stats()
 	log.Info("bindwatch agent stopped", "component", "agent",
-		"captured", s.Capture.Read.Load(), "queue_full", s.Capture.QueueFull.Load(),
+		"captured", s.Capture.Read.Load(), "queue_waits", s.Capture.Waited.Load(),
 		"published", s.Publish.Published.Load(), "spooled", s.Publish.Spooled.Load(),
 		"lost", s.Publish.Lost.Load(), "rejected", s.Publish.Rejected.Load())
 	return errors.Join(runErr, closeErr)

@@ -107,7 +107,7 @@ var keys = []key{
 			return nil
 		}},
 	{name: "capture.uid_budget", kind: kindInt, live: false,
-		help:  "records a non-root user may have per second on each CPU; over it they are counted, not sent; 0: no budget",
+		help:  "bind records a non-root user may have per second on each CPU, and as many listen and close records apart; over it they are counted, not sent; 0: no budget",
 		field: func(c *Config) any { return &c.Capture.UIDBudget },
 		check: inRange(0, 1_000_000)},
 	{name: "capture.orphan_timeout", kind: kindDuration, live: false,

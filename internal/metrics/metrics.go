@@ -23,6 +23,12 @@ type Snapshot struct {
 	SpoolBytes   int64
 	// Dropped counts lost events by reason: see dropReasons.
 	Dropped map[string]uint64
+	// DroppedByKind splits the drops of the stages that know a record's
+	// kind, by reason then kind (see kindDropReasons, DropKinds).
+	DroppedByKind map[string]map[string]uint64
+	// QueueWaits counts events the capture stage held while its queue was
+	// full, the ring absorbing what came meanwhile.
+	QueueWaits uint64
 	// CgroupLookups counts the enricher's cgroup ids not answered by its
 	// cache, by outcome: see cgroupResults.
 	CgroupLookups map[string]uint64
@@ -112,7 +118,17 @@ var dropReasons = append(slices.Clone(kernelDropReasons), "queue_full", "malform
 	"rejected", "spool_full", "spool_write_error", "spool_corrupt", "shutdown")
 
 // kernelDropReasons are the drops the BPF programs count (bpf.Drops).
-var kernelDropReasons = []string{"ring_buffer_full", "pending_full", "no_socket", "orphaned", "budget"}
+var kernelDropReasons = []string{"ring_buffer_full", "pending_full", "no_socket", "orphaned", "budget", "ring_reserved"}
+
+// kindDropReasons are the reasons bindwatch_events_dropped_by_kind_total
+// splits by kind: the ring (full; a bind refused over the part kept for
+// listen and close records), users' budgets, and the capture queue (which
+// waits instead of dropping, so always 0, kept for dashboards that sum it).
+var kindDropReasons = []string{"ring_buffer_full", "ring_reserved", "budget", "queue_full"}
+
+// DropKinds are the label values of kind: the kinds records have when
+// these stages drop them.
+var DropKinds = []string{"bind", "listen", "close"}
 
 // Outcomes of cgroup lookups the cache could not answer, the label values
 // of bindwatch_cgroup_lookups_total: miss (every such lookup), deferred
@@ -142,6 +158,8 @@ var (
 	descSpooled     = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)
 	descReplayed    = prometheus.NewDesc("bindwatch_events_replayed_total", "Spooled events published once Kafka was back.", nil, nil)
 	descDropped     = prometheus.NewDesc("bindwatch_events_dropped_total", "Events lost, by reason.", []string{"reason"}, nil)
+	descDroppedKind = prometheus.NewDesc("bindwatch_events_dropped_by_kind_total", "Events lost in the ring buffer, to users' budgets or in the capture queue, by reason and record kind.", []string{"reason", "kind"}, nil)
+	descQueueWaits  = prometheus.NewDesc("bindwatch_capture_queue_waits_total", "Events the capture stage held while its queue was full; the ring buffer held what came meanwhile.", nil, nil)
 	descWriteErrs   = prometheus.NewDesc("bindwatch_kafka_write_errors_total", "Messages in Kafka writes that failed (then retried or spooled).", nil, nil)
 	descSpool       = prometheus.NewDesc("bindwatch_spool_bytes", "Bytes waiting in the disk spool.", nil, nil)
 	descLeaseExp    = prometheus.NewDesc("bindwatch_capture_orphaned_seconds", "Seconds the capture lease has been expired; 0 while the agent renews it.", nil, nil)
@@ -155,7 +173,7 @@ var (
 type snapshotCollector struct{ snapshot func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descWriteErrs, descSpool, descCgroup, descCgroupScans, descWlPending, descWlLate, descWlCRI, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descDroppedKind, descQueueWaits, descWriteErrs, descSpool, descCgroup, descCgroupScans, descWlPending, descWlLate, descWlCRI, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
 		ch <- d
 	}
 }
@@ -174,6 +192,12 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range dropReasons {
 		counter(descDropped, s.Dropped[r], r)
 	}
+	for _, r := range kindDropReasons {
+		for _, k := range DropKinds {
+			counter(descDroppedKind, s.DroppedByKind[r][k], r, k)
+		}
+	}
+	counter(descQueueWaits, s.QueueWaits)
 	for _, r := range cgroupResults {
 		counter(descCgroup, s.CgroupLookups[r], r)
 	}

@@ -14,7 +14,7 @@ const (
 	UserLoad = 4343
 	// UserAudit holds cmd/bindwatch's audit test listeners.
 	UserAudit = 4345
-	// UserFlood floods binds in pipeline's budget test.
+	// UserFlood floods binds in pipeline's budget and flood tests.
 	UserFlood = 4346
 	// UserWorkload runs the listeners in pipeline's real containers (Docker,
 	// a containerd CRI pod) and in the forged scope beside them.
@@ -22,4 +22,7 @@ const (
 	// UserWorkloadAudit runs the listeners in cmd/bindwatch's real Docker
 	// containers that the audit judges by image.
 	UserWorkloadAudit = 4348
+	// UserStorm opens listeners beside test/storm.sh's root bind storm
+	// (a script, not a Go test: named here so no test takes it).
+	UserStorm = 4349
 )

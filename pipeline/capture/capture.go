@@ -1,7 +1,11 @@
 // Package capture is the first stage of the agent: it reads the probe's ring
-// buffer into a bounded queue. It never blocks on the stages after it; an
-// event that finds the queue full is counted and dropped, so the kernel side
-// keeps its pace and the loss is visible.
+// buffer into a bounded queue. When the queue is full it stops reading until
+// there is room: the ring buffer, which holds tens of thousands of records,
+// absorbs the burst meanwhile, and the kernel drops only when the ring
+// itself is full, counting there by kind, and keeping its last part for
+// listen and close records (bpf.ListenerReserve). Tetragon's observer drops
+// at a full queue instead; here a record the ring could still hold is never
+// dropped.
 package capture
 
 import (
@@ -29,8 +33,9 @@ type Stopper interface{ Detach() }
 // Stats count the stage's work; safe to read at any time.
 type Stats struct {
 	Read atomic.Uint64
-	// QueueFull counts events dropped because the queue to the next stage was full.
-	QueueFull atomic.Uint64
+	// Waited counts events that found the queue to the next stage full:
+	// the stage waited for room, and the ring held what came meanwhile.
+	Waited atomic.Uint64
 	// Malformed counts ring buffer records too short to decode, or of
 	// another bindwatch's layout (a ring left pinned by another version).
 	Malformed atomic.Uint64
@@ -68,15 +73,13 @@ func Run(ctx context.Context, src Source, probe Stopper, out chan<- record.Raw, 
 			return fmt.Errorf("reading the ring buffer: %w", err)
 		}
 		raw.Ack = record.Ack(src.Position())
-		if ctx.Err() != nil {
-			out <- raw // draining: the next stages are still reading
-		} else if len(out) < cap(out) {
-			// Only this goroutine sends on out, so the room seen stays.
-			out <- raw
-		} else {
-			stats.QueueFull.Add(1)
+		if len(out) == cap(out) {
+			stats.Waited.Add(1)
 		}
-		// Counted once handled, so Read = queued + QueueFull at any moment.
+		// Waiting here, also while draining at shutdown: the next stages
+		// read until out is closed, and cancelling ctx detached the probe,
+		// so the ring's end comes.
+		out <- raw
 		stats.Read.Add(1)
 	}
 }

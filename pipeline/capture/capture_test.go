@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/pipeline/record"
@@ -75,40 +77,80 @@ func (r *fakeRing) Detach() {
 	r.mu.Unlock()
 }
 
-func TestQueueFullIsCountedNotBlocking(t *testing.T) {
+// TestQueueFullWaits: with nobody reading its queue, the stage stops
+// reading the ring instead of dropping; once the queue drains every event
+// arrives, in order, each with the ring position after it.
+func TestQueueFullWaits(t *testing.T) {
 	ring := newFakeRing()
-	out := make(chan record.Raw, 10) // nobody reads it until the end
+	out := make(chan record.Raw, 10) // nobody reads it for now
 	var stats Stats
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, ring, ring, out, &stats) }()
 
 	ring.produce(25)
-	for stats.Read.Load() < 25 {
-		// The stage must keep reading although nothing drains out.
+	for stats.Waited.Load() == 0 {
+		runtime.Gosched()
 	}
-	if got := stats.QueueFull.Load(); got != 15 {
-		t.Fatalf("QueueFull = %d, want 15 (25 read, queue of 10)", got)
+	time.Sleep(10 * time.Millisecond) // it would read on now if it did not wait
+	if got := stats.Read.Load(); got != 10 {
+		t.Fatalf("read %d with a queue of 10 and nobody draining it, want 10: the rest stays in the ring", got)
+	}
+	var got []record.Raw
+	for len(got) < 25 {
+		got = append(got, <-out)
 	}
 	cancel()
-	var got []record.Raw
 	for raw := range out {
 		got = append(got, raw)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 10 || !ring.detached {
-		t.Fatalf("delivered %d (want 10), probe detached: %v", len(got), ring.detached)
+	if len(got) != 25 || !ring.detached {
+		t.Fatalf("delivered %d (want 25), probe detached: %v", len(got), ring.detached)
 	}
-	// The 10 queued were the first 10 read, each with the ring position
-	// after it; the 15 dropped after them free their space with the next
-	// event that gets through.
 	for i, raw := range got {
 		if raw.Event.Seq != uint64(i) || raw.Ack != record.Ack(100*(i+1)) {
 			t.Fatalf("event %d: seq %d ack %d, want seq %d ack %d", i, raw.Event.Seq, raw.Ack, i, 100*(i+1))
 		}
 	}
+}
+
+// TestStopWhileWaiting: a stage waiting for room when the agent stops still
+// detaches the probe, and delivers what it read and the ring's rest once
+// the next stage reads on.
+func TestStopWhileWaiting(t *testing.T) {
+	ring := newFakeRing()
+	out := make(chan record.Raw, 2)
+	var stats Stats
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, ring, ring, out, &stats) }()
+	ring.produce(5)
+	for stats.Waited.Load() == 0 {
+		runtime.Gosched()
+	}
+	cancel()
+	for !ring.isDetached() {
+		runtime.Gosched()
+	}
+	n := 0
+	for range out {
+		n++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Fatalf("delivered %d of 5", n)
+	}
+}
+
+func (r *fakeRing) isDetached() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.detached
 }
 
 // TestShutdownDrainsEverything: what the ring holds at shutdown is delivered,
@@ -130,8 +172,8 @@ func TestShutdownDrainsEverything(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(seqs) != 99 || stats.QueueFull.Load() != 0 || stats.Malformed.Load() != 1 {
-		t.Fatalf("delivered %d of 99, %d dropped, %d malformed", len(seqs), stats.QueueFull.Load(), stats.Malformed.Load())
+	if len(seqs) != 99 || stats.Malformed.Load() != 1 {
+		t.Fatalf("delivered %d of 99, %d malformed", len(seqs), stats.Malformed.Load())
 	}
 	for i, s := range seqs {
 		want := uint64(i)
