@@ -77,3 +77,9 @@ func parseHeader(msg []byte) (header, []byte, error) {
 		return header{}, nil, fmt.Errorf("not an avro message: starts with % x, want c3 01 (single-object) or 00 (confluent)", msg[:n])
 	}
 }
+
+// Body is msg's Avro body, without its framing: what a seal signs.
+func Body(msg []byte) ([]byte, error) {
+	_, body, err := parseHeader(msg)
+	return body, err
+}
