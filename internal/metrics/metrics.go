@@ -116,7 +116,7 @@ var cgroupResults = []string{"miss", "deferred", "queue_full", "unknown"}
 var (
 	descCgroup      = prometheus.NewDesc("bindwatch_cgroup_lookups_total", "Cgroup ids the enricher's cache did not answer, by outcome.", []string{"result"}, nil)
 	descCgroupScans = prometheus.NewDesc("bindwatch_cgroup_scans_total", "Rescans of the cgroup2 tree for ids neither /proc nor the index knew.", nil, nil)
-	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)
+	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Records numbered in the kernel's sequence (the next sequence number): binds that passed the in-kernel filters, and the records the agent numbers itself (inventory, heartbeats, host keys, seals).", nil, nil)
 	descCaptured    = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
 	descPublished   = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
 	descSpooled     = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)

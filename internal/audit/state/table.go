@@ -84,8 +84,15 @@ type Host struct {
 	// its end announces means some were lost, its first one perhaps, which
 	// no gap after it shows.
 	snapshotSeen int64
+	// spare are seqs above LastSeq taken by records that are not part of
+	// the listener timeline (seals, host keys), which may arrive before
+	// lower seqs: they are not lost, and not a reason to skip lower ones.
+	spare []int64
 
 	Liveness
+	// PublicKey is the key the host's seals must verify with (nil: none
+	// pinned). The integrity checks own it; the table only keeps it.
+	PublicKey []byte
 }
 
 // Liveness is what the table knows of a host's agent being there.
@@ -174,12 +181,14 @@ func (t *Table) Apply(ev *Event) Result {
 		}
 		sortChanges(res.Changes)
 		h2 := newHost(ev)
+		h2.PublicKey = h.PublicKey // the host's, not its boot's
 		*h = *h2
 		res.NewBoot = true
 	case ev.Seq <= h.LastSeq:
 		res.Skipped = true
 		return res
 	}
+	h.takeSpare()
 	if !res.NewBoot && h.LastSeq >= 0 && ev.Seq > h.LastSeq+1 {
 		res.Gap = &Gap{From: h.LastSeq + 1, To: ev.Seq - 1}
 		// A snapshot sweeps only when every record between its first and
@@ -190,6 +199,7 @@ func (t *Table) Apply(ev *Event) Result {
 		}
 	}
 	h.LastSeq = ev.Seq
+	h.takeSpare()
 	switch ev.Kind {
 	case KindHeartbeat:
 		h.HeartbeatInterval = ev.HeartbeatInterval
@@ -338,12 +348,13 @@ type HostMeta struct {
 	SnapshotID           string
 	SnapshotStart        int64
 	Liveness
+	PublicKey []byte
 }
 
 // Meta returns h's HostMeta.
 func (h *Host) Meta() HostMeta {
 	return HostMeta{HostID: h.HostID, Host: h.Host, BootID: h.BootID, BootTime: h.BootTime, LastSeq: h.LastSeq,
-		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart, Liveness: h.Liveness}
+		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart, Liveness: h.Liveness, PublicKey: h.PublicKey}
 }
 
 // Restore puts a host back as the state topic kept it, without listeners.
@@ -351,9 +362,44 @@ func (t *Table) Restore(m HostMeta) *Host {
 	h := &Host{
 		HostID: m.HostID, Host: m.Host, BootID: m.BootID, BootTime: m.BootTime, LastSeq: m.LastSeq,
 		Complete: m.Complete, SnapshotID: m.SnapshotID, SnapshotStart: m.SnapshotStart, tainted: m.SnapshotID != "",
-		Liveness:  m.Liveness,
+		Liveness: m.Liveness, PublicKey: m.PublicKey,
 		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
 	}
 	t.Hosts[m.HostID] = h
 	return h
+}
+
+// maxSpare bounds the seqs a host keeps aside: a seal per batch, and a
+// batch's worth of records in flight at most.
+const maxSpare = 64
+
+// Note takes the seq of a record of ev's host that is not part of its
+// listener timeline (a seal, a host key), so that the seq is neither
+// counted as lost nor a reason to skip records with lower seqs that arrive
+// after it (a seal's seq is taken after its batch's, while the next batch
+// may hold records numbered before it).
+func (t *Table) Note(ev *Event) {
+	h := t.Hosts[ev.HostID]
+	if h == nil || h.BootID != ev.BootID || ev.Seq <= h.LastSeq || slices.Contains(h.spare, ev.Seq) {
+		return
+	}
+	if len(h.spare) >= maxSpare {
+		h.spare = h.spare[1:]
+	}
+	h.spare = append(h.spare, ev.Seq)
+	h.takeSpare()
+}
+
+// takeSpare moves LastSeq over the spare seqs that follow it and forgets
+// those below it.
+func (h *Host) takeSpare() {
+	for len(h.spare) > 0 {
+		i := slices.Index(h.spare, h.LastSeq+1)
+		if i < 0 {
+			break
+		}
+		h.LastSeq++
+		h.spare = slices.Delete(h.spare, i, i+1)
+	}
+	h.spare = slices.DeleteFunc(h.spare, func(s int64) bool { return s <= h.LastSeq })
 }

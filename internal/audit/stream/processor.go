@@ -9,6 +9,7 @@ package stream
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,10 @@ type Processor struct {
 	policy    atomic.Pointer[policy.Policy]
 	policyGen atomic.Uint64
 	failing   atomic.Int32 // partitions between a failure and their next rebuild
+	// hostKeys are audit.host_keys (nil: trust on first use); partitions
+	// is the events topic's partition count, which puts each host on one.
+	hostKeys   map[string]ed25519.PublicKey
+	partitions int
 
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
@@ -61,7 +66,11 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{})}
+	keys, err := cfg.PublicKeys()
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys}
 	p.policy.Store(pol)
 	p.writer = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...),
@@ -100,9 +109,11 @@ func (p *Processor) Ready() <-chan struct{} { return p.ready }
 func (p *Processor) Run(ctx context.Context) error {
 	defer p.writer.Close()
 	c := p.cfg
-	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, c.StateTopic, c.FindingsTopic); err != nil {
+	n, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, c.StateTopic, c.FindingsTopic)
+	if err != nil {
 		return err
 	}
+	p.partitions = n
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: c.Group, Brokers: c.Brokers, Dialer: p.dialer, Topics: []string{c.EventsTopic},
 		SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.SessionTimeout,
