@@ -20,18 +20,20 @@ import (
 // Reasons of integrity findings. The README's "Integrity findings" says
 // what each means and what to do.
 const (
-	ReasonUnsigned       = "unsigned"        // the host's agent does not seal (before v3): accepted as is
-	ReasonUnsealed       = "unsealed"        // records in the host's name its key did not seal
-	ReasonForged         = "forged"          // a record whose bytes are not what the host sealed under its seq
-	ReasonBadSeal        = "bad_seal"        // a seal that verifies with no key of the host
-	ReasonUnknownKey     = "unknown_key"     // records sealed by a key that is not the host's, with no rotation
-	ReasonCloned         = "cloned"          // two keys seal the host's records: two machines share its machine-id
-	ReasonBadRotation    = "bad_rotation"    // a key rotation the host's key did not sign
-	ReasonUnlisted       = "unlisted"        // a host audit.host_keys does not list
-	ReasonWrongKey       = "wrong_key"       // the Kafka key is not the record's host_id
-	ReasonWrongPartition = "wrong_partition" // the record is not on its key's partition
-	ReasonSeqJump        = "seq_jump"        // a seq beyond MaxSeqJump past the host's last
-	ReasonBootTime       = "boot_time"       // a new boot whose first record is far from its Kafka timestamp
+	ReasonUnsigned       = "unsigned"         // the host's agent does not seal (before v3): accepted as is
+	ReasonUnsealed       = "unsealed"         // records in the host's name its key did not seal
+	ReasonForged         = "forged"           // a record whose bytes are not what the host sealed under its seq
+	ReasonBadSeal        = "bad_seal"         // a seal that verifies with no key of the host
+	ReasonUnknownKey     = "unknown_key"      // records sealed by a key that is not the host's, with no rotation
+	ReasonCloned         = "cloned"           // two keys seal the host's records: two machines share its machine-id
+	ReasonBadRotation    = "bad_rotation"     // a key rotation the host's key did not sign
+	ReasonUnlisted       = "unlisted"         // a host audit.host_keys does not list
+	ReasonWrongKey       = "wrong_key"        // the Kafka key is not the record's host_id
+	ReasonWrongPartition = "wrong_partition"  // the record is not on its key's partition
+	ReasonSeqJump        = "seq_jump"         // a seq beyond MaxSeqJump past the host's last
+	ReasonBootTime       = "boot_time"        // a new boot whose first record is far from its Kafka timestamp
+	ReasonBadHostID      = "bad_host_id"      // a host_id far longer than a machine-id
+	ReasonTooLarge       = "output_too_large" // a record whose state or finding message could not be written
 )
 
 // Limits, documented in the README.

@@ -17,6 +17,7 @@ type Metrics struct {
 	rebuildSecs prometheus.Histogram
 	partitions  prometheus.Gauge
 	refused     *prometheus.CounterVec
+	tooLarge    *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a registry of their own.
@@ -45,6 +46,8 @@ func NewMetrics() *Metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_refused_total",
 			Help: "Records refused in a host's name, by integrity reason (unsigned counts records applied unverified)."}, []string{"reason"}),
 	}
-	r.MustRegister(m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
+	m.tooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_outputs_set_aside_total",
+		Help: "State and finding messages too large to write, set aside so the partition goes on, by topic."}, []string{"topic"})
+	r.MustRegister(m.tooLarge, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -160,8 +161,14 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
 			continue
 		}
-		// Identity checks that need no key: a record names its host in its
-		// Kafka key, which puts it on its host's partition.
+		// Identity checks that need no key: a host id is a machine-id, not
+		// a payload; a record names its host in its Kafka key, which puts
+		// it on its host's partition.
+		if len(ev.HostID) > MaxHostIDBytes {
+			out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time,
+				Reason: integrity.ReasonBadHostID, Detail: fmt.Sprintf("a record whose host_id is %d bytes long (at most %d; a machine-id is 32) at partition %d, offset %d: refused", len(ev.HostID), MaxHostIDBytes, m.Partition, m.Offset)})
+			continue
+		}
 		if string(m.Key) != ev.HostID {
 			out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time,
 				Reason: integrity.ReasonWrongKey, Detail: fmt.Sprintf("a record in the name of host %s under the Kafka key %q (partition %d, offset %d): refused", ev.HostID, safeKey(m.Key), m.Partition, m.Offset)})
@@ -220,7 +227,12 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		if err != nil {
 			return err
 		}
-		stateMsgs = append(stateMsgs, kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.HostKey(h.HostID)), Value: v})
+		msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.HostKey(h.HostID)), Value: v}
+		if !fits(&msg) {
+			out = pc.tooLarge(out, &state.Event{HostID: h.HostID, Host: h.Host, BootID: h.BootID, Seq: h.LastSeq, Time: now}, p.cfg.StateTopic, &msg)
+			continue
+		}
+		stateMsgs = append(stateMsgs, msg)
 	}
 	p.Metrics.evaluations.Add(float64(pc.tracker.Evaluations - pc.evals))
 	pc.evals = pc.tracker.Evaluations
@@ -234,13 +246,23 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchWriteTimeout)
 	defer cancel()
 	if len(out) > 0 {
-		msgs := make([]kafka.Message, len(out))
-		for i := range out {
+		msgs := make([]kafka.Message, 0, len(out))
+		// The loop may add to out: a finding too large to write is set
+		// aside and reported by a small one.
+		for i := 0; i < len(out); i++ {
 			v, err := p.codec.EncodeFinding(&out[i])
 			if err != nil {
 				return err
 			}
-			msgs[i] = kafka.Message{Topic: p.cfg.FindingsTopic, Partition: pc.id, Key: []byte(out[i].ID), Value: v}
+			msg := kafka.Message{Topic: p.cfg.FindingsTopic, Partition: pc.id, Key: []byte(out[i].ID), Value: v}
+			if !fits(&msg) {
+				f := out[i]
+				out = pc.tooLarge(out, &state.Event{HostID: f.HostID, Host: f.Host, BootID: f.BootID, Seq: f.Seq, Time: f.Time}, p.cfg.FindingsTopic, &msg)
+				out = slices.Delete(out, i, i+1)
+				i--
+				continue
+			}
+			msgs = append(msgs, msg)
 			p.Metrics.findings.WithLabelValues(out[i].State).Inc()
 		}
 		if err := p.writer.WriteMessages(ctx, msgs...); err != nil {
@@ -342,18 +364,47 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 				return out, stateMsgs, err
 			}
 		}
+		if !fits(&msg) {
+			out = pc.tooLarge(out, ev, p.cfg.StateTopic, &msg)
+			continue
+		}
 		stateMsgs = append(stateMsgs, msg)
 	}
 	return out, stateMsgs, nil
 }
 
+// MaxHostIDBytes is the longest host_id the audit takes: a machine-id is
+// 32 hex digits; anything much longer is a payload, which would make every
+// state and finding record of the host too large to write.
+const MaxHostIDBytes = 255
+
+// maxOutputBytes is the largest state or finding message the audit
+// writes: the writer's BatchBytes, less room for the record framing.
+const maxOutputBytes = 1000000 - 1024
+
+// fits says whether the writer can take msg: kafka-go fails a whole write
+// for one message over BatchBytes, and the partition would retry it for
+// ever.
+func fits(msg *kafka.Message) bool { return len(msg.Key)+len(msg.Value) <= maxOutputBytes }
+
+// tooLarge sets aside an output message that cannot be written, counts it
+// and reports it as an integrity finding of the host whose record made it.
+func (pc *partition) tooLarge(out []findings.Finding, ev *state.Event, topic string, msg *kafka.Message) []findings.Finding {
+	pc.p.Metrics.tooLarge.WithLabelValues(topic).Inc()
+	return pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: ev.Time,
+		Reason: integrity.ReasonTooLarge, Detail: fmt.Sprintf("a record of the host (seq %d) made a %s message of %d bytes, over the %d the audit writes: set aside, the partition goes on without it",
+			ev.Seq, topic, len(msg.Key)+len(msg.Value), maxOutputBytes)})
+}
+
 // refuse counts a refused record and opens its host's integrity finding.
 func (pc *partition) refuse(out []findings.Finding, pr integrity.Problem) []findings.Finding {
 	pc.p.Metrics.refused.WithLabelValues(pr.Reason).Inc()
-	if pr.Reason != integrity.ReasonUnsigned {
+	if pr.Reason != integrity.ReasonUnsigned && pr.Reason != integrity.ReasonTooLarge { // those were applied
 		pc.p.Metrics.events.WithLabelValues("refused").Inc()
 	}
 	host := pr.Host
+	// The finding must be small enough to write whatever the record held.
+	pr.HostID, host, pr.BootID = clip(pr.HostID), clip(host), clip(pr.BootID)
 	if h := pc.table.Hosts[pr.HostID]; h != nil {
 		host = h.Host // the name the host gave itself, not the one a forger claims
 	}
@@ -376,6 +427,14 @@ func partitionOf(key []byte, n int) int {
 		parts[i] = i
 	}
 	return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: key}, parts...)
+}
+
+// clip cuts a string a record brought to what a finding may carry.
+func clip(s string) string {
+	if len(s) <= MaxHostIDBytes {
+		return s
+	}
+	return strings.ToValidUTF8(s[:64], "?") + fmt.Sprintf("…(%d bytes)", len(s))
 }
 
 // safeKey is a Kafka key fit for a finding's detail.
