@@ -2,8 +2,13 @@ package encode
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"time"
+
+	"github.com/hamba/avro/v2/registry"
 
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -50,12 +55,24 @@ type Decoder struct {
 
 	mu   sync.Mutex
 	byID map[int]writerSchema
+	// unknownUntil keeps, for a while, the ids the registry said it does
+	// not have: a message naming one is bad data, and asking again for
+	// each costs a round trip.
+	unknownUntil map[int]time.Time
 }
+
+// ErrRegistryUnavailable wraps a failure to ask the registry (unreachable,
+// 5xx, a timeout): the message may be good, so a consumer must retry
+// rather than skip it.
+var ErrRegistryUnavailable = errors.New("schema registry unavailable")
+
+// unknownFor is how long an id the registry does not have stays unknown.
+const unknownFor = time.Minute
 
 // NewDecoder prepares a Decoder. registryURL may be empty: Confluent-framed
 // messages then fail with an error saying so.
 func NewDecoder(registryURL string) (*Decoder, error) {
-	d := &Decoder{byFingerprint: map[uint64]writerSchema{}, byID: map[int]writerSchema{}}
+	d := &Decoder{byFingerprint: map[uint64]writerSchema{}, byID: map[int]writerSchema{}, unknownUntil: map[int]time.Time{}}
 	for v := 1; v <= schemas.Latest; v++ {
 		text, err := schemas.BindEventSchema(v)
 		if err != nil {
@@ -123,13 +140,27 @@ func (d *Decoder) schemaForID(ctx context.Context, id int) (writerSchema, error)
 	}
 	d.mu.Lock()
 	ws, ok := d.byID[id]
+	until := d.unknownUntil[id]
 	d.mu.Unlock()
 	if ok {
 		return ws, nil
 	}
+	if time.Now().Before(until) {
+		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d, which the registry does not have", id)
+	}
 	text, err := d.fetch(ctx, id)
 	if err != nil {
-		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
+		var rerr registry.Error
+		if errors.As(err, &rerr) && rerr.StatusCode == http.StatusNotFound {
+			d.mu.Lock()
+			if len(d.unknownUntil) > 10000 {
+				clear(d.unknownUntil)
+			}
+			d.unknownUntil[id] = time.Now().Add(unknownFor)
+			d.mu.Unlock()
+			return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
+		}
+		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w: %w", id, ErrRegistryUnavailable, err)
 	}
 	codec, err := newBodyCodec([]byte(text))
 	if err != nil {

@@ -153,6 +153,13 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var o integrity.Outcome
 	for _, m := range batch {
 		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
+			if errors.Is(err, encode.ErrRegistryUnavailable) {
+				// Not bad data: nothing of this batch is committed, and the
+				// partition is read again from its last commit once it
+				// restarts (every second).
+				p.Metrics.events.WithLabelValues("registry_unavailable").Inc()
+				return fmt.Errorf("offset %d: %w", m.Offset, err)
+			}
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
 			p.log.Warn("undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
