@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
-
-	"github.com/hamba/avro/v2/registry"
 
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -150,8 +147,7 @@ func (d *Decoder) schemaForID(ctx context.Context, id int) (writerSchema, error)
 	}
 	text, err := d.fetch(ctx, id)
 	if err != nil {
-		var rerr registry.Error
-		if errors.As(err, &rerr) && rerr.StatusCode == http.StatusNotFound {
+		if errors.Is(err, errUnknownID) {
 			d.mu.Lock()
 			if len(d.unknownUntil) > 10000 {
 				clear(d.unknownUntil)
@@ -160,7 +156,7 @@ func (d *Decoder) schemaForID(ctx context.Context, id int) (writerSchema, error)
 			d.mu.Unlock()
 			return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
 		}
-		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w: %w", id, ErrRegistryUnavailable, err)
+		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
 	}
 	codec, err := newBodyCodec([]byte(text))
 	if err != nil {
