@@ -244,3 +244,44 @@ func TestConfiguredKeys(t *testing.T) {
 		t.Errorf("the unlisted host's listener: %q", s)
 	}
 }
+
+// The pinned key is kept in the state topic: an instance that takes the
+// partition over (a restart) still refuses a second key for the host
+// instead of pinning it.
+func TestPinnedKeySurvivesRestart(t *testing.T) {
+	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
+	cfg := testConfig(cl.Addrs)
+	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
+	first := startInstance(t, cfg)
+
+	h := newSealingHost(t, "pinned-host", "app-1")
+	lid := func(port int32) string {
+		return findings.ListenerID(h.id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", port)
+	}
+	prod.write(h.batch(t, prod.enc, h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1))...)
+	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "the first listener", func(log map[string][]findings.Finding) error {
+		if s := states(log[lid(4444)]); s != "open " {
+			return fmt.Errorf("4444: %q", s)
+		}
+		return nil
+	})
+	first.stop()
+	startInstance(t, cfg)
+
+	other := newSealingHost(t, h.id, "app-1")
+	other.seq = 100
+	prod.write(other.batch(t, prod.enc, other.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 5555, 2))...)
+	prod.write(h.batch(t, prod.enc, h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 6666, 3))...)
+	log := waitFindings(t, cl.Addrs, cfg.FindingsTopic, "after the restart", func(log map[string][]findings.Finding) error {
+		if s := states(log[lid(6666)]); s != "open " {
+			return fmt.Errorf("6666, sealed by the pinned key: %q", s)
+		}
+		if s := states(log[findings.IntegrityID(h.id, integrity.ReasonUnknownKey)]) + states(log[findings.IntegrityID(h.id, integrity.ReasonCloned)]); s != "open " {
+			return fmt.Errorf("the second key: %q", s)
+		}
+		return nil
+	})
+	if s := states(log[lid(5555)]); s != "" {
+		t.Errorf("a record sealed by a second key after a restart was applied: %q", s)
+	}
+}

@@ -181,7 +181,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 				Reason: integrity.ReasonWrongKey, Detail: fmt.Sprintf("a record in the name of host %s under the Kafka key %q (partition %d, offset %d): refused", ev.HostID, safeKey(m.Key), m.Partition, m.Offset)})
 			continue
 		}
-		if want := partitionOf(m.Key, p.partitions); want >= 0 && want != m.Partition {
+		if ok, want := p.onKeyPartition(m.Key, m.Partition); !ok {
 			out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time,
 				Reason: integrity.ReasonWrongPartition, Detail: fmt.Sprintf("a record of host %s on partition %d (offset %d), where its key puts it on %d: refused", ev.HostID, m.Partition, m.Offset, want)})
 			continue

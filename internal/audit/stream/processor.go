@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/kafkaconn"
+	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 )
 
@@ -42,10 +44,12 @@ type Processor struct {
 	policy    atomic.Pointer[policy.Policy]
 	policyGen atomic.Uint64
 	failing   atomic.Int32 // partitions between a failure and their next rebuild
-	// hostKeys are audit.host_keys (nil: trust on first use); partitions
-	// is the events topic's partition count, which puts each host on one.
-	hostKeys   map[string]ed25519.PublicKey
-	partitions int
+	// hostKeys are audit.host_keys (nil: trust on first use); counts are
+	// the events topic's partition counts seen since start (the key puts
+	// a host on one partition for each; a record written before the topic
+	// grew is on its partition for the old count).
+	hostKeys map[string]ed25519.PublicKey
+	counts   atomic.Pointer[[]int]
 
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
@@ -113,7 +117,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.partitions = n
+	p.counts.Store(&[]int{n})
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: c.Group, Brokers: c.Brokers, Dialer: p.dialer, Topics: []string{c.EventsTopic},
 		SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.SessionTimeout,
@@ -142,6 +146,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		p.notePartitionCount(ctx)
 		assigned := gen.Assignments[c.EventsTopic]
 		p.Metrics.partitions.Set(float64(len(assigned)))
 		p.log.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", partitionIDs(assigned))
@@ -234,4 +239,41 @@ func (p *Processor) print(fs []findings.Finding) {
 	if _, err := p.out.Write(b); err != nil {
 		p.log.Warn("printing findings", "err", fmt.Errorf("%w", err))
 	}
+}
+
+// notePartitionCount adds the events topic's partition count to those seen,
+// when it changed (a new generation follows a change).
+func (p *Processor) notePartitionCount(ctx context.Context) {
+	parts, err := topic.Partitions(ctx, p.dialer, p.cfg.Brokers, p.cfg.EventsTopic)
+	if err != nil {
+		return
+	}
+	var old []int
+	if cp := p.counts.Load(); cp != nil {
+		old = *cp
+	}
+	if slices.Contains(old, len(parts)) {
+		return
+	}
+	p.log.Warn("the events topic's partition count changed: hosts move to other partitions, and the state and findings topics need as many",
+		"topic", p.cfg.EventsTopic, "partitions", len(parts), "before", old)
+	counts := append(slices.Clone(old), len(parts))
+	p.counts.Store(&counts)
+}
+
+// onKeyPartition says whether partition is where the agent's producer puts
+// key, for one of the partition counts the events topic had.
+func (p *Processor) onKeyPartition(key []byte, partition int) (bool, int) {
+	cp := p.counts.Load()
+	if cp == nil {
+		return true, partition
+	}
+	counts := *cp
+	want := -1
+	for _, n := range counts {
+		if want = partitionOf(key, n); want == partition {
+			return true, want
+		}
+	}
+	return len(counts) == 0, want
 }
