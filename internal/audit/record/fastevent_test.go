@@ -3,7 +3,9 @@ package record
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +161,35 @@ func TestFastDecoderRefusesTrailingBytes(t *testing.T) {
 	}
 	if _, err := slow.Decode(context.Background(), append(msg, 0, 0)); err == nil {
 		t.Fatal("the generic decoder took trailing bytes too")
+	}
+}
+
+// The intern cache keeps no long string: its size is bounded in bytes.
+func TestInternCacheBoundedInBytes(t *testing.T) {
+	slow, _ := encode.NewDecoder("")
+	fast, err := NewEventDecoder(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := schemas.BindEventSchema(schemas.Latest)
+	enc, _ := encode.NewSingleObject([]byte(text))
+	ev := *sampleEvents()[0]
+	for i := range 50 {
+		ev.Comm = fmt.Sprintf("%d%s", i, strings.Repeat("c", 100<<10))
+		msg, _ := enc.Append(nil, &ev)
+		var got state.Event
+		if err := fast.Decode(context.Background(), msg, &got); err != nil || got.Comm != ev.Comm {
+			t.Fatalf("decode: %v", err)
+		}
+	}
+	n := 0
+	for s := range fast.intern {
+		n += len(s)
+	}
+	if n > 65536*maxInterned {
+		t.Fatalf("intern cache holds %d bytes", n)
+	}
+	if n > 1<<20 {
+		t.Errorf("intern cache holds %d bytes after 50 records with 100 KB comms: long strings kept", n)
 	}
 }
