@@ -27,6 +27,10 @@ type Sealer struct {
 	Announce time.Duration
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// Next, when set, is the key to rotate to: the first batch carries a
+	// key_rotation record with its public key, signed by Key, and is
+	// sealed, like every batch after it, by Next.
+	Next ed25519.PrivateKey
 
 	announced time.Time
 	msg       []byte // the message buffer, reused
@@ -42,8 +46,8 @@ func (s *Sealer) now() time.Time {
 	return time.Now()
 }
 
-// hostKey is the host_key record to put before a batch's records, or nil
-// when it is not due.
+// hostKey is the host_key record (or, with Next set, the key_rotation
+// record) to put before a batch's records, or nil when it is not due.
 func (s *Sealer) hostKey() *schemas.BindEvent {
 	now := s.now()
 	if !s.announced.IsZero() && (s.Announce <= 0 || now.Sub(s.announced) < s.Announce) {
@@ -54,6 +58,13 @@ func (s *Sealer) hostKey() *schemas.BindEvent {
 		return nil // tried again with the next batch
 	}
 	s.announced = now
+	if s.Next != nil {
+		next := s.Next.Public().(ed25519.PublicKey)
+		ev := &schemas.BindEvent{Kind: schemas.KindKeyRotation, Host: s.Host, HostID: s.HostID, BootID: s.BootID, Seq: int64(seq),
+			Time: now, PublicKey: next, Signature: ed25519.Sign(s.Key, seal.RotationMessage(s.HostID, s.BootID, int64(seq), next))}
+		s.Key, s.Next = s.Next, nil
+		return ev
+	}
 	return &schemas.BindEvent{Kind: schemas.KindHostKey, Host: s.Host, HostID: s.HostID, BootID: s.BootID, Seq: int64(seq),
 		Time: now, PublicKey: s.Key.Public().(ed25519.PublicKey)}
 }

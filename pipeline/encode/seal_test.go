@@ -189,3 +189,30 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// With Next set, the first batch starts with a key_rotation record that the
+// old key signed, and its seal is the new key's.
+func TestSealerRotates(t *testing.T) {
+	text := schemaText(t, schemas.Latest)
+	enc, _ := NewSingleObject([]byte(text))
+	s := testSealer(t)
+	old := s.Key.Public().(ed25519.PublicKey)
+	_, next, _ := ed25519.GenerateKey(nil)
+	s.Next = next
+	b := sealedBatches(t, enc, s, 2)[0]
+	rot := decodeEvent(t, text, b.Values[0])
+	newPub := next.Public().(ed25519.PublicKey)
+	if rot.Kind != schemas.KindKeyRotation || !newPub.Equal(ed25519.PublicKey(rot.PublicKey)) ||
+		!seal.Verify(old, seal.RotationMessage("h1", "b1", rot.Seq, newPub), rot.Signature) {
+		t.Fatalf("first record %+v, want a rotation to the new key signed by the old", rot)
+	}
+	sv := decodeEvent(t, text, b.Values[len(b.Values)-1])
+	m := seal.NewMessage(nil, "h1", "b1", sv.Seq)
+	for i, v := range b.Values[:len(b.Values)-1] {
+		body, _ := Body(v)
+		m.Add(sv.SealedSeqs[i], body)
+	}
+	if !seal.Verify(newPub, m.Bytes(), sv.Signature) {
+		t.Fatal("the batch is not sealed by the new key")
+	}
+}
