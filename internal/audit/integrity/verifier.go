@@ -34,6 +34,8 @@ const (
 	ReasonBootTime       = "boot_time"        // a new boot whose first record is far from its Kafka timestamp
 	ReasonBadHostID      = "bad_host_id"      // a host_id far longer than a machine-id
 	ReasonTooLarge       = "output_too_large" // a record whose state or finding message could not be written
+	ReasonListenerCap    = "listener_cap"     // a host over state.MaxListeners
+	ReasonHostCap        = "host_cap"         // a partition over state.MaxHosts
 )
 
 // Limits, documented in the README.

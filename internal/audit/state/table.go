@@ -93,7 +93,21 @@ type Host struct {
 	// PublicKey is the key the host's seals must verify with (nil: none
 	// pinned). The integrity checks own it; the table only keeps it.
 	PublicKey []byte
+	// overCap counts the listeners refused over MaxListeners by the
+	// record being applied.
+	overCap int
 }
+
+// Caps: what one partition's table keeps at most. A record over them is
+// refused (Result.OverCap), counted and reported by the caller.
+const (
+	// MaxListeners per host: a host with more sockets listening is a
+	// flood, not a service inventory (about 600 bytes each: 40 MB).
+	MaxListeners = 65536
+	// MaxHosts per partition: a fleet of a million hosts on 16 partitions
+	// is 62 500 per partition.
+	MaxHosts = 250000
+)
 
 // Liveness is what the table knows of a host's agent being there.
 type Liveness struct {
@@ -161,6 +175,10 @@ type Result struct {
 	// Gap is set when seqs between the host's last record and this one
 	// never arrived.
 	Gap *Gap
+	// OverCap says why the record was (partly) refused: "hosts" (a new
+	// host over MaxHosts: nothing applied) or "listeners" (listeners over
+	// MaxListeners were not added).
+	OverCap string
 }
 
 // Apply applies one event to its host's table.
@@ -168,6 +186,9 @@ func (t *Table) Apply(ev *Event) Result {
 	var res Result
 	h := t.Hosts[ev.HostID]
 	switch {
+	case h == nil && len(t.Hosts) >= MaxHosts:
+		res.Skipped, res.OverCap = true, "hosts"
+		return res
 	case h == nil:
 		h = newHost(ev)
 		t.Hosts[ev.HostID] = h
@@ -252,6 +273,9 @@ func (t *Table) Apply(ev *Event) Result {
 			res.Changes = h.add(ev, res.Changes)
 		}
 	}
+	if h.overCap > 0 {
+		res.OverCap, h.overCap = "listeners", 0
+	}
 	return res
 }
 
@@ -267,6 +291,10 @@ func (h *Host) add(ev *Event, ch []Change) []Change {
 	k := keyOf(ev)
 	if l, ok := h.Listeners[k]; ok {
 		l.confirmed = ev.Seq
+		return ch
+	}
+	if len(h.Listeners) >= MaxListeners {
+		h.overCap++
 		return ch
 	}
 	l := &Listener{

@@ -265,3 +265,29 @@ func TestSnapshotWithLostFirstRecordDoesNotSweep(t *testing.T) {
 		t.Fatalf("a snapshot missing its first record swept: %s", ops(r))
 	}
 }
+
+// A host stops at MaxListeners: the next listener is not kept and the
+// result says so; a close still frees room.
+func TestListenerCap(t *testing.T) {
+	tb := New()
+	ev := Event{Kind: KindListen, HostID: "h", BootID: "b", Protocol: "TCP", Addr: "0.0.0.0", NetNS: 1}
+	for i := range MaxListeners {
+		ev.Seq, ev.Cookie, ev.Port = int64(i+1), int64(i+1), int32(i%60000+1)
+		if res := tb.Apply(&ev); res.OverCap != "" || len(res.Changes) != 1 {
+			t.Fatalf("listener %d: %+v", i, res)
+		}
+	}
+	ev.Seq, ev.Cookie = MaxListeners+1, MaxListeners+1
+	if res := tb.Apply(&ev); res.OverCap != "listeners" || len(res.Changes) != 0 {
+		t.Fatalf("over the cap: %+v", res)
+	}
+	if n := len(tb.Hosts["h"].Listeners); n != MaxListeners {
+		t.Fatalf("%d listeners kept", n)
+	}
+	cl := Event{Kind: KindClose, HostID: "h", BootID: "b", Seq: MaxListeners + 2, Cookie: 1, NetNS: 1}
+	tb.Apply(&cl)
+	ev.Seq = MaxListeners + 3
+	if res := tb.Apply(&ev); res.OverCap != "" || len(res.Changes) != 1 {
+		t.Fatalf("after a close: %+v", res)
+	}
+}

@@ -351,6 +351,15 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 		}
 	}
 	res := pc.table.Apply(ev)
+	switch res.OverCap {
+	case "hosts":
+		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonHostCap,
+			Detail: fmt.Sprintf("partition %d already holds %d hosts (the cap): a record of a new host was refused", pc.id, state.MaxHosts)})
+		return out, stateMsgs, nil
+	case "listeners":
+		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonListenerCap,
+			Detail: fmt.Sprintf("the host already has %d listeners (the cap): the listener of its record seq %d was not added, and others after it may be missing", state.MaxListeners, ev.Seq)})
+	}
 	if res.Skipped {
 		p.Metrics.events.WithLabelValues("duplicate").Inc()
 		return out, stateMsgs, nil
