@@ -36,6 +36,7 @@ const (
 	ReasonTooLarge       = "output_too_large" // a record whose state or finding message could not be written
 	ReasonListenerCap    = "listener_cap"     // a host over state.MaxListeners
 	ReasonHostCap        = "host_cap"         // a partition over state.MaxHosts
+	ReasonCut            = "field_cut"        // a record with strings longer than the table keeps, cut
 )
 
 // Limits, documented in the README.

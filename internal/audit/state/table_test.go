@@ -1,6 +1,8 @@
 package state
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -289,5 +291,25 @@ func TestListenerCap(t *testing.T) {
 	ev.Seq = MaxListeners + 3
 	if res := tb.Apply(&ev); res.OverCap != "" || len(res.Changes) != 1 {
 		t.Fatalf("after a close: %+v", res)
+	}
+}
+
+// Cap cuts what a record brings to what the table keeps, and names it.
+func TestCapCutsLongStrings(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	labels := map[string]string{}
+	for i := range 100 {
+		labels[fmt.Sprint(i)] = "v"
+	}
+	ev := Event{Comm: long, Exe: long, Host: "web-1", Workload: Workload{PodLabels: labels}, CaptureBlind: []string{long}}
+	cut := Cap(&ev)
+	if len(ev.Comm) != maxShort || len(ev.Exe) != maxPath || ev.Host != "web-1" || len(ev.Workload.PodLabels) != maxList || len(ev.CaptureBlind[0]) != maxDetail {
+		t.Fatalf("after Cap: comm %d, exe %d, labels %d", len(ev.Comm), len(ev.Exe), len(ev.Workload.PodLabels))
+	}
+	if strings.Join(cut, ",") != "comm,exe,pod_labels,capture_blind" {
+		t.Fatalf("cut %v", cut)
+	}
+	if Cap(&Event{Comm: "sshd", Exe: "/usr/sbin/sshd"}) != nil {
+		t.Fatal("a normal record was cut")
 	}
 }

@@ -350,6 +350,10 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 				ev.BootID, ev.HostID, ev.Time.Format(time.RFC3339), ev.Time.Sub(r.At).Round(time.Second), r.Offset, MaxClockAhead)), stateMsgs, nil
 		}
 	}
+	if cut := state.Cap(ev); cut != nil {
+		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonCut,
+			Detail: fmt.Sprintf("a record of the host (seq %d) had fields longer than the audit keeps: %s, cut", ev.Seq, strings.Join(cut, ", "))})
+	}
 	res := pc.table.Apply(ev)
 	switch res.OverCap {
 	case "hosts":
@@ -415,7 +419,9 @@ func (pc *partition) tooLarge(out []findings.Finding, ev *state.Event, topic str
 // refuse counts a refused record and opens its host's integrity finding.
 func (pc *partition) refuse(out []findings.Finding, pr integrity.Problem) []findings.Finding {
 	pc.p.Metrics.refused.WithLabelValues(pr.Reason).Inc()
-	if pr.Reason != integrity.ReasonUnsigned && pr.Reason != integrity.ReasonTooLarge { // those were applied
+	switch pr.Reason {
+	case integrity.ReasonUnsigned, integrity.ReasonTooLarge, integrity.ReasonCut, integrity.ReasonListenerCap: // applied
+	default:
 		pc.p.Metrics.events.WithLabelValues("refused").Inc()
 	}
 	host := pr.Host

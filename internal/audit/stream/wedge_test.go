@@ -13,10 +13,12 @@ import (
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 )
 
-// F2: one record whose state and finding messages are too large to write
+// F2: one record whose state and finding messages were too large to write
 // (a 1.2 MB exe), and one with a 600 KB host_id, no longer stop their
-// partition: they are set aside or refused, counted and reported, and the
-// next host on the same partition is judged.
+// partition: the exe is cut to what the table keeps, the host_id refused,
+// each counted and reported, and the next host on the same partition is
+// judged. (A message still too large to write would be set aside:
+// output_too_large.)
 func TestOversizedRecordDoesNotWedge(t *testing.T) {
 	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3,
 		BrokerConfigs: map[string]string{"message.max.bytes": "8388608"}})
@@ -50,12 +52,12 @@ func TestOversizedRecordDoesNotWedge(t *testing.T) {
 		if s := states(log[findings.ListenerID(next.id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", 4444)]); s != "open " {
 			return fmt.Errorf("the next host's listener: %q", s)
 		}
-		if s := states(log[findings.IntegrityID(big.id, integrity.ReasonTooLarge)]); s != "open " {
-			return fmt.Errorf("output_too_large: %q", s)
+		if s := states(log[findings.IntegrityID(big.id, integrity.ReasonCut)]); s != "open " {
+			return fmt.Errorf("field_cut: %q", s)
 		}
 		return nil
 	})
-	t.Log(log[findings.IntegrityID(big.id, integrity.ReasonTooLarge)][0].Detail)
+	t.Log(log[findings.IntegrityID(big.id, integrity.ReasonCut)][0].Detail)
 	var refused []string
 	for _, fs := range log {
 		if f := fs[0]; f.Kind == findings.KindIntegrity && f.Reason == integrity.ReasonBadHostID {
@@ -66,7 +68,7 @@ func TestOversizedRecordDoesNotWedge(t *testing.T) {
 		t.Error("the 600 KB host_id was not reported")
 	}
 	t.Log(refused)
-	if n := counter(t, in.p, "bindwatch_audit_outputs_set_aside_total", cfg.StateTopic); n < 1 {
-		t.Errorf("state messages set aside: %v", n)
+	if n := counter(t, in.p, "bindwatch_audit_refused_total", integrity.ReasonCut); n < 1 {
+		t.Errorf("records cut: %v", n)
 	}
 }
