@@ -39,6 +39,10 @@ type partition struct {
 	evals      uint64
 	// silenceChecked is when hosts were last checked for silence.
 	silenceChecked time.Time
+	// undecodable counts the undecodable messages since the last line
+	// logged about one, at undecodableLogged.
+	undecodable       int
+	undecodableLogged time.Time
 }
 
 // silenceCheckInterval spaces the walks over every host that look for
@@ -161,7 +165,12 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 				return fmt.Errorf("offset %d: %w", m.Offset, err)
 			}
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
-			p.log.Warn("undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
+			// At most one line a second: a flood of bad messages must not
+			// flood the logs (the metric counts every one).
+			if pc.undecodable++; now.Sub(pc.undecodableLogged) >= time.Second {
+				p.log.Warn("undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err, "undecodable_since_last_line", pc.undecodable)
+				pc.undecodable, pc.undecodableLogged = 0, now
+			}
 			continue
 		}
 		if ev.HostID == "" {
