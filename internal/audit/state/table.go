@@ -136,10 +136,19 @@ func newHost(ev *Event) *Host {
 // Table is the listener table of the hosts of one partition.
 type Table struct {
 	Hosts map[string]*Host // by host id
+	// early are noted seqs of a host or boot the table does not have yet
+	// (the agent's host key comes before its first record): the boot's
+	// first record takes them.
+	early map[string]earlySeqs
+}
+
+type earlySeqs struct {
+	bootID string
+	seqs   []int64
 }
 
 // New returns an empty table.
-func New() *Table { return &Table{Hosts: map[string]*Host{}} }
+func New() *Table { return &Table{Hosts: map[string]*Host{}, early: map[string]earlySeqs{}} }
 
 // Op is what happened to a listener.
 type Op int
@@ -217,6 +226,12 @@ func (t *Table) Apply(ev *Event) Result {
 		// that is gone.
 		if h.SnapshotID != "" {
 			h.tainted = true
+		}
+	}
+	if e, ok := t.early[ev.HostID]; ok && (res.NewBoot || h.LastSeq < 0) {
+		delete(t.early, ev.HostID)
+		if e.bootID == ev.BootID {
+			h.spare = e.seqs
 		}
 	}
 	h.LastSeq = ev.Seq
@@ -408,7 +423,24 @@ const maxSpare = 64
 // may hold records numbered before it).
 func (t *Table) Note(ev *Event) {
 	h := t.Hosts[ev.HostID]
-	if h == nil || h.BootID != ev.BootID || ev.Seq <= h.LastSeq || slices.Contains(h.spare, ev.Seq) {
+	if h == nil || h.BootID != ev.BootID {
+		if t.early == nil {
+			t.early = map[string]earlySeqs{}
+		}
+		e := t.early[ev.HostID]
+		if e.bootID != ev.BootID {
+			if len(t.early) >= maxSpare*16 {
+				clear(t.early) // only a flood of hosts that never send a record
+			}
+			e = earlySeqs{bootID: ev.BootID}
+		}
+		if len(e.seqs) < maxSpare {
+			e.seqs = append(e.seqs, ev.Seq)
+		}
+		t.early[ev.HostID] = e
+		return
+	}
+	if ev.Seq <= h.LastSeq || slices.Contains(h.spare, ev.Seq) {
 		return
 	}
 	if len(h.spare) >= maxSpare {

@@ -313,3 +313,26 @@ func TestCapCutsLongStrings(t *testing.T) {
 		t.Fatal("a normal record was cut")
 	}
 }
+
+// A seq noted before its host's first record (the agent's host key comes
+// first in its first batch) is not taken for a gap later.
+func TestNoteBeforeFirstRecord(t *testing.T) {
+	tb := New()
+	tb.Note(&Event{Kind: KindHostKey, HostID: "h", BootID: "b", Seq: 12})
+	for _, seq := range []int64{10, 11} {
+		if res := tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b", Seq: seq}); res.Gap != nil {
+			t.Fatalf("seq %d: gap %+v", seq, res.Gap)
+		}
+	}
+	tb.Note(&Event{Kind: KindSeal, HostID: "h", BootID: "b", Seq: 13})
+	if res := tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b", Seq: 14}); res.Gap != nil {
+		t.Fatalf("after the host key and the seal: gap %+v", res.Gap)
+	}
+	// The same on a new boot.
+	tb.Note(&Event{Kind: KindHostKey, HostID: "h", BootID: "b2", Seq: 3})
+	tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b2", Seq: 1, Time: time.Now()})
+	tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b2", Seq: 2, Time: time.Now()})
+	if res := tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b2", Seq: 4, Time: time.Now()}); res.Gap != nil {
+		t.Fatalf("new boot: gap %+v", res.Gap)
+	}
+}
