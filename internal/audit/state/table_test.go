@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +272,9 @@ func TestSnapshotWithLostFirstRecordDoesNotSweep(t *testing.T) {
 // A host stops at MaxListeners: the next listener is not kept and the
 // result says so; a close still frees room.
 func TestListenerCap(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	tb := New()
 	ev := Event{Kind: KindListen, HostID: "h", BootID: "b", Protocol: "TCP", Addr: "0.0.0.0", NetNS: 1}
 	for i := range MaxListeners {
@@ -286,6 +290,10 @@ func TestListenerCap(t *testing.T) {
 	if n := len(tb.Hosts["h"].Listeners); n != MaxListeners {
 		t.Fatalf("%d listeners kept", n)
 	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("a host at the cap (%d listeners): %.1f MiB of heap", MaxListeners, float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
+	runtime.KeepAlive(tb)
 	cl := Event{Kind: KindClose, HostID: "h", BootID: "b", Seq: MaxListeners + 2, Cookie: 1, NetNS: 1}
 	tb.Apply(&cl)
 	ev.Seq = MaxListeners + 3
