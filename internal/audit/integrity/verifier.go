@@ -79,7 +79,7 @@ type Problem struct {
 type Outcome struct {
 	// Ready are records to apply, in order: they verified (or their host
 	// does not seal).
-	Ready    []Record
+	Ready    []*Record
 	Problems []Problem
 	// Pinned names hosts whose key changed (pinned, or rotated).
 	Pinned []string
@@ -91,7 +91,7 @@ type Outcome struct {
 type host struct {
 	key        ed25519.PublicKey
 	candidates []ed25519.PublicKey
-	pending    []Record
+	pending    []*Record
 	// pinnedSeal is when the pinned key last sealed (Kafka time).
 	pinnedSeal time.Time
 	unsigned   bool // its unsigned records were reported
@@ -196,7 +196,7 @@ func (v *Verifier) Offer(r Record, out *Outcome) {
 	default:
 		if h.key == nil && len(h.candidates) == 0 {
 			// A host never seen sealing: an agent from before sealing.
-			out.Ready = append(out.Ready, r)
+			out.Ready = append(out.Ready, &r)
 			if !h.unsigned {
 				h.unsigned = true
 				out.Problems = append(out.Problems, problem(&r, ReasonUnsigned,
@@ -205,12 +205,12 @@ func (v *Verifier) Offer(r Record, out *Outcome) {
 			return
 		}
 	}
-	h.pending = append(h.pending, r)
+	h.pending = append(h.pending, &r)
 	v.withPending[ev.HostID] = true
 	if len(h.pending) > v.MaxPending {
 		drop := h.pending[0]
 		h.pending = h.pending[1:]
-		out.Problems = append(out.Problems, problem(&drop, ReasonUnsealed,
+		out.Problems = append(out.Problems, problem(drop, ReasonUnsealed,
 			"more than %d records in the name of host %s waited for a seal that never came: the oldest (seq %d, offset %d) was refused", v.MaxPending, ev.HostID, drop.Event.Seq, drop.Offset))
 	}
 }
@@ -344,12 +344,11 @@ func (v *Verifier) seal(h *host, r *Record, out *Outcome) {
 	h.candidates = slices.DeleteFunc(h.candidates, func(k ed25519.PublicKey) bool { return k.Equal(h.key) })
 	// A seal follows its batch directly: what waits from before it and is
 	// not covered will never be sealed.
-	kept := h.pending[:0] // filtered in place: Ready holds copies
-	for i := range h.pending {
-		p := &h.pending[i]
+	kept := h.pending[:0] // filtered in place
+	for i, p := range h.pending {
 		switch {
 		case covered[i]:
-			out.Ready = append(out.Ready, *p)
+			out.Ready = append(out.Ready, p)
 		case p.Offset < r.Offset:
 			reason, detail := ReasonUnsealed, "a record in the name of host %s (seq %d, kind %s, offset %d) that its key did not seal: refused"
 			if _, ok := bySeq[p.Event.Seq]; ok && p.Event.BootID == ev.BootID {
@@ -357,12 +356,12 @@ func (v *Verifier) seal(h *host, r *Record, out *Outcome) {
 			}
 			out.Problems = append(out.Problems, problem(p, reason, detail, ev.HostID, p.Event.Seq, p.Event.Kind, p.Offset))
 		default:
-			kept = append(kept, *p)
+			kept = append(kept, p)
 		}
 	}
 	h.pending = kept
 	v.notePending(ev.HostID, h)
-	out.Ready = append(out.Ready, *r)
+	out.Ready = append(out.Ready, r)
 }
 
 func (v *Verifier) notePending(id string, h *host) {
@@ -372,8 +371,8 @@ func (v *Verifier) notePending(id string, h *host) {
 	}
 }
 
-func removeIndexes(rs []Record, drop map[int]bool) []Record {
-	var kept []Record
+func removeIndexes(rs []*Record, drop map[int]bool) []*Record {
+	var kept []*Record
 	for i := range rs {
 		if !drop[i] {
 			kept = append(kept, rs[i])

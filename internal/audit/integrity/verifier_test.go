@@ -69,7 +69,7 @@ func offer(v *Verifier, rs ...Record) Outcome {
 	return o
 }
 
-func seqsOf(rs []Record) []int64 {
+func seqsOf(rs []*Record) []int64 {
 	var out []int64
 	for _, r := range rs {
 		out = append(out, r.Event.Seq)

@@ -201,9 +201,9 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		for _, pr := range o.Problems {
 			out = pc.refuse(out, pr)
 		}
-		for i := range o.Ready {
+		for _, r := range o.Ready {
 			var err error
-			if out, stateMsgs, err = pc.apply(&o.Ready[i], now, caughtUp, out, stateMsgs, dirtyHosts); err != nil {
+			if out, stateMsgs, err = pc.apply(r, now, caughtUp, out, stateMsgs, dirtyHosts); err != nil {
 				return err
 			}
 		}
