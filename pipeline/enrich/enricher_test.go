@@ -221,8 +221,8 @@ func TestEnrichSetsEveryField(t *testing.T) {
 	// inventory's, not an event's.
 	inventoryOnly := map[string]bool{"SnapshotID": true, "Holders": true, "PortExplicit": true,
 		"SnapshotSockets": true, "SnapshotSource": true, "SnapshotIncomplete": true, "Exposure": true,
-		"Suppressed": true, // the agent's report of budget drops, not an event's
-		"PublicKey": true, "SealedSeqs": true, "Signature": true} // the encode stage's seal and host key records
+		"Suppressed": true,                                        // the agent's report of budget drops, not an event's
+		"PublicKey":  true, "SealedSeqs": true, "Signature": true} // the encode stage's seal and host key records
 	v := reflect.ValueOf(out)
 	for i := range v.NumField() {
 		if inventoryOnly[v.Type().Field(i).Name] {
