@@ -248,9 +248,18 @@ func (e *lifecycle) run(t *testing.T, f format) {
 			t.Fatalf("after start: %q\n%s", got, c.try("journalctl", "-u", "bindwatch", "--no-pager"))
 		}
 		waitPublished(t, e.metrics, 1)
+		// The host key, made at first start in the state directory: the
+		// agent's own, private.
+		checkOwner(t, filepath.Join(root, "var/lib/bindwatch/host.key"), c.try("id", "-u", "bindwatch"), 0o600)
 	})
 
 	step("upgrade", func(t *testing.T) {
+		key := testenv.ReadFile(t, filepath.Join(root, "var/lib/bindwatch/host.key"))
+		defer func() {
+			if testenv.ReadFile(t, filepath.Join(root, "var/lib/bindwatch/host.key")) != key {
+				t.Error("the upgrade changed the host key: the audit would refuse the host's records")
+			}
+		}()
 		pid := c.try("systemctl", "show", "-P", "MainPID", "bindwatch")
 		seq := counter(t, e.metrics, "bindwatch_kernel_events_total")
 		pinned := pinnedMaps(t, pins)

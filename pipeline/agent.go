@@ -5,6 +5,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkasink"
 	"github.com/bindwatch/bindwatch/internal/metrics"
+	"github.com/bindwatch/bindwatch/internal/seal"
 	"github.com/bindwatch/bindwatch/internal/spool"
 	"github.com/bindwatch/bindwatch/pipeline/batch"
 	"github.com/bindwatch/bindwatch/pipeline/capture"
@@ -46,9 +49,11 @@ type Agent struct {
 	reader   *bpf.Reader
 	enricher *enrich.Enricher
 	encoder  encode.Encoder
-	sink     publish.Sink
-	spool    *spool.Spool
-	stats    Stats
+	// sealer signs every batch with the host's key.
+	sealer *encode.Sealer
+	sink   publish.Sink
+	spool  *spool.Spool
+	stats  Stats
 	// observe, when set, gets each event's bind-to-acknowledgement
 	// latency in seconds (benchmarks).
 	observe func(seconds float64)
@@ -124,6 +129,10 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 	if err != nil {
 		return nil, err
 	}
+	key, previous, err := loadHostKey(cfg.HostKeyFile(), log)
+	if err != nil {
+		return nil, fmt.Errorf("host key (host.key_file): %w", err)
+	}
 	if a.sink, err = openSink(cfg, log); err != nil {
 		return nil, err
 	}
@@ -154,9 +163,15 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		a.endpoint.Open()
 	}
 	id := a.enricher.Identity()
+	a.sealer = &encode.Sealer{Key: key, Host: id.Hostname, HostID: id.HostID, BootID: id.BootID,
+		Reserve: a.probe.ReserveSeq, Announce: cfg.Heartbeat.Interval}
+	if previous != nil {
+		a.sealer.Key, a.sealer.Next = previous, key
+	}
 	log.Info("bindwatch agent started", "component", "agent",
 		"hook", a.probe.Hook(), "kernel", kernelRelease(), "host", id.Hostname, "host_id", id.HostID,
-		"brokers", cfg.Kafka.Brokers, "topic", cfg.Kafka.Topic, "framing", framing)
+		"brokers", cfg.Kafka.Brokers, "topic", cfg.Kafka.Topic, "framing", framing,
+		"public_key", base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)))
 	return a, nil
 }
 
@@ -252,7 +267,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.runInventory(gctx, snapshots) })
 	g.Go(func() error { return a.enricher.Run(gctx, events, snapshots, records) })
 	g.Go(func() error { return batch.Run(gctx, records, batches, a.limits) })
-	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.log) })
+	g.Go(func() error { return encode.Run(gctx, a.encoder, batches, encoded, &a.stats.Encode, a.sealer, a.log) })
 	g.Go(func() error { return stage.Run(gctx, encoded) })
 	g.Go(func() error { return a.monitor(gctx) })
 	if a.registry != nil {
@@ -333,4 +348,39 @@ func kernelRelease() string {
 		return "unknown"
 	}
 	return unix.ByteSliceToString(u.Release[:])
+}
+
+// loadHostKey loads the host key, creating it at first start. A key put
+// in path.next (mode 0600) replaces it: the old one moves to path.old, and
+// while path.old is there, the agent announces at each start the rotation
+// from it to the current key, signed by it (the audit takes a rotation it
+// already followed as a no-op), so a rotation lost in a crash is made
+// again. previous is the old key, nil without one.
+func loadHostKey(path string, log *slog.Logger) (key, previous ed25519.PrivateKey, err error) {
+	next, old := path+".next", path+".old"
+	if _, err := os.Stat(next); err == nil {
+		if _, err := seal.Load(next); err != nil {
+			return nil, nil, err
+		}
+		if err := os.Rename(path, old); err != nil {
+			return nil, nil, fmt.Errorf("rotating to %s: %w", next, err)
+		}
+		if err := os.Rename(next, path); err != nil {
+			return nil, nil, fmt.Errorf("rotating to %s: %w", next, err)
+		}
+		log.Warn("host key rotated: the old key signs the new one in the first batch", "component", "agent", "key_file", path, "old", old)
+	}
+	key, created, err := seal.LoadOrCreate(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if created {
+		log.Info("host key created: this agent seals its records with it from now on", "component", "agent", "key_file", path)
+	}
+	if _, err := os.Stat(old); err == nil {
+		if previous, err = seal.Load(old); err != nil {
+			return nil, nil, err
+		}
+	}
+	return key, previous, nil
 }

@@ -3,11 +3,13 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +25,9 @@ import (
 	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/seal"
 	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -98,12 +102,16 @@ func TestAgentEndToEnd(t *testing.T) {
 	// counted, checked against snapshot_end and logged, not assumed away.
 	testenv.Eventually(t, "the start-up inventory", 15*time.Second, func() bool { return agent.invStats.Passes.Load() >= 1 })
 	held := int(agent.invStats.Sockets.Load())
-	// And the heartbeat sent at start; the clean stop comes on stopping.
-	n := len(plan) + held + 1 + 1
-	testenv.Eventually(t, "every event published", 15*time.Second, func() bool { return agent.Stats().Publish.Published.Load() >= uint64(n) })
+	// And the heartbeat sent at start, and the host key; the clean stop
+	// comes on stopping. Each batch has its seal besides.
+	n := len(plan) + held + 1 + 1 + 1
+	testenv.Eventually(t, "every event published", 15*time.Second, func() bool {
+		return agent.Stats().Publish.Published.Load() >= uint64(n)+agent.sealer.Seals.Load()
+	})
 	end := time.Now()
 	agent.stop(t)
 	n++
+	n += int(agent.sealer.Seals.Load())
 
 	// kafka-go and kcat must read the same bytes, and nothing else is there.
 	msgs := kafkatest.ReadAll(t, cluster.Addrs, topic, n, 10*time.Second)
@@ -135,12 +143,15 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	decoded := avrotest.Decode(t, schemaText, values)
 	records := make([]map[string]any, len(decoded))
+	bodies := map[int64][]byte{}
 	for i, d := range decoded {
 		if d.Framing != "single-object" {
 			t.Fatalf("message %d framing %q", i, d.Framing)
 		}
 		records[i] = d.Record
+		bodies[num(t, d.Record["seq"])], _ = encode.Body(values[i])
 	}
+	checkSeals(t, records, bodies)
 	slices.SortFunc(records, func(a, b map[string]any) int { return int(num(t, a["seq"]) - num(t, b["seq"])) })
 	for i := 1; i < len(records); i++ {
 		if num(t, records[i]["seq"]) != num(t, records[i-1]["seq"])+1 {
@@ -160,9 +171,11 @@ func TestAgentEndToEnd(t *testing.T) {
 			}
 		case "stop":
 			liveness[num(t, rec["seq"])] = "stop"
-			if i != len(records)-1 {
-				t.Errorf("the clean stop is not the last record: %v", rec)
+			if i != len(records)-2 || records[i+1]["kind"] != "seal" {
+				t.Errorf("the clean stop is not the last record before its seal: %v", rec)
 			}
+		case "host_key", "seal":
+			liveness[num(t, rec["seq"])] = rec["kind"].(string)
 		case "snapshot":
 			t.Logf("a socket uid %d already held when the agent started: %v", containerUID, rec)
 		case "snapshot_end":
@@ -176,7 +189,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	if len(binds) != len(plan) {
 		t.Fatalf("%d bind records for %d binds", len(binds), len(plan))
 	}
-	if len(liveness) != 2 {
+	if n := len(slices.DeleteFunc(slices.Collect(maps.Values(liveness)), func(k string) bool { return k == "seal" || k == "host_key" })); n != 2 {
 		t.Errorf("liveness records %v, want the heartbeat at start and the stop", liveness)
 	}
 	records = binds
@@ -427,4 +440,48 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+// checkSeals verifies every seal of records (as python3-avro decoded them)
+// with the key of the host's host_key record, over the bodies by seq: every
+// other record is covered by exactly one seal.
+func checkSeals(t *testing.T, records []map[string]any, bodies map[int64][]byte) {
+	t.Helper()
+	var key ed25519.PublicKey
+	for _, rec := range records {
+		if rec["kind"] == "host_key" {
+			b, err := hex.DecodeString(rec["public_key"].(string))
+			if err != nil || len(b) != ed25519.PublicKeySize {
+				t.Fatalf("host_key record: %v", rec)
+			}
+			key = b
+		}
+	}
+	if key == nil {
+		t.Fatal("no host_key record")
+	}
+	covered := map[int64]int{}
+	seals := 0
+	for _, rec := range records {
+		if rec["kind"] != "seal" {
+			continue
+		}
+		seals++
+		sig, _ := hex.DecodeString(rec["signature"].(string))
+		m := seal.NewMessage(nil, rec["host_id"].(string), rec["boot_id"].(string), num(t, rec["seq"]))
+		for _, v := range rec["sealed_seqs"].([]any) {
+			seq := num(t, v)
+			m.Add(seq, bodies[seq])
+			covered[seq]++
+		}
+		if !seal.Verify(key, m.Bytes(), sig) {
+			t.Errorf("seal %v does not verify", rec["seq"])
+		}
+	}
+	for _, rec := range records {
+		if seq := num(t, rec["seq"]); rec["kind"] != "seal" && covered[seq] != 1 {
+			t.Errorf("record %d (%v) is covered by %d seals", seq, rec["kind"], covered[seq])
+		}
+	}
+	t.Logf("%d seals verified, covering %d records", seals, len(covered))
 }

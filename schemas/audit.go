@@ -78,6 +78,7 @@ type ListenerState struct {
 	LastSeen            *time.Time `avro:"last_seen"`
 	HeartbeatIntervalMS *int64     `avro:"heartbeat_interval_ms"`
 	Stopped             bool       `avro:"stopped"`
+	PublicKey           []byte     `avro:"public_key"`
 }
 
 // Workload is who a listener belongs to, as BindEvent v3 names it; the

@@ -182,6 +182,11 @@ echo
 echo "== bindwatch listeners --brokers $brokers --registry $registry   (the fleet, from the compacted bindwatch.listeners)"
 bin/bindwatch listeners --brokers "$brokers" --registry "$registry"
 echo
+echo "== the agent seals each batch with its host key; the audit pinned that key and verifies every seal"
+wait_for "$work/audit.log" 'host seals its records: key pinned'
+grep -o 'public_key=[^ ]*' "$work/agent2.log" | head -1 | sed 's/^/  agent: /'
+grep -h 'key pinned' "$work/audit.log" | head -1 | sed 's/^/  audit: /'
+echo
 echo "== the listeners close: the finding is resolved"
 exec 3>&-
 wait "$holder" || true
@@ -204,10 +209,16 @@ kill -CONT "$agent2"
 wait_for "$work/findings.jsonl" '"state":"resolved".*"reason":"silent"'
 grep '"state":"resolved".*"reason":"silent"' "$work/findings.jsonl"
 opened=$(grep -c '"state":"open".*"kind":"listener"' "$work/findings.jsonl" || true)
+integrity=$(grep -c '"kind":"integrity"' "$work/findings.jsonl" || true)
 kill -TERM "$audit" "$agent2"
 wait "$audit" "$agent2" 2>/dev/null || true
 if [ "$opened" != 1 ]; then
 	echo "demo: the audit raised $opened listener findings, want 1" >&2
+	exit 1
+fi
+if [ "$integrity" != 0 ]; then
+	echo "demo: the audit raised $integrity integrity findings for a host that seals, want none:" >&2
+	grep '"kind":"integrity"' "$work/findings.jsonl" >&2
 	exit 1
 fi
 echo "== one unexpected listener, one finding; the expected ones raised nothing; a silent host, one coverage finding"

@@ -231,7 +231,9 @@ func TestAgentOperations(t *testing.T) {
 
 	// A good reload: a port filter that the load's ephemeral ports miss.
 	_, page = httpGet(t, url+"/metrics")
-	before := metricValue(t, page, "bindwatch_kernel_events_total")
+	// Captured, not the kernel's sequence: the agent numbers its seals
+	// (one per batch) in that sequence too.
+	before := metricValue(t, page, "bindwatch_events_captured_total")
 	good := cfg
 	good.ports = []int{1}
 	writeFile(t, cfgPath, good.yaml())
@@ -240,7 +242,7 @@ func TestAgentOperations(t *testing.T) {
 	startLoad(t, 2000, 100*time.Millisecond).wait(t)
 	time.Sleep(200 * time.Millisecond)
 	_, page = httpGet(t, url+"/metrics")
-	if after := metricValue(t, page, "bindwatch_kernel_events_total"); after != before {
+	if after := metricValue(t, page, "bindwatch_events_captured_total"); after != before {
 		t.Errorf("after reloading with capture.ports [1], %v more binds were reported", after-before)
 	}
 

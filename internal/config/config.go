@@ -8,6 +8,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/kafkaconn"
@@ -64,6 +65,20 @@ type Capture struct {
 type Host struct {
 	// Name overrides os.Hostname when not empty.
 	Name string
+	// KeyFile is the Ed25519 key that seals the host's records; empty:
+	// host.key in the state directory (spool.dir's parent).
+	KeyFile string
+}
+
+// HostKeyFile is where the host's key is: host.key_file, or host.key in
+// the agent's state directory, the spool directory's parent
+// (/var/lib/bindwatch with the packaged unit, which keeps it across
+// upgrades and removes it on purge).
+func (c *Config) HostKeyFile() string {
+	if c.Host.KeyFile != "" {
+		return c.Host.KeyFile
+	}
+	return filepath.Join(filepath.Dir(c.Spool.Dir), "host.key")
 }
 
 // Kafka is where events go and how the producer talks to the brokers: the

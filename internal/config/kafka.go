@@ -19,12 +19,14 @@ func (c *Config) KafkaSink(environ []string) (kafkasink.Config, error) {
 		return kafkasink.Config{}, err
 	}
 	return kafkasink.Config{
-		Brokers:      k.Brokers,
-		Topic:        k.Topic,
-		ClientID:     k.ClientID,
-		Acks:         k.Acks,
-		Compression:  k.Compression,
-		BatchSize:    c.Pipeline.BatchSize,
+		Brokers:     k.Brokers,
+		Topic:       k.Topic,
+		ClientID:    k.ClientID,
+		Acks:        k.Acks,
+		Compression: k.Compression,
+		// A batch also carries its seal and, now and then, the host key:
+		// one produce request still takes it whole.
+		BatchSize:    c.Pipeline.BatchSize + 2,
 		BatchTimeout: k.BatchTimeout,
 		WriteTimeout: k.WriteTimeout,
 		TLS:          k.TLS,

@@ -131,6 +131,16 @@ var keys = []key{
 			return nil
 		}},
 
+	{name: "host.key_file", kind: kindString, live: false,
+		help:  "Ed25519 private key (PEM, PKCS #8) the agent seals its records with; created 0600 at first start when missing; empty: host.key in spool.dir's parent directory",
+		field: func(c *Config) any { return &c.Host.KeyFile },
+		check: func(name string, v any) *FieldError {
+			if f := *v.(*string); f != "" && !filepath.IsAbs(f) {
+				return fieldErr(name, "%q is not allowed; want an absolute path, or empty for host.key beside the spool directory", f)
+			}
+			return nil
+		}},
+
 	{name: "kafka.brokers", kind: kindList, live: false,
 		help:  "bootstrap brokers, host:port",
 		field: func(c *Config) any { return &c.Kafka.Brokers },

@@ -25,7 +25,7 @@ const sampleFile = "../../configs/bindwatch.yaml"
 func other() Config {
 	return Config{
 		Capture: Capture{Hook: "tracepoint", Errors: false, RingBufferBytes: 4 << 20, PID: 1234, UID: 0, Ports: []uint16{80, 443}, PinDir: "/sys/fs/bpf/bw-test"},
-		Host:    Host{Name: "web-1.example"},
+		Host:    Host{Name: "web-1.example", KeyFile: "/etc/bindwatch/host.key"},
 		Kafka: Kafka{
 			Brokers: []string{"k1.example:9093", "k2.example:9093"}, Topic: "audit.binds", ClientID: "bw-test",
 			Acks: AcksOne, Compression: CompressionLZ4, BatchTimeout: 25 * time.Millisecond, WriteTimeout: 3 * time.Second, SpoolAfter: 2 * time.Second,

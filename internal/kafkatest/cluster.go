@@ -56,6 +56,12 @@ type Options struct {
 	DataDir string
 	// BrokerConfigs seeds broker settings such as "message.max.bytes".
 	BrokerConfigs map[string]string
+	// NoAutoCreate refuses metadata requests for missing topics. By
+	// default a metadata request that asks to creates a missing topic with
+	// the broker's defaults (10 partitions here, delete cleanup), as Apache
+	// Kafka does with auto.create.topics.enable=true, its default: code
+	// that looks a topic up before creating it is caught here.
+	NoAutoCreate bool
 }
 
 // Cluster is a running kfake cluster. The embedded *kfake.Cluster gives tests
@@ -85,6 +91,9 @@ func Start(t testing.TB, o Options) *Cluster {
 func (c *Cluster) start() error {
 	o := c.opts
 	opts := []kfake.Opt{kfake.NumBrokers(3)}
+	if !o.NoAutoCreate {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
+	}
 	if o.Brokers > 0 {
 		opts = append(opts, kfake.NumBrokers(o.Brokers))
 	}

@@ -152,7 +152,7 @@ var (
 	descWlPending   = prometheus.NewDesc("bindwatch_workload_pending_records_total", "Records sent with workload_source pending: their container's runtime state was not readable yet.", nil, nil)
 	descWlLate      = prometheus.NewDesc("bindwatch_workload_late_total", "Containers whose workload was pending at first sight, by outcome.", []string{"result"}, nil)
 	descWlCRI       = prometheus.NewDesc("bindwatch_workload_cri_pending_records_total", "Records of containerd CRI containers sent before the CRI told a field, by field.", []string{"field"}, nil)
-	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Binds that passed the in-kernel filters (the next sequence number).", nil, nil)
+	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Records numbered in the kernel's sequence (the next sequence number): binds that passed the in-kernel filters, and the records the agent numbers itself (inventory, heartbeats, host keys, seals).", nil, nil)
 	descCaptured    = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
 	descPublished   = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
 	descSpooled     = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)

@@ -2,8 +2,10 @@ package encode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -54,12 +56,24 @@ type Decoder struct {
 
 	mu   sync.Mutex
 	byID map[int]writerSchema
+	// unknownUntil keeps, for a while, the ids the registry said it does
+	// not have: a message naming one is bad data, and asking again for
+	// each costs a round trip.
+	unknownUntil map[int]time.Time
 }
+
+// ErrRegistryUnavailable wraps a failure to ask the registry (unreachable,
+// 5xx, a timeout): the message may be good, so a consumer must retry
+// rather than skip it.
+var ErrRegistryUnavailable = errors.New("schema registry unavailable")
+
+// unknownFor is how long an id the registry does not have stays unknown.
+const unknownFor = time.Minute
 
 // NewDecoder prepares a Decoder. registryURL may be empty: Confluent-framed
 // messages then fail with an error saying so.
 func NewDecoder(registryURL string) (*Decoder, error) {
-	d := &Decoder{byFingerprint: map[uint64]writerSchema{}, byID: map[int]writerSchema{}}
+	d := &Decoder{byFingerprint: map[uint64]writerSchema{}, byID: map[int]writerSchema{}, unknownUntil: map[int]time.Time{}}
 	for _, rec := range []struct {
 		name   string
 		text   func(int) (string, error)
@@ -141,12 +155,25 @@ func (d *Decoder) schemaForID(ctx context.Context, id int) (writerSchema, error)
 	}
 	d.mu.Lock()
 	ws, ok := d.byID[id]
+	until := d.unknownUntil[id]
 	d.mu.Unlock()
 	if ok {
 		return ws, nil
 	}
+	if time.Now().Before(until) {
+		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d, which the registry does not have", id)
+	}
 	text, err := d.fetch(ctx, id)
 	if err != nil {
+		if errors.Is(err, errUnknownID) {
+			d.mu.Lock()
+			if len(d.unknownUntil) > 10000 {
+				clear(d.unknownUntil)
+			}
+			d.unknownUntil[id] = time.Now().Add(unknownFor)
+			d.mu.Unlock()
+			return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
+		}
 		return writerSchema{}, fmt.Errorf("confluent-framed message with schema id %d: %w", id, err)
 	}
 	codec, err := newBodyCodec([]byte(text))

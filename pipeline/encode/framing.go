@@ -81,3 +81,9 @@ func ParseHeader(msg []byte) (Header, []byte, error) {
 		return Header{}, nil, fmt.Errorf("not an avro message: starts with % x, want c3 01 (single-object) or 00 (confluent)", msg[:n])
 	}
 }
+
+// Body is msg's Avro body, without its framing: what a seal signs.
+func Body(msg []byte) ([]byte, error) {
+	_, body, err := ParseHeader(msg)
+	return body, err
+}

@@ -39,7 +39,11 @@ func Register(ctx context.Context, registryURL, subject, schemaJSON string) (int
 	return id, nil
 }
 
-// SchemaByID fetches the text of the schema the registry knows as id.
+// errUnknownID wraps the registry's answer that it has no such id.
+var errUnknownID = errors.New("unknown to the registry")
+
+// SchemaByID fetches the text of the schema the registry knows as id; its
+// errors wrap errUnknownID (404) or ErrRegistryUnavailable (anything else).
 type SchemaByID func(ctx context.Context, id int) (string, error)
 
 // RegistrySchemas looks schemas up by id in the registry at registryURL.
@@ -51,7 +55,11 @@ func RegistrySchemas(registryURL string) (SchemaByID, error) {
 	return func(ctx context.Context, id int) (string, error) {
 		s, err := client.GetSchema(ctx, id)
 		if err != nil {
-			return "", fmt.Errorf("fetch schema id %d from %s: %w", id, registryURL, err)
+			var rerr registry.Error
+			if errors.As(err, &rerr) && rerr.StatusCode == http.StatusNotFound {
+				return "", fmt.Errorf("fetch schema id %d from %s: %w: %w", id, registryURL, errUnknownID, err)
+			}
+			return "", fmt.Errorf("fetch schema id %d from %s: %w: %w", id, registryURL, ErrRegistryUnavailable, err)
 		}
 		return s.String(), nil
 	}, nil

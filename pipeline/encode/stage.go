@@ -3,10 +3,12 @@ package encode
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/bindwatch/bindwatch/pipeline/record"
+	"github.com/bindwatch/bindwatch/schemas"
 )
 
 // StageStats count the encode stage's work; safe to read at any time.
@@ -30,26 +32,53 @@ type Batch struct {
 // Run encodes each batch of records from in into one buffer and sends the
 // framed messages, as slices of it, on out; it closes out when in is closed.
 // A record that fails to encode is counted and left out of its batch.
-func Run(ctx context.Context, enc Encoder, in <-chan []record.Record, out chan<- Batch, stats *StageStats, log *slog.Logger) error {
+//
+// With a sealer, each batch also carries a seal record after its records
+// (and now and then a host_key record before them): see Sealer.
+func Run(ctx context.Context, enc Encoder, in <-chan []record.Record, out chan<- Batch, stats *StageStats, sealer *Sealer, log *slog.Logger) error {
 	defer close(out)
 	// Sized from the previous batch, so a batch usually takes one allocation.
 	perRecord := 256
+	var seqs []int64
 	for batch := range in {
-		buf := make([]byte, 0, perRecord*len(batch)+perRecord)
-		ends := make([]int, 0, len(batch))
-		times := make([]time.Time, 0, len(batch))
+		buf := make([]byte, 0, perRecord*(len(batch)+2))
+		ends := make([]int, 0, len(batch)+2)
+		times := make([]time.Time, 0, len(batch)+2)
+		seqs = seqs[:0]
 		var ack record.Ack
-		for i := range batch {
-			ack = ack.Later(batch[i].Ack)
-			next, err := enc.Append(buf, &batch[i].Event)
+		add := func(ev *schemas.BindEvent) {
+			next, err := enc.Append(buf, ev)
 			if err != nil {
 				stats.Errors.Add(1)
-				log.Error("dropping an event that does not encode", "component", "encode", "seq", batch[i].Event.Seq, "error", err)
-				continue
+				log.Error("dropping an event that does not encode", "component", "encode", "kind", ev.Kind, "seq", ev.Seq, "error", err)
+				return
 			}
 			buf = next
 			ends = append(ends, len(buf))
-			times = append(times, batch[i].Event.Time)
+			times = append(times, ev.Time)
+			seqs = append(seqs, ev.Seq)
+		}
+		if sealer != nil {
+			if hk := sealer.hostKey(); hk != nil {
+				add(hk)
+			}
+		}
+		for i := range batch {
+			ack = ack.Later(batch[i].Ack)
+			add(&batch[i].Event)
+		}
+		if sealer != nil && len(ends) > 0 {
+			// The framing is fixed per encoder: the body is what follows
+			// the header of the first message.
+			bodies := make([][]byte, len(ends))
+			start := 0
+			for i, end := range ends {
+				bodies[i], _ = Body(buf[start:end])
+				start = end
+			}
+			if s := sealer.seal(slices.Clone(seqs), bodies); s != nil {
+				add(s)
+			}
 		}
 		msgs := make([][]byte, len(ends))
 		start := 0

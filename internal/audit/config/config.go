@@ -6,6 +6,9 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -32,6 +35,9 @@ type Config struct {
 	BatchSize      int
 	BatchTimeout   time.Duration
 	PrintFindings  bool
+	// HostKeys are the only host keys believed, by host id (base64 of the
+	// 32 bytes); empty: trust on first use.
+	HostKeys map[string]string
 
 	MetricsListen string
 	LogLevel      string
@@ -74,4 +80,20 @@ func (c *Config) Agent() *agentconfig.Config {
 // the same code as the agent's producer (internal/kafkaconn).
 func (c *Config) Dialer(environ []string) (*kafka.Dialer, error) {
 	return agentconfig.KafkaDialer(c.ClientID, c.TLS, c.SASL, environ)
+}
+
+// PublicKeys decodes HostKeys; nil when none is set.
+func (c *Config) PublicKeys() (map[string]ed25519.PublicKey, error) {
+	if len(c.HostKeys) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]ed25519.PublicKey, len(c.HostKeys))
+	for id, k := range c.HostKeys {
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("audit.host_keys: %s: %q is not the base64 of a 32-byte Ed25519 public key", id, k)
+		}
+		out[id] = b
+	}
+	return out, nil
 }

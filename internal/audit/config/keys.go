@@ -16,6 +16,7 @@ const (
 	kindInt
 	kindDuration
 	kindList
+	kindMap
 )
 
 // key is one configuration key: the audit's parallel of the agent's key
@@ -57,6 +58,7 @@ var keys = []key{
 	{"audit.session_timeout", kindDuration, "how long a silent instance keeps its partitions", func(c *Config) any { return &c.SessionTimeout }},
 	{"audit.batch_size", kindInt, "events applied between two commits, 1 to 100000", func(c *Config) any { return &c.BatchSize }},
 	{"audit.batch_timeout", kindDuration, "longest a partial batch waits", func(c *Config) any { return &c.BatchTimeout }},
+	{"audit.host_keys", kindMap, "host_id: base64 Ed25519 public key (the agent logs it at start as public_key); when set, only these keys are believed and other hosts are refused; empty: each host's first key is pinned (trust on first use)", func(c *Config) any { return &c.HostKeys }},
 	{"audit.print_findings", kindBool, "print findings as JSON lines on stdout", func(c *Config) any { return &c.PrintFindings }},
 
 	{"metrics.listen", kindString, "where /metrics and /healthz listen, host:port; empty disables", func(c *Config) any { return &c.MetricsListen }},

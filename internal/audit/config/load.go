@@ -93,6 +93,26 @@ func Parse(file string, text []byte, c *Config) error {
 
 func set(k key, n *yaml.Node, c *Config) error {
 	p := k.field(c)
+	if k.kind == kindMap {
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return nil
+			}
+			return errors.New("want a map of host_id: key")
+		}
+		var m map[string]string // {} is the default: none
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if m == nil {
+				m = map[string]string{}
+			}
+			if n.Content[i+1].Kind != yaml.ScalarNode {
+				return fmt.Errorf("%s: want a base64 key", n.Content[i].Value)
+			}
+			m[n.Content[i].Value] = n.Content[i+1].Value
+		}
+		*p.(*map[string]string) = m
+		return nil
+	}
 	if k.kind == kindList {
 		var items []string
 		switch n.Kind {
@@ -181,6 +201,9 @@ func check(file string, c *Config) []error {
 	}
 	if c.SessionTimeout < time.Second {
 		bad("audit.session_timeout", "%s is not allowed; want at least 1s", c.SessionTimeout)
+	}
+	if _, err := c.PublicKeys(); err != nil {
+		bad("audit.host_keys", "%s", err)
 	}
 	if !slices.Contains(logLevelValues, c.LogLevel) {
 		bad("log.level", "%q is not allowed; want one of %s", c.LogLevel, strings.Join(logLevelValues, ", "))

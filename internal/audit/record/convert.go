@@ -151,6 +151,7 @@ func (c *Codec) EncodeHost(m state.HostMeta) ([]byte, error) {
 		Record: schemas.StateHost, Host: m.Host, HostID: m.HostID, BootID: m.BootID, Seq: m.LastSeq, Time: m.BootTime,
 		SnapshotComplete: m.Complete, SnapshotID: opt(m.SnapshotID), SnapshotStart: m.SnapshotStart,
 		LastSeen: optTime(m.LastSeen), HeartbeatIntervalMS: optMillis(m.HeartbeatInterval), Stopped: m.Stopped,
+		PublicKey: m.PublicKey,
 	})
 }
 
@@ -186,6 +187,9 @@ func HostFrom(s *schemas.ListenerState) state.HostMeta {
 		Complete: s.SnapshotComplete, SnapshotID: val(s.SnapshotID), SnapshotStart: s.SnapshotStart,
 	}
 	m.Stopped = s.Stopped
+	if len(s.PublicKey) > 0 {
+		m.PublicKey = s.PublicKey
+	}
 	if s.LastSeen != nil {
 		m.LastSeen = s.LastSeen.UTC()
 	}

@@ -109,6 +109,20 @@ func EventFrom(r encode.Record, ev *state.Event) {
 			ev.Workload.Source, _ = f.Value.(string)
 		case "capture_blind":
 			ev.CaptureBlind = stringsOf(f.Value)
+		case "public_key":
+			if b, ok := f.Value.([]byte); ok {
+				ev.PublicKey = b
+			}
+		case "sealed_seqs":
+			if l, ok := f.Value.([]any); ok {
+				for _, x := range l {
+					ev.SealedSeqs = append(ev.SealedSeqs, asInt(x))
+				}
+			}
+		case "signature":
+			if b, ok := f.Value.([]byte); ok {
+				ev.Signature = b
+			}
 		case "heartbeat_interval_ms":
 			if f.Value != nil {
 				ev.HeartbeatInterval = time.Duration(asInt(f.Value)) * time.Millisecond

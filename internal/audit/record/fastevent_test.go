@@ -3,7 +3,9 @@ package record
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +42,11 @@ func sampleEvents() []*schemas.BindEvent {
 	e.Drops = map[string]int64{"queue_full": 3}
 	f := base
 	f.Kind, f.UID, f.Suppressed = "suppressed", 1000, 4096
-	return []*schemas.BindEvent{&a, &b, &c, &d, &e, &f}
+	g := base
+	g.Kind, g.SealedSeqs, g.Signature = "seal", []int64{5, 6, 1 << 40}, []byte{1, 2, 3}
+	h := base
+	h.Kind, h.PublicKey = "host_key", []byte{9, 8, 7}
+	return []*schemas.BindEvent{&a, &b, &c, &d, &e, &f, &g, &h}
 }
 
 // The fast reader and the generic decoder agree on every field, for each
@@ -81,6 +87,9 @@ func TestFastDecoderAgrees(t *testing.T) {
 				len(got.CaptureBlind) != len(e.CaptureBlind) || (e.HeartbeatIntervalMS != nil) != (got.HeartbeatInterval > 0)) {
 				t.Errorf("v%d event %d: v3 fields not read: %+v", v, i, got)
 			}
+			if v == schemas.Latest && (len(got.SealedSeqs) != len(e.SealedSeqs) || string(got.Signature) != string(e.Signature) || string(got.PublicKey) != string(e.PublicKey)) {
+				t.Errorf("v%d event %d: seal fields not read: %+v", v, i, got)
+			}
 		}
 	}
 }
@@ -91,6 +100,9 @@ func norm(e state.Event) state.Event {
 	}
 	if len(e.CaptureBlind) == 0 {
 		e.CaptureBlind = nil
+	}
+	if len(e.SealedSeqs) == 0 {
+		e.SealedSeqs = nil
 	}
 	e.Time = e.Time.UTC()
 	return e
@@ -123,5 +135,61 @@ func TestFastReaderNewFields(t *testing.T) {
 	}
 	if ev.CgroupPath == nil || *ev.CgroupPath != "/user" || ev.CgroupOwnerUID == nil || *ev.CgroupOwnerUID != 1000 || ev.Exe != "/usr/sbin/avahi-daemon" {
 		t.Errorf("read %+v", ev)
+	}
+}
+
+// Bytes after the record are refused, as the generic decoder refuses them:
+// a message is one record, or it is not ours.
+func TestFastDecoderRefusesTrailingBytes(t *testing.T) {
+	slow, _ := encode.NewDecoder("")
+	fast, err := NewEventDecoder(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := schemas.BindEventSchema(schemas.Latest)
+	enc, _ := encode.NewSingleObject([]byte(text))
+	msg, err := enc.Append(nil, sampleEvents()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev state.Event
+	if err := fast.Decode(context.Background(), msg, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := fast.Decode(context.Background(), append(msg, 0, 0), &ev); err == nil {
+		t.Fatal("a record followed by 2 bytes decoded")
+	}
+	if _, err := slow.Decode(context.Background(), append(msg, 0, 0)); err == nil {
+		t.Fatal("the generic decoder took trailing bytes too")
+	}
+}
+
+// The intern cache keeps no long string: its size is bounded in bytes.
+func TestInternCacheBoundedInBytes(t *testing.T) {
+	slow, _ := encode.NewDecoder("")
+	fast, err := NewEventDecoder(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := schemas.BindEventSchema(schemas.Latest)
+	enc, _ := encode.NewSingleObject([]byte(text))
+	ev := *sampleEvents()[0]
+	for i := range 50 {
+		ev.Comm = fmt.Sprintf("%d%s", i, strings.Repeat("c", 100<<10))
+		msg, _ := enc.Append(nil, &ev)
+		var got state.Event
+		if err := fast.Decode(context.Background(), msg, &got); err != nil || got.Comm != ev.Comm {
+			t.Fatalf("decode: %v", err)
+		}
+	}
+	n := 0
+	for s := range fast.intern {
+		n += len(s)
+	}
+	if n > 65536*maxInterned {
+		t.Fatalf("intern cache holds %d bytes", n)
+	}
+	if n > 1<<20 {
+		t.Errorf("intern cache holds %d bytes after 50 records with 100 KB comms: long strings kept", n)
 	}
 }

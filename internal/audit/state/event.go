@@ -36,6 +36,9 @@ type Event struct {
 	Suppressed           int64         // suppressed: records dropped; 0 says the flood is over
 	CaptureBlind         []string      // heartbeat: what capture cannot see
 	HeartbeatInterval    time.Duration // heartbeat and stop: the agent's interval
+	PublicKey            []byte        // host_key, key_rotation: the agent's (new) key
+	SealedSeqs           []int64       // seal: the records it signs
+	Signature            []byte        // seal, key_rotation
 }
 
 // Workload is who a process belongs to beyond its container id (BindEvent
@@ -62,6 +65,9 @@ const (
 	KindSuppressed  = "suppressed"
 	KindHeartbeat   = "heartbeat"
 	KindStop        = "stop"
+	KindHostKey     = "host_key"
+	KindSeal        = "seal"
+	KindKeyRotation = "key_rotation"
 )
 
 // isUDP says whether a protocol has no listen(): its servers are bound

@@ -84,13 +84,34 @@ type Host struct {
 	// its end announces means some were lost, its first one perhaps, which
 	// no gap after it shows.
 	snapshotSeen int64
+	// spare are seqs above LastSeq taken by records that are not part of
+	// the listener timeline (seals, host keys), which may arrive before
+	// lower seqs: they are not lost, and not a reason to skip lower ones.
+	spare []int64
 
 	// pendingWorkloads counts the listeners whose workload was pending:
 	// only while there are some does a record look for them.
 	pendingWorkloads int
 
 	Liveness
+	// PublicKey is the key the host's seals must verify with (nil: none
+	// pinned). The integrity checks own it; the table only keeps it.
+	PublicKey []byte
+	// overCap counts the listeners refused over MaxListeners by the
+	// record being applied.
+	overCap int
 }
+
+// Caps: what one partition's table keeps at most. A record over them is
+// refused (Result.OverCap), counted and reported by the caller.
+const (
+	// MaxListeners per host: a host with more sockets listening is a
+	// flood, not a service inventory (about 600 bytes each: 40 MB).
+	MaxListeners = 65536
+	// MaxHosts per partition: a fleet of a million hosts on 16 partitions
+	// is 62 500 per partition.
+	MaxHosts = 250000
+)
 
 // Liveness is what the table knows of a host's agent being there.
 type Liveness struct {
@@ -119,10 +140,19 @@ func newHost(ev *Event) *Host {
 // Table is the listener table of the hosts of one partition.
 type Table struct {
 	Hosts map[string]*Host // by host id
+	// early are noted seqs of a host or boot the table does not have yet
+	// (the agent's host key comes before its first record): the boot's
+	// first record takes them.
+	early map[string]earlySeqs
+}
+
+type earlySeqs struct {
+	bootID string
+	seqs   []int64
 }
 
 // New returns an empty table.
-func New() *Table { return &Table{Hosts: map[string]*Host{}} }
+func New() *Table { return &Table{Hosts: map[string]*Host{}, early: map[string]earlySeqs{}} }
 
 // Op is what happened to a listener.
 type Op int
@@ -161,6 +191,10 @@ type Result struct {
 	// Gap is set when seqs between the host's last record and this one
 	// never arrived.
 	Gap *Gap
+	// OverCap says why the record was (partly) refused: "hosts" (a new
+	// host over MaxHosts: nothing applied) or "listeners" (listeners over
+	// MaxListeners were not added).
+	OverCap string
 }
 
 // Apply applies one event to its host's table.
@@ -168,6 +202,9 @@ func (t *Table) Apply(ev *Event) Result {
 	var res Result
 	h := t.Hosts[ev.HostID]
 	switch {
+	case h == nil && len(t.Hosts) >= MaxHosts:
+		res.Skipped, res.OverCap = true, "hosts"
+		return res
 	case h == nil:
 		h = newHost(ev)
 		t.Hosts[ev.HostID] = h
@@ -181,12 +218,14 @@ func (t *Table) Apply(ev *Event) Result {
 		}
 		sortChanges(res.Changes)
 		h2 := newHost(ev)
+		h2.PublicKey = h.PublicKey // the host's, not its boot's
 		*h = *h2
 		res.NewBoot = true
 	case ev.Seq <= h.LastSeq:
 		res.Skipped = true
 		return res
 	}
+	h.takeSpare()
 	if !res.NewBoot && h.LastSeq >= 0 && ev.Seq > h.LastSeq+1 {
 		res.Gap = &Gap{From: h.LastSeq + 1, To: ev.Seq - 1}
 		// A snapshot sweeps only when every record between its first and
@@ -196,7 +235,14 @@ func (t *Table) Apply(ev *Event) Result {
 			h.tainted = true
 		}
 	}
+	if e, ok := t.early[ev.HostID]; ok && (res.NewBoot || h.LastSeq < 0) {
+		delete(t.early, ev.HostID)
+		if e.bootID == ev.BootID {
+			h.spare = e.seqs
+		}
+	}
 	h.LastSeq = ev.Seq
+	h.takeSpare()
 	switch ev.Kind {
 	case KindHeartbeat:
 		h.HeartbeatInterval = ev.HeartbeatInterval
@@ -252,6 +298,9 @@ func (t *Table) Apply(ev *Event) Result {
 	if h.pendingWorkloads > 0 && ev.ContainerID != "" && known(ev.Workload) {
 		res.Changes = h.fillWorkload(ev, res.Changes)
 	}
+	if h.overCap > 0 {
+		res.OverCap, h.overCap = "listeners", 0
+	}
 	return res
 }
 
@@ -293,6 +342,10 @@ func (h *Host) add(ev *Event, ch []Change) []Change {
 	k := keyOf(ev)
 	if l, ok := h.Listeners[k]; ok {
 		l.confirmed = ev.Seq
+		return ch
+	}
+	if len(h.Listeners) >= MaxListeners {
+		h.overCap++
 		return ch
 	}
 	l := &Listener{
@@ -380,12 +433,13 @@ type HostMeta struct {
 	SnapshotID           string
 	SnapshotStart        int64
 	Liveness
+	PublicKey []byte
 }
 
 // Meta returns h's HostMeta.
 func (h *Host) Meta() HostMeta {
 	return HostMeta{HostID: h.HostID, Host: h.Host, BootID: h.BootID, BootTime: h.BootTime, LastSeq: h.LastSeq,
-		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart, Liveness: h.Liveness}
+		Complete: h.Complete, SnapshotID: h.SnapshotID, SnapshotStart: h.SnapshotStart, Liveness: h.Liveness, PublicKey: h.PublicKey}
 }
 
 // Restore puts a host back as the state topic kept it, without listeners.
@@ -393,9 +447,61 @@ func (t *Table) Restore(m HostMeta) *Host {
 	h := &Host{
 		HostID: m.HostID, Host: m.Host, BootID: m.BootID, BootTime: m.BootTime, LastSeq: m.LastSeq,
 		Complete: m.Complete, SnapshotID: m.SnapshotID, SnapshotStart: m.SnapshotStart, tainted: m.SnapshotID != "",
-		Liveness:  m.Liveness,
+		Liveness: m.Liveness, PublicKey: m.PublicKey,
 		Listeners: map[Key]*Listener{}, Services: map[ServiceKey][]*Listener{},
 	}
 	t.Hosts[m.HostID] = h
 	return h
+}
+
+// maxSpare bounds the seqs a host keeps aside: a seal per batch, and a
+// batch's worth of records in flight at most.
+const maxSpare = 64
+
+// Note takes the seq of a record of ev's host that is not part of its
+// listener timeline (a seal, a host key), so that the seq is neither
+// counted as lost nor a reason to skip records with lower seqs that arrive
+// after it (a seal's seq is taken after its batch's, while the next batch
+// may hold records numbered before it).
+func (t *Table) Note(ev *Event) {
+	h := t.Hosts[ev.HostID]
+	if h == nil || h.BootID != ev.BootID {
+		if t.early == nil {
+			t.early = map[string]earlySeqs{}
+		}
+		e := t.early[ev.HostID]
+		if e.bootID != ev.BootID {
+			if len(t.early) >= maxSpare*16 {
+				clear(t.early) // only a flood of hosts that never send a record
+			}
+			e = earlySeqs{bootID: ev.BootID}
+		}
+		if len(e.seqs) < maxSpare {
+			e.seqs = append(e.seqs, ev.Seq)
+		}
+		t.early[ev.HostID] = e
+		return
+	}
+	if ev.Seq <= h.LastSeq || slices.Contains(h.spare, ev.Seq) {
+		return
+	}
+	if len(h.spare) >= maxSpare {
+		h.spare = h.spare[1:]
+	}
+	h.spare = append(h.spare, ev.Seq)
+	h.takeSpare()
+}
+
+// takeSpare moves LastSeq over the spare seqs that follow it and forgets
+// those below it.
+func (h *Host) takeSpare() {
+	for len(h.spare) > 0 {
+		i := slices.Index(h.spare, h.LastSeq+1)
+		if i < 0 {
+			break
+		}
+		h.LastSeq++
+		h.spare = slices.Delete(h.spare, i, i+1)
+	}
+	h.spare = slices.DeleteFunc(h.spare, func(s int64) bool { return s <= h.LastSeq })
 }

@@ -1,6 +1,9 @@
 package state
 
 import (
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -327,5 +330,81 @@ func TestLateWorkload(t *testing.T) {
 	tb.Apply(in(tl.ev(KindClose, "TCP", "0.0.0.0", 81, 8), "c3", "docker", pending))
 	if h.pendingWorkloads != 0 {
 		t.Errorf("%d pending listeners counted after the close, want 0", h.pendingWorkloads)
+	}
+}
+
+// A host stops at MaxListeners: the next listener is not kept and the
+// result says so; a close still frees room.
+func TestListenerCap(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tb := New()
+	ev := Event{Kind: KindListen, HostID: "h", BootID: "b", Protocol: "TCP", Addr: "0.0.0.0", NetNS: 1}
+	for i := range MaxListeners {
+		ev.Seq, ev.Cookie, ev.Port = int64(i+1), int64(i+1), int32(i%60000+1)
+		if res := tb.Apply(&ev); res.OverCap != "" || len(res.Changes) != 1 {
+			t.Fatalf("listener %d: %+v", i, res)
+		}
+	}
+	ev.Seq, ev.Cookie = MaxListeners+1, MaxListeners+1
+	if res := tb.Apply(&ev); res.OverCap != "listeners" || len(res.Changes) != 0 {
+		t.Fatalf("over the cap: %+v", res)
+	}
+	if n := len(tb.Hosts["h"].Listeners); n != MaxListeners {
+		t.Fatalf("%d listeners kept", n)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("a host at the cap (%d listeners): %.1f MiB of heap", MaxListeners, float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
+	runtime.KeepAlive(tb)
+	cl := Event{Kind: KindClose, HostID: "h", BootID: "b", Seq: MaxListeners + 2, Cookie: 1, NetNS: 1}
+	tb.Apply(&cl)
+	ev.Seq = MaxListeners + 3
+	if res := tb.Apply(&ev); res.OverCap != "" || len(res.Changes) != 1 {
+		t.Fatalf("after a close: %+v", res)
+	}
+}
+
+// Cap cuts what a record brings to what the table keeps, and names it.
+func TestCapCutsLongStrings(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	labels := map[string]string{}
+	for i := range 100 {
+		labels[fmt.Sprint(i)] = "v"
+	}
+	ev := Event{Comm: long, Exe: long, Host: "web-1", Workload: Workload{PodLabels: labels}, CaptureBlind: []string{long}}
+	cut := Cap(&ev)
+	if len(ev.Comm) != maxShort || len(ev.Exe) != maxPath || ev.Host != "web-1" || len(ev.Workload.PodLabels) != maxList || len(ev.CaptureBlind[0]) != maxDetail {
+		t.Fatalf("after Cap: comm %d, exe %d, labels %d", len(ev.Comm), len(ev.Exe), len(ev.Workload.PodLabels))
+	}
+	if strings.Join(cut, ",") != "comm,exe,pod_labels,capture_blind" {
+		t.Fatalf("cut %v", cut)
+	}
+	if Cap(&Event{Comm: "sshd", Exe: "/usr/sbin/sshd"}) != nil {
+		t.Fatal("a normal record was cut")
+	}
+}
+
+// A seq noted before its host's first record (the agent's host key comes
+// first in its first batch) is not taken for a gap later.
+func TestNoteBeforeFirstRecord(t *testing.T) {
+	tb := New()
+	tb.Note(&Event{Kind: KindHostKey, HostID: "h", BootID: "b", Seq: 12})
+	for _, seq := range []int64{10, 11} {
+		if res := tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b", Seq: seq}); res.Gap != nil {
+			t.Fatalf("seq %d: gap %+v", seq, res.Gap)
+		}
+	}
+	tb.Note(&Event{Kind: KindSeal, HostID: "h", BootID: "b", Seq: 13})
+	if res := tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b", Seq: 14}); res.Gap != nil {
+		t.Fatalf("after the host key and the seal: gap %+v", res.Gap)
+	}
+	// The same on a new boot.
+	tb.Note(&Event{Kind: KindHostKey, HostID: "h", BootID: "b2", Seq: 3})
+	tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b2", Seq: 1, Time: time.Now()})
+	tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b2", Seq: 2, Time: time.Now()})
+	if res := tb.Apply(&Event{Kind: KindHeartbeat, HostID: "h", BootID: "b2", Seq: 4, Time: time.Now()}); res.Gap != nil {
+		t.Fatalf("new boot: gap %+v", res.Gap)
 	}
 }

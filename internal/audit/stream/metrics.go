@@ -16,6 +16,8 @@ type Metrics struct {
 	rebuilds    prometheus.Counter
 	rebuildSecs prometheus.Histogram
 	partitions  prometheus.Gauge
+	refused     *prometheus.CounterVec
+	tooLarge    *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a registry of their own.
@@ -24,7 +26,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: r,
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_events_total",
-			Help: "Events read from the events topic, by outcome: applied, duplicate (already applied), undecodable."}, []string{"outcome"}),
+			Help: "Events read from the events topic, by outcome: applied, duplicate (already applied), verified (seals, host keys and rotations that verified), refused (see bindwatch_audit_refused_total), undecodable."}, []string{"outcome"}),
 		evaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_evaluations_total",
 			Help: "Listeners evaluated against the policy."}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_findings_total",
@@ -41,7 +43,11 @@ func NewMetrics() *Metrics {
 			Help: "Time to rebuild one partition's state.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}),
 		partitions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bindwatch_audit_partitions",
 			Help: "Events topic partitions this instance holds."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_refused_total",
+			Help: "Records refused in a host's name, by integrity reason (unsigned counts records applied unverified)."}, []string{"reason"}),
 	}
-	r.MustRegister(m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
+	m.tooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_outputs_set_aside_total",
+		Help: "State and finding messages too large to write, set aside so the partition goes on, by topic."}, []string{"topic"})
+	r.MustRegister(m.tooLarge, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
 	return m
 }

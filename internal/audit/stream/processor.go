@@ -9,10 +9,12 @@ package stream
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/kafkaconn"
+	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 )
 
@@ -41,6 +44,12 @@ type Processor struct {
 	policy    atomic.Pointer[policy.Policy]
 	policyGen atomic.Uint64
 	failing   atomic.Int32 // partitions between a failure and their next rebuild
+	// hostKeys are audit.host_keys (nil: trust on first use); counts are
+	// the events topic's partition counts seen since start (the key puts
+	// a host on one partition for each; a record written before the topic
+	// grew is on its partition for the old count).
+	hostKeys map[string]ed25519.PublicKey
+	counts   atomic.Pointer[[]int]
 
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
@@ -66,7 +75,11 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 			return nil, err
 		}
 	}
-	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{})}
+	keys, err := cfg.PublicKeys()
+	if err != nil {
+		return nil, err
+	}
+	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys}
 	p.policy.Store(pol)
 	p.writer = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...),
@@ -113,9 +126,11 @@ func (p *Processor) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, p.outputTopics()...); err != nil {
+	n, err := ensureTopics(ctx, p.dialer, c.Brokers, c.EventsTopic, c.CreateTopics, p.outputTopics()...)
+	if err != nil {
 		return err
 	}
+	p.counts.Store(&[]int{n})
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: c.Group, Brokers: c.Brokers, Dialer: p.dialer, Topics: []string{c.EventsTopic},
 		SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.SessionTimeout,
@@ -144,6 +159,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		p.notePartitionCount(ctx)
 		assigned := gen.Assignments[c.EventsTopic]
 		p.Metrics.partitions.Set(float64(len(assigned)))
 		p.log.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", partitionIDs(assigned))
@@ -236,4 +252,41 @@ func (p *Processor) print(fs []findings.Finding) {
 	if _, err := p.out.Write(b); err != nil {
 		p.log.Warn("printing findings", "err", fmt.Errorf("%w", err))
 	}
+}
+
+// notePartitionCount adds the events topic's partition count to those seen,
+// when it changed (a new generation follows a change).
+func (p *Processor) notePartitionCount(ctx context.Context) {
+	parts, err := topic.Partitions(ctx, p.dialer, p.cfg.Brokers, p.cfg.EventsTopic)
+	if err != nil {
+		return
+	}
+	var old []int
+	if cp := p.counts.Load(); cp != nil {
+		old = *cp
+	}
+	if slices.Contains(old, len(parts)) {
+		return
+	}
+	p.log.Warn("the events topic's partition count changed: hosts move to other partitions, and the state and findings topics need as many",
+		"topic", p.cfg.EventsTopic, "partitions", len(parts), "before", old)
+	counts := append(slices.Clone(old), len(parts))
+	p.counts.Store(&counts)
+}
+
+// onKeyPartition says whether partition is where the agent's producer puts
+// key, for one of the partition counts the events topic had.
+func (p *Processor) onKeyPartition(key []byte, partition int) (bool, int) {
+	cp := p.counts.Load()
+	if cp == nil {
+		return true, partition
+	}
+	counts := *cp
+	want := -1
+	for _, n := range counts {
+		if want = partitionOf(key, n); want == partition {
+			return true, want
+		}
+	}
+	return len(counts) == 0, want
 }

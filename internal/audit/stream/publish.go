@@ -10,29 +10,18 @@ import (
 	"github.com/bindwatch/bindwatch/internal/siem"
 )
 
-// findingMessages are a batch's findings as messages of the findings topic
-// (Avro) and, with audit.ocsf_topic, of the OCSF topic (a Detection
-// Finding as JSON), on the partition of the events that raised them,
-// keyed by finding id.
-func (p *Processor) findingMessages(part int, out []findings.Finding) ([]kafka.Message, error) {
-	msgs := make([]kafka.Message, 0, 2*len(out))
-	for i := range out {
-		key := []byte(out[i].ID)
-		v, err := p.codec.EncodeFinding(&out[i])
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, kafka.Message{Topic: p.cfg.FindingsTopic, Partition: part, Key: key, Value: v})
-		if p.cfg.OCSFTopic == "" {
-			continue
-		}
-		j, err := json.Marshal(siem.OCSFFinding(siem.FindingFields(record.ToSchema(&out[i]))))
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, kafka.Message{Topic: p.cfg.OCSFTopic, Partition: part, Key: key, Value: j})
+// ocsfMessage is a finding as a message of the OCSF topic (a Detection
+// Finding as JSON, on the partition of the events that raised it, keyed
+// by finding id), when audit.ocsf_topic is set; ok is false otherwise.
+func (p *Processor) ocsfMessage(part int, f *findings.Finding) (msg kafka.Message, ok bool, err error) {
+	if p.cfg.OCSFTopic == "" {
+		return kafka.Message{}, false, nil
 	}
-	return msgs, nil
+	j, err := json.Marshal(siem.OCSFFinding(siem.FindingFields(record.ToSchema(f))))
+	if err != nil {
+		return kafka.Message{}, false, err
+	}
+	return kafka.Message{Topic: p.cfg.OCSFTopic, Partition: part, Key: []byte(f.ID), Value: j}, true, nil
 }
 
 // outputTopics are the topics the audit writes, each with the events

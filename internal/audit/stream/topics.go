@@ -5,17 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/bindwatch/bindwatch/internal/kafkaconn"
 	"github.com/bindwatch/bindwatch/internal/topic"
 )
 
 // ensureTopics checks that the state and findings topics have as many
-// partitions as the events topic, creating them (compacted) when missing
-// and create is set: partition p of each holds what partition p of the
-// events topic made, so an instance assigned p rebuilds from p alone.
+// partitions as the events topic and are compacted, creating them when
+// missing and create is set: partition p of each holds what partition p of
+// the events topic made, so an instance assigned p rebuilds from p alone.
+//
+// Neither is looked up before it exists: with auto.create.topics.enable
+// (Apache Kafka's default) the first metadata request that names a missing
+// topic creates it with the broker's default partitions and no compaction.
+// So it is created first (an existing one is kept), or, without create,
+// its configuration is described, which creates nothing.
 func ensureTopics(ctx context.Context, d *kafka.Dialer, brokers []string, events string, create bool, names ...string) (int, error) {
 	parts, err := topic.Partitions(ctx, d, brokers, events)
 	if err != nil {
@@ -23,21 +33,50 @@ func ensureTopics(ctx context.Context, d *kafka.Dialer, brokers []string, events
 	}
 	n := len(parts)
 	for _, name := range names {
-		got, err := topic.Partitions(ctx, d, brokers, name)
-		if err == nil {
-			if len(got) != n {
-				return 0, fmt.Errorf("topic %s has %d partitions, the events topic %s %d: they must be equal", name, len(got), events, n)
+		if create {
+			if err := createCompacted(ctx, d, brokers, name, n); err != nil {
+				return 0, err
 			}
-			continue
 		}
-		if !create {
+		policy, err := cleanupPolicy(ctx, d, brokers, name)
+		if err != nil {
+			return 0, fmt.Errorf("topic %s: %w", name, err)
+		}
+		if !slices.Contains(strings.Split(policy, ","), "compact") {
+			return 0, fmt.Errorf("topic %s has cleanup.policy=%s, want compact: the audit keeps the latest record per key there, and a rebuild reads it all (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", name, policy, name)
+		}
+		got, err := topic.Partitions(ctx, d, brokers, name)
+		if err != nil {
 			return 0, err
 		}
-		if err := createCompacted(ctx, d, brokers, name, n); err != nil {
-			return 0, err
+		if len(got) != n {
+			return 0, fmt.Errorf("topic %s has %d partitions, the events topic %s %d: they must be equal", name, len(got), events, n)
 		}
 	}
 	return n, nil
+}
+
+// cleanupPolicy is a topic's cleanup.policy; an error for a topic that
+// does not exist (describing a topic never creates it).
+func cleanupPolicy(ctx context.Context, d *kafka.Dialer, brokers []string, name string) (string, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: kafkaconn.TransportOf(d), Timeout: 10 * time.Second}
+	resp, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: name, ConfigNames: []string{"cleanup.policy"},
+	}}})
+	if err != nil {
+		return "", fmt.Errorf("describing its configuration: %w", err)
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return "", fmt.Errorf("describing its configuration: %w (create it compacted, or set audit.create_topics)", r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "cleanup.policy" {
+				return e.ConfigValue, nil
+			}
+		}
+	}
+	return "delete", nil // not reported: the broker's default
 }
 
 func createCompacted(ctx context.Context, d *kafka.Dialer, brokers []string, name string, partitions int) error {

@@ -1,0 +1,32 @@
+package findings
+
+import (
+	"time"
+
+	"github.com/bindwatch/bindwatch/internal/audit/state"
+)
+
+// IntegrityID is the id of an integrity finding: one per host and reason.
+func IntegrityID(hostID, reason string) string { return digest("integrity", hostID, reason) }
+
+// Integrity opens the integrity finding of a host for reason, unless it is
+// open already: the first record refused says what happened, and the
+// metrics count the rest. at is the Kafka time of the record, never the
+// time it claims (a forged record may claim any).
+func (t *Tracker) Integrity(hostID, host, bootID, reason, detail string, seq int64, at time.Time, out []Finding) []Finding {
+	id := IntegrityID(hostID, reason)
+	if t.open[id] != nil {
+		return out
+	}
+	f := Finding{ID: id, Kind: KindIntegrity, State: Open, Reason: reason, Host: host, HostID: hostID, FirstSeen: at, Detail: detail}
+	return t.transition(f, &state.Event{HostID: hostID, BootID: bootID, Seq: seq, Time: at}, out)
+}
+
+// ResolveIntegrity resolves a host's open integrity finding for reason,
+// saying why.
+func (t *Tracker) ResolveIntegrity(hostID, reason, why string, ev *state.Event, out []Finding) []Finding {
+	if f := t.open[IntegrityID(hostID, reason)]; f != nil {
+		return t.resolve(f, ev, why, out)
+	}
+	return out
+}
