@@ -40,8 +40,8 @@ func (e *lifecycle) shortenLease(t *testing.T) {
 	conf := filepath.Join(e.root, "etc/bindwatch/bindwatch.yaml")
 	text := testenv.ReadFile(t, conf)
 	edited := strings.Replace(text, "  orphan_timeout: 5m0s\n", "  orphan_timeout: "+testOrphanTimeout.String()+"\n", 1)
-	edited = regexp.MustCompile(`(?m)^  uid: -?\d+\n`).ReplaceAllString(edited, "  uid: "+strconv.Itoa(testenv.UserLoad)+"\n")
-	if !strings.Contains(edited, "orphan_timeout: 30s") || !strings.Contains(edited, "  uid: "+strconv.Itoa(testenv.UserLoad)+"\n") {
+	edited = regexp.MustCompile(`(?m)^  uid: -?\d+\n`).ReplaceAllString(edited, "  uid: "+strconv.Itoa(testenv.UserPackageLoad)+"\n")
+	if !strings.Contains(edited, "orphan_timeout: 30s") || !strings.Contains(edited, "  uid: "+strconv.Itoa(testenv.UserPackageLoad)+"\n") {
 		t.Fatalf("the conffile has no orphan_timeout or uid line to edit:\n%s", text)
 	}
 	if err := os.WriteFile(conf, []byte(edited), 0o644); err != nil {
@@ -248,7 +248,7 @@ func checkTopic(t *testing.T, brokers string, pid, binds int, from uint64) {
 	}
 }
 
-// loadProcess is test/loadgen binding UDP as testenv.UserLoad from the
+// loadProcess is test/loadgen binding UDP as testenv.UserPackageLoad from the
 // host (the container shares its kernel and network).
 type loadProcess struct {
 	*testenv.Process
@@ -264,7 +264,7 @@ func startLoad(t *testing.T, rate int, d time.Duration) *loadProcess {
 	p := &loadProcess{}
 	cmd := exec.Command(exe, "-rate", strconv.Itoa(rate), "-duration", d.String())
 	cmd.Stdout = &p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testenv.UserLoad, Gid: testenv.UserLoad}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testenv.UserPackageLoad, Gid: testenv.UserPackageLoad}}
 	p.Process = testenv.Start(t, cmd, d+30*time.Second)
 	return p
 }

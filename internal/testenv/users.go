@@ -25,4 +25,7 @@ const (
 	// UserStorm opens listeners beside test/storm.sh's root bind storm
 	// (a script, not a Go test: named here so no test takes it).
 	UserStorm = 4349
+	// UserPackageLoad runs deploy's load generator beside the packaged
+	// agent (the unpin timer's restart test).
+	UserPackageLoad = 4350
 )
