@@ -58,7 +58,7 @@ func TestRegistryOutageIsRetried(t *testing.T) {
 			return fmt.Errorf("4444: %q", s)
 		}
 		return nil
-	})
+	}, cfg.RegistryURL)
 	if n := counter(t, in.p, "bindwatch_audit_events_total", "undecodable"); n != 0 {
 		t.Errorf("%v records skipped as undecodable while the registry was down", n)
 	}
