@@ -123,6 +123,9 @@ type Liveness struct {
 	HeartbeatInterval time.Duration
 	// Stopped is set when the host's last record was a clean stop.
 	Stopped bool
+	// stopSeq is the stop's seq: a record numbered before it that
+	// arrives after it does not end the stop.
+	stopSeq int64
 }
 
 // Gap is a run of seqs of one boot that never arrived.
@@ -226,6 +229,19 @@ func (t *Table) Apply(ev *Event) Result {
 		return res
 	}
 	h.takeSpare()
+	if outOfBand(ev.Kind) && !res.NewBoot && h.LastSeq >= 0 && ev.Seq > h.LastSeq+1 {
+		// The agent's own records (heartbeat, stop, suppressed) reach the
+		// stream beside the ring's, not behind them: one may overtake
+		// records numbered before it. Its seq is kept aside, as a seal's,
+		// so those records are neither a gap nor skipped when they come.
+		if slices.Contains(h.spare, ev.Seq) {
+			res.Skipped = true
+			return res
+		}
+		h.noteSpare(ev.Seq)
+		h.liveness(ev)
+		return res
+	}
 	if !res.NewBoot && h.LastSeq >= 0 && ev.Seq > h.LastSeq+1 {
 		res.Gap = &Gap{From: h.LastSeq + 1, To: ev.Seq - 1}
 		// A snapshot sweeps only when every record between its first and
@@ -243,15 +259,7 @@ func (t *Table) Apply(ev *Event) Result {
 	}
 	h.LastSeq = ev.Seq
 	h.takeSpare()
-	switch ev.Kind {
-	case KindHeartbeat:
-		h.HeartbeatInterval = ev.HeartbeatInterval
-	case KindStop:
-		if ev.HeartbeatInterval > 0 {
-			h.HeartbeatInterval = ev.HeartbeatInterval
-		}
-	}
-	h.Stopped = ev.Kind == KindStop
+	h.liveness(ev)
 	if ev.Host != "" {
 		h.Host = ev.Host
 	}
@@ -485,11 +493,40 @@ func (t *Table) Note(ev *Event) {
 	if ev.Seq <= h.LastSeq || slices.Contains(h.spare, ev.Seq) {
 		return
 	}
+	h.noteSpare(ev.Seq)
+}
+
+// noteSpare keeps seq aside until the seqs before it arrive.
+func (h *Host) noteSpare(seq int64) {
 	if len(h.spare) >= maxSpare {
 		h.spare = h.spare[1:]
 	}
-	h.spare = append(h.spare, ev.Seq)
+	h.spare = append(h.spare, seq)
 	h.takeSpare()
+}
+
+// outOfBand says whether a kind is one of the agent's own records that
+// changes no listener and may overtake the ring's records.
+func outOfBand(kind string) bool {
+	return kind == KindHeartbeat || kind == KindStop || kind == KindSuppressed
+}
+
+// liveness takes what ev says of the host's agent being there: a
+// heartbeat's interval, a clean stop; any later record ends the stop.
+func (h *Host) liveness(ev *Event) {
+	switch ev.Kind {
+	case KindHeartbeat:
+		h.HeartbeatInterval = ev.HeartbeatInterval
+	case KindStop:
+		if ev.HeartbeatInterval > 0 {
+			h.HeartbeatInterval = ev.HeartbeatInterval
+		}
+		h.Stopped, h.stopSeq = true, ev.Seq
+		return
+	}
+	if ev.Seq > h.stopSeq {
+		h.Stopped = false
+	}
 }
 
 // takeSpare moves LastSeq over the spare seqs that follow it and forgets
