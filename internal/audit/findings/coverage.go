@@ -50,7 +50,24 @@ func (t *Tracker) coverage(h *state.Host, res state.Result, ev *state.Event, out
 			}
 		}
 	}
-	if g := res.Gap; g != nil {
+	gap := res.Gap
+	if gap != nil && ev.Kind == state.KindSnapshot && h.SnapshotStart == ev.Seq {
+		// The inventory's records reach the stream beside the ring's and
+		// may overtake records numbered before the walk; those are skipped,
+		// but the snapshot shows the host as the walk found it, after
+		// them. The gap is raised only if the snapshot does not sweep.
+		t.beforeSnapshot[h.HostID] = *gap
+		gap = nil
+	}
+	if ev.Kind == state.KindSnapshotEnd {
+		if g, ok := t.beforeSnapshot[h.HostID]; ok {
+			delete(t.beforeSnapshot, h.HostID)
+			if !res.Swept && gap == nil {
+				gap = &g
+			}
+		}
+	}
+	if g := gap; g != nil {
 		f := newCoverage(h, ReasonSeqGap, ev, ev.BootID)
 		from, to := g.From, g.To
 		if prev := open(ReasonSeqGap, ev.BootID); prev != nil {

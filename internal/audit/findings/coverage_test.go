@@ -180,3 +180,24 @@ func TestListenerFindingNamesRuntimeAndOwner(t *testing.T) {
 		t.Fatalf("finding %+v", out)
 	}
 }
+
+// An inventory whose first record overtook ring records numbered before
+// the walk: those are skipped, but a snapshot that sweeps shows the host as
+// it is, so no gap is raised; one that does not sweep raises it.
+func TestGapBeforeASnapshotThatSweeps(t *testing.T) {
+	r := newRun(t)
+	r.cov(state.Event{Kind: state.KindBind, Protocol: "TCP"})
+	snap := state.Event{Kind: state.KindSnapshot, SnapshotID: "s1", Protocol: "TCP", Addr: "0.0.0.0", Port: 22, Cookie: 3, Exe: "/usr/sbin/sshd", Seq: 5}
+	if got := r.cov(snap); len(got) != 0 {
+		t.Fatalf("gap before a snapshot's first record: %+v", got)
+	}
+	if got := r.cov(state.Event{Kind: state.KindSnapshotEnd, SnapshotID: "s1", SnapshotSockets: 1}); len(got) != 0 {
+		t.Fatalf("the snapshot swept: %+v", got)
+	}
+	snap.SnapshotID, snap.Seq = "s2", 10
+	r.cov(snap)
+	got := r.cov(state.Event{Kind: state.KindSnapshotEnd, SnapshotID: "s2", SnapshotSockets: 2}) // one record lost: no sweep
+	if reasons(got) != "open:seq_gap" || *got[0].MissingFrom != 7 || *got[0].MissingTo != 9 {
+		t.Fatalf("the snapshot did not sweep: %+v", got)
+	}
+}

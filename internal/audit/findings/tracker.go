@@ -26,6 +26,9 @@ type Tracker struct {
 	coverageOf map[string]map[string]bool
 	// openKinds counts the open findings by kind.
 	openKinds map[string]int
+	// beforeSnapshot holds, per host, a gap seen at the first record of a
+	// snapshot in progress: raised only if that snapshot does not sweep.
+	beforeSnapshot map[string]state.Gap
 
 	// Evaluations counts policy evaluations, for the metrics.
 	Evaluations uint64
@@ -42,7 +45,7 @@ func New(pol *policy.Policy) *Tracker {
 	return &Tracker{
 		pol: pol, open: map[string]*Finding{}, unallowed: map[string]map[state.Key]*state.Listener{},
 		wants: map[string]map[*policy.Rule]int{}, emitted: map[string]Mark{}, coverageOf: map[string]map[string]bool{},
-		openKinds: map[string]int{},
+		openKinds: map[string]int{}, beforeSnapshot: map[string]state.Gap{},
 	}
 }
 
