@@ -154,7 +154,8 @@ func appendStrings(dst []byte, ss []string) []byte {
 // sorted order so that one event always has the same bytes.
 func appendStringMap(dst []byte, m map[string]string) []byte {
 	return appendBlock(dst, len(m), func(dst []byte) []byte {
-		for _, k := range slices.Sorted(maps.Keys(m)) {
+		var buf [16]string
+		for _, k := range sortedKeys(buf[:0], m) {
 			dst = appendAvroString(appendAvroString(dst, k), m[k])
 		}
 		return dst
@@ -163,11 +164,21 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 
 func appendLongMap(dst []byte, m map[string]int64) []byte {
 	return appendBlock(dst, len(m), func(dst []byte) []byte {
-		for _, k := range slices.Sorted(maps.Keys(m)) {
+		var buf [16]string
+		for _, k := range sortedKeys(buf[:0], m) {
 			dst = appendLong(appendAvroString(dst, k), m[k])
 		}
 		return dst
 	})
+}
+
+// sortedKeys appends m's keys to buf, sorted: a pod's labels are on every
+// record of the pod, and a buffer on the caller's stack keeps the common
+// case (at most 16 labels) from allocating.
+func sortedKeys[V any](buf []string, m map[string]V) []string {
+	keys := slices.AppendSeq(buf, maps.Keys(m))
+	slices.Sort(keys)
+	return keys
 }
 
 func appendLongs(dst []byte, ls []int64) []byte {

@@ -37,7 +37,14 @@ func CoverageID(hostID, reason string, detail ...string) string {
 // again. Whatever was lost, a complete inventory that began after it shows
 // the host as it is, so that is what resolves losses.
 func (t *Tracker) coverage(h *state.Host, res state.Result, ev *state.Event, out []Finding) []Finding {
-	open := func(reason string, detail ...string) *Finding { return t.open[CoverageID(h.HostID, reason, detail...)] }
+	// Most records find their host with no coverage finding open: no
+	// digest is computed for them (CoverageID hashes).
+	open := func(reason string, detail ...string) *Finding {
+		if len(t.coverageOf[h.HostID]) == 0 {
+			return nil
+		}
+		return t.open[CoverageID(h.HostID, reason, detail...)]
+	}
 	// Any record ends a silence.
 	if f := open(ReasonSilent); f != nil {
 		out = t.resolve(f, ev, fmt.Sprintf("records arrive again (seq %d)", ev.Seq), out)
