@@ -77,8 +77,9 @@ type Agent struct {
 	// leaseRenewed is when the capture lease was last renewed (unix
 	// nanoseconds; 0 before the first renewal).
 	leaseRenewed atomic.Int64
-	// inventorySource names how the last inventory walked the sockets.
-	inventorySource atomic.Pointer[string]
+	// inventoryFromProcfs is set once the inventory walks /proc (no BPF
+	// socket iterator): a blind spot the heartbeat names.
+	inventoryFromProcfs atomic.Bool
 	// limits are the batch size and timeout, which a reload may change.
 	limits *batch.Limits
 	// registry, with a registry configured, gives messages framed before

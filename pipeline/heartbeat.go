@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"maps"
 	"slices"
 	"time"
 
@@ -26,12 +25,12 @@ func (a *Agent) sendLiveness(out chan<- record.Record, kind string) {
 	if kind == schemas.KindHeartbeat {
 		snap := a.Snapshot()
 		ev.CaptureBlind = slices.Clone(snap.BlindSpots)
-		if src := a.inventorySource.Load(); src != nil && *src != "" && *src != "bpf_iter" {
+		if a.inventoryFromProcfs.Load() {
 			ev.CaptureBlind = append(ev.CaptureBlind, "the inventory walks /proc (no BPF socket iterator): sockets of processes it may not read are missed")
 		}
 		ev.Drops = make(map[string]int64, len(snap.Dropped))
-		for _, k := range slices.Sorted(maps.Keys(snap.Dropped)) {
-			ev.Drops[k] = int64(snap.Dropped[k])
+		for k, n := range snap.Dropped {
+			ev.Drops[k] = int64(n)
 		}
 		ev.LeaseExpires = a.leaseExpires()
 	}

@@ -52,6 +52,7 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 		if errors.Is(err, bpf.ErrNoIterator) {
 			a.log.Info("no BPF socket iterator: the inventory reads /proc", "component", "inventory")
 			src = inventory.ProcSource{Root: "/proc"}
+			a.inventoryFromProcfs.Store(true)
 			snap, err = inventory.Take(src, a.probe, captureFilter(a.current()), time.Now())
 		}
 		if err != nil {
@@ -62,8 +63,6 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 		for _, rec := range snap.Records {
 			out <- record.Record{Event: rec}
 		}
-		name := src.Name()
-		a.inventorySource.Store(&name)
 		a.invStats.Passes.Add(1)
 		a.invStats.Sockets.Add(uint64(len(snap.Records) - 1))
 		if len(snap.Incomplete) > 0 {
