@@ -3,7 +3,6 @@
 package deploy_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -18,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/testenv"
@@ -102,7 +99,7 @@ func TestPackageLifecycle(t *testing.T) {
 	}
 	t.Logf("packages built in %v", time.Since(start).Round(time.Millisecond))
 
-	brokers := startDevkafka(t, dir)
+	brokers := testenv.StartDevkafka(t, dir, "../cmd/devkafka")
 	metricsAddr := freeAddr(t)
 
 	root := filepath.Join(dir, "root")
@@ -447,45 +444,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// startDevkafka runs one devkafka broker on a random loopback port and
-// returns its address.
-func startDevkafka(t *testing.T, dir string) string {
-	t.Helper()
-	exe := filepath.Join(dir, "devkafka")
-	if out, err := exec.Command("go", "build", "-o", exe, "../cmd/devkafka").CombinedOutput(); err != nil {
-		t.Fatalf("building devkafka: %v\n%s", err, out)
-	}
-	cmd := exec.Command(exe, "--listen", "127.0.0.1:0", "--brokers", "1", "--topic", "bindwatch.bind-events")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(unix.SIGTERM)
-		cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "broker "); ok {
-				ready <- a
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case a := <-ready:
-		return a
-	case <-time.After(20 * time.Second):
-		t.Fatal("devkafka did not start within 20 s")
-		return ""
-	}
 }
 
 var metricLine = regexp.MustCompile(`(?m)^(\w+) ([0-9.e+]+)$`)

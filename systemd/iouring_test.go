@@ -176,7 +176,7 @@ func bootShipped(t *testing.T) (*container, string, *events) {
 	t.Helper()
 	dir := testenv.WorldReadableDir(t)
 	bin := bindwatchBinary(t)
-	brokers := startDevkafka(t, dir)
+	brokers := testenv.StartDevkafka(t, dir, "../cmd/devkafka")
 	root := filepath.Join(dir, "root")
 	keepTracefsPerms(t)
 	unit := strings.ReplaceAll(readUnit(t), "/usr/bin/bindwatch ", "/opt/bindwatch/bindwatch ")
@@ -390,45 +390,6 @@ func consume(t *testing.T, bin, brokers string) *events {
 		}
 	})
 	return e
-}
-
-// startDevkafka runs one devkafka broker on a loopback port of its own and
-// returns its address.
-func startDevkafka(t *testing.T, dir string) string {
-	t.Helper()
-	exe := filepath.Join(dir, "devkafka")
-	if out, err := exec.Command("go", "build", "-o", exe, "../cmd/devkafka").CombinedOutput(); err != nil {
-		t.Fatalf("building devkafka: %v\n%s", err, out)
-	}
-	cmd := exec.Command(exe, "--listen", "127.0.0.1:0", "--brokers", "1", "--topic", "bindwatch.bind-events")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(unix.SIGTERM)
-		cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "broker "); ok {
-				ready <- a
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case a := <-ready:
-		return a
-	case <-time.After(20 * time.Second):
-		t.Fatal("devkafka did not start within 20 s")
-		return ""
-	}
 }
 
 func copyExecutable(t *testing.T, from, to string) {
