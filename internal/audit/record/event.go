@@ -4,14 +4,14 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // EventFrom reads the fields the listener table needs from a decoded
 // BindEvent of any version, by name: a v1 record (no kind) is a bind, and
 // fields a version lacks (cgroup_path, cgroup_owner_uid before they exist)
 // are null.
-func EventFrom(r encode.Record, ev *state.Event) {
+func EventFrom(r codec.Record, ev *state.Event) {
 	*ev = state.Event{Kind: state.KindBind}
 	for _, f := range r.Fields {
 		switch f.Name {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // EventDecoder reads BindEvent messages straight into a state.Event. The
@@ -21,17 +21,17 @@ import (
 // one walks the writer schema's fields in order, keeps the ones the table
 // needs, skips the others without allocating and interns the strings that
 // repeat. Messages whose writer schema it cannot compile (a foreign schema
-// from the registry) go through encode.Decoder and EventFrom, the same
+// from the registry) go through codec.Decoder and EventFrom, the same
 // fields by name. One EventDecoder per goroutine.
 type EventDecoder struct {
-	slow   *encode.Decoder
+	slow   *codec.Decoder
 	byFP   map[uint64]*eventReader
 	byID   map[int]*eventReader // nil value: the registry's schema is not one of ours
 	intern map[string]string
 }
 
 // NewEventDecoder wraps slow, which resolves Confluent schema ids.
-func NewEventDecoder(slow *encode.Decoder) (*EventDecoder, error) {
+func NewEventDecoder(slow *codec.Decoder) (*EventDecoder, error) {
 	d := &EventDecoder{slow: slow, byFP: map[uint64]*eventReader{}, byID: map[int]*eventReader{}, intern: map[string]string{}}
 	for v := 1; v <= schemas.Latest; v++ {
 		text, err := schemas.BindEventSchema(v)
@@ -42,7 +42,7 @@ func NewEventDecoder(slow *encode.Decoder) (*EventDecoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("BindEvent v%d: %w", v, err)
 		}
-		fp, err := encode.Fingerprint([]byte(text))
+		fp, err := codec.Fingerprint([]byte(text))
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +104,7 @@ func (d *EventDecoder) Decode(ctx context.Context, msg []byte, ev *state.Event) 
 // notAudit refuses the audit's own records (a finding or listener state
 // produced to the events topic by mistake): they have a host_id and a seq
 // but are no event. A foreign schema is read by field name, as before.
-func notAudit(rec encode.Record) error {
+func notAudit(rec codec.Record) error {
 	if n := rec.Source.Name; n == schemas.FindingName || n == schemas.ListenerStateName {
 		return fmt.Errorf("a %s record, not an event", n)
 	}

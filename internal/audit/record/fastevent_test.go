@@ -12,8 +12,8 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 func sampleEvents() []*schemas.BindEvent {
@@ -52,7 +52,7 @@ func sampleEvents() []*schemas.BindEvent {
 // The fast reader and the generic decoder agree on every field, for each
 // schema version, in both framings' single-object case.
 func TestFastDecoderAgrees(t *testing.T) {
-	slow, err := encode.NewDecoder("")
+	slow, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestFastDecoderAgrees(t *testing.T) {
 	}
 	for v := 1; v <= schemas.Latest; v++ {
 		text, _ := schemas.BindEventSchema(v)
-		enc, err := encode.NewSingleObject([]byte(text))
+		enc, err := codec.NewSingleObject([]byte(text))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,13 +141,13 @@ func TestFastReaderNewFields(t *testing.T) {
 // Bytes after the record are refused, as the generic decoder refuses them:
 // a message is one record, or it is not ours.
 func TestFastDecoderRefusesTrailingBytes(t *testing.T) {
-	slow, _ := encode.NewDecoder("")
+	slow, _ := codec.NewDecoder("")
 	fast, err := NewEventDecoder(slow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, _ := encode.NewSingleObject([]byte(text))
+	enc, _ := codec.NewSingleObject([]byte(text))
 	msg, err := enc.Append(nil, sampleEvents()[0])
 	if err != nil {
 		t.Fatal(err)
@@ -166,13 +166,13 @@ func TestFastDecoderRefusesTrailingBytes(t *testing.T) {
 
 // The intern cache keeps no long string: its size is bounded in bytes.
 func TestInternCacheBoundedInBytes(t *testing.T) {
-	slow, _ := encode.NewDecoder("")
+	slow, _ := codec.NewDecoder("")
 	fast, err := NewEventDecoder(slow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, _ := encode.NewSingleObject([]byte(text))
+	enc, _ := codec.NewSingleObject([]byte(text))
 	ev := *sampleEvents()[0]
 	for i := range 50 {
 		ev.Comm = fmt.Sprintf("%d%s", i, strings.Repeat("c", 100<<10))

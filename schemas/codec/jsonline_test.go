@@ -1,8 +1,9 @@
-package encode
+package codec
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"math"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 )
 
 func TestJSONLine(t *testing.T) {
-	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	enc, err := NewSingleObject([]byte(codectest.SchemaText(t, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,12 +28,12 @@ func TestJSONLine(t *testing.T) {
 		msg  func() ([]byte, error)
 		want string
 	}{
-		{"full", func() ([]byte, error) { return enc.Append(nil, fullEvent()) },
+		{"full", func() ([]byte, error) { return enc.Append(nil, codectest.FullEvent()) },
 			`{` + common + `"container_id":"a3f1e5b2c4d6e8f0a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7","container_runtime":"containerd",` +
 				`"mntns_id":4026531841,"netns_id":4026531840,"protocol":"MPTCP","family":"AF_INET6","addr":"fd00::1","port":8443,` +
 				`"requested_addr":"::","requested_port":0,"freebind":true,"transparent":false,"bind_address_no_port":true,` +
 				`"reuseaddr":true,"reuseport":false,"v6only":true,"bound_if":3,"bound_if_name":"eth0","error":98}` + "\n"},
-		{"nulls", func() ([]byte, error) { return enc.Append(nil, nullEvent()) },
+		{"nulls", func() ([]byte, error) { return enc.Append(nil, codectest.NullEvent()) },
 			`{` + common + `"container_id":null,"container_runtime":null,` +
 				`"mntns_id":4026531841,"netns_id":4026531840,"protocol":"MPTCP","family":"AF_INET6","addr":"fd00::1","port":8443,` +
 				`"requested_addr":null,"requested_port":null,"freebind":true,"transparent":false,"bind_address_no_port":true,` +

@@ -1,8 +1,9 @@
-package encode
+package codec
 
 import (
 	"encoding/hex"
 	"encoding/json"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"reflect"
 	"strconv"
 	"testing"
@@ -23,7 +24,7 @@ func pyAvro(t *testing.T, req, ans any) {
 // itself, decodes the body, and every field must come back as we wrote it.
 func TestPythonAvroDecodesWhatWeEncode(t *testing.T) {
 	avrotest.Require(t)
-	text := schemaText(t, schemas.Latest)
+	text := codectest.SchemaText(t, schemas.Latest)
 	fp, err := Fingerprint([]byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestPythonAvroDecodesWhatWeEncode(t *testing.T) {
 		SchemaID    json.Number    `json:"schema_id"`
 		Record      map[string]any `json:"record"`
 	}
-	events := []*schemas.BindEvent{fullEvent(), nullEvent()}
+	events := []*schemas.BindEvent{codectest.FullEvent(), codectest.NullEvent()}
 	for _, tc := range []struct {
 		name string
 		enc  Encoder

@@ -1,9 +1,10 @@
-package encode
+package codec
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,15 +12,6 @@ import (
 
 	"github.com/bindwatch/bindwatch/schemas"
 )
-
-func schemaText(t testing.TB, v int) string {
-	t.Helper()
-	text, err := schemas.BindEventSchema(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return text
-}
 
 // wantFields lists ev's values as the decoder must return them for the
 // Latest schema: in schema order, nil for null, int for Avro int, int64 for
@@ -158,7 +150,7 @@ func compareFields(t *testing.T, got, want []Field) {
 }
 
 func TestSingleObjectRoundTrip(t *testing.T) {
-	text := schemaText(t, schemas.Latest)
+	text := codectest.SchemaText(t, schemas.Latest)
 	enc, err := NewSingleObject([]byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +166,7 @@ func TestSingleObjectRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ev   *schemas.BindEvent
-	}{{"full", fullEvent()}, {"nulls", nullEvent()}, {"zero", &schemas.BindEvent{Time: time.Unix(0, 0)}}} {
+	}{{"full", codectest.FullEvent()}, {"nulls", codectest.NullEvent()}, {"zero", &schemas.BindEvent{Time: time.Unix(0, 0)}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := []byte("kept")
 			msg, err := enc.Append(prefix, tc.ev)
@@ -205,21 +197,21 @@ func TestSingleObjectRoundTrip(t *testing.T) {
 }
 
 func TestNullableFieldsEncodeAsUnionBranches(t *testing.T) {
-	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	enc, err := NewSingleObject([]byte(codectest.SchemaText(t, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := enc.Append(nil, fullEvent())
+	full, err := enc.Append(nil, codectest.FullEvent())
 	if err != nil {
 		t.Fatal(err)
 	}
-	null, err := enc.Append(nil, nullEvent())
+	null, err := enc.Append(nil, codectest.NullEvent())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A union writes its branch index (one byte for 0 or 1) then the value:
 	// null has none, so each null saves exactly the value's encoding.
-	ev := fullEvent()
+	ev := codectest.FullEvent()
 	saved := 0
 	for _, s := range []*string{ev.ContainerID, ev.ContainerRuntime, ev.RequestedAddr, ev.BoundIfName} {
 		saved += varintLen(int64(len(*s))) + len(*s)
@@ -257,11 +249,11 @@ func TestEncoderErrors(t *testing.T) {
 		})
 	}
 	for _, id := range []int{-1, 1 << 31} {
-		if _, err := NewConfluent([]byte(schemaText(t, 1)), id); err == nil {
+		if _, err := NewConfluent([]byte(codectest.SchemaText(t, 1)), id); err == nil {
 			t.Errorf("NewConfluent(id %d) accepted an id outside the registry's int32", id)
 		}
 	}
-	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	enc, err := NewSingleObject([]byte(codectest.SchemaText(t, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,11 +269,11 @@ func TestDecodeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := NewSingleObject([]byte(schemaText(t, 1)))
+	enc, err := NewSingleObject([]byte(codectest.SchemaText(t, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, err := enc.Append(nil, fullEvent())
+	good, err := enc.Append(nil, codectest.FullEvent())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,4 @@
-// Package record encodes and decodes the audit's own Kafka records
-// (ListenerState, Finding) and converts them to and from the audit's
-// types. Messages are framed as the agent frames its events: Avro
-// single-object (C3 01, the schema's CRC-64-AVRO fingerprint, the body)
-// without a schema registry, the Confluent wire format (00, the registry's
-// id, the body) once WriteConfluent has registered the schemas. Both
-// framings are always read, so a topic written before a switch keeps its
-// older messages readable.
-package record
+package codec
 
 import (
 	"context"
@@ -15,15 +7,17 @@ import (
 	"sync"
 
 	"github.com/hamba/avro/v2"
-
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 )
 
-// codec is one record's encoder and decoder. hamba stays behind it, as it
-// stays behind the agent's encode stage. It writes the newest version and
-// reads every version (a compacted topic keeps what older audits wrote),
-// resolving older writers' records to the newest schema.
-type codec struct {
+// Versioned is the encoder and decoder of one of the audit's records
+// (ListenerState, Finding), whose messages are framed as the agent frames
+// its events: single-object (C3 01, fingerprint, body) without a registry,
+// Confluent (00, id, body) once WriteConfluent has registered the schema.
+// Both framings are always read, so a topic written before a switch keeps
+// its older messages readable. hamba stays behind it. It writes the newest
+// version and reads every version (a compacted topic keeps what older
+// audits wrote), resolving older writers' records to the newest schema.
+type Versioned struct {
 	name   string // for errors: "Finding"
 	text   string // the newest version's schema
 	schema avro.Schema
@@ -35,13 +29,13 @@ type codec struct {
 
 	// fetch looks Confluent ids up; nil until the codec is given a
 	// registry.
-	fetch encode.SchemaByID
+	fetch SchemaByID
 	mu    sync.Mutex
 	byID  map[int]avro.Schema
 }
 
-// newCodec prepares a codec for versions 1..latest of one record.
-func newCodec(name string, text func(int) (string, error), latest int) (*codec, error) {
+// NewVersioned prepares a codec for versions 1..latest of one record.
+func NewVersioned(name string, text func(int) (string, error), latest int) (*Versioned, error) {
 	parse := func(v int) (string, avro.Schema, uint64, error) {
 		t, err := text(v)
 		if err != nil {
@@ -51,14 +45,14 @@ func newCodec(name string, text func(int) (string, error), latest int) (*codec, 
 		if err != nil {
 			return "", nil, 0, fmt.Errorf("v%d: %w", v, err)
 		}
-		fp, err := encode.Fingerprint([]byte(t))
+		fp, err := Fingerprint([]byte(t))
 		return t, s, fp, err
 	}
 	t, s, fp, err := parse(latest)
 	if err != nil {
 		return nil, err
 	}
-	c := &codec{name: name, text: t, schema: s, header: encode.SingleObjectHeader(fp), api: avro.Config{}.Freeze(),
+	c := &Versioned{name: name, text: t, schema: s, header: SingleObjectHeader(fp), api: avro.Config{}.Freeze(),
 		readers: map[uint64]avro.Schema{fp: s}, byID: map[int]avro.Schema{}}
 	for v := 1; v < latest; v++ {
 		_, w, wfp, err := parse(v)
@@ -74,14 +68,14 @@ func newCodec(name string, text func(int) (string, error), latest int) (*codec, 
 	return c, nil
 }
 
-// writeConfluent registers the newest schema under subject and frames
+// WriteConfluent registers the newest schema under subject and frames
 // what the codec writes from now on with the id the registry gave it.
-func (c *codec) writeConfluent(ctx context.Context, registryURL, subject string) error {
-	id, err := encode.Register(ctx, registryURL, subject, c.text)
+func (c *Versioned) WriteConfluent(ctx context.Context, registryURL, subject string) error {
+	id, err := Register(ctx, registryURL, subject, c.text)
 	if err != nil {
 		return err
 	}
-	h, err := encode.ConfluentHeader(id)
+	h, err := ConfluentHeader(id)
 	if err != nil {
 		return err
 	}
@@ -89,7 +83,7 @@ func (c *codec) writeConfluent(ctx context.Context, registryURL, subject string)
 	return nil
 }
 
-func (c *codec) marshal(v any) ([]byte, error) {
+func (c *Versioned) Marshal(v any) ([]byte, error) {
 	body, err := c.api.Marshal(c.schema, v)
 	if err != nil {
 		return nil, err
@@ -97,20 +91,21 @@ func (c *codec) marshal(v any) ([]byte, error) {
 	return append(append(make([]byte, 0, len(c.header)+len(body)), c.header...), body...), nil
 }
 
-var errFraming = errors.New("not a message of this schema")
+// ErrFraming is returned for a message that is not of this codec's record.
+var ErrFraming = errors.New("not a message of this schema")
 
-func (c *codec) unmarshal(ctx context.Context, msg []byte, v any) error {
-	h, body, err := encode.ParseHeader(msg)
+func (c *Versioned) Unmarshal(ctx context.Context, msg []byte, v any) error {
+	h, body, err := ParseHeader(msg)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errFraming, err)
+		return fmt.Errorf("%w: %w", ErrFraming, err)
 	}
 	var r avro.Schema
 	switch h.Framing {
-	case encode.SingleObject:
+	case SingleObject:
 		if r = c.readers[h.Fingerprint]; r == nil {
-			return fmt.Errorf("%w: single-object message with fingerprint %#016x, no %s schema version has it", errFraming, h.Fingerprint, c.name)
+			return fmt.Errorf("%w: single-object message with fingerprint %#016x, no %s schema version has it", ErrFraming, h.Fingerprint, c.name)
 		}
-	case encode.Confluent:
+	case Confluent:
 		if r, err = c.readerOfID(ctx, h.SchemaID); err != nil {
 			return err
 		}
@@ -121,7 +116,7 @@ func (c *codec) unmarshal(ctx context.Context, msg []byte, v any) error {
 // readerOfID is the schema a body written with registry id id is read
 // with: one of ours when the registry's schema has its fingerprint, else
 // the registry's schema resolved to the newest version.
-func (c *codec) readerOfID(ctx context.Context, id int) (avro.Schema, error) {
+func (c *Versioned) readerOfID(ctx context.Context, id int) (avro.Schema, error) {
 	c.mu.Lock()
 	r, ok := c.byID[id]
 	c.mu.Unlock()
@@ -129,13 +124,13 @@ func (c *codec) readerOfID(ctx context.Context, id int) (avro.Schema, error) {
 		return r, nil
 	}
 	if c.fetch == nil {
-		return nil, fmt.Errorf("%w: confluent-framed message with schema id %d, but no schema registry url was given", errFraming, id)
+		return nil, fmt.Errorf("%w: confluent-framed message with schema id %d, but no schema registry url was given", ErrFraming, id)
 	}
 	text, err := c.fetch(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	fp, err := encode.Fingerprint([]byte(text))
+	fp, err := Fingerprint([]byte(text))
 	if err != nil {
 		return nil, fmt.Errorf("schema id %d: %w", id, err)
 	}
@@ -153,3 +148,7 @@ func (c *codec) readerOfID(ctx context.Context, id int) (avro.Schema, error) {
 	c.mu.Unlock()
 	return r, nil
 }
+
+// ReadRegistry makes c read Confluent-framed messages too, asking fetch for
+// the schemas of ids it has not seen. Call it before c is shared.
+func (c *Versioned) ReadRegistry(fetch SchemaByID) { c.fetch = fetch }

@@ -1,7 +1,8 @@
-package encode
+package codec
 
 import (
 	"bytes"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -49,19 +50,19 @@ func randomEvent(r *rand.Rand) *schemas.BindEvent {
 		if r.IntN(3) == 0 {
 			return nil
 		}
-		return ptr(str())
+		return codectest.Ptr(str())
 	}
 	optI64 := func() *int64 {
 		if r.IntN(3) == 0 {
 			return nil
 		}
-		return ptr(i64())
+		return codectest.Ptr(i64())
 	}
 	optI32 := func() *int32 {
 		if r.IntN(3) == 0 {
 			return nil
 		}
-		return ptr(i32())
+		return codectest.Ptr(i32())
 	}
 	strMap := func() map[string]string {
 		m := map[string]string{}
@@ -88,7 +89,7 @@ func randomEvent(r *rand.Rand) *schemas.BindEvent {
 		if r.IntN(3) == 0 {
 			return nil
 		}
-		return ptr(time.UnixMicro(r.Int64N(8e15) - 4e15).UTC())
+		return codectest.Ptr(time.UnixMicro(r.Int64N(8e15) - 4e15).UTC())
 	}
 	return &schemas.BindEvent{
 		Host: str(), HostID: str(), BootID: str(), Seq: i64(),
@@ -111,7 +112,7 @@ func randomEvent(r *rand.Rand) *schemas.BindEvent {
 // encoder produces for the same schema and event, for every version.
 func TestEventWriterMatchesHamba(t *testing.T) {
 	for v := 1; v <= schemas.Latest; v++ {
-		text := schemaText(t, v)
+		text := codectest.SchemaText(t, v)
 		s, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
 		if err != nil {
 			t.Fatal(err)
@@ -120,7 +121,7 @@ func TestEventWriterMatchesHamba(t *testing.T) {
 		if err != nil {
 			t.Fatalf("v%d: %v", v, err)
 		}
-		events := []*schemas.BindEvent{fullEvent(), nullEvent(), {}}
+		events := []*schemas.BindEvent{codectest.FullEvent(), codectest.NullEvent(), {}}
 		r := rand.New(rand.NewPCG(1, uint64(v)))
 		for range 500 {
 			events = append(events, randomEvent(r))
@@ -189,7 +190,7 @@ func TestEventWriterFollowsSchemaOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &schemas.BindEvent{Port: -2, Comm: "ab", RequestedPort: ptr(int32(64))}
+	ev := &schemas.BindEvent{Port: -2, Comm: "ab", RequestedPort: codectest.Ptr(int32(64))}
 	want := []byte{0x03, 0x04, 'a', 'b', 0x02, 0x80, 0x01}
 	if got := ew.appendBody(nil, ev); !bytes.Equal(got, want) {
 		t.Errorf("got % x, want % x", got, want)
@@ -199,11 +200,11 @@ func TestEventWriterFollowsSchemaOrder(t *testing.T) {
 // The writer allocates nothing per event, a pod's labels and a heartbeat's
 // drops included (maps are written in sorted key order).
 func TestEventWriterAllocatesNothing(t *testing.T) {
-	ew, err := newEventWriter([]byte(schemaText(t, schemas.Latest)))
+	ew, err := newEventWriter([]byte(codectest.SchemaText(t, schemas.Latest)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := fullEvent()
+	ev := codectest.FullEvent()
 	dst := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { dst = ew.appendBody(dst[:0], ev) }); n != 0 {
 		t.Errorf("%v allocations per event", n)

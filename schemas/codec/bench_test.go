@@ -1,6 +1,7 @@
-package encode
+package codec
 
 import (
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"testing"
 
 	"github.com/hamba/avro/v2"
@@ -21,13 +22,13 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	// A bind, the hot path (v2's own fields at their bind values), and a
 	// snapshot record with every field and two holders.
-	bind := fullEvent()
+	bind := codectest.FullEvent()
 	bind.Kind, bind.Holders, bind.SnapshotIncomplete, bind.SnapshotSockets = "bind", nil, nil, 0
 	bind.SnapshotID, bind.SnapshotSource, bind.PortExplicit = nil, nil, nil
 	for _, tc := range []struct {
 		name string
 		ev   *schemas.BindEvent
-	}{{"bind", bind}, {"snapshot", fullEvent()}} {
+	}{{"bind", bind}, {"snapshot", codectest.FullEvent()}} {
 		b.Run(tc.name, func(b *testing.B) {
 			buf := make([]byte, 0, 1024)
 			var err error
@@ -47,12 +48,12 @@ func BenchmarkEncode(b *testing.B) {
 // encoder (body only, the writer reused): the path eventwriter.go replaces,
 // kept to show why.
 func BenchmarkEncodeHamba(b *testing.B) {
-	s, err := avro.ParseWithCache(schemaText(b, schemas.Latest), "", &avro.SchemaCache{})
+	s, err := avro.ParseWithCache(codectest.SchemaText(b, schemas.Latest), "", &avro.SchemaCache{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	w := avro.NewWriter(nil, 1024)
-	ev := fullEvent()
+	ev := codectest.FullEvent()
 	b.ReportAllocs()
 	for b.Loop() {
 		w.Reset(nil)

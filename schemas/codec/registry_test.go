@@ -1,8 +1,9 @@
-package encode
+package codec
 
 import (
 	"context"
 	"encoding/binary"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"net"
 	"net/http"
 	"strings"
@@ -37,7 +38,7 @@ func testContext(t *testing.T) context.Context {
 func TestRegister(t *testing.T) {
 	ctx := testContext(t)
 	reg := newRegistry(t)
-	text := schemaText(t, 1)
+	text := codectest.SchemaText(t, 1)
 	subject := schemas.Subject("binds")
 	if subject != "binds-value" {
 		t.Fatalf("schemas.Subject(binds) = %q", subject)
@@ -99,9 +100,9 @@ func TestRegisterErrors(t *testing.T) {
 	tests := []struct {
 		name, url, schema, wantErr string
 	}{
-		{"unreachable", deadURL, schemaText(t, 1), `look up schema under subject "binds-value"`},
+		{"unreachable", deadURL, codectest.SchemaText(t, 1), `look up schema under subject "binds-value"`},
 		{"invalid schema", reg.URL(), `{"type":"record","name":"R"}`, `register under subject "binds-value": parse avro schema`},
-		{"bad url", "http://[::1", schemaText(t, 1), "schema registry url"},
+		{"bad url", "http://[::1", codectest.SchemaText(t, 1), "schema registry url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,7 +122,7 @@ func TestRegisterErrors(t *testing.T) {
 func TestConfluentRoundTrip(t *testing.T) {
 	ctx := testContext(t)
 	reg := newRegistry(t)
-	text := schemaText(t, schemas.Latest)
+	text := codectest.SchemaText(t, schemas.Latest)
 	id, err := Register(ctx, reg.URL(), schemas.Subject("binds"), text)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +142,7 @@ func TestConfluentRoundTrip(t *testing.T) {
 		}
 		return false // counted, then served as usual
 	})
-	for _, ev := range []*schemas.BindEvent{fullEvent(), nullEvent(), fullEvent()} {
+	for _, ev := range []*schemas.BindEvent{codectest.FullEvent(), codectest.NullEvent(), codectest.FullEvent()} {
 		msg, err := enc.Append(nil, ev)
 		if err != nil {
 			t.Fatal(err)

@@ -1,11 +1,4 @@
-// Package encode turns BindEvents into framed Avro messages for Kafka and
-// back: Avro single-object encoding when no schema registry is configured,
-// the Confluent wire format when one is.
-//
-// Fingerprints, canonical forms and the encoder's hot path are written here
-// from the Avro specification; the Avro library (hamba/avro/v2, unmaintained
-// upstream) is confined to codec_hamba.go, which decodes, and registry.go.
-package encode
+package codec
 
 import (
 	"errors"

@@ -1,7 +1,8 @@
-package encode
+package codec
 
 import (
 	"context"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"testing"
 
 	"github.com/bindwatch/bindwatch/schemas"
@@ -10,7 +11,7 @@ import (
 // FuzzDecode feeds arbitrary bytes to the consumer's decoder: it must return
 // an error or a record, never panic, and a record must print as JSON.
 func FuzzDecode(f *testing.F) {
-	text := schemaText(f, 1)
+	text := codectest.SchemaText(f, 1)
 	single, err := NewSingleObject([]byte(text))
 	if err != nil {
 		f.Fatal(err)
@@ -20,7 +21,7 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, enc := range []Encoder{single, confluent} {
-		for _, ev := range []*schemas.BindEvent{fullEvent(), nullEvent()} {
+		for _, ev := range []*schemas.BindEvent{codectest.FullEvent(), codectest.NullEvent()} {
 			msg, err := enc.Append(nil, ev)
 			if err != nil {
 				f.Fatal(err)
