@@ -1,11 +1,9 @@
 package codec
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bindwatch/bindwatch/schemas"
@@ -27,84 +25,83 @@ import (
 type appendFunc func(dst []byte, ev *schemas.BindEvent) []byte
 
 // eventField is how one BindEvent field is written, and the schema type it
-// is written for.
+// is written for (as schema text, logicalType included).
 type eventField struct {
-	avroType string // the field type's Parsing Canonical Form
-	logical  string // its logicalType, "" for none
+	avroType string
 	write    appendFunc
 }
 
 // eventFields has one entry per avro tag of schemas.BindEvent
 // (TestEventFieldsCoverBindEvent).
 var eventFields = map[string]eventField{
-	"host":                 {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Host) }},
-	"host_id":              {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.HostID) }},
-	"boot_id":              {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.BootID) }},
-	"seq":                  {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Seq) }},
-	"time":                 {`"long"`, "timestamp-micros", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Time.UnixMicro()) }},
-	"pid":                  {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.PID)) }},
-	"tid":                  {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.TID)) }},
-	"ppid":                 {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.PPID)) }},
-	"uid":                  {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.UID) }},
-	"gid":                  {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.GID) }},
-	"comm":                 {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Comm) }},
-	"cgroup_id":            {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.CgroupID) }},
-	"container_id":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerID) }},
-	"container_runtime":    {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerRuntime) }},
-	"mntns_id":             {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.MntNSID) }},
-	"netns_id":             {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.NetNSID) }},
-	"protocol":             {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Protocol) }},
-	"family":               {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Family) }},
-	"addr":                 {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Addr) }},
-	"port":                 {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Port)) }},
-	"requested_addr":       {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.RequestedAddr) }},
-	"requested_port":       {`["null","int"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableInt(d, e.RequestedPort) }},
-	"freebind":             {`"boolean"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.Freebind) }},
-	"transparent":          {`"boolean"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.Transparent) }},
-	"bind_address_no_port": {`"boolean"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.BindAddressNoPort) }},
-	"reuseaddr":            {`"boolean"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.ReuseAddr) }},
-	"reuseport":            {`"boolean"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.ReusePort) }},
-	"v6only":               {`"boolean"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.V6Only) }},
-	"bound_if":             {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.BoundIf)) }},
-	"bound_if_name":        {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.BoundIfName) }},
-	"error":                {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Error)) }},
+	"host":                 {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Host) }},
+	"host_id":              {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.HostID) }},
+	"boot_id":              {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.BootID) }},
+	"seq":                  {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Seq) }},
+	"time":                 {`{"type":"long","logicalType":"timestamp-micros"}`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Time.UnixMicro()) }},
+	"pid":                  {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.PID)) }},
+	"tid":                  {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.TID)) }},
+	"ppid":                 {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.PPID)) }},
+	"uid":                  {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.UID) }},
+	"gid":                  {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.GID) }},
+	"comm":                 {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Comm) }},
+	"cgroup_id":            {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.CgroupID) }},
+	"container_id":         {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerID) }},
+	"container_runtime":    {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerRuntime) }},
+	"mntns_id":             {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.MntNSID) }},
+	"netns_id":             {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.NetNSID) }},
+	"protocol":             {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Protocol) }},
+	"family":               {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Family) }},
+	"addr":                 {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Addr) }},
+	"port":                 {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Port)) }},
+	"requested_addr":       {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.RequestedAddr) }},
+	"requested_port":       {`["null","int"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableInt(d, e.RequestedPort) }},
+	"freebind":             {`"boolean"`, func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.Freebind) }},
+	"transparent":          {`"boolean"`, func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.Transparent) }},
+	"bind_address_no_port": {`"boolean"`, func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.BindAddressNoPort) }},
+	"reuseaddr":            {`"boolean"`, func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.ReuseAddr) }},
+	"reuseport":            {`"boolean"`, func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.ReusePort) }},
+	"v6only":               {`"boolean"`, func(d []byte, e *schemas.BindEvent) []byte { return appendBool(d, e.V6Only) }},
+	"bound_if":             {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.BoundIf)) }},
+	"bound_if_name":        {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.BoundIfName) }},
+	"error":                {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Error)) }},
 	// v2
-	"kind":                {`"string"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Kind) }},
-	"cookie":              {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Cookie) }},
-	"backlog":             {`"int"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Backlog)) }},
-	"listen_duration_ns":  {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.ListenDurationNS) }},
-	"exposure":            {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Exposure) }},
-	"host_netns":          {`["null","boolean"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBool(d, e.HostNetNS) }},
-	"exe":                 {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Exe) }},
-	"snapshot_id":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotID) }},
-	"holders":             {holdersType, "", func(d []byte, e *schemas.BindEvent) []byte { return appendHolders(d, e.Holders) }},
-	"port_explicit":       {`["null","boolean"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBool(d, e.PortExplicit) }},
-	"snapshot_sockets":    {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.SnapshotSockets) }},
-	"snapshot_source":     {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotSource) }},
-	"snapshot_incomplete": {`{"type":"array","items":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.SnapshotIncomplete) }},
-	"cgroup_path":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.CgroupPath) }},
-	"cgroup_owner_uid":    {`["null","long"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.CgroupOwnerUID) }},
-	"suppressed":          {`"long"`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Suppressed) }},
+	"kind":                {`"string"`, func(d []byte, e *schemas.BindEvent) []byte { return appendAvroString(d, e.Kind) }},
+	"cookie":              {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Cookie) }},
+	"backlog":             {`"int"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, int64(e.Backlog)) }},
+	"listen_duration_ns":  {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.ListenDurationNS) }},
+	"exposure":            {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Exposure) }},
+	"host_netns":          {`["null","boolean"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBool(d, e.HostNetNS) }},
+	"exe":                 {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Exe) }},
+	"snapshot_id":         {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotID) }},
+	"holders":             {holdersType, func(d []byte, e *schemas.BindEvent) []byte { return appendHolders(d, e.Holders) }},
+	"port_explicit":       {`["null","boolean"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBool(d, e.PortExplicit) }},
+	"snapshot_sockets":    {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.SnapshotSockets) }},
+	"snapshot_source":     {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.SnapshotSource) }},
+	"snapshot_incomplete": {`{"type":"array","items":"string"}`, func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.SnapshotIncomplete) }},
+	"cgroup_path":         {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.CgroupPath) }},
+	"cgroup_owner_uid":    {`["null","long"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.CgroupOwnerUID) }},
+	"suppressed":          {`"long"`, func(d []byte, e *schemas.BindEvent) []byte { return appendLong(d, e.Suppressed) }},
 	// v3
-	"unit":                  {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Unit) }},
-	"container_name":        {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerName) }},
-	"image":                 {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Image) }},
-	"image_digest":          {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ImageDigest) }},
-	"pod_name":              {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodName) }},
-	"pod_namespace":         {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodNamespace) }},
-	"pod_uid":               {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodUID) }},
-	"pod_labels":            {`{"type":"map","values":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStringMap(d, e.PodLabels) }},
-	"workload_source":       {`["null","string"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.WorkloadSource) }},
-	"capture_blind":         {`{"type":"array","items":"string"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.CaptureBlind) }},
-	"drops":                 {`{"type":"map","values":"long"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLongMap(d, e.Drops) }},
-	"lease_expires":         {`["null","long"]`, "timestamp-micros", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableTime(d, e.LeaseExpires) }},
-	"heartbeat_interval_ms": {`["null","long"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.HeartbeatIntervalMS) }},
-	"public_key":            {`["null","bytes"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBytes(d, e.PublicKey) }},
-	"sealed_seqs":           {`{"type":"array","items":"long"}`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendLongs(d, e.SealedSeqs) }},
-	"signature":             {`["null","bytes"]`, "", func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBytes(d, e.Signature) }},
+	"unit":                  {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Unit) }},
+	"container_name":        {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ContainerName) }},
+	"image":                 {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.Image) }},
+	"image_digest":          {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.ImageDigest) }},
+	"pod_name":              {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodName) }},
+	"pod_namespace":         {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodNamespace) }},
+	"pod_uid":               {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.PodUID) }},
+	"pod_labels":            {`{"type":"map","values":"string"}`, func(d []byte, e *schemas.BindEvent) []byte { return appendStringMap(d, e.PodLabels) }},
+	"workload_source":       {`["null","string"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableString(d, e.WorkloadSource) }},
+	"capture_blind":         {`{"type":"array","items":"string"}`, func(d []byte, e *schemas.BindEvent) []byte { return appendStrings(d, e.CaptureBlind) }},
+	"drops":                 {`{"type":"map","values":"long"}`, func(d []byte, e *schemas.BindEvent) []byte { return appendLongMap(d, e.Drops) }},
+	"lease_expires":         {`["null",{"type":"long","logicalType":"timestamp-micros"}]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableTime(d, e.LeaseExpires) }},
+	"heartbeat_interval_ms": {`["null","long"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableLong(d, e.HeartbeatIntervalMS) }},
+	"public_key":            {`["null","bytes"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBytes(d, e.PublicKey) }},
+	"sealed_seqs":           {`{"type":"array","items":"long"}`, func(d []byte, e *schemas.BindEvent) []byte { return appendLongs(d, e.SealedSeqs) }},
+	"signature":             {`["null","bytes"]`, func(d []byte, e *schemas.BindEvent) []byte { return appendNullableBytes(d, e.Signature) }},
 }
 
-// holdersType is the canonical form of the holders field's type.
+// holdersType is the holders field's type.
 const holdersType = `{"type":"array","items":{"name":"Holder","type":"record","fields":[{"name":"pid","type":"int"},{"name":"fd","type":"int"},{"name":"uid","type":"long"},{"name":"comm","type":"string"},{"name":"exe","type":["null","string"]},{"name":"cgroup_id","type":"long"},{"name":"container_id","type":["null","string"]}]}}`
 
 // Arrays are written as hamba writes them: one block of all items whose
@@ -219,76 +216,33 @@ type eventWriter struct {
 }
 
 // newEventWriter compiles the write plan for a BindEvent record schema.
-// Every schema field must be a BindEvent field of the same Avro type;
+// Every schema field must be a BindEvent field of the same Avro type (the
+// plans of the schema's field and of the writer's type are Equal);
 // BindEvent fields the schema lacks are left out, as Avro does.
 func newEventWriter(schemaJSON []byte) (*eventWriter, error) {
-	var top any
-	if err := json.Unmarshal(schemaJSON, &top); err != nil {
-		return nil, fmt.Errorf("parse schema json: %w", err)
+	plan, err := Compile(schemaJSON)
+	if err != nil {
+		return nil, err
 	}
-	if m, ok := top.(map[string]any); !ok || m["type"] != "record" {
+	if plan.Kind != KindRecord {
 		return nil, fmt.Errorf("schema %.40s… is not a record, want a record", schemaJSON)
 	}
-	var rec struct {
-		Fields []struct {
-			Name string
-			Type json.RawMessage
-		}
-	}
-	if err := json.Unmarshal(schemaJSON, &rec); err != nil {
-		return nil, fmt.Errorf("parse record schema: %w", err)
-	}
 	w := &eventWriter{}
-	for _, f := range rec.Fields {
+	for _, f := range plan.Fields {
 		ef, ok := eventFields[f.Name]
 		if !ok {
 			return nil, fmt.Errorf("schema field %q has no schemas.BindEvent field", f.Name)
 		}
-		typ, logical, err := fieldType(f.Type)
+		want, err := Compile([]byte(ef.avroType))
 		if err != nil {
-			return nil, fmt.Errorf("schema field %q: %w", f.Name, err)
+			return nil, fmt.Errorf("schemas.BindEvent field %q: %w", f.Name, err)
 		}
-		if typ != ef.avroType || logical != ef.logical {
-			return nil, fmt.Errorf("schema field %q is %s%s, schemas.BindEvent writes it as %s%s",
-				f.Name, typ, logicalSuffix(logical), ef.avroType, logicalSuffix(ef.logical))
+		if !f.Type.Equal(want) {
+			return nil, fmt.Errorf("schema field %q is %s, schemas.BindEvent writes it as %s", f.Name, f.Type.Describe(), want.Describe())
 		}
 		w.fields = append(w.fields, ef.write)
 	}
 	return w, nil
-}
-
-// fieldType returns the canonical form and logicalType of a field's type.
-func fieldType(raw json.RawMessage) (string, string, error) {
-	canon, err := CanonicalForm(raw)
-	if err != nil {
-		return "", "", err
-	}
-	var obj struct{ LogicalType string }
-	switch trimmed := strings.TrimSpace(string(raw)); {
-	case strings.HasPrefix(trimmed, "{"):
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return "", "", err
-		}
-	case strings.HasPrefix(trimmed, "["):
-		// A nullable logical type: ["null",{"type":"long","logicalType":…}].
-		var branches []json.RawMessage
-		if err := json.Unmarshal(raw, &branches); err != nil {
-			return "", "", err
-		}
-		for _, b := range branches {
-			if _, l, err := fieldType(b); err == nil && l != "" {
-				obj.LogicalType = l
-			}
-		}
-	}
-	return string(canon), obj.LogicalType, nil
-}
-
-func logicalSuffix(l string) string {
-	if l == "" {
-		return ""
-	}
-	return " (" + l + ")"
 }
 
 func (w *eventWriter) appendBody(dst []byte, ev *schemas.BindEvent) []byte {
