@@ -16,7 +16,7 @@ import (
 )
 
 // An independent verifier (testdata/verify_seals.py: python3-avro,
-// pyca/cryptography and openssl, written from the README's seal format)
+// pyca/cryptography and openssl, written from docs/schemas.md's seal format)
 // verifies the seals the encode stage makes, in both framings, and refuses
 // a seal whose records were changed by one bit.
 func TestIndependentVerifierChecksSeals(t *testing.T) {

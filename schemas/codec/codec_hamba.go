@@ -9,10 +9,11 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// This file is the only one that imports hamba/avro/v2 (registry.go uses its
-// registry client package): the library is unmaintained upstream (its
-// README, 2026-01), and replacing it means rewriting bodyCodec here and the
-// two client calls there, nothing else.
+// This file and versioned.go are the only ones that import hamba/avro/v2
+// (registry.go uses its registry client package): the library is
+// unmaintained upstream (its README, 2026-01), and replacing it means
+// rewriting bodyCodec here, the audit records' marshalling there and the
+// two client calls in registry.go, nothing else (TestHambaConfined).
 
 // bodyCodec reads the Avro binary body of one record, without any framing,
 // for one writer schema. (Encoding is eventwriter.go's: see why there.)

@@ -19,7 +19,7 @@ var DefaultEphemeral = [2]int{32768, 60999}
 // trust: user.
 var WorkloadKeys = []string{"unit", "container_name", "image", "image_digest", "pod_namespace", "pod_labels"}
 
-// Keys of a rule's match map, in the order the README lists them.
+// Keys of a rule's match map, in the order docs/policy-and-findings.md lists them.
 var MatchKeys = append([]string{
 	"host", "container", "exe", "comm", "uid", "protocol", "port", "addr",
 	"exposure", "host_netns", "cgroup_path", "cgroup_owner_uid",
