@@ -8,10 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bindwatch/bindwatch/internal/dacread"
 )
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(readFileVar); path != "" {
+		// As the agent starts: the unit's CAP_DAC_READ_SEARCH stays
+		// permitted, effective only in dacread's open beneath the
+		// runtimes' state roots (the defaults here).
+		if _, err := dacread.Confine(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
 		if _, err := os.ReadFile(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(3)
@@ -57,6 +66,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if built.path != "" {
 		os.RemoveAll(filepath.Dir(built.path))
+	}
+	if builtStandin.path != "" {
+		os.RemoveAll(filepath.Dir(builtStandin.path))
 	}
 	os.Exit(code)
 }

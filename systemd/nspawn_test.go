@@ -179,7 +179,7 @@ func layOutRoot(t *testing.T, root, unit string, files map[string]string) {
 	for _, name := range []string{"etc/passwd", "etc/group", "etc/hostname", "etc/machine-id"} {
 		os.Chmod(filepath.Join(root, name), 0o644)
 	}
-	testenv.CopyTestBinary(t, filepath.Join(root, "opt/bindwatch/standin"))
+	copyStandin(t, filepath.Join(root, "opt/bindwatch/standin"))
 }
 
 // replaceLine replaces every line starting with prefix by with.
