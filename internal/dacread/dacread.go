@@ -176,17 +176,70 @@ func (r *Reader) split(path string) (root, rel string, ok bool) {
 	return "", "", false
 }
 
+// noOpenat2 makes openBeneath walk with openat, as where openat2 is
+// refused (for tests).
+var noOpenat2 atomic.Bool
+
+// openBeneath opens rel beneath root: no symlink, no "..", no other
+// mount. openat2 says so in one call; under systemd's RestrictSUIDSGID=
+// (the unit sets it) openat2 fails with ENOSYS, since a filter cannot see
+// its flags, so then the same is done one component at a time with openat
+// and O_NOFOLLOW, checking each is on the root's device.
 func openBeneath(root, rel string) (int, error) {
 	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(dir)
-	return unix.Openat2(dir, rel, &unix.OpenHow{
-		Flags: unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS |
-			unix.RESOLVE_NO_XDEV,
-	})
+	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	if rel == "." {
+		return unix.Openat(dir, ".", flags|unix.O_DIRECTORY, 0)
+	}
+	if !noOpenat2.Load() {
+		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
+			Flags: flags,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS |
+				unix.RESOLVE_NO_XDEV,
+		})
+		if err != unix.ENOSYS && err != unix.EPERM {
+			return fd, err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(dir, &st); err != nil {
+		return -1, err
+	}
+	dev := st.Dev
+	parts := strings.Split(rel, "/")
+	at := dir
+	for i, part := range parts {
+		if part == "" || part == "." || part == ".." {
+			if at != dir {
+				unix.Close(at)
+			}
+			return -1, unix.EXDEV
+		}
+		f := unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+		if i == len(parts)-1 {
+			f = flags | unix.O_NOFOLLOW
+		}
+		fd, err := unix.Openat(at, part, f, 0)
+		if at != dir {
+			unix.Close(at)
+		}
+		if err != nil {
+			return -1, err
+		}
+		if err := unix.Fstat(fd, &st); err != nil || st.Dev != dev {
+			unix.Close(fd)
+			if err == nil {
+				err = unix.EXDEV
+			}
+			return -1, err
+		}
+		at = fd
+	}
+	return at, nil
 }
 
 // setEffective raises or lowers the capability in the calling thread's

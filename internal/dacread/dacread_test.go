@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +24,13 @@ import (
 // its value names, prints a childReport and exits.
 const childVar = "BINDWATCH_TEST_CHILD_DACREAD"
 
+// walkVar=1 makes the child's Reader walk with openat, as where openat2 is
+// refused (the unit's RestrictSUIDSGID=).
+const walkVar = "BINDWATCH_TEST_CHILD_DACREAD_WALK"
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childVar); dir != "" {
+		dacread.NoOpenat2(os.Getenv(walkVar) == "1")
 		b, err := json.Marshal(runChild(dir))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -93,6 +99,7 @@ func runChild(dir string) childReport {
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
 			names, err := f.Readdirnames(-1)
+			slices.Sort(names)
 			return outcome([]byte(strings.Join(names, ",")), err)
 		}
 		return outcome(io.ReadAll(f))
@@ -101,6 +108,7 @@ func runChild(dir string) childReport {
 	r.Steps["file beneath the root"] = read(filepath.Join(state, "containers/c1/config.v2.json"))
 	r.Steps["directory beneath the root"] = read(filepath.Join(state, "containers"))
 	r.Steps["symlink beneath the root to outside"] = read(filepath.Join(state, "containers/c1/leak"))
+	r.Steps["through a symlinked directory"] = read(filepath.Join(state, "containers/evil/secret"))
 	r.Steps["dot-dot out of the root"] = read(state + "/containers/../../outside/secret")
 	r.Steps["file outside the root"] = read(filepath.Join(dir, "outside/secret"))
 	// Side by side, so that Go's scheduler moves goroutines among
@@ -183,12 +191,15 @@ func TestReaderConfinesTheCapability(t *testing.T) {
 	if err := os.Symlink("../../../outside/secret", filepath.Join(dir, "state/containers/c1/leak")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink("../../outside", filepath.Join(dir, "state/containers/evil")); err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(dir, "dacread.test")
 	testenv.CopyTestBinary(t, bin)
 
-	run := func(t *testing.T, ambient []uintptr) childReport {
+	run := func(t *testing.T, ambient []uintptr, walk string) childReport {
 		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), childVar+"="+dir)
+		cmd.Env = append(os.Environ(), childVar+"="+dir, walkVar+"="+walk)
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			Credential:  &syscall.Credential{Uid: testenv.UserAccess, Gid: testenv.UserAccess},
 			AmbientCaps: ambient,
@@ -208,14 +219,39 @@ func TestReaderConfinesTheCapability(t *testing.T) {
 		t.Logf("uid %d held %v confine error %q: of %d threads, effective before %d, after %d, at the end %d; permitted %d, ambient %d",
 			r.UID, r.Held, r.ConfineErr, r.Threads, r.EffBefore, r.EffAfter, r.EffAtEnd, r.PrmAfter, r.AmbAfter)
 		for _, k := range []string{"plain read beneath the root", "file beneath the root", "directory beneath the root",
-			"symlink beneath the root to outside", "dot-dot out of the root", "file outside the root"} {
+			"symlink beneath the root to outside", "through a symlinked directory", "dot-dot out of the root", "file outside the root"} {
 			t.Logf("  %-38s %s", k, r.Steps[k])
 		}
 		return r
 	}
 
-	t.Run("with CAP_DAC_READ_SEARCH", func(t *testing.T) {
-		r := run(t, []uintptr{unix.CAP_DAC_READ_SEARCH})
+	for _, walk := range []string{"0", "1"} {
+		name := "with CAP_DAC_READ_SEARCH, openat2"
+		if walk == "1" {
+			name = "with CAP_DAC_READ_SEARCH, openat walk"
+		}
+		t.Run(name, func(t *testing.T) { withCapability(t, run(t, []uintptr{unix.CAP_DAC_READ_SEARCH}, walk)) })
+	}
+
+	t.Run("without it", func(t *testing.T) {
+		r := run(t, nil, "0")
+		if r.Held || r.ConfineErr != "" || r.EffBefore+r.EffAfter+r.PrmAfter != 0 {
+			t.Errorf("held %v, error %q, effective %d, permitted %d: want nothing", r.Held, r.ConfineErr, r.EffAfter, r.PrmAfter)
+		}
+		for k, s := range r.Steps {
+			if strings.HasPrefix(s, "ok") {
+				t.Errorf("%s without the capability: %q", k, s)
+			}
+		}
+		if !strings.Contains(r.Steps["file beneath the root"], dacread.ErrNotHeld.Error()) {
+			t.Errorf("file beneath the root: %q, want %q", r.Steps["file beneath the root"], dacread.ErrNotHeld)
+		}
+	})
+}
+
+// withCapability checks what a child holding the capability did.
+func withCapability(t *testing.T, r childReport) {
+	{
 		if r.ConfineErr == dacread.ErrCgo.Error() {
 			testenv.Unavailable(t, "this test binary links cgo (%s); the release build is CGO_ENABLED=0: rerun with CGO_ENABLED=0", r.ConfineErr)
 		}
@@ -234,8 +270,9 @@ func TestReaderConfinesTheCapability(t *testing.T) {
 		want := map[string]string{
 			"plain read beneath the root":         "permission denied",
 			"file beneath the root":               `ok: {"Name":"/web1"}`,
-			"directory beneath the root":          "ok: c1",
+			"directory beneath the root":          "ok: c1,evil",
 			"symlink beneath the root to outside": "too many levels of symbolic links",
+			"through a symlinked directory":       "", // ELOOP from openat2, ENOTDIR from the walk: checked below
 			"dot-dot out of the root":             dacread.ErrOutside.Error(),
 			"file outside the root":               dacread.ErrOutside.Error(),
 		}
@@ -243,6 +280,9 @@ func TestReaderConfinesTheCapability(t *testing.T) {
 			if !strings.Contains(r.Steps[k], w) {
 				t.Errorf("%s: %q, want %q", k, r.Steps[k], w)
 			}
+		}
+		if s := r.Steps["through a symlinked directory"]; strings.HasPrefix(s, "ok") || !strings.Contains(s, "symbolic links") && !strings.Contains(s, "not a directory") {
+			t.Errorf("through a symlinked directory: %q, want ELOOP or ENOTDIR", s)
 		}
 		for _, s := range r.StepsInRoot {
 			if s != `ok: {"Name":"/web1"}` {
@@ -252,22 +292,7 @@ func TestReaderConfinesTheCapability(t *testing.T) {
 		if len(r.StepsInRoot) != 32 {
 			t.Errorf("%d concurrent reads, want 32", len(r.StepsInRoot))
 		}
-	})
-
-	t.Run("without it", func(t *testing.T) {
-		r := run(t, nil)
-		if r.Held || r.ConfineErr != "" || r.EffBefore+r.EffAfter+r.PrmAfter != 0 {
-			t.Errorf("held %v, error %q, effective %d, permitted %d: want nothing", r.Held, r.ConfineErr, r.EffAfter, r.PrmAfter)
-		}
-		for k, s := range r.Steps {
-			if strings.HasPrefix(s, "ok") {
-				t.Errorf("%s without the capability: %q", k, s)
-			}
-		}
-		if !strings.Contains(r.Steps["file beneath the root"], dacread.ErrNotHeld.Error()) {
-			t.Errorf("file beneath the root: %q, want %q", r.Steps["file beneath the root"], dacread.ErrNotHeld)
-		}
-	})
+	}
 }
 
 // TestOpenOutsideRoots: no Open of a path that is not beneath
