@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,6 +123,50 @@ func TestWorkloadUnderShippedUnit(t *testing.T) {
 		}
 	})
 
+	// Why dacread also walks with openat: what openat2 does under the
+	// unit's RestrictSUIDSGID=, which cannot see openat2's flags.
+	for _, restrict := range []string{"no", "yes"} {
+		out := c.run("systemd-run", "--wait", "--pipe", "--quiet", "--uid=bindwatch", "-p", "RestrictSUIDSGID="+restrict,
+			"--setenv="+openat2Var+"=1", "/opt/bindwatch/standin")
+		t.Logf("RestrictSUIDSGID=%s: %s", restrict, strings.TrimSpace(out))
+	}
+
+	// A compromised agent may raise CAP_DAC_READ_SEARCH itself: what stops
+	// it reading the host's secrets is the unit's InaccessiblePaths= (an
+	// empty file of mode 0000 mounted over each: the capability opens it,
+	// and reads nothing). The same read with them left out shows that the
+	// capability alone would let it.
+	t.Run("a compromised agent", func(t *testing.T) {
+		c := c.in(t)
+		unit := readUnit(t)
+		props := []string{"User=bindwatch", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
+			"AmbientCapabilities=" + directive(unit, "AmbientCapabilities")[0],
+			"CapabilityBoundingSet=" + directive(unit, "CapabilityBoundingSet")[0]}
+		walls := directive(unit, "InaccessiblePaths")
+		if len(walls) != 1 || !strings.Contains(walls[0], "/etc/shadow") {
+			t.Fatalf("InaccessiblePaths= %q: want one line with /etc/shadow", walls)
+		}
+		for _, v := range []struct {
+			name  string
+			props []string
+			read  bool
+		}{
+			{"the unit's sandbox", append(slices.Clone(props), "InaccessiblePaths="+walls[0]), false},
+			{"no InaccessiblePaths=", props, true},
+		} {
+			args := []string{"systemd-run", "--wait", "--pipe", "--quiet", "--setenv=" + rawReadVar + "=/etc/shadow"}
+			for _, p := range v.props {
+				args = append(args, "-p", p)
+			}
+			out := strings.TrimSpace(c.run(append(args, "/opt/bindwatch/standin")...))
+			t.Logf("/etc/shadow with %s: %s", v.name, out)
+			// The container's /etc/shadow starts with root's entry.
+			if strings.HasSuffix(out, `"root"`) != v.read {
+				t.Errorf("with %s: %q, want its content read: %v", v.name, out, v.read)
+			}
+		}
+	})
+
 	t.Run("with "+noWorkloadDropIn, func(t *testing.T) {
 		c := c.in(t)
 		old := c.show()["MainPID"]
@@ -158,6 +203,14 @@ func TestWorkloadUnderShippedUnit(t *testing.T) {
 		}
 	})
 }
+
+// rawReadVar makes the test binary read the named file as code running in
+// the agent could, with every capability it holds effective (no
+// dacread.Confine), and print how it went.
+const rawReadVar = "BINDWATCH_TEST_CHILD_RAW_READ"
+
+// openat2Var makes the test binary try openat2 and print how it went.
+const openat2Var = "BINDWATCH_TEST_CHILD_OPENAT2"
 
 func ptr(s string) *string { return &s }
 

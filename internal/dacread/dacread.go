@@ -6,9 +6,9 @@
 // The unit grants CAP_DAC_READ_SEARCH. Confine takes it out of every
 // thread's effective set at start and keeps it permitted; a Reader raises
 // it on one locked OS thread only for the open of a path beneath one of its
-// roots (openat2 with RESOLVE_BENEATH and no symlinks, from the root's fd,
-// so that no name in a runtime's state can lead the open elsewhere), then
-// lowers it. The rest of the agent (configuration, /proc, cgroupfs, the
+// roots (from the root's fd, following no symlink, no ".." and no other
+// mount, so that no name in a runtime's state can lead the open
+// elsewhere), then lowers it. The rest of the agent (configuration, /proc, cgroupfs, the
 // spool) never runs with it, so no bug there reads a file on its strength.
 //
 // It is no barrier against code running in the agent: a process may raise
