@@ -51,6 +51,11 @@ type Processor struct {
 	hostKeys map[string]ed25519.PublicKey
 	counts   atomic.Pointer[[]int]
 
+	// sleep waits between retries (sleepCtx; tests record the delays),
+	// jitter draws the backoff's jitter (rand.Float64 when nil).
+	sleep  func(context.Context, time.Duration) error
+	jitter func() float64
+
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
 
@@ -79,7 +84,7 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys}
+	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys, sleep: sleepCtx}
 	p.policy.Store(pol)
 	p.writer = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...),
@@ -90,7 +95,10 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 		BatchTimeout: time.Millisecond,
 		BatchSize:    10000,
 		BatchBytes:   1000000, // under the brokers' default message.max.bytes
-		Transport:    kafkaconn.TransportOf(dialer),
+		// A few quick attempts; past them publish retries with a longer
+		// backoff, and sets aside what the brokers refuse for what it is.
+		MaxAttempts: 3,
+		Transport:   kafkaconn.TransportOf(dialer),
 	}
 	return p, nil
 }
