@@ -160,14 +160,15 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var ev state.Event
 	var o integrity.Outcome
 	for _, m := range batch {
-		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
-			if errors.Is(err, encode.ErrRegistryUnavailable) {
-				// Not bad data: nothing of this batch is committed, and the
-				// partition is read again from its last commit once it
-				// restarts (every second).
-				p.Metrics.events.WithLabelValues("registry_unavailable").Inc()
-				return fmt.Errorf("offset %d: %w", m.Offset, err)
+		err := pc.decoder.Decode(ctx, m.Value, &ev)
+		if errors.Is(err, encode.ErrRegistryUnavailable) {
+			// Not bad data: the message is decoded again once the
+			// registry answers, and nothing is committed past it.
+			if err = pc.awaitRegistry(ctx, m, &ev, err); errors.Is(err, encode.ErrRegistryUnavailable) {
+				return fmt.Errorf("offset %d: %w", m.Offset, err) // ctx ended
 			}
+		}
+		if err != nil {
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
 			// At most one line a second: a flood of bad messages must not
 			// flood the logs (the metric counts every one).
@@ -320,6 +321,30 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	}
 	pc.gauges()
 	return nil
+}
+
+// awaitRegistry decodes m again, after a backoff growing from retryMin
+// to retryMax, until the registry answers (or says it does not know the
+// schema id: the message is undecodable) or ctx ends. It returns the last
+// decoding's error.
+func (pc *partition) awaitRegistry(ctx context.Context, m kafka.Message, ev *state.Event, err error) error {
+	p := pc.p
+	bo := p.newBackoff()
+	p.failing.Add(1)
+	defer p.failing.Add(-1)
+	for errors.Is(err, encode.ErrRegistryUnavailable) {
+		p.Metrics.events.WithLabelValues("registry_unavailable").Inc()
+		d := bo.next()
+		if now := time.Now(); now.Sub(pc.retryLogged) >= time.Second {
+			pc.retryLogged = now
+			p.log.Warn("schema registry unavailable; decoding again later", "partition", pc.id, "offset", m.Offset, "in", d.Round(time.Millisecond), "err", err)
+		}
+		if p.sleep(ctx, d) != nil {
+			return err
+		}
+		err = pc.decoder.Decode(ctx, m.Value, ev)
+	}
+	return err
 }
 
 // findingMessages are the messages of findings (and their OCSF ones),
