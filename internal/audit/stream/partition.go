@@ -66,6 +66,11 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
 		return err
 	}
+	// The audit's topics must have this partition before anything reads
+	// or writes it there (a reader would wait for it without end).
+	if err := p.outputsFor(ctx, pc.id+1); err != nil {
+		return fmt.Errorf("partition %d: %w", pc.id, err)
+	}
 	var st RebuildStats
 	st, err = Rebuild(ctx, p.dialer, c.Brokers, c.StateTopic, c.FindingsTopic, pc.id, p.codec, pc.table, pc.tracker)
 	if err != nil {

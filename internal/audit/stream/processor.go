@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,10 @@ type Processor struct {
 	// grew is on its partition for the old count).
 	hostKeys map[string]ed25519.PublicKey
 	counts   atomic.Pointer[[]int]
+	// outParts is how many partitions the state and findings (and OCSF)
+	// topics are known to have; growMu serializes adding to them.
+	outParts atomic.Int64
+	growMu   sync.Mutex
 
 	// sleep waits between retries (sleepCtx; tests record the delays),
 	// jitter draws the backoff's jitter (rand.Float64 when nil).
@@ -139,6 +144,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	p.counts.Store(&[]int{n})
+	p.outParts.Store(int64(n))
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: c.Group, Brokers: c.Brokers, Dialer: p.dialer, Topics: []string{c.EventsTopic},
 		SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.SessionTimeout,
@@ -167,7 +173,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		p.notePartitionCount(ctx)
+		if n := p.notePartitionCount(ctx); n > 0 {
+			// Before anything is written for a new partition (each
+			// partition's holder checks again before its rebuild).
+			if err := p.outputsFor(ctx, n); err != nil {
+				p.log.Error("the events topic grew, the audit's topics did not", "err", err)
+			}
+		}
 		assigned := gen.Assignments[c.EventsTopic]
 		p.Metrics.partitions.Set(float64(len(assigned)))
 		p.log.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", partitionIDs(assigned))
@@ -263,23 +275,65 @@ func (p *Processor) print(fs []findings.Finding) {
 }
 
 // notePartitionCount adds the events topic's partition count to those seen,
-// when it changed (a new generation follows a change).
-func (p *Processor) notePartitionCount(ctx context.Context) {
+// when it changed (a new generation follows a change), and returns it (0
+// when it could not be looked up).
+func (p *Processor) notePartitionCount(ctx context.Context) int {
 	parts, err := topic.Partitions(ctx, p.dialer, p.cfg.Brokers, p.cfg.EventsTopic)
 	if err != nil {
-		return
+		return 0
 	}
 	var old []int
 	if cp := p.counts.Load(); cp != nil {
 		old = *cp
 	}
 	if slices.Contains(old, len(parts)) {
-		return
+		return len(parts)
 	}
 	p.log.Warn("the events topic's partition count changed: hosts move to other partitions, and the state and findings topics need as many",
 		"topic", p.cfg.EventsTopic, "partitions", len(parts), "before", old)
 	counts := append(slices.Clone(old), len(parts))
 	p.counts.Store(&counts)
+	return len(parts)
+}
+
+// outputsFor makes sure the audit's topics have n partitions or more, so
+// that partition n-1 of the events topic has its partition in each: it
+// adds them when audit.create_topics is set (Kafka cannot take partitions
+// away: the events topic only grows), then checks them, still compacted.
+func (p *Processor) outputsFor(ctx context.Context, n int) error {
+	if p.outParts.Load() >= int64(n) {
+		return nil
+	}
+	p.growMu.Lock()
+	defer p.growMu.Unlock()
+	if p.outParts.Load() >= int64(n) {
+		return nil
+	}
+	names := p.outputTopics()
+	if p.cfg.CreateTopics {
+		if err := growTopics(ctx, p.dialer, p.cfg.Brokers, n, names...); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		parts, err := topic.Partitions(ctx, p.dialer, p.cfg.Brokers, name)
+		if err != nil {
+			return err
+		}
+		if len(parts) < n {
+			return fmt.Errorf("topic %s has %d partitions, the events topic %s %d or more: add them (kafka-topics --alter --topic %s --partitions %d), or set audit.create_topics", name, len(parts), p.cfg.EventsTopic, n, name, n)
+		}
+		policy, err := cleanupPolicy(ctx, p.dialer, p.cfg.Brokers, name)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", name, err)
+		}
+		if !slices.Contains(strings.Split(policy, ","), "compact") {
+			return fmt.Errorf("topic %s has cleanup.policy=%s, want compact", name, policy)
+		}
+	}
+	p.log.Warn("the audit's topics have the events topic's new partitions", "topics", names, "partitions", n)
+	p.outParts.Store(int64(n))
+	return nil
 }
 
 // onKeyPartition says whether partition is where the agent's producer puts
