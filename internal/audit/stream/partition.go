@@ -44,8 +44,10 @@ type partition struct {
 	// logged about one, at undecodableLogged.
 	undecodable       int
 	undecodableLogged time.Time
-	// retryLogged is when a write retry was last logged.
+	// retryLogged is when a write retry was last logged; asideRun counts,
+	// by topic, the messages set aside since one was last written there.
 	retryLogged time.Time
+	asideRun    map[string]int
 }
 
 // silenceCheckInterval spaces the walks over every host that look for

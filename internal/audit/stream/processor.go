@@ -116,7 +116,7 @@ func (p *Processor) SetPolicy(pol *policy.Policy) {
 }
 
 // Healthy says what is wrong, if anything: partitions failing to publish
-// or commit (they retry every second).
+// or commit, or waiting for the registry (they retry with backoff).
 func (p *Processor) Healthy() error {
 	if n := p.failing.Load(); n > 0 {
 		return fmt.Errorf("%d partitions failing to publish or commit", n)
@@ -221,6 +221,10 @@ func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.Par
 		}
 	}()
 	offset := a.Offset
+	// A partition that keeps failing (a topic the audit may not write) is
+	// rebuilt after a growing delay, not every second; one that committed
+	// since its last failure starts over from the shortest.
+	bo := p.newBackoff()
 	for {
 		pc := &partition{p: p, gen: gen, id: a.ID, label: strconv.Itoa(a.ID), built: built, committed: -1}
 		err := pc.run(ctx, offset)
@@ -233,12 +237,12 @@ func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.Par
 		}
 		if pc.committed >= 0 {
 			offset = pc.committed
+			bo.reset()
 		}
-		p.log.Error("partition failed; rebuilding it in a second", "partition", a.ID, "resume_offset", offset, "err", err)
-		select {
-		case <-ctx.Done():
+		d := bo.next()
+		p.log.Error("partition failed; rebuilding it", "partition", a.ID, "resume_offset", offset, "in", d.Round(time.Millisecond), "err", err)
+		if p.sleep(ctx, d) != nil {
 			return
-		case <-time.After(time.Second):
 		}
 	}
 }

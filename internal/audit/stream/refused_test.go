@@ -166,3 +166,34 @@ func TestRefusedOutputDoesNotWedge(t *testing.T) {
 	t.Logf("refused %d requests, %d timeouts; %v retries, %v set aside", refused.Load(), timedOut.Load(),
 		counter(t, in.p, "bindwatch_audit_write_retries_total", cfg.FindingsTopic), counterSum(t, in.p, "bindwatch_audit_outputs_set_aside_total", integrity.ReasonRefused))
 }
+
+// The brokers refusing every message of a topic "for what it is" (a
+// timestamp bound the clock is outside of, a policy) is the topic's
+// setting, not a message's fault: after maxAsideRun messages set aside in
+// a row the partition stops and says so, instead of dropping the audit's
+// output.
+func TestTopicWideRefusalStopsThePartition(t *testing.T) {
+	defer func(n int) { maxAsideRun = n }(maxAsideRun)
+	maxAsideRun = 3
+	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
+	cfg := testConfig(cl.Addrs)
+	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
+	in := startInstance(t, cfg)
+	var refused atomic.Int32
+	refuseProduce(cl, func(topic string, _ []byte) int16 {
+		if topic != cfg.FindingsTopic {
+			return 0
+		}
+		refused.Add(1)
+		return 32 // INVALID_TIMESTAMP
+	})
+	h := &fakeHost{id: "host-x", name: "x-1", boot: "b"}
+	prod.send(h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1), h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 5555, 2))
+	testenv.Eventually(t, "the partition stopped", 20*time.Second, func() error {
+		if in.p.Healthy() == nil || counter(t, in.p, "bindwatch_audit_rebuilds_total", "") < 4 {
+			return fmt.Errorf("healthy, %v rebuilds (%d writes refused)", counter(t, in.p, "bindwatch_audit_rebuilds_total", ""), refused.Load())
+		}
+		return nil
+	})
+	t.Logf("%v; %d writes refused, %v messages set aside", in.p.Healthy(), refused.Load(), counterSum(t, in.p, "bindwatch_audit_outputs_set_aside_total", integrity.ReasonRefused))
+}

@@ -135,6 +135,13 @@ func findingOrigin(f *findings.Finding) *origin {
 	return &origin{hostID: f.HostID, host: f.Host, bootID: f.BootID, seq: f.Seq, at: f.Time}
 }
 
+// maxAsideRun is how many messages of a topic in a row, with none of it
+// written between them, the brokers may refuse for what they are before the partition
+// stops: refusing them all is a setting of the topic or the brokers (a
+// timestamp bound the clock is outside of, a policy), not one message's
+// fault, and setting everything aside would drop the audit's output.
+var maxAsideRun = 100
+
 // refusedMsg is an output message the brokers refused for what it is.
 type refusedMsg struct {
 	msg kafka.Message
@@ -164,17 +171,31 @@ func (pc *partition) publish(ctx context.Context, msgs []kafka.Message) ([]refus
 	for len(todo) > 0 {
 		run := todo[0]
 		err := p.writer.WriteMessages(ctx, run...)
+		i, cause := len(run), error(nil)
+		if err != nil {
+			i, cause = firstFailure(err, len(run))
+		}
+		if len(pc.asideRun) > 0 {
+			for _, m := range run[:i] {
+				delete(pc.asideRun, m.Topic)
+			}
+		}
 		if err == nil {
 			todo = todo[1:]
 			continue
 		}
-		i, cause := firstFailure(err, len(run))
 		run = run[i:]
 		switch classifyWrite(cause) {
 		case writeFatal:
 			return aside, fmt.Errorf("writing to %s: %w", run[0].Topic, cause)
 		case writeSetAside:
 			if len(run) == 1 {
+				if pc.asideRun == nil {
+					pc.asideRun = map[string]int{}
+				}
+				if pc.asideRun[run[0].Topic]++; pc.asideRun[run[0].Topic] > maxAsideRun {
+					return aside, fmt.Errorf("writing to %s: the brokers refused %d messages of it in a row, none written between them: not one message's fault, the topic's (%w)", run[0].Topic, pc.asideRun[run[0].Topic], cause)
+				}
 				aside = append(aside, refusedMsg{run[0], cause})
 				todo = todo[1:]
 				continue
