@@ -114,6 +114,12 @@ func (r *Reader) Close() error {
 	return nil
 }
 
+// Produced is the ring position after the last record the kernel reserved
+// (submitted or not): every record reserved so far lies below it, and a
+// reader whose Position reached it has read them all. Safe from any
+// goroutine; 0 after Close.
+func (r *Reader) Produced() uint64 { return r.ring.produced() }
+
 // Pending is how many bytes of records wait in the ring buffer unread.
 func (r *Reader) Pending() int { return r.ring.pending() }
 

@@ -199,6 +199,17 @@ func (r *ring) commit(pos uint64) {
 	}
 }
 
+// produced is the kernel's producer position; 0 once closed. Safe from any
+// goroutine.
+func (r *ring) produced() uint64 {
+	r.mapMu.RLock()
+	defer r.mapMu.RUnlock()
+	if r.closed.Load() {
+		return 0
+	}
+	return atomic.LoadUint64(r.prod)
+}
+
 // pending is how many bytes the kernel wrote that this reader has not read.
 func (r *ring) pending() int { return int(atomic.LoadUint64(r.prod) - r.read) }
 

@@ -155,6 +155,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		return nil, err
 	}
 	undo = append(undo, func() { a.reader.Close() })
+	// Before capture reads: the agent's own records go out among the
+	// ring's in seq order.
+	a.enricher.OrderWith(a.reader, a.reader.Position())
 	a.noteBeforeStart()
 	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool, checkRegistry)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
