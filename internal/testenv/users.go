@@ -28,4 +28,7 @@ const (
 	// UserPackageLoad runs deploy's load generator beside the packaged
 	// agent (the unpin timer's restart test).
 	UserPackageLoad = 4350
+	// UserOrdering floods binds and holds a listener in pipeline's
+	// attack test through the agent and the audit (TestFloodAttackThroughAudit).
+	UserOrdering = 4352
 )
