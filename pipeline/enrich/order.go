@@ -82,6 +82,14 @@ func (m *merge) ringOpen() bool { return m.groupLeft == 0 }
 // agentOpen says whether agent records are read now (not while one waits).
 func (m *merge) agentOpen() bool { return m.held == nil }
 
+// waiting is the timer's channel while a wait runs, else nil.
+func (m *merge) waiting() <-chan time.Time {
+	if m.held == nil && m.groupLeft == 0 {
+		return nil
+	}
+	return m.timer.C
+}
+
 // ring passes on a ring record, rec (already enriched), with its seq.
 func (m *merge) ring(rec *record.Record, seq uint64) {
 	m.lastAck = max(m.lastAck, uint64(rec.Ack))

@@ -43,7 +43,9 @@ func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-ch
 	defer m.timer.Stop()
 	var rec record.Record
 	for in != nil || snapshots != nil {
-		ring, agent := in, snapshots
+		// A nil channel leaves its case out: the timer's only while a
+		// record waits (a case costs every select).
+		ring, agent, waiting := in, snapshots, m.waiting()
 		if !m.ringOpen() {
 			ring = nil
 		}
@@ -69,7 +71,7 @@ func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-ch
 			rest := snap.Rest
 			snap.Rest = 0
 			m.agent(snap, rest, in == nil)
-		case now := <-m.timer.C:
+		case now := <-waiting:
 			m.tick(now)
 		case <-tick.C:
 			e.ResampleClock()
