@@ -235,6 +235,10 @@ func (a *Agent) current() *config.Config { return a.cfg.Load() }
 // Stats are the live counters of every stage.
 func (a *Agent) Stats() *Stats { return &a.stats }
 
+// EnrichStats are the enricher's counters (its slow paths, and how its
+// ordering held the agent's own records).
+func (a *Agent) EnrichStats() enrich.Stats { return a.enricher.Stats() }
+
 // Probe is the attached BPF probe.
 func (a *Agent) Probe() *bpf.Probe { return a.probe }
 

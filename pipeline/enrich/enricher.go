@@ -63,6 +63,7 @@ type Enricher struct {
 	imageDigestPending atomic.Uint64
 	orderHeld          atomic.Uint64
 	orderExpired       atomic.Uint64
+	orderWaitedNS      atomic.Int64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -105,6 +106,8 @@ type Stats struct {
 	// that ran out (orderIdle, orderMax) before the ring accounted for them,
 	// and the reservations whose records stopped coming.
 	OrderHeld, OrderExpired uint64
+	// OrderWaited is how long the held records waited, in all.
+	OrderWaited time.Duration
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -188,6 +191,7 @@ func (e *Enricher) Stats() Stats {
 		ImageDigestPending: e.imageDigestPending.Load(),
 		OrderHeld:          e.orderHeld.Load(),
 		OrderExpired:       e.orderExpired.Load(),
+		OrderWaited:        time.Duration(e.orderWaitedNS.Load()),
 	}
 }
 

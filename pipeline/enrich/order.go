@@ -141,6 +141,7 @@ func (m *merge) agent(rec record.Record, rest int, ringClosed bool) {
 func (m *merge) release(expired bool) {
 	rec, rest := *m.held, m.heldRest
 	m.held = nil
+	m.e.orderWaitedNS.Add(int64(time.Since(m.heldAt)))
 	m.timer.Stop()
 	if expired {
 		m.e.orderExpired.Add(1)
