@@ -237,3 +237,21 @@ func TestUnorderedPassesThrough(t *testing.T) {
 	r.ringRecord(3, 100)
 	r.expect(3)
 }
+
+// A reservation whose records stop coming holds the ring orderMax at most,
+// counted.
+func TestUnfinishedReservationIsBounded(t *testing.T) {
+	ring := &fakeRing{}
+	r := startOrdered(t, ring, 0)
+	r.agent <- record.Record{Event: schemas.BindEvent{Kind: schemas.KindSnapshot, Seq: 10}, Rest: 1}
+	r.expect(10) // nothing unread in the ring: at once
+	start := time.Now()
+	go r.ringRecord(12, 100)
+	r.expect(12)
+	if took := time.Since(start); took < orderMax || took > 3*orderMax {
+		t.Errorf("the ring held %v, want about %v", took, orderMax)
+	}
+	if s := r.e.Stats(); s.OrderExpired != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
