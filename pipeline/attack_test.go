@@ -241,8 +241,8 @@ func TestFloodAttackThroughAudit(t *testing.T) {
 	snap := agent.Snapshot()
 	stop()
 	es := agent.EnrichStats()
-	t.Logf("the enricher held %d of the agent's records for ring records numbered before them, %v in all; %d holds ran out",
-		es.OrderHeld, es.OrderWaited, es.OrderExpired)
+	t.Logf("the enricher held %d of the agent's records for ring records numbered before them, %v in all; %d holds ran out; %d came after a ring record numbered after them",
+		es.OrderHeld, es.OrderWaited, es.OrderExpired, es.OrderLate)
 	if snap.Dropped["budget"] == 0 {
 		t.Errorf("the flood (%s binds) went over no budget", strings.TrimSpace(floodOut.String()))
 	}

@@ -64,6 +64,7 @@ type Enricher struct {
 	orderHeld          atomic.Uint64
 	orderExpired       atomic.Uint64
 	orderWaitedNS      atomic.Int64
+	orderLate          atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -108,6 +109,10 @@ type Stats struct {
 	OrderHeld, OrderExpired uint64
 	// OrderWaited is how long the held records waited, in all.
 	OrderWaited time.Duration
+	// OrderLate counts the agent's records that reached Run after a ring
+	// record numbered after them had gone out: Run cannot hold a ring
+	// record for a reservation it has not seen a record of yet.
+	OrderLate uint64
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -192,6 +197,7 @@ func (e *Enricher) Stats() Stats {
 		OrderHeld:          e.orderHeld.Load(),
 		OrderExpired:       e.orderExpired.Load(),
 		OrderWaited:        time.Duration(e.orderWaitedNS.Load()),
+		OrderLate:          e.orderLate.Load(),
 	}
 }
 

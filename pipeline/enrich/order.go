@@ -122,7 +122,12 @@ func (m *merge) agent(rec record.Record, rest int, ringClosed bool) {
 		m.send(rec, rest)
 		return
 	}
-	if ringClosed || m.e.ring == nil || (m.seen && m.maxSeq > uint64(rec.Event.Seq)) {
+	if m.seen && m.maxSeq > uint64(rec.Event.Seq) {
+		m.e.orderLate.Add(1) // too late to put it before them
+		m.send(rec, rest)
+		return
+	}
+	if ringClosed || m.e.ring == nil {
 		m.send(rec, rest)
 		return
 	}

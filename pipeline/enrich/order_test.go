@@ -255,3 +255,18 @@ func TestUnfinishedReservationIsBounded(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// An agent record that comes after a ring record numbered after it is
+// sent at once, and counted: Run could not have held that ring record.
+func TestLateAgentRecordIsCounted(t *testing.T) {
+	ring := &fakeRing{}
+	ring.pos.Store(1 << 20)
+	r := startOrdered(t, ring, 0)
+	r.ringRecord(12, 100)
+	r.expect(12)
+	r.agentRecords(10, 1)
+	r.expect(10)
+	if s := r.e.Stats(); s.OrderLate != 1 || s.OrderHeld != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
