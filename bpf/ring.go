@@ -55,7 +55,11 @@ const (
 	ringHeaderSize = 8
 )
 
-var errRingEmpty = errors.New("ring buffer empty")
+var (
+	errRingEmpty = errors.New("ring buffer empty")
+	// errRingBusy: the next record is reserved, not yet submitted.
+	errRingBusy = fmt.Errorf("%w: next record not yet submitted", errRingEmpty)
+)
 
 func openRing(m *ebpf.Map) (*ring, error) {
 	if m.Type() != ebpf.RingBuf {
@@ -139,7 +143,7 @@ func (r *ring) next() ([]byte, error) {
 		}
 		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&word[0])))
 		if hdr&ringBusyBit != 0 {
-			return nil, errRingEmpty // reserved, not yet submitted
+			return nil, errRingBusy
 		}
 		n := uint64(hdr &^ (ringBusyBit | ringDiscardBit))
 		r.read += (ringHeaderSize + n + 7) &^ 7

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -13,16 +14,27 @@ import (
 )
 
 // TestRingOrderAcrossCPUs measures how far the ring's order strays from the
-// seq order. A program takes its seq (an atomic add) before it reserves its
-// ring space, so two CPUs binding at once may reserve in the other order:
-// the ring then holds seq n+1 before n. Every record still arrives (the
-// test fails if one is missing); what it logs is how many arrived after a
-// higher seq, by how many seqs and records, and how late: the numbers
-// docs/architecture.md quotes for the enricher's ordering.
+// seq order, and what Read's read-ahead leaves of it. A program takes its
+// seq (an atomic add) before it reserves its ring space, so two CPUs binding
+// at once may reserve in the other order: the ring then holds seq n+1
+// before n. Every record still arrives (the test fails if one is missing);
+// what it logs is how many arrived after a higher seq, by how many seqs and
+// records, and how late: read one record at a time (the ring's own order),
+// then readAhead at a time (what Read returns).
 func TestRingOrderAcrossCPUs(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs two CPUs")
 	}
+	for _, n := range []int{1, readAhead} {
+		t.Run(fmt.Sprintf("read ahead %d", n), func(t *testing.T) {
+			defer func(n int) { readAhead = n }(readAhead)
+			readAhead = n
+			ringOrder(t)
+		})
+	}
+}
+
+func ringOrder(t *testing.T) {
 	c := loadCapturer(t, Options{Filter: Filter{PID: uint32(os.Getpid())}})
 	first := c.seq()
 	stop := make(chan struct{})
