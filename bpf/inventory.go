@@ -153,6 +153,8 @@ func (p *Probe) ReserveSeq(n uint64) (uint64, error) {
 	if p.reserve == nil {
 		return 0, errors.New("the sequence reservation program did not load")
 	}
+	p.reserving.Lock()
+	defer p.reserving.Unlock()
 	ret, err := p.reserve.Run(&ebpf.RunOptions{Context: []uint64{n}})
 	if err != nil {
 		return 0, fmt.Errorf("reserving %d sequence numbers: %w", n, err)

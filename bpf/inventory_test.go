@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,5 +83,35 @@ func testInventory(t *testing.T, hook Hook) {
 	}
 	if first != before || c.seq() != before+5 {
 		t.Fatalf("ReserveSeq(5) gave %d with the counter at %d, now %d", first, before, c.seq())
+	}
+
+	// Reservations from several goroutines at once (the sealer, the
+	// inventory, heartbeats) get ranges that do not overlap: the program
+	// leaves each range's first seq in one map slot.
+	const goroutines, each, size = 4, 500, 3
+	firsts := make(chan uint64, goroutines*each)
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				f, err := c.probe.ReserveSeq(size)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				firsts <- f
+			}
+		}()
+	}
+	wg.Wait()
+	close(firsts)
+	seen := map[uint64]bool{}
+	for f := range firsts {
+		if seen[f] {
+			t.Fatalf("two concurrent reservations both began at seq %d", f)
+		}
+		seen[f] = true
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -62,6 +63,11 @@ type Probe struct {
 	// inventory walks every task's sockets; reserve takes sequence
 	// numbers for the records it makes. Nil when they did not load.
 	inventory, reserve *ebpf.Program
+	// reserving makes one ReserveSeq at a time: the program leaves its
+	// first seq in the one slot of reserved_seq, where a concurrent
+	// reservation (the sealer's, the inventory's, a heartbeat's, each from
+	// its own goroutine) would overwrite it before it is read.
+	reserving sync.Mutex
 	// orphanTimeout is the lease length; orphaned is how long the lease
 	// found at load had been expired (0: it had not, or there was none).
 	orphanTimeout time.Duration

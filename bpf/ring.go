@@ -55,7 +55,11 @@ const (
 	ringHeaderSize = 8
 )
 
-var errRingEmpty = errors.New("ring buffer empty")
+var (
+	errRingEmpty = errors.New("ring buffer empty")
+	// errRingBusy: the next record is reserved, not yet submitted.
+	errRingBusy = fmt.Errorf("%w: next record not yet submitted", errRingEmpty)
+)
 
 func openRing(m *ebpf.Map) (*ring, error) {
 	if m.Type() != ebpf.RingBuf {
@@ -139,7 +143,7 @@ func (r *ring) next() ([]byte, error) {
 		}
 		hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&word[0])))
 		if hdr&ringBusyBit != 0 {
-			return nil, errRingEmpty // reserved, not yet submitted
+			return nil, errRingBusy
 		}
 		n := uint64(hdr &^ (ringBusyBit | ringDiscardBit))
 		r.read += (ringHeaderSize + n + 7) &^ 7
@@ -197,6 +201,17 @@ func (r *ring) commit(pos uint64) {
 			return
 		}
 	}
+}
+
+// produced is the kernel's producer position; 0 once closed. Safe from any
+// goroutine.
+func (r *ring) produced() uint64 {
+	r.mapMu.RLock()
+	defer r.mapMu.RUnlock()
+	if r.closed.Load() {
+		return 0
+	}
+	return atomic.LoadUint64(r.prod)
 }
 
 // pending is how many bytes the kernel wrote that this reader has not read.

@@ -190,6 +190,10 @@ func TestRingWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func(w uint64) { ringWindowBytes = w }(ringWindowBytes)
 			ringWindowBytes = uint64(tc.window)
+			// One record per Read: the test looks at the ring's read
+			// position before each.
+			defer func(n int) { readAhead = n }(readAhead)
+			readAhead = 1
 			rd := loadCapturer(t, Options{Filter: Filter{PID: uint32(os.Getpid())}, RingBufferBytes: uint32(tc.ring)}).rd
 			// Three times round the ring, a few records at a time so it
 			// never fills: every record's start lands at a different offset.

@@ -156,6 +156,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		return nil, err
 	}
 	undo = append(undo, func() { a.reader.Close() })
+	// Before capture reads: the agent's own records go out among the
+	// ring's in seq order.
+	a.enricher.OrderWith(a.reader, a.reader.Position())
 	a.noteBeforeStart()
 	a.health = metrics.NewHealth(checkCapture, checkKafka, checkSpool, checkRegistry)
 	a.metrics = metrics.New(buildInfo(), string(a.probe.Hook()), a.Snapshot)
@@ -232,6 +235,10 @@ func (a *Agent) current() *config.Config { return a.cfg.Load() }
 
 // Stats are the live counters of every stage.
 func (a *Agent) Stats() *Stats { return &a.stats }
+
+// EnrichStats are the enricher's counters (its slow paths, and how its
+// ordering held the agent's own records).
+func (a *Agent) EnrichStats() enrich.Stats { return a.enricher.Stats() }
 
 // Probe is the attached BPF probe.
 func (a *Agent) Probe() *bpf.Probe { return a.probe }

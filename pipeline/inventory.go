@@ -60,8 +60,8 @@ func (a *Agent) runInventory(ctx context.Context, out chan<- record.Record) erro
 			a.log.Warn("no inventory of listeners taken", "component", "inventory", "reason", reason, "error", err)
 			return
 		}
-		for _, rec := range snap.Records {
-			out <- record.Record{Event: rec}
+		for i, rec := range snap.Records {
+			out <- record.Record{Event: rec, Rest: len(snap.Records) - 1 - i}
 		}
 		a.invStats.Passes.Add(1)
 		a.invStats.Sockets.Add(uint64(len(snap.Records) - 1))

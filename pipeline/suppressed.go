@@ -45,7 +45,7 @@ func (a *Agent) reportSuppressed(out chan<- record.Record) (floodEnded bool) {
 		was := a.suppressedReported[uid]
 		n := now[uid].Total() - was.Total()
 		out <- record.Record{Event: schemas.BindEvent{Kind: schemas.KindSuppressed, Seq: int64(first) + int64(i),
-			Time: at, UID: int64(uid), Suppressed: int64(n)}}
+			Time: at, UID: int64(uid), Suppressed: int64(n)}, Rest: len(uids) - 1 - i}
 		a.suppressedReported[uid] = now[uid]
 		if n == 0 {
 			delete(a.flooding, uid)

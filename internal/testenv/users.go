@@ -32,4 +32,7 @@ const (
 	// CAP_DAC_READ_SEARCH as the unit grants it, reading root's files
 	// beneath a runtime state root and refused them elsewhere.
 	UserAccess = 4351
+	// UserOrdering floods binds and holds a listener in pipeline's
+	// attack test through the agent and the audit (TestFloodAttackThroughAudit).
+	UserOrdering = 4352
 )

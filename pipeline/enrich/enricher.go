@@ -45,6 +45,10 @@ type Enricher struct {
 	deniedWarned bool
 	log          *slog.Logger
 	resync       time.Duration
+	// ring, when set (OrderWith), is the ring buffer Run's ring records
+	// come from, and ringRead the reader's position before the first.
+	ring     Ring
+	ringRead uint64
 
 	cgroupMisses       atomic.Uint64
 	cgroupUnknown      atomic.Uint64
@@ -58,6 +62,10 @@ type Enricher struct {
 	workloadMissing    atomic.Uint64
 	podLabelsPending   atomic.Uint64
 	imageDigestPending atomic.Uint64
+	orderHeld          atomic.Uint64
+	orderExpired       atomic.Uint64
+	orderWaitedNS      atomic.Int64
+	orderLate          atomic.Uint64
 }
 
 // Stats counts the enricher's slow paths since it was made.
@@ -95,6 +103,17 @@ type Stats struct {
 	// ImageDigestPending counts records of a containerd CRI container
 	// that went on without its image's digest: the CRI had not answered.
 	ImageDigestPending uint64
+	// OrderHeld counts the agent's own records Run held back for ring
+	// records numbered before them (see OrderWith); OrderExpired the holds
+	// that ran out (orderIdle, orderMax) before the ring accounted for them,
+	// and the reservations whose records stopped coming.
+	OrderHeld, OrderExpired uint64
+	// OrderWaited is how long the held records waited, in all.
+	OrderWaited time.Duration
+	// OrderLate counts the agent's records that reached Run after a ring
+	// record numbered after them had gone out: Run cannot hold a ring
+	// record for a reservation it has not seen a record of yet.
+	OrderLate uint64
 }
 
 // internSize caps the address and command name tables: far above what a
@@ -179,6 +198,10 @@ func (e *Enricher) Stats() Stats {
 		WorkloadMissing:    e.workloadMissing.Load(),
 		PodLabelsPending:   e.podLabelsPending.Load(),
 		ImageDigestPending: e.imageDigestPending.Load(),
+		OrderHeld:          e.orderHeld.Load(),
+		OrderExpired:       e.orderExpired.Load(),
+		OrderWaited:        time.Duration(e.orderWaitedNS.Load()),
+		OrderLate:          e.orderLate.Load(),
 	}
 }
 

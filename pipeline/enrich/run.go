@@ -9,8 +9,10 @@ import (
 
 // Run enriches every event from in and sends its record to out, in order,
 // with its delivery token; between them it completes and passes on the
-// inventory's records from snapshots (nil: none). It returns nil once both
-// are closed, closing out.
+// agent's own records from snapshots (nil: none): in seq order with the
+// ring's when OrderWith was called, the records of one reservation
+// (record.Record.Rest) together. It returns nil once both are closed,
+// closing out.
 //
 // Cancelling ctx does not stop Run. Shutdown is ordered: the stage upstream
 // stops on cancellation and closes in, Run enriches what is still queued,
@@ -37,24 +39,40 @@ func (e *Enricher) Run(ctx context.Context, in <-chan record.Raw, snapshots <-ch
 	tick := time.NewTicker(e.resync)
 	defer tick.Stop()
 	done := ctx.Done()
+	m := newMerge(e, out)
+	defer m.timer.Stop()
 	var rec record.Record
 	for in != nil || snapshots != nil {
+		// A nil channel leaves its case out: the timer's only while a
+		// record waits (a case costs every select).
+		ring, agent, waiting := in, snapshots, m.waiting()
+		if !m.ringOpen() {
+			ring = nil
+		}
+		if !m.agentOpen() {
+			agent = nil
+		}
 		select {
-		case raw, ok := <-in:
+		case raw, ok := <-ring:
 			if !ok {
 				in = nil
+				m.ringClosed()
 				continue
 			}
 			e.Enrich(&raw.Event, &rec.Event)
 			rec.Ack = raw.Ack
-			out <- rec
-		case snap, ok := <-snapshots:
+			m.ring(&rec, raw.Event.Seq)
+		case snap, ok := <-agent:
 			if !ok {
 				snapshots = nil
+				m.agentClosed()
 				continue
 			}
-			e.CompleteSnapshot(&snap.Event)
-			out <- snap
+			rest := snap.Rest
+			snap.Rest = 0
+			m.agent(snap, rest, in == nil)
+		case now := <-waiting:
+			m.tick(now)
 		case <-tick.C:
 			e.ResampleClock()
 			e.collectCgroups()

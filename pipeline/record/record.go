@@ -29,4 +29,8 @@ type Raw struct {
 type Record struct {
 	Event schemas.BindEvent
 	Ack   Ack
+	// Rest, on the agent's own records, counts the records of the same
+	// reservation of seqs (bpf.Probe.ReserveSeq) that follow this one:
+	// the enricher lets no ring record between them.
+	Rest int
 }
