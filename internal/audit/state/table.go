@@ -58,6 +58,10 @@ type Listener struct {
 	// confirmed is the seq of the last record that showed it (snapshot or
 	// event): a snapshot_end sweeps what its snapshot did not confirm.
 	confirmed int64
+	// member is its index among its service's members (Host.Services), so
+	// a close takes it out in O(1): an SO_REUSEPORT service of N members
+	// closing is O(N), not O(N²).
+	member int
 }
 
 // Service is the service a listener belongs to.
@@ -380,6 +384,7 @@ func (h *Host) Put(l *Listener) {
 	}
 	h.Listeners[l.Key] = l
 	sk := l.Service()
+	l.member = len(h.Services[sk])
 	h.Services[sk] = append(h.Services[sk], l)
 }
 
@@ -390,8 +395,9 @@ func (h *Host) drop(l *Listener) {
 	}
 	sk := l.Service()
 	m := h.Services[sk]
-	if i := slices.Index(m, l); i >= 0 {
-		m[i] = m[len(m)-1]
+	if i := l.member; i < len(m) && m[i] == l {
+		last := m[len(m)-1]
+		m[i], last.member = last, i
 		m[len(m)-1] = nil
 		m = m[:len(m)-1]
 	}
