@@ -18,6 +18,7 @@ type Metrics struct {
 	partitions  prometheus.Gauge
 	refused     *prometheus.CounterVec
 	tooLarge    *prometheus.CounterVec
+	expired     prometheus.Counter
 }
 
 // NewMetrics registers the series on a registry of their own.
@@ -48,6 +49,8 @@ func NewMetrics() *Metrics {
 	}
 	m.tooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_outputs_set_aside_total",
 		Help: "State and finding messages too large to write, set aside so the partition goes on, by topic."}, []string{"topic"})
-	r.MustRegister(m.tooLarge, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
+	m.expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_hosts_expired_total",
+		Help: "Hosts expired after audit.host_expiry without a record: their listeners and host record removed from the state topic, their open findings resolved."})
+	r.MustRegister(m.expired, m.tooLarge, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
 	return m
 }

@@ -233,6 +233,9 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	}
 	if caughtUp && now.Sub(pc.silenceChecked) >= silenceCheckInterval {
 		pc.silenceChecked = now
+		// Expired hosts first: one gone for audit.host_expiry is not
+		// called silent on its way out.
+		out, stateMsgs = pc.expire(now, out, stateMsgs, dirtyHosts)
 		silent := pc.tracker.Silent(pc.table, now)
 		for _, f := range silent {
 			h := pc.table.Hosts[f.HostID]
