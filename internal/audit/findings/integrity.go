@@ -30,3 +30,12 @@ func (t *Tracker) ResolveIntegrity(hostID, reason, why string, ev *state.Event, 
 	}
 	return out
 }
+
+// ResolveOpen resolves the open finding id, saying why, as of at (with
+// the boot and seq it was opened with); nothing if it is not open.
+func (t *Tracker) ResolveOpen(id, why string, at time.Time, out []Finding) []Finding {
+	if f := t.open[id]; f != nil {
+		return t.resolve(f, &state.Event{HostID: f.HostID, BootID: f.BootID, Seq: f.Seq, Time: at}, why, out)
+	}
+	return out
+}

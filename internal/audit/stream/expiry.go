@@ -41,5 +41,6 @@ func (pc *partition) expire(now time.Time, out []findings.Finding, stateMsgs []k
 		pc.p.log.Info("host expired", "partition", pc.id, "host_id", h.HostID, "host", h.Host, "last_seen", h.LastSeen.UTC().Format(time.RFC3339),
 			"stopped", h.Stopped, "host_expiry", after, "listeners", len(ls), "findings_resolved", resolved[h.HostID])
 	}
-	return out, stateMsgs
+	// Room again for hosts the cap refused.
+	return pc.hostCapOver(now, out), stateMsgs
 }

@@ -44,6 +44,8 @@ type partition struct {
 	// logged about one, at undecodableLogged.
 	undecodable       int
 	undecodableLogged time.Time
+	// hostCapOpen is the id of the partition's open host_cap finding.
+	hostCapOpen string
 }
 
 // silenceCheckInterval spaces the walks over every host that look for
@@ -195,6 +197,10 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		if ok, want := p.onKeyPartition(m.Key, m.Partition); !ok {
 			out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time,
 				Reason: integrity.ReasonWrongPartition, Detail: fmt.Sprintf("a record of host %s on partition %d (offset %d), where its key puts it on %d: refused", ev.HostID, m.Partition, m.Offset, want)})
+			continue
+		}
+		if pc.overHostCap(ev.HostID) {
+			out = pc.hostCap(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time})
 			continue
 		}
 		body, _ := encode.Body(m.Value)
@@ -376,8 +382,7 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 	res := pc.table.Apply(ev)
 	switch res.OverCap {
 	case "hosts":
-		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonHostCap,
-			Detail: fmt.Sprintf("partition %d already holds %d hosts (the cap): a record of a new host was refused", pc.id, state.MaxHosts)})
+		out = pc.hostCap(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At})
 		return out, stateMsgs, nil
 	case "listeners":
 		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonListenerCap,

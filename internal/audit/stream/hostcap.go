@@ -1,0 +1,48 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bindwatch/bindwatch/internal/audit/findings"
+	"github.com/bindwatch/bindwatch/internal/audit/integrity"
+	"github.com/bindwatch/bindwatch/internal/audit/state"
+)
+
+// overHostCap says whether a record of hostID would add a host to a table
+// at its cap (state.MaxHosts). Asked before the verifier sees the record:
+// a host refused keeps nothing, not even the verifier's entry or an
+// unsigned finding, so a flood of new host ids costs no memory.
+func (pc *partition) overHostCap(hostID string) bool {
+	return len(pc.table.Hosts) >= state.MaxHosts && pc.table.Hosts[hostID] == nil
+}
+
+// hostCap refuses a record of a host over the cap: always counted
+// (bindwatch_audit_refused_total{reason="host_cap"}), reported by one
+// integrity finding per partition at a time, in the name of the first host
+// refused: one per host refused would keep a finding open per host id of a
+// flood, what the cap is there to prevent. The finding is resolved once
+// the partition is under its cap again (hosts expired).
+func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []findings.Finding {
+	if pc.hostCapOpen != "" && pc.tracker.IsOpen(pc.hostCapOpen) {
+		pc.p.Metrics.refused.WithLabelValues(integrity.ReasonHostCap).Inc()
+		pc.p.Metrics.events.WithLabelValues("refused").Inc()
+		return out
+	}
+	pr.Reason = integrity.ReasonHostCap
+	pr.Detail = fmt.Sprintf("partition %d already holds %d hosts (the cap): records of host %s, and of any other new host while this is open, are refused "+
+		"(bindwatch_audit_refused_total{reason=\"host_cap\"} counts them)", pc.id, state.MaxHosts, clip(pr.HostID))
+	pc.hostCapOpen = findings.IntegrityID(clip(pr.HostID), integrity.ReasonHostCap)
+	return pc.refuse(out, pr)
+}
+
+// hostCapOver resolves the partition's host_cap finding once it holds
+// fewer hosts than the cap.
+func (pc *partition) hostCapOver(now time.Time, out []findings.Finding) []findings.Finding {
+	if pc.hostCapOpen == "" || len(pc.table.Hosts) >= state.MaxHosts {
+		return out
+	}
+	id := pc.hostCapOpen
+	pc.hostCapOpen = ""
+	return pc.tracker.ResolveOpen(id, fmt.Sprintf("partition %d holds %d hosts, under the cap of %d: new hosts are taken again", pc.id, len(pc.table.Hosts), state.MaxHosts), now, out)
+}
