@@ -147,6 +147,9 @@ func newHost(ev *Event) *Host {
 // Table is the listener table of the hosts of one partition.
 type Table struct {
 	Hosts map[string]*Host // by host id
+	// HostCap, when above 0, is the most hosts the table keeps instead of
+	// MaxHosts (tests).
+	HostCap int
 	// early are noted seqs of a host or boot the table does not have yet
 	// (the agent's host key comes before its first record): the boot's
 	// first record takes them.
@@ -160,6 +163,15 @@ type earlySeqs struct {
 
 // New returns an empty table.
 func New() *Table { return &Table{Hosts: map[string]*Host{}, early: map[string]earlySeqs{}} }
+
+// MaxHosts is the most hosts the table keeps: HostCap, or the package's
+// MaxHosts.
+func (t *Table) MaxHosts() int {
+	if t.HostCap > 0 {
+		return t.HostCap
+	}
+	return MaxHosts
+}
 
 // Op is what happened to a listener.
 type Op int
@@ -209,7 +221,7 @@ func (t *Table) Apply(ev *Event) Result {
 	var res Result
 	h := t.Hosts[ev.HostID]
 	switch {
-	case h == nil && len(t.Hosts) >= MaxHosts:
+	case h == nil && len(t.Hosts) >= t.MaxHosts():
 		res.Skipped, res.OverCap = true, "hosts"
 		return res
 	case h == nil:

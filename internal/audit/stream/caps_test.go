@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
@@ -222,4 +224,93 @@ func TestListenerCapThroughKafka(t *testing.T) {
 	t.Logf("%d listeners of one host through Kafka: sent in %s, all applied (%d kept, %.0f refused at the cap) in %s, %.0f records/s; "+
 		"heap of the test process after GC (audit and in-process broker with every record): +%.0f MiB",
 		n, sent.Round(time.Millisecond), state.MaxListeners, want, took.Round(time.Millisecond), float64(n)/took.Seconds(), float64(heap)/(1<<20))
+}
+
+// Through Kafka, with a partition cap of 3 hosts: records of new hosts
+// over it are refused before anything keeps them (no unsigned finding, no
+// verifier entry), counted, and reported by one host_cap finding; once the
+// hosts expire the finding is resolved and a new host is taken.
+func TestHostCapThroughKafka(t *testing.T) {
+	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
+	cfg := testConfig(cl.Addrs)
+	cfg.HostExpiry = 3 * time.Second
+	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
+	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, &kafka.Dialer{Timeout: 5 * time.Second}, pol, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.hostCap = 3
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-p.Ready():
+	case err := <-done:
+		t.Fatalf("instance ended: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("instance not ready after 30s")
+	}
+
+	// Five hosts of one partition.
+	var hosts []*fakeHost
+	for i := 0; len(hosts) < 5; i++ {
+		if id := fmt.Sprintf("host-%d", i); partitionOf([]byte(id), 3) == 0 {
+			hosts = append(hosts, &fakeHost{id: id, name: fmt.Sprintf("n%d", i), boot: "boot-1"})
+		}
+	}
+	for _, h := range hosts[:3] {
+		prod.send(h.ev("listen", "/usr/sbin/sshd", "TCP", "0.0.0.0", 22, 1))
+	}
+	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "three hosts in", func(log map[string][]findings.Finding) error {
+		for _, h := range hosts[:3] {
+			if s := states(log[findings.IntegrityID(h.id, integrity.ReasonUnsigned)]); s != "open " {
+				return fmt.Errorf("%s unsigned: %q", h.id, s)
+			}
+		}
+		return nil
+	})
+	for _, h := range hosts[3:] {
+		prod.send(h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1), h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4445, 2))
+	}
+	capID := findings.IntegrityID(hosts[3].id, integrity.ReasonHostCap)
+	log := waitFindings(t, cl.Addrs, cfg.FindingsTopic, "host_cap", func(log map[string][]findings.Finding) error {
+		if s := states(log[capID]); !strings.HasPrefix(s, "open ") {
+			return fmt.Errorf("host_cap: %q", s)
+		}
+		return nil
+	})
+	for _, id := range []string{findings.IntegrityID(hosts[3].id, integrity.ReasonUnsigned), findings.IntegrityID(hosts[4].id, integrity.ReasonUnsigned),
+		findings.IntegrityID(hosts[4].id, integrity.ReasonHostCap), findings.ListenerID(hosts[3].id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", 4444)} {
+		if s := states(log[id]); s != "" {
+			t.Errorf("a refused host's finding %s: %q", id, s)
+		}
+	}
+	testenv.Eventually(t, "refusals counted", 30*time.Second, func() error {
+		if n := counter(t, p, "bindwatch_audit_refused_total", integrity.ReasonHostCap); n != 4 {
+			return fmt.Errorf("refused host_cap %v, want 4", n)
+		}
+		return nil
+	})
+	// The three hosts expire: room again.
+	log = waitFindings(t, cl.Addrs, cfg.FindingsTopic, "host_cap resolved", func(log map[string][]findings.Finding) error {
+		if s := states(log[capID]); s != "open resolved " {
+			return fmt.Errorf("host_cap: %q", s)
+		}
+		return nil
+	})
+	if d := log[capID][1].Detail; !strings.Contains(d, "Resolved: partition 0 holds 0 hosts, under the cap of 3") {
+		t.Errorf("host_cap resolved: %q", d)
+	}
+	prod.send(hosts[4].ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4446, 3))
+	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "a new host taken", func(log map[string][]findings.Finding) error {
+		if s := states(log[findings.ListenerID(hosts[4].id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", 4446)]); s != "open " {
+			return fmt.Errorf("the new host's listener: %q", s)
+		}
+		return nil
+	})
 }

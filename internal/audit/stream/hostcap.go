@@ -6,15 +6,14 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/integrity"
-	"github.com/bindwatch/bindwatch/internal/audit/state"
 )
 
 // overHostCap says whether a record of hostID would add a host to a table
-// at its cap (state.MaxHosts). Asked before the verifier sees the record:
+// at its cap (state.MaxHosts, or the table's HostCap). Asked before the verifier sees the record:
 // a host refused keeps nothing, not even the verifier's entry or an
 // unsigned finding, so a flood of new host ids costs no memory.
 func (pc *partition) overHostCap(hostID string) bool {
-	return len(pc.table.Hosts) >= state.MaxHosts && pc.table.Hosts[hostID] == nil
+	return len(pc.table.Hosts) >= pc.table.MaxHosts() && pc.table.Hosts[hostID] == nil
 }
 
 // hostCap refuses a record of a host over the cap: always counted
@@ -31,7 +30,7 @@ func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []fin
 	}
 	pr.Reason = integrity.ReasonHostCap
 	pr.Detail = fmt.Sprintf("partition %d already holds %d hosts (the cap): records of host %s, and of any other new host while this is open, are refused "+
-		"(bindwatch_audit_refused_total{reason=\"host_cap\"} counts them)", pc.id, state.MaxHosts, clip(pr.HostID))
+		"(bindwatch_audit_refused_total{reason=\"host_cap\"} counts them)", pc.id, pc.table.MaxHosts(), clip(pr.HostID))
 	pc.hostCapOpen = findings.IntegrityID(clip(pr.HostID), integrity.ReasonHostCap)
 	return pc.refuse(out, pr)
 }
@@ -39,10 +38,10 @@ func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []fin
 // hostCapOver resolves the partition's host_cap finding once it holds
 // fewer hosts than the cap.
 func (pc *partition) hostCapOver(now time.Time, out []findings.Finding) []findings.Finding {
-	if pc.hostCapOpen == "" || len(pc.table.Hosts) >= state.MaxHosts {
+	if pc.hostCapOpen == "" || len(pc.table.Hosts) >= pc.table.MaxHosts() {
 		return out
 	}
 	id := pc.hostCapOpen
 	pc.hostCapOpen = ""
-	return pc.tracker.ResolveOpen(id, fmt.Sprintf("partition %d holds %d hosts, under the cap of %d: new hosts are taken again", pc.id, len(pc.table.Hosts), state.MaxHosts), now, out)
+	return pc.tracker.ResolveOpen(id, fmt.Sprintf("partition %d holds %d hosts, under the cap of %d: new hosts are taken again", pc.id, len(pc.table.Hosts), pc.table.MaxHosts()), now, out)
 }

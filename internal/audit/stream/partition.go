@@ -62,6 +62,7 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	start := time.Now()
 	pc.polGen = p.policyGen.Load()
 	pc.table, pc.tracker = state.New(), findings.New(p.policy.Load())
+	pc.table.HostCap = p.hostCap
 	var err error
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
 		return err

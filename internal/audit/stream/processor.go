@@ -50,6 +50,8 @@ type Processor struct {
 	// grew is on its partition for the old count).
 	hostKeys map[string]ed25519.PublicKey
 	counts   atomic.Pointer[[]int]
+	// hostCap, when above 0, replaces state.MaxHosts (tests).
+	hostCap int
 
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
