@@ -1,6 +1,7 @@
 package findings
 
 import (
+	"slices"
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/audit/state"
@@ -38,4 +39,17 @@ func (t *Tracker) ResolveOpen(id, why string, at time.Time, out []Finding) []Fin
 		return t.resolve(f, &state.Event{HostID: f.HostID, BootID: f.BootID, Seq: f.Seq, Time: at}, why, out)
 	}
 	return out
+}
+
+// OpenOf lists the ids of the open findings of kind and reason, sorted.
+// It walks every open finding: for what is rare (a partition at its cap).
+func (t *Tracker) OpenOf(kind, reason string) []string {
+	var ids []string
+	for id, f := range t.open {
+		if f.Kind == kind && f.Reason == reason {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -296,14 +296,15 @@ func TestHostCapThroughKafka(t *testing.T) {
 		}
 		return nil
 	})
-	// The three hosts expire: room again.
+	// The three hosts expire (the first walk that finds one resolves it):
+	// room again.
 	log = waitFindings(t, cl.Addrs, cfg.FindingsTopic, "host_cap resolved", func(log map[string][]findings.Finding) error {
 		if s := states(log[capID]); s != "open resolved " {
 			return fmt.Errorf("host_cap: %q", s)
 		}
 		return nil
 	})
-	if d := log[capID][1].Detail; !strings.Contains(d, "Resolved: partition 0 holds 0 hosts, under the cap of 3") {
+	if d := log[capID][1].Detail; !strings.Contains(d, "Resolved: partition 0 holds ") || !strings.Contains(d, "hosts, under the cap of 3: new hosts are taken again") {
 		t.Errorf("host_cap resolved: %q", d)
 	}
 	prod.send(hosts[4].ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4446, 3))
@@ -313,4 +314,33 @@ func TestHostCapThroughKafka(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// host_cap findings restored open (a restart, a rebalance; several from
+// before one finding per partition) are the partition's: resolved once it
+// is under its cap, and a new one is not opened while they are open.
+func TestRestoredHostCapFindings(t *testing.T) {
+	pc := offlinePartition(t)
+	pc.table.HostCap = 1
+	now := time.Now()
+	for _, h := range []string{"a", "b"} {
+		pc.tracker.Restore(findings.Finding{ID: findings.IntegrityID(h, integrity.ReasonHostCap), Kind: findings.KindIntegrity, State: findings.Open,
+			Reason: integrity.ReasonHostCap, HostID: h, BootID: "b", Seq: 1, Time: now})
+	}
+	rec := integrity.Record{At: now, Event: state.Event{Kind: state.KindHeartbeat, HostID: "in", BootID: "b", Seq: 1, Time: now}}
+	if out, _, _ := pc.apply(&rec, now, true, nil, nil, map[string]*state.Host{}); len(out) != 0 {
+		t.Fatalf("first host: %+v", out)
+	}
+	rec.Event.HostID = "over"
+	if out, _, _ := pc.apply(&rec, now, true, nil, nil, map[string]*state.Host{}); len(out) != 0 {
+		t.Fatalf("a host over the cap opened a finding while two are open: %+v", out)
+	}
+	if out, _ := pc.expire(now, nil, nil, map[string]*state.Host{}); len(out) != 0 {
+		t.Fatalf("at the cap: %+v", out)
+	}
+	pc.table.HostCap = 2
+	out, _ := pc.expire(now, nil, nil, map[string]*state.Host{})
+	if states(out) != "resolved resolved " || pc.tracker.OpenCount() != 0 {
+		t.Fatalf("under the cap: %+v", out)
+	}
 }

@@ -21,7 +21,9 @@ func (pc *partition) expire(now time.Time, out []findings.Finding, stateMsgs []k
 	after := pc.p.cfg.HostExpiry
 	gone := pc.table.Expire(now, after)
 	if len(gone) == 0 {
-		return out, stateMsgs
+		// Under the cap after a rebuild, perhaps: a host_cap finding
+		// restored open is resolved.
+		return pc.hostCapOver(now, out), stateMsgs
 	}
 	first := len(out)
 	out = pc.tracker.Expire(gone, now, after, out)

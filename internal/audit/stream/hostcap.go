@@ -23,7 +23,8 @@ func (pc *partition) overHostCap(hostID string) bool {
 // flood, what the cap is there to prevent. The finding is resolved once
 // the partition is under its cap again (hosts expired).
 func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []findings.Finding {
-	if pc.hostCapOpen != "" && pc.tracker.IsOpen(pc.hostCapOpen) {
+	pc.loadHostCap()
+	if len(pc.hostCapOpen) > 0 {
 		pc.p.Metrics.refused.WithLabelValues(integrity.ReasonHostCap).Inc()
 		pc.p.Metrics.events.WithLabelValues("refused").Inc()
 		return out
@@ -31,17 +32,32 @@ func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []fin
 	pr.Reason = integrity.ReasonHostCap
 	pr.Detail = fmt.Sprintf("partition %d already holds %d hosts (the cap): records of host %s, and of any other new host while this is open, are refused "+
 		"(bindwatch_audit_refused_total{reason=\"host_cap\"} counts them)", pc.id, pc.table.MaxHosts(), clip(pr.HostID))
-	pc.hostCapOpen = findings.IntegrityID(clip(pr.HostID), integrity.ReasonHostCap)
-	return pc.refuse(out, pr)
+	out = pc.refuse(out, pr)
+	pc.hostCapOpen = pc.tracker.OpenOf(findings.KindIntegrity, integrity.ReasonHostCap)
+	return out
 }
 
-// hostCapOver resolves the partition's host_cap finding once it holds
+// loadHostCap finds, once per partition run, the host_cap findings the
+// findings topic has open (from before a restart or a rebalance): they
+// stand for the partition's, and are resolved with it.
+func (pc *partition) loadHostCap() {
+	if !pc.hostCapLoaded {
+		pc.hostCapLoaded = true
+		pc.hostCapOpen = pc.tracker.OpenOf(findings.KindIntegrity, integrity.ReasonHostCap)
+	}
+}
+
+// hostCapOver resolves the partition's host_cap findings once it holds
 // fewer hosts than the cap.
 func (pc *partition) hostCapOver(now time.Time, out []findings.Finding) []findings.Finding {
-	if pc.hostCapOpen == "" || len(pc.table.Hosts) >= pc.table.MaxHosts() {
+	pc.loadHostCap()
+	if len(pc.hostCapOpen) == 0 || len(pc.table.Hosts) >= pc.table.MaxHosts() {
 		return out
 	}
-	id := pc.hostCapOpen
-	pc.hostCapOpen = ""
-	return pc.tracker.ResolveOpen(id, fmt.Sprintf("partition %d holds %d hosts, under the cap of %d: new hosts are taken again", pc.id, len(pc.table.Hosts), pc.table.MaxHosts()), now, out)
+	why := fmt.Sprintf("partition %d holds %d hosts, under the cap of %d: new hosts are taken again", pc.id, len(pc.table.Hosts), pc.table.MaxHosts())
+	for _, id := range pc.hostCapOpen {
+		out = pc.tracker.ResolveOpen(id, why, now, out)
+	}
+	pc.hostCapOpen = nil
+	return out
 }

@@ -44,8 +44,10 @@ type partition struct {
 	// logged about one, at undecodableLogged.
 	undecodable       int
 	undecodableLogged time.Time
-	// hostCapOpen is the id of the partition's open host_cap finding.
-	hostCapOpen string
+	// hostCapOpen are the ids of the partition's open host_cap findings
+	// (one, but more may be restored), once hostCapLoaded.
+	hostCapOpen   []string
+	hostCapLoaded bool
 }
 
 // silenceCheckInterval spaces the walks over every host that look for
