@@ -12,6 +12,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/integrity"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -167,4 +168,67 @@ func TestHostsExpireThroughKafka(t *testing.T) {
 			t.Errorf("%s after expiry: %q", r, s)
 		}
 	}
+}
+
+// A host's last record time is kept in the state topic: a host that went
+// quiet while no instance held its partition expires at the next owner's
+// first walk, and the owner after that finds nothing left to expire or
+// resolve.
+func TestExpiryAcrossRestarts(t *testing.T) {
+	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
+	cfg := testConfig(cl.Addrs)
+	cfg.HostExpiry = 3 * time.Second
+	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
+	first := startInstance(t, cfg)
+
+	h := &fakeHost{id: "quiet-host", name: "db-3", boot: "boot-1"}
+	prod.send(h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1))
+	lid := findings.ListenerID(h.id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", 4444)
+	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "open", func(log map[string][]findings.Finding) error {
+		if s := states(log[lid]); s != "open " {
+			return fmt.Errorf("listener: %q", s)
+		}
+		return nil
+	})
+	first.stop()
+	time.Sleep(cfg.HostExpiry + time.Second)
+
+	started := time.Now()
+	second := startInstance(t, cfg)
+	log := waitFindings(t, cl.Addrs, cfg.FindingsTopic, "expired by the next owner", func(log map[string][]findings.Finding) error {
+		if s := states(log[lid]); s != "open resolved " {
+			return fmt.Errorf("listener: %q", s)
+		}
+		return nil
+	})
+	// Timed from the record before the restart, not from the new owner's
+	// start.
+	if at := log[lid][1].Time; at.Sub(started) >= cfg.HostExpiry {
+		t.Errorf("expired %s after the new owner started: timed from its start", at.Sub(started))
+	}
+	if n := counter(t, second.p, "bindwatch_audit_hosts_expired_total", ""); n != 1 {
+		t.Errorf("hosts_expired_total %v", n)
+	}
+	testenvEventuallyNoKeys(t, cl.Addrs, cfg.StateTopic, h.id)
+	second.stop()
+
+	third := startInstance(t, cfg)
+	time.Sleep(2500 * time.Millisecond) // two walks, caught up
+	log = findingsLog(t, cl.Addrs, cfg.FindingsTopic)
+	if s := states(log[lid]) + states(log[findings.IntegrityID(h.id, integrity.ReasonUnsigned)]); s != "open resolved open resolved " {
+		t.Errorf("after a third owner: %q", s)
+	}
+	if n := counter(t, third.p, "bindwatch_audit_hosts_expired_total", ""); n != 0 {
+		t.Errorf("the third owner expired %v hosts", n)
+	}
+}
+
+func testenvEventuallyNoKeys(t *testing.T, brokers []string, topic, hostID string) {
+	t.Helper()
+	testenv.Eventually(t, "the host's state tombstoned", 30*time.Second, func() error {
+		if ks := hostKeys(stateKeys(t, brokers, topic), hostID); len(ks) != 0 {
+			return fmt.Errorf("state keys left: %v", ks)
+		}
+		return nil
+	})
 }
