@@ -110,9 +110,19 @@ func TestHostCapAtScale(t *testing.T) {
 	if out := apply(id(7), 3, state.KindHeartbeat); len(out) != 0 || pc.table.Hosts[id(7)].LastSeq != 3 {
 		t.Fatalf("a host the partition holds, at the cap: %+v", out)
 	}
+	// The walk the partition makes each second once caught up, with no
+	// host to expire.
+	walk := time.Now()
+	if out, _ := pc.expire(now, nil, nil, map[string]*state.Host{}); len(out) != 0 {
+		t.Fatalf("nothing to expire: %+v", out)
+	}
+	walked := time.Since(walk)
 	// A host expires: room again, the finding resolved, a new host taken.
 	pc.table.Hosts[id(3)].LastSeen = now.Add(-pc.p.cfg.HostExpiry - time.Second)
-	out, _ = pc.expire(now, nil, nil, map[string]*state.Host{})
+	if out, _ := pc.expire(now.Add(time.Second), nil, nil, map[string]*state.Host{}); len(out) != 0 {
+		t.Fatalf("expiry walks a second apart: %+v", out)
+	}
+	out, _ = pc.expire(now.Add(time.Minute), nil, nil, map[string]*state.Host{})
 	var resolved bool
 	for _, f := range out {
 		resolved = resolved || f.ID == capID && f.State == findings.Resolved
@@ -123,8 +133,8 @@ func TestHostCapAtScale(t *testing.T) {
 	if out := apply(over, 1, state.KindHeartbeat); len(out) != 0 || pc.table.Hosts[over] == nil {
 		t.Fatalf("a new host under the cap again: %+v", out)
 	}
-	t.Logf("a partition at the cap of %d hosts (a heartbeat and one listener each): %.0f MiB of heap (%.0f bytes a host); filled in %s",
-		state.MaxHosts, float64(heap)/(1<<20), float64(heap)/state.MaxHosts, filled.Round(time.Millisecond))
+	t.Logf("a partition at the cap of %d hosts (a heartbeat and one listener each): %.0f MiB of heap (%.0f bytes a host); filled in %s; an expiry walk over them: %s",
+		state.MaxHosts, float64(heap)/(1<<20), float64(heap)/state.MaxHosts, filled.Round(time.Millisecond), walked.Round(time.Microsecond))
 	runtime.KeepAlive(pc)
 }
 

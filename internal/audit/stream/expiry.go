@@ -10,6 +10,12 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 )
 
+// expiryCheckInterval spaces the walks over every host that look for
+// expired ones (O(hosts): 20 to 110 ms at 250 000 hosts on a loaded
+// machine): a minute late on a week does not matter. Never more than a
+// quarter of the expiry itself, for the short ones of tests.
+func expiryCheckInterval(after time.Duration) time.Duration { return min(time.Minute, after/4) }
+
 // expire takes out the hosts that sent nothing for audit.host_expiry:
 // a tombstone for each of their listeners and for their host record, every
 // open finding of theirs resolved, and the verifier forgets their key
@@ -19,6 +25,10 @@ import (
 // wall clock, so a backlog is not taken for hosts gone.
 func (pc *partition) expire(now time.Time, out []findings.Finding, stateMsgs []kafka.Message, dirtyHosts map[string]*state.Host) ([]findings.Finding, []kafka.Message) {
 	after := pc.p.cfg.HostExpiry
+	if now.Sub(pc.expiryChecked) < expiryCheckInterval(after) {
+		return pc.hostCapOver(now, out), stateMsgs
+	}
+	pc.expiryChecked = now
 	gone := pc.table.Expire(now, after)
 	if len(gone) == 0 {
 		// Under the cap after a rebuild, perhaps: a host_cap finding

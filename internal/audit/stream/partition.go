@@ -48,6 +48,8 @@ type partition struct {
 	// (one, but more may be restored), once hostCapLoaded.
 	hostCapOpen   []string
 	hostCapLoaded bool
+	// expiryChecked is when hosts were last checked for expiry.
+	expiryChecked time.Time
 }
 
 // silenceCheckInterval spaces the walks over every host that look for
