@@ -19,7 +19,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/gaps"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // timerDropIn makes bindwatch-unpin.timer fire every 2 s instead of every
@@ -197,7 +197,7 @@ func linkedPrograms(t *testing.T, dir string) []ebpf.ProgramID {
 // number from on.
 func checkTopic(t *testing.T, brokers string, pid, binds int, from uint64) {
 	t.Helper()
-	dec, err := encode.NewDecoder("")
+	dec, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}

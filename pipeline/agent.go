@@ -30,6 +30,7 @@ import (
 	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // Stats are every stage's counters.
@@ -48,7 +49,7 @@ type Agent struct {
 	probe    *bpf.Probe
 	reader   *bpf.Reader
 	enricher *enrich.Enricher
-	encoder  encode.Encoder
+	encoder  codec.Encoder
 	// sealer signs every batch with the host's key.
 	sealer *encode.Sealer
 	sink   publish.Sink
@@ -204,22 +205,22 @@ func (a *Agent) newEncoder(ctx context.Context) (string, error) {
 				"component", "agent", "registry", url, "subject", subject, "error", err)
 			a.registryErr = fmt.Errorf("schema registry %s: %w", url, err)
 			a.registry.ask(v)
-			if a.encoder, err = encode.NewConfluentPending([]byte(text), v); err != nil {
+			if a.encoder, err = codec.NewConfluentPending([]byte(text), v); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("confluent schema v%d subject %s id pending (registry unreachable)", v, subject), nil
 		}
 		a.registry.set(v, id)
-		if a.encoder, err = encode.NewConfluent([]byte(text), id); err != nil {
+		if a.encoder, err = codec.NewConfluent([]byte(text), id); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("confluent schema v%d subject %s id %d", v, subject, id), nil
 	}
-	fp, err := encode.Fingerprint([]byte(text))
+	fp, err := codec.Fingerprint([]byte(text))
 	if err != nil {
 		return "", err
 	}
-	if a.encoder, err = encode.NewSingleObject([]byte(text)); err != nil {
+	if a.encoder, err = codec.NewSingleObject([]byte(text)); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("single-object schema v%d fingerprint %#016x", v, fp), nil

@@ -27,8 +27,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/seal"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // containerUID is the user the "container" binds as; the agent filters on
@@ -149,7 +149,7 @@ func TestAgentEndToEnd(t *testing.T) {
 			t.Fatalf("message %d framing %q", i, d.Framing)
 		}
 		records[i] = d.Record
-		bodies[num(t, d.Record["seq"])], _ = encode.Body(values[i])
+		bodies[num(t, d.Record["seq"])], _ = codec.Body(values[i])
 	}
 	checkSeals(t, records, bodies)
 	slices.SortFunc(records, func(a, b map[string]any) int { return int(num(t, a["seq"]) - num(t, b["seq"])) })

@@ -12,7 +12,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // floodScript binds UDP sockets as fast as it can for a second and prints
@@ -53,7 +53,7 @@ func TestAgentReportsSuppressedFlood(t *testing.T) {
 	drops := agent.Snapshot().Dropped
 	agent.stop(t) // reports what the budget dropped
 
-	dec, err := encode.NewDecoder("")
+	dec, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/internal/topic"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // floodListenScript floods as fast as it can (argv[1]: "bind", UDP binds;
@@ -93,7 +93,7 @@ func floodAndListen(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	dec, err := encode.NewDecoder("")
+	dec, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // TestBrokerOutage: under a steady bind load the whole Kafka cluster goes
@@ -79,7 +79,7 @@ func TestBrokerOutage(t *testing.T) {
 // decoder (python3-avro checks the bytes in the end-to-end test).
 func topicSeqs(t *testing.T, brokers []string, topic string, n int) []uint64 {
 	t.Helper()
-	dec, err := encode.NewDecoder("")
+	dec, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // startRegisterTimeout bounds how long start waits for the registry before
@@ -18,7 +18,7 @@ import (
 const startRegisterTimeout = 5 * time.Second
 
 // schemaRegistry gives the messages framed before the registry answered
-// (encode.NewConfluentPending) their real schema id, just before they are
+// (codec.NewConfluentPending) their real schema id, just before they are
 // sent: until it is known they wait in the spool. It asks the registry in
 // the background, with backoff, for every schema version such a message
 // names (an agent restarted with another schema.version may find spooled
@@ -70,7 +70,7 @@ func (r *schemaRegistry) ask(version int) {
 // placeholder; it fails, leaving them to be retried, while one is unknown.
 func (r *schemaRegistry) prepare(msgs []spool.Message) error {
 	for i := range msgs {
-		v, ok := encode.PendingVersion(msgs[i].Value)
+		v, ok := codec.PendingVersion(msgs[i].Value)
 		if !ok {
 			continue
 		}
@@ -81,7 +81,7 @@ func (r *schemaRegistry) prepare(msgs []spool.Message) error {
 			r.ask(v)
 			return fmt.Errorf("schema registry %s has not given the id of schema v%d under %s yet", r.url, v, r.subject)
 		}
-		if err := encode.SetSchemaID(msgs[i].Value, id); err != nil {
+		if err := codec.SetSchemaID(msgs[i].Value, id); err != nil {
 			return err
 		}
 	}

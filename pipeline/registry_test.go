@@ -15,7 +15,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // TestRegistryDownAtFirstStart (issue item 6): the registry answers 503 when
@@ -72,7 +72,7 @@ func TestRegistryDownAtFirstStart(t *testing.T) {
 	})
 	agent.stop(t)
 
-	dec, err := encode.NewDecoder(front.URL)
+	dec, err := codec.NewDecoder(front.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // schemaIDsFile, in the spool directory (the agent's state; the spool ignores
@@ -26,7 +26,7 @@ const registerTimeout = 15 * time.Second
 // the agent from starting and leave binds unrecorded. The messages carry the
 // same id the registry would have answered.
 func registerSchema(ctx context.Context, dir, url, subject, text string, log *slog.Logger) (int, error) {
-	fp, err := encode.Fingerprint([]byte(text))
+	fp, err := codec.Fingerprint([]byte(text))
 	if err != nil {
 		return 0, err
 	}
@@ -34,7 +34,7 @@ func registerSchema(ctx context.Context, dir, url, subject, text string, log *sl
 	path := filepath.Join(dir, schemaIDsFile)
 	rctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
-	id, err := encode.Register(rctx, url, subject, text)
+	id, err := codec.Register(rctx, url, subject, text)
 	if err == nil {
 		if err := saveSchemaID(path, key, id); err != nil {
 			log.Warn("remembering the schema id", "component", "agent", "path", path, "error", err)

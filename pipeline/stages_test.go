@@ -15,6 +15,7 @@ import (
 	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // runStages starts the stages after capture (enrich, batch, encode and
@@ -36,7 +37,7 @@ func runStages(tb testing.TB, cfg config.Config, sink publish.Sink, stats *Stats
 		tb.Fatal(err)
 	}
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := encode.NewSingleObject([]byte(text))
+	enc, err := codec.NewSingleObject([]byte(text))
 	if err != nil {
 		tb.Fatal(err)
 	}

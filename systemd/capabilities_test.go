@@ -58,19 +58,23 @@ func TestCapabilities(t *testing.T) {
 	if b := strings.Fields(bounding[0]); !sameSet(granted, b) {
 		t.Fatalf("CapabilityBoundingSet %q is not AmbientCapabilities %q: this test checks only the ambient set", b, granted)
 	}
-	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH", "CAP_DAC_OVERRIDE"} {
+	// CAP_DAC_READ_SEARCH is granted, for the runtimes' state: the
+	// "runtime state" step below needs it, and dacread keeps it effective
+	// only there (that step also checks an ordinary read still fails).
+	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE"} {
 		if slices.Contains(granted, c) {
 			t.Errorf("the unit grants %s", c)
 		}
 	}
 	dir := testenv.WorldReadableDir(t)
 	exe := filepath.Join(dir, "standin")
-	testenv.CopyTestBinary(t, exe)
+	copyStandin(t, exe)
 	// What the unit's ExecStartPre= opens to the agent's group: the ids in
 	// tracefs it needs and the search of bpffs's root.
 	pinDir := privateBPFFS(t, dir)
 	grantAsUnit(t, text, standinUID, filepath.Dir(pinDir))
 	rootFS := machineIDRoot(t, dir)
+	stateRoot := runtimeStateRoot(t, dir)
 
 	type capCase struct {
 		name   string
@@ -92,7 +96,7 @@ func TestCapabilities(t *testing.T) {
 		// hook, as bindwatch.service says, then lower it as it advises.
 		for _, hook := range hooks {
 			t.Run(string(hook)+"/perf_event_paranoid=3", func(t *testing.T) {
-				rep := runStandinAs(t, exe, hook, granted, pinDir, rootFS)
+				rep := runStandinAs(t, exe, hook, granted, pinDir, rootFS, stateRoot)
 				failed := strings.Join(rep.failed(), "\n")
 				t.Logf("failed: %s", failed)
 				switch perf, known := hookUsesPerfEvents[hook]; {
@@ -109,7 +113,7 @@ func TestCapabilities(t *testing.T) {
 	for _, hook := range hooks {
 		for _, c := range cases {
 			t.Run(string(hook)+"/"+c.name, func(t *testing.T) {
-				rep := runStandinAs(t, exe, hook, c.caps, pinDir, rootFS)
+				rep := runStandinAs(t, exe, hook, c.caps, pinDir, rootFS, stateRoot)
 				if want := capMask(t, c.caps); rep.CapEff != want {
 					t.Fatalf("stand-in ran with CapEff %s, want %s: the test is not measuring what it claims", rep.CapEff, want)
 				}
@@ -188,7 +192,7 @@ func testHooks(t *testing.T) []bpf.Hook {
 // runStandinAs runs the stand-in as standinUID with exactly caps as its
 // ambient (hence effective) set, binding a UDP socket to lo from this
 // process once the stand-in has attached its hook.
-func runStandinAs(t *testing.T, exe string, hook bpf.Hook, caps []string, pinDir, rootFS string) report {
+func runStandinAs(t *testing.T, exe string, hook bpf.Hook, caps []string, pinDir, rootFS, stateRoot string) report {
 	t.Helper()
 	var ambient []uintptr
 	for _, c := range caps {
@@ -199,7 +203,7 @@ func runStandinAs(t *testing.T, exe string, hook bpf.Hook, caps []string, pinDir
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
 	cmd.Dir = filepath.Dir(exe)
 	cmd.Env = append(os.Environ(), standinVar+"="+string(hook), binderVar+"=parent",
-		pinDirVar+"="+pinDir, rootFSVar+"="+rootFS)
+		pinDirVar+"="+pinDir, rootFSVar+"="+rootFS, stateRootVar+"="+stateRoot)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential:  &syscall.Credential{Uid: standinUID, Gid: standinUID, Groups: []uint32{}},
 		AmbientCaps: ambient,
@@ -307,6 +311,22 @@ func machineIDRoot(t *testing.T, dir string) string {
 	id := strconv.FormatInt(time.Now().UnixNano(), 16)
 	id = strings.Repeat("0", 32-len(id)) + id
 	if err := os.WriteFile(filepath.Join(root, "etc", "machine-id"), []byte(id+"\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// runtimeStateRoot lays out a container runtime's state as Docker keeps
+// it, root's alone: containers/c1/config.v2.json, 0600, in 0700
+// directories, under dir (which others may enter).
+func runtimeStateRoot(t *testing.T, dir string) string {
+	t.Helper()
+	root := filepath.Join(dir, "docker")
+	file := filepath.Join(root, "containers/c1/config.v2.json")
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(`{"Name":"/web1"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return root

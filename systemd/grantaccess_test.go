@@ -111,16 +111,21 @@ func grantAsUnit(t *testing.T, text string, gid int, bpffs string) {
 // exit 0 if it could.
 const readFileVar = "BINDWATCH_TEST_CHILD_READ"
 
-// TestUnitCannotReadSecrets is the attack: an agent compromised through
-// whatever it parses tries to read /etc/shadow. With CAP_DAC_READ_SEARCH it
-// could read any file; with the unit's capabilities it must not.
+// TestUnitCannotReadSecrets is the confused deputy: whatever the agent is
+// led to open (a configuration path, a name in /proc), it opens it without
+// CAP_DAC_READ_SEARCH, which the unit grants but the agent holds effective
+// only in dacread's open beneath the runtimes' state roots. With the unit's
+// capabilities, after the agent's dacread.Confine, /etc/shadow must not be
+// read. (Code running in the agent could raise the capability itself:
+// against that stand the unit's InaccessiblePaths=, checked under systemd
+// by TestWorkloadUnderShippedUnit.)
 func TestUnitCannotReadSecrets(t *testing.T) {
 	testenv.RequireRoot(t)
 	text := readUnit(t)
 	caps := strings.Fields(directive(text, "AmbientCapabilities")[0])
 	dir := testenv.WorldReadableDir(t)
 	exe := filepath.Join(dir, "reader")
-	testenv.CopyTestBinary(t, exe)
+	copyStandin(t, exe)
 	// A root-only file like /etc/shadow, wherever the host has none (the VM).
 	secret := filepath.Join(dir, "shadow")
 	if err := os.WriteFile(secret, []byte("root:$6$secret:19000::::::\n"), 0o600); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -174,17 +175,26 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 // from the topic as it comes.
 func bootShipped(t *testing.T) (*container, string, *events) {
 	t.Helper()
+	return bootShippedWith(t, "bindwatch-iouring-"+strconv.Itoa(os.Getpid()), nil)
+}
+
+// bootShippedWith is bootShipped with the machine named machine and, in
+// its root, the files given too (mode 0600: the caller loosens them).
+func bootShippedWith(t *testing.T, machine string, extra map[string]string) (*container, string, *events) {
+	t.Helper()
 	dir := testenv.WorldReadableDir(t)
 	bin := bindwatchBinary(t)
 	brokers := testenv.StartDevkafka(t, dir, "../cmd/devkafka")
 	root := filepath.Join(dir, "root")
 	keepTracefsPerms(t)
 	unit := strings.ReplaceAll(readUnit(t), "/usr/bin/bindwatch ", "/opt/bindwatch/bindwatch ")
-	layOutRoot(t, root, unit, map[string]string{
+	files := map[string]string{
 		"etc/bindwatch/bindwatch.yaml": testenv.ReadFile(t, "../configs/bindwatch.yaml"),
 		"etc/systemd/system/bindwatch.service.d/zz-test.conf": "[Service]\nEnvironment=BINDWATCH_KAFKA_BROKERS=" + brokers +
 			"\nEnvironment=BINDWATCH_METRICS_LISTEN=unix:/run/bindwatch/metrics.sock\n",
-	})
+	}
+	maps.Copy(files, extra)
+	layOutRoot(t, root, unit, files)
 	if err := os.Chmod(filepath.Join(root, "etc/bindwatch/bindwatch.yaml"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +211,7 @@ func bootShipped(t *testing.T) (*container, string, *events) {
 	if err := unix.Mount("", filepath.Join(root, "usr"), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
 	}
-	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, "bindwatch-iouring-"+strconv.Itoa(os.Getpid()))}
+	c := &container{t: t, Container: testenv.BootContainer(t, root, bpffs, machine)}
 	return c, root, consume(t, bin, brokers)
 }
 
@@ -308,6 +318,43 @@ type record struct {
 	Addr     string `json:"addr"`
 	Port     uint16 `json:"port"`
 	Cookie   int64  `json:"cookie"`
+	// The workload, for workload_test.go.
+	CgroupPath     *string `json:"cgroup_path"`
+	ContainerID    *string `json:"container_id"`
+	ContainerName  *string `json:"container_name"`
+	Image          *string `json:"image"`
+	ImageDigest    *string `json:"image_digest"`
+	WorkloadSource *string `json:"workload_source"`
+}
+
+// workload prints r's workload fields, null where absent.
+func (r record) workload() string {
+	s := func(p *string) string {
+		if p == nil {
+			return "null"
+		}
+		return strconv.Quote(*p)
+	}
+	return fmt.Sprintf("cgroup_path %s container_id %s container_name %s image %s image_digest %s workload_source %s",
+		s(r.CgroupPath), s(r.ContainerID), s(r.ContainerName), s(r.Image), s(r.ImageDigest), s(r.WorkloadSource))
+}
+
+// waitPort waits for the first record of kind of a TCP socket on port.
+func (e *events) waitPort(t *testing.T, port int, kind string, timeout time.Duration) record {
+	t.Helper()
+	var r record
+	testenv.Eventually(t, fmt.Sprintf("a %s record of port %d in Kafka", kind, port), timeout, func() error {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, rec := range e.recs {
+			if int(rec.Port) == port && rec.Kind == kind && rec.Protocol == "TCP" {
+				r = rec
+				return nil
+			}
+		}
+		return fmt.Errorf("%d records read, none a %s of port %d", len(e.recs), kind, port)
+	})
+	return r
 }
 
 func (r record) String() string {

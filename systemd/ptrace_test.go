@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/dacread"
 	"github.com/bindwatch/bindwatch/internal/sdnotify"
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
@@ -77,6 +78,11 @@ func runHolder(target string) error {
 func runPtraceProbe(target string) error {
 	r := &report{UID: os.Getuid()}
 	r.CapEff, _ = procStatusField("/proc/self/status", "CapEff")
+	// As the agent: the unit's CAP_DAC_READ_SEARCH is effective only
+	// inside dacread's open of runtime state, never for /proc.
+	if _, err := dacread.Confine(); err != nil {
+		return err
+	}
 	var pid, fd, port int
 	var scratch uintptr
 	b, err := os.ReadFile(target)
@@ -230,7 +236,8 @@ func TestWhatPtraceBuys(t *testing.T) {
 		// works are the steps that must work; every other must fail. The
 		// procfs walk never does: /proc/<pid>/fd is mode 0500 of the
 		// process's owner, a DAC check CAP_SYS_PTRACE does not pass (only
-		// CAP_DAC_READ_SEARCH, which the unit refuses).
+		// CAP_DAC_READ_SEARCH, which the agent holds effective only to
+		// open runtime state).
 		works []string
 	}{
 		{"as shipped", "", []string{"exe", "ns/net", "pidfd_getfd cookie"}},

@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/dacread"
 	"github.com/bindwatch/bindwatch/internal/sdnotify"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
 	"github.com/bindwatch/bindwatch/schemas"
@@ -49,6 +50,10 @@ const (
 	// and the report written to reportVar's file as well.
 	serviceVar = "BINDWATCH_TEST_CHILD_SERVICE"
 	reportVar  = "BINDWATCH_TEST_CHILD_REPORT"
+	// stateRootVar is a container runtime's state root as root keeps it
+	// (0700), with containers/c1/config.v2.json (0600) in it: the
+	// stand-in reads it as the agent reads Docker's. Unset: no such step.
+	stateRootVar = "BINDWATCH_TEST_CHILD_STATE_ROOT"
 )
 
 // loadedLine tells a parent binder that the hook is attached.
@@ -101,6 +106,11 @@ func runStandin() error {
 	}
 	r := &report{Hook: string(hook), UID: os.Getuid()}
 	r.CapEff, _ = procStatusField("/proc/self/status", "CapEff")
+	// What the agent does first: CAP_DAC_READ_SEARCH, if granted, is
+	// effective from here on only inside dacread's open.
+	if _, err := dacread.Confine(); err != nil {
+		r.add("confine CAP_DAC_READ_SEARCH", "", err)
+	}
 	if b, err := os.ReadFile(perfParanoidPath); err == nil {
 		r.PerfParanoid = strings.TrimSpace(string(b))
 	}
@@ -127,6 +137,10 @@ func runStandin() error {
 	r.add("proc of another user", detail, err)
 	r.add("netlink", "", netlinkLookup())
 	r.add("tcp", "", tcpLoopback())
+	if root := os.Getenv(stateRootVar); root != "" {
+		detail, err := readRuntimeState(root)
+		r.add("runtime state", detail, err)
+	}
 	// Under systemd with the example drop-in: the LoadCredential= copy of
 	// the SASL password, through %d.
 	if path := os.Getenv("BINDWATCH_KAFKA_SASL_PASSWORD_FILE"); path != "" {
@@ -138,6 +152,26 @@ func runStandin() error {
 		return serve(r, probe)
 	}
 	return emit(r)
+}
+
+// readRuntimeState reads a root-only state file beneath root as the
+// enricher does (internal/dacread), and requires that an ordinary read of
+// it fails: that nothing but dacread's open holds the capability.
+func readRuntimeState(root string) (string, error) {
+	path := filepath.Join(root, "containers/c1/config.v2.json")
+	f, err := dacread.NewReader(root).Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.ReadFile(path); !errors.Is(err, os.ErrPermission) {
+		return string(b), fmt.Errorf("an ordinary read of %s: %v, want permission denied: the capability is not confined", path, err)
+	}
+	return string(b), nil
 }
 
 func emit(r *report) error {

@@ -21,8 +21,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/gaps"
 	"github.com/bindwatch/bindwatch/internal/siem"
 	"github.com/bindwatch/bindwatch/internal/topic"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // consumeFlags say which topic to read and how far.
@@ -95,7 +95,7 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 	if err != nil {
 		return err
 	}
-	dec, err := encode.NewDecoder(cfg.Schema.RegistryURL)
+	dec, err := codec.NewDecoder(cfg.Schema.RegistryURL)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func runConsume(cmd *cobra.Command, f consumeFlags) (err error) {
 }
 
 // trackRecord adds one decoded event's identity to the gap tracker.
-func trackRecord(t *gaps.Tracker, rec encode.Record) error {
+func trackRecord(t *gaps.Tracker, rec codec.Record) error {
 	var host, hostID, bootID string
 	var seq int64
 	var haveSeq bool
@@ -236,7 +236,7 @@ func newSIEMLines(format, registryURL string) (*siemLines, error) {
 
 // appendLine appends rec (msg decoded) as one line, or nothing for a record
 // the format has no place for.
-func (s *siemLines) appendLine(dst []byte, rec encode.Record, msg []byte) ([]byte, error) {
+func (s *siemLines) appendLine(dst []byte, rec codec.Record, msg []byte) ([]byte, error) {
 	var doc map[string]any
 	switch rec.Source.Name {
 	case schemas.FindingName:

@@ -15,8 +15,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // consume --format ecs|ocsf maps events and findings read from Kafka (a
@@ -27,7 +27,7 @@ func TestConsumeFormats(t *testing.T) {
 	const topic = "mixed"
 	cl := kafkatest.Start(t, kafkatest.Options{Topic: topic, Partitions: 1})
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := encode.NewSingleObject([]byte(text))
+	enc, err := codec.NewSingleObject([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

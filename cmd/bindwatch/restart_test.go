@@ -17,7 +17,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // loadUID is the user the load generator binds as; the agent under test
@@ -59,7 +59,7 @@ func TestAgentSIGKILLLosesNothing(t *testing.T) {
 	}
 
 	n := int(kafkatest.Count(t, cluster.Addrs, topic))
-	dec, err := encode.NewDecoder("")
+	dec, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bindwatch/bindwatch/internal/config"
+	"github.com/bindwatch/bindwatch/internal/dacread"
 	"github.com/bindwatch/bindwatch/internal/sdnotify"
 	"github.com/bindwatch/bindwatch/pipeline"
 )
@@ -48,6 +49,10 @@ func runAgent(path string, fs *pflag.FlagSet) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Before anything reads a file: CAP_DAC_READ_SEARCH, which the unit
+	// grants for the container runtimes' state, is effective from here on
+	// only while internal/dacread opens a file beneath their roots.
+	dacHeld, dacErr := dacread.Confine()
 	cfg, err := config.Load(path, os.Environ(), fs)
 	if err != nil {
 		return &exitError{code: exitConfig, err: err}
@@ -56,6 +61,14 @@ func runAgent(path string, fs *pflag.FlagSet) error {
 	level.Set(cfg.Log.SlogLevel())
 	log := newLogger(os.Stderr, cfg.Log.Format, level)
 	notify := sdnotify.FromEnvironment()
+	switch {
+	case dacErr != nil:
+		log.Warn("confining CAP_DAC_READ_SEARCH", "component", "agent", "error", dacErr)
+	case dacHeld:
+		log.Info("CAP_DAC_READ_SEARCH held permitted, not effective: raised only to open container runtimes' state",
+			"component", "agent", "roots", []string{cfg.Workload.DockerRoot, cfg.Workload.ContainerdState,
+				cfg.Workload.StorageRoot, cfg.Workload.StorageRunRoot})
+	}
 	pipeline.Version = version
 	setAgentGC(cfg.Pipeline)
 

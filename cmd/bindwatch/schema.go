@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bindwatch/bindwatch/internal/config"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 func schemaCommand() *cobra.Command {
@@ -66,17 +66,17 @@ func runSchema(cmd *cobra.Command, o schemaFlags) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		subject := schemas.Subject(o.topic)
-		id, err := encode.Register(ctx, o.registry, subject, text)
+		id, err := codec.Register(ctx, o.registry, subject, text)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("subject %s version %d id %d\n", subject, o.version, id)
 	case o.canonical:
-		pcf, err := encode.CanonicalForm([]byte(text))
+		pcf, err := codec.CanonicalForm([]byte(text))
 		if err != nil {
 			return err
 		}
-		fp, err := encode.Fingerprint([]byte(text))
+		fp, err := codec.Fingerprint([]byte(text))
 		if err != nil {
 			return err
 		}

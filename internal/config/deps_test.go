@@ -18,7 +18,7 @@ func TestNoPipelineImport(t *testing.T) {
 	}
 }
 
-// TestLiveKeys pins which keys a reload applies (the README's reload
+// TestLiveKeys pins which keys a reload applies (docs/operating.md's reload
 // section names them) and checks ApplyLive copies those and only those.
 func TestLiveKeys(t *testing.T) {
 	var live []string

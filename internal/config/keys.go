@@ -31,7 +31,7 @@ const (
 
 // key is one configuration key, and the only description of it. The
 // table below is the single list every layer (file, environment, flags),
-// Validate, Reload, the README reference, the sample file test and
+// Validate, Reload, the reference in docs/operating.md, the sample file test and
 // LogValue walk, so a key added here is known everywhere at once.
 type key struct {
 	name  string

@@ -6,7 +6,7 @@ import (
 )
 
 // Reference is the configuration reference as a Markdown table, built from
-// the key table so the README cannot drift from it: each key, its default
+// the key table so docs/operating.md cannot drift from it: each key, its default
 // as the file would spell it, its environment variable, and what it does.
 func Reference() string {
 	var b strings.Builder

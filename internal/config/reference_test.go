@@ -7,17 +7,17 @@ import (
 	"testing"
 )
 
-var updateReadme = flag.Bool("update-readme", false, "rewrite the configuration reference in README.md")
+var updateReadme = flag.Bool("update-readme", false, "rewrite the configuration reference in docs/operating.md")
 
 const (
-	readme         = "../../README.md"
+	readme         = "../../docs/operating.md"
 	referenceBegin = "<!-- config-reference:begin (generated: go test ./internal/config -update-readme) -->\n"
 	referenceEnd   = "<!-- config-reference:end -->"
 )
 
-// TestReadmeReference keeps the README's configuration reference equal to
-// the key table (and so to configs/bindwatch.yaml, which TestSampleFile
-// ties to the same table).
+// TestReadmeReference keeps the configuration reference in docs/operating.md
+// (it was the README's) equal to the key table (and so to
+// configs/bindwatch.yaml, which TestSampleFile ties to the same table).
 func TestReadmeReference(t *testing.T) {
 	b, err := os.ReadFile(readme)
 	if err != nil {
@@ -27,7 +27,7 @@ func TestReadmeReference(t *testing.T) {
 	start := strings.Index(text, referenceBegin)
 	end := strings.Index(text, referenceEnd)
 	if start < 0 || end < start {
-		t.Fatalf("README.md has no configuration reference between %q and %q", referenceBegin, referenceEnd)
+		t.Fatalf("docs/operating.md has no configuration reference between %q and %q", referenceBegin, referenceEnd)
 	}
 	got := text[start+len(referenceBegin) : end]
 	want := Reference()
@@ -40,5 +40,5 @@ func TestReadmeReference(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("README.md's configuration reference is stale: run go test ./internal/config -update-readme\n--- README\n%s--- keys\n%s", got, want)
+	t.Errorf("docs/operating.md's configuration reference is stale: run go test ./internal/config -update-readme\n--- docs/operating.md\n%s--- keys\n%s", got, want)
 }

@@ -3,7 +3,7 @@
 // the seqs and the Avro bodies of the batch's records, and a key rotation
 // record carries the new public key signed by the old one.
 //
-// The signed bytes are defined here once; the README's "Seal format" and
+// The signed bytes are defined here once; docs/schemas.md's "Seal format" and
 // the docs of BindEvent v3's public_key, sealed_seqs and signature fields
 // say the same in prose, so a consumer can verify without this code.
 //

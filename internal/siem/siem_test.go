@@ -10,8 +10,8 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 var at = time.Date(2026, 12, 6, 18, 0, 0, 123456000, time.UTC)
@@ -108,7 +108,7 @@ func avroNames(t *testing.T, text func(int) (string, error), v int) []string {
 func eventFields(t *testing.T, ev *schemas.BindEvent) Fields {
 	t.Helper()
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := encode.NewSingleObject([]byte(text))
+	enc, err := codec.NewSingleObject([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func eventFields(t *testing.T, ev *schemas.BindEvent) Fields {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, _ := encode.NewDecoder("")
+	dec, _ := codec.NewDecoder("")
 	rec, err := dec.Decode(t.Context(), msg)
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +152,11 @@ func TestMappingsMatchDefinitions(t *testing.T) {
 			mark(ocsfSeen, checkOCSF(t, ocsf, "OCSF "+name, "class:network_activity", asJSON(t, o), ""))
 		}
 	}
-	codec, _ := record.NewCodec()
-	dec, _ := encode.NewDecoder("")
+	rc, _ := record.NewCodec()
+	dec, _ := codec.NewDecoder("")
 	for name, fd := range sampleFindings() {
 		direct := FindingFields(record.ToSchema(fd))
-		msg, err := codec.EncodeFinding(fd)
+		msg, err := rc.EncodeFinding(fd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,4 +28,8 @@ const (
 	// UserPackageLoad runs deploy's load generator beside the packaged
 	// agent (the unpin timer's restart test).
 	UserPackageLoad = 4350
+	// UserAccess is internal/dacread's child: an unprivileged user holding
+	// CAP_DAC_READ_SEARCH as the unit grants it, reading root's files
+	// beneath a runtime state root and refused them elsewhere.
+	UserAccess = 4351
 )

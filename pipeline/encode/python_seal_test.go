@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 	"os/exec"
 	"slices"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 // An independent verifier (testdata/verify_seals.py: python3-avro,
-// pyca/cryptography and openssl, written from the README's seal format)
+// pyca/cryptography and openssl, written from docs/schemas.md's seal format)
 // verifies the seals the encode stage makes, in both framings, and refuses
 // a seal whose records were changed by one bit.
 func TestIndependentVerifierChecksSeals(t *testing.T) {
@@ -23,12 +24,15 @@ func TestIndependentVerifierChecksSeals(t *testing.T) {
 	if out, err := exec.Command(avrotest.Python, "-c", "import cryptography").CombinedOutput(); err != nil {
 		testenv.Unavailable(t, "needs %s with pyca/cryptography (Debian package python3-cryptography): %v: %s", avrotest.Python, err, out)
 	}
-	text := schemaText(t, schemas.Latest)
-	single, _ := NewSingleObject([]byte(text))
-	confluent, _ := NewConfluent([]byte(text), 7)
+	text, err := schemas.BindEventSchema(schemas.Latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, _ := codec.NewSingleObject([]byte(text))
+	confluent, _ := codec.NewConfluent([]byte(text), 7)
 	for _, tc := range []struct {
 		name string
-		enc  Encoder
+		enc  codec.Encoder
 	}{{"single-object", single}, {"confluent", confluent}} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testSealer(t)

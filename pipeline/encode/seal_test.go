@@ -3,6 +3,8 @@ package encode
 import (
 	"context"
 	"crypto/ed25519"
+	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"io"
 	"log/slog"
 	"syscall"
@@ -18,7 +20,7 @@ import (
 
 // sealedBatches runs the encode stage with a sealer over batches of n
 // records each and returns what it sent.
-func sealedBatches(t *testing.T, enc Encoder, s *Sealer, sizes ...int) []Batch {
+func sealedBatches(t *testing.T, enc codec.Encoder, s *Sealer, sizes ...int) []Batch {
 	t.Helper()
 	in := make(chan []record.Record, len(sizes))
 	out := make(chan Batch, len(sizes))
@@ -58,8 +60,8 @@ func testSealer(t *testing.T) *Sealer {
 // signature is over the bodies, so re-framing a message (a Confluent id
 // given late) keeps it valid.
 func TestSealerSealsEachBatch(t *testing.T) {
-	text := schemaText(t, schemas.Latest)
-	enc, err := NewConfluentPending([]byte(text), schemas.Latest)
+	text := codectest.SchemaText(t, schemas.Latest)
+	enc, err := codec.NewConfluentPending([]byte(text), schemas.Latest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestSealerSealsEachBatch(t *testing.T) {
 			t.Fatalf("batch %d: %d messages, want %d", bi, len(b.Values), want)
 		}
 		for _, v := range b.Values {
-			if err := SetSchemaID(v, 42); err != nil { // re-framed, as the registry's late id does
+			if err := codec.SetSchemaID(v, 42); err != nil { // re-framed, as the registry's late id does
 				t.Fatal(err)
 			}
 		}
@@ -97,17 +99,17 @@ func TestSealerSealsEachBatch(t *testing.T) {
 			if bi == 0 && i == 0 && (ev.Kind != schemas.KindHostKey || !pub.Equal(ed25519.PublicKey(ev.PublicKey))) {
 				t.Fatalf("first record %+v, want the host key", ev)
 			}
-			body, _ := Body(v)
+			body, _ := codec.Body(v)
 			m.Add(ev.Seq, body)
 		}
 		if !seal.Verify(pub, m.Bytes(), sv.Signature) {
 			t.Fatalf("batch %d: the seal does not verify", bi)
 		}
-		body, _ := Body(b.Values[0])
+		body, _ := codec.Body(b.Values[0])
 		body[len(body)-1] ^= 1
 		m = seal.NewMessage(nil, "h1", "b1", sv.Seq)
 		for i, v := range b.Values[:len(b.Values)-1] {
-			body, _ := Body(v)
+			body, _ := codec.Body(v)
 			m.Add(sv.SealedSeqs[i], body)
 		}
 		if seal.Verify(pub, m.Bytes(), sv.Signature) {
@@ -118,7 +120,7 @@ func TestSealerSealsEachBatch(t *testing.T) {
 
 func decodeEvent(t *testing.T, text string, msg []byte) schemas.BindEvent {
 	t.Helper()
-	body, err := Body(msg)
+	body, err := codec.Body(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +136,12 @@ func decodeEvent(t *testing.T, text string, msg []byte) schemas.BindEvent {
 // cost is one SHA-256 per record and one Ed25519 signature per batch.
 func BenchmarkEncodeStage(b *testing.B) {
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := NewSingleObject([]byte(text))
+	enc, err := codec.NewSingleObject([]byte(text))
 	if err != nil {
 		b.Fatal(err)
 	}
 	const size = 500
-	ev := fullEvent()
+	ev := codectest.FullEvent()
 	ev.Kind, ev.Holders, ev.SnapshotIncomplete, ev.SnapshotSockets = "bind", nil, nil, 0
 	ev.SnapshotID, ev.SnapshotSource, ev.PortExplicit = nil, nil, nil
 	batch := make([]record.Record, size)
@@ -193,8 +195,8 @@ func cpuTime() time.Duration {
 // With Next set, the first batch starts with a key_rotation record that the
 // old key signed, and its seal is the new key's.
 func TestSealerRotates(t *testing.T) {
-	text := schemaText(t, schemas.Latest)
-	enc, _ := NewSingleObject([]byte(text))
+	text := codectest.SchemaText(t, schemas.Latest)
+	enc, _ := codec.NewSingleObject([]byte(text))
 	s := testSealer(t)
 	old := s.Key.Public().(ed25519.PublicKey)
 	_, next, _ := ed25519.GenerateKey(nil)
@@ -209,7 +211,7 @@ func TestSealerRotates(t *testing.T) {
 	sv := decodeEvent(t, text, b.Values[len(b.Values)-1])
 	m := seal.NewMessage(nil, "h1", "b1", sv.Seq)
 	for i, v := range b.Values[:len(b.Values)-1] {
-		body, _ := Body(v)
+		body, _ := codec.Body(v)
 		m.Add(sv.SealedSeqs[i], body)
 	}
 	if !seal.Verify(newPub, m.Bytes(), sv.Signature) {

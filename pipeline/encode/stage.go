@@ -9,6 +9,7 @@ import (
 
 	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // StageStats count the encode stage's work; safe to read at any time.
@@ -35,7 +36,7 @@ type Batch struct {
 //
 // With a sealer, each batch also carries a seal record after its records
 // (and now and then a host_key record before them): see Sealer.
-func Run(ctx context.Context, enc Encoder, in <-chan []record.Record, out chan<- Batch, stats *StageStats, sealer *Sealer, log *slog.Logger) error {
+func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out chan<- Batch, stats *StageStats, sealer *Sealer, log *slog.Logger) error {
 	defer close(out)
 	// Sized from the previous batch, so a batch usually takes one allocation.
 	perRecord := 256
@@ -73,7 +74,7 @@ func Run(ctx context.Context, enc Encoder, in <-chan []record.Record, out chan<-
 			bodies := make([][]byte, len(ends))
 			start := 0
 			for i, end := range ends {
-				bodies[i], _ = Body(buf[start:end])
+				bodies[i], _ = codec.Body(buf[start:end])
 				start = end
 			}
 			if s := sealer.seal(slices.Clone(seqs), bodies); s != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
+	"github.com/bindwatch/bindwatch/internal/dacread"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -124,7 +125,10 @@ func New(cfg Config) (*Enricher, error) {
 	log.Info("enricher ready", "host", id.Hostname, "host_id", id.HostID, "boot_id", id.BootID,
 		"cgroup2", mount.dir, "clock_offset_ns", clock.OffsetNS())
 	start := time.Now()
-	files := &workloadFiles{roots: cfg.Runtimes}
+	// Rootless Podman's storage, under users' homes, is theirs to read:
+	// not a root the capability reaches.
+	files := &workloadFiles{roots: cfg.Runtimes, elevated: dacread.NewReader(
+		cfg.Runtimes.Docker, cfg.Runtimes.Containerd, cfg.Runtimes.Storage, cfg.Runtimes.RunStorage)}
 	var criLabels *criPodLabels
 	if cfg.Runtimes.CRISocket != "" {
 		criLabels = newCRIPodLabels(cfg.Runtimes.CRISocket, filepath.Join(cfg.Runtimes.Containerd, containerdTasks, "k8s.io"), log)

@@ -9,8 +9,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/safetext"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // A real thread names itself with bytes that are not UTF-8 and carry a
@@ -57,7 +57,7 @@ func TestNativeHostileCommDecodesInPythonAvro(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := encode.NewSingleObject([]byte(schema))
+	enc, err := codec.NewSingleObject([]byte(schema))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/bindwatch/bindwatch/internal/dacread"
 )
 
 // RuntimeRoots are where the container runtimes keep the state files a
@@ -65,15 +67,52 @@ type workloadFiles struct {
 	// runtimes keep their state root's alone, and the shipped unit runs the
 	// agent unprivileged (see the enricher's warning).
 	denied atomic.Pointer[string]
+	// elevated reads beneath the roots what the agent may not (nil: no
+	// elevation; it reads nothing unless dacread.Confine found the
+	// capability held).
+	elevated *dacread.Reader
 }
 
-// read is readState, noting a permission error.
+// read is readState of a runtime state file, through open.
 func (f *workloadFiles) read(path string) ([]byte, error) {
-	b, err := readState(path)
+	fh, err := f.open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return readLimited(fh)
+}
+
+// readDir lists a directory of a runtime's state, through open.
+func (f *workloadFiles) readDir(path string) ([]fs.DirEntry, error) {
+	fh, err := f.open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return fh.ReadDir(-1)
+}
+
+// open opens a runtime's state file or directory: as the agent, or where
+// that is refused, through the elevated reader (the unit's
+// CAP_DAC_READ_SEARCH, effective for that one open beneath a runtime's
+// root: internal/dacread). A permission error either way is noted for the
+// enricher's warning.
+func (f *workloadFiles) open(path string) (*os.File, error) {
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrPermission) && f.elevated != nil {
+		var eerr error
+		if fh, eerr = f.elevated.Open(path); eerr == nil {
+			return fh, nil
+		}
+		if !errors.Is(eerr, dacread.ErrNotHeld) && !errors.Is(eerr, dacread.ErrOutside) {
+			err = eerr // not there yet (ENOENT), or refused even so
+		}
+	}
 	if errors.Is(err, fs.ErrPermission) {
 		f.denied.CompareAndSwap(nil, &path)
 	}
-	return b, err
+	return fh, err
 }
 
 // resolve reads what the runtime named by a container's cgroup wrote about
@@ -115,6 +154,11 @@ func readState(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fh.Close()
+	return readLimited(fh)
+}
+
+// readLimited reads a state file, at most maxStateFile bytes.
+func readLimited(fh *os.File) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(fh, maxStateFile+1))
 	if err == nil && len(b) > maxStateFile {
 		err = errors.New("larger than " + strconv.Itoa(maxStateFile) + " bytes")
@@ -259,7 +303,7 @@ func (f *workloadFiles) containerd(id string) (Workload, bool) {
 	if w, ok := f.readContainerdBundle(filepath.Join(tasks, "k8s.io", id)); ok {
 		return w, true
 	}
-	namespaces, err := os.ReadDir(tasks)
+	namespaces, err := f.readDir(tasks)
 	if err != nil {
 		return Workload{}, false
 	}

@@ -248,7 +248,8 @@ func (e *Enricher) pendingWorkload(id uint64, info *cgroupInfo) *cgroupInfo {
 		if p := e.files.denied.Load(); p != nil && !e.deniedWarned {
 			e.deniedWarned = true
 			e.log.Warn("container runtime state not readable: containers' records say workload_source pending, then none; "+
-				"the agent needs read access to the runtimes' state, root's alone (CAP_DAC_READ_SEARCH: see the unit's example-override.conf)",
+				"the agent needs read access to the runtimes' state, root's alone (CAP_DAC_READ_SEARCH, which bindwatch.service grants "+
+				"and its no-workload.conf drop-in takes away; a unit of your own needs it in AmbientCapabilities=)",
 				"path", *p)
 		}
 		if len(e.retries) < maxWorkloadRetries {

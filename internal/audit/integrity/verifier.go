@@ -17,7 +17,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/seal"
 )
 
-// Reasons of integrity findings. The README's "Integrity findings" says
+// Reasons of integrity findings. docs/policy-and-findings.md's "Integrity findings" says
 // what each means and what to do.
 const (
 	ReasonUnsigned       = "unsigned"         // the host's agent does not seal (before v3): accepted as is
@@ -39,7 +39,7 @@ const (
 	ReasonCut            = "field_cut"        // a record with strings longer than the table keeps, cut
 )
 
-// Limits, documented in the README.
+// Limits, documented in docs/security.md.
 const (
 	// DefaultMaxPending is how many records of one host wait for their
 	// seal at most: two of the agent's largest batches (pipeline.batch_size

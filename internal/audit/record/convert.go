@@ -8,13 +8,13 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // Codec reads and writes the audit's records.
 type Codec struct {
-	state, finding *codec
+	state, finding *codec.Versioned
 }
 
 // NewCodec prepares the codecs of the newest schemas. They write
@@ -22,10 +22,10 @@ type Codec struct {
 func NewCodec() (*Codec, error) {
 	c := &Codec{}
 	var err error
-	if c.state, err = newCodec("ListenerState", schemas.ListenerStateSchema, schemas.ListenerStateLatest); err != nil {
+	if c.state, err = codec.NewVersioned("ListenerState", schemas.ListenerStateSchema, schemas.ListenerStateLatest); err != nil {
 		return nil, fmt.Errorf("listener state schema: %w", err)
 	}
-	if c.finding, err = newCodec("Finding", schemas.FindingSchema, schemas.FindingLatest); err != nil {
+	if c.finding, err = codec.NewVersioned("Finding", schemas.FindingSchema, schemas.FindingLatest); err != nil {
 		return nil, fmt.Errorf("finding schema: %w", err)
 	}
 	return c, nil
@@ -34,11 +34,12 @@ func NewCodec() (*Codec, error) {
 // ReadRegistry lets c read Confluent-framed messages too, looking their
 // schema ids up in the registry at url.
 func (c *Codec) ReadRegistry(url string) error {
-	fetch, err := encode.RegistrySchemas(url)
+	fetch, err := codec.RegistrySchemas(url)
 	if err != nil {
 		return err
 	}
-	c.state.fetch, c.finding.fetch = fetch, fetch
+	c.state.ReadRegistry(fetch)
+	c.finding.ReadRegistry(fetch)
 	return nil
 }
 
@@ -50,10 +51,10 @@ func (c *Codec) WriteConfluent(ctx context.Context, url, stateSubject, findingSu
 	if err := c.ReadRegistry(url); err != nil {
 		return err
 	}
-	if err := c.state.writeConfluent(ctx, url, stateSubject); err != nil {
+	if err := c.state.WriteConfluent(ctx, url, stateSubject); err != nil {
 		return fmt.Errorf("listener state schema: %w", err)
 	}
-	if err := c.finding.writeConfluent(ctx, url, findingSubject); err != nil {
+	if err := c.finding.WriteConfluent(ctx, url, findingSubject); err != nil {
 		return fmt.Errorf("finding schema: %w", err)
 	}
 	return nil
@@ -67,10 +68,10 @@ func ValueSubject(topic string) string { return topic + "-value" }
 // id, so the decode calls take no context.
 const lookupTimeout = 15 * time.Second
 
-func unmarshal(c *codec, msg []byte, v any) error {
+func unmarshal(c *codec.Versioned, msg []byte, v any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
-	return c.unmarshal(ctx, msg, v)
+	return c.Unmarshal(ctx, msg, v)
 }
 
 // ListenerKey is a listener's key in the state topic: host id, netns,
@@ -96,7 +97,7 @@ func val(s *string) string {
 
 // EncodeListener is a listener's state-topic value.
 func (c *Codec) EncodeListener(l *state.Listener) ([]byte, error) {
-	return c.state.marshal(&schemas.ListenerState{
+	return c.state.Marshal(&schemas.ListenerState{
 		Record: schemas.StateListener, Host: l.Host, HostID: l.HostID, BootID: l.BootID, Seq: l.Seq, Time: l.Since,
 		NetNSID: l.Key.NetNS, Cookie: l.Key.Cookie, Protocol: l.Protocol, Family: l.Family, Addr: l.Addr, Port: l.Port,
 		Exposure: opt(l.Exposure), HostNetNS: l.HostNetNS, PID: l.PID, UID: l.UID, Comm: l.Comm, Exe: opt(l.Exe),
@@ -147,7 +148,7 @@ func optMillis(d time.Duration) *int64 {
 
 // EncodeHost is a host record's state-topic value.
 func (c *Codec) EncodeHost(m state.HostMeta) ([]byte, error) {
-	return c.state.marshal(&schemas.ListenerState{
+	return c.state.Marshal(&schemas.ListenerState{
 		Record: schemas.StateHost, Host: m.Host, HostID: m.HostID, BootID: m.BootID, Seq: m.LastSeq, Time: m.BootTime,
 		SnapshotComplete: m.Complete, SnapshotID: opt(m.SnapshotID), SnapshotStart: m.SnapshotStart,
 		LastSeen: optTime(m.LastSeen), HeartbeatIntervalMS: optMillis(m.HeartbeatInterval), Stopped: m.Stopped,
@@ -201,7 +202,7 @@ func HostFrom(s *schemas.ListenerState) state.HostMeta {
 
 // EncodeFinding is a finding's findings-topic value.
 func (c *Codec) EncodeFinding(f *findings.Finding) ([]byte, error) {
-	return c.finding.marshal(ToSchema(f))
+	return c.finding.Marshal(ToSchema(f))
 }
 
 // ToSchema converts a finding to its Avro record.

@@ -12,8 +12,8 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 func sampleEvents() []*schemas.BindEvent {
@@ -52,7 +52,7 @@ func sampleEvents() []*schemas.BindEvent {
 // The fast reader and the generic decoder agree on every field, for each
 // schema version, in both framings' single-object case.
 func TestFastDecoderAgrees(t *testing.T) {
-	slow, err := encode.NewDecoder("")
+	slow, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestFastDecoderAgrees(t *testing.T) {
 	}
 	for v := 1; v <= schemas.Latest; v++ {
 		text, _ := schemas.BindEventSchema(v)
-		enc, err := encode.NewSingleObject([]byte(text))
+		enc, err := codec.NewSingleObject([]byte(text))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestFastReaderNewFields(t *testing.T) {
 	// Append the two fields' encodings: union branch 1, then the value.
 	body = append(body, 2, 10, '/', 'u', 's', 'e', 'r', 2, 0xd0, 0x0f) // "/user", 1000
 	var ev state.Event
-	if err := r.read(body, &ev, map[string]string{}); err != nil {
+	if err := r.read(body, &ev, &codec.Interner{}, &codec.Value{}); err != nil {
 		t.Fatal(err)
 	}
 	if ev.CgroupPath == nil || *ev.CgroupPath != "/user" || ev.CgroupOwnerUID == nil || *ev.CgroupOwnerUID != 1000 || ev.Exe != "/usr/sbin/avahi-daemon" {
@@ -141,13 +141,13 @@ func TestFastReaderNewFields(t *testing.T) {
 // Bytes after the record are refused, as the generic decoder refuses them:
 // a message is one record, or it is not ours.
 func TestFastDecoderRefusesTrailingBytes(t *testing.T) {
-	slow, _ := encode.NewDecoder("")
+	slow, _ := codec.NewDecoder("")
 	fast, err := NewEventDecoder(slow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, _ := encode.NewSingleObject([]byte(text))
+	enc, _ := codec.NewSingleObject([]byte(text))
 	msg, err := enc.Append(nil, sampleEvents()[0])
 	if err != nil {
 		t.Fatal(err)
@@ -166,13 +166,13 @@ func TestFastDecoderRefusesTrailingBytes(t *testing.T) {
 
 // The intern cache keeps no long string: its size is bounded in bytes.
 func TestInternCacheBoundedInBytes(t *testing.T) {
-	slow, _ := encode.NewDecoder("")
+	slow, _ := codec.NewDecoder("")
 	fast, err := NewEventDecoder(slow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, _ := encode.NewSingleObject([]byte(text))
+	enc, _ := codec.NewSingleObject([]byte(text))
 	ev := *sampleEvents()[0]
 	for i := range 50 {
 		ev.Comm = fmt.Sprintf("%d%s", i, strings.Repeat("c", 100<<10))
@@ -182,14 +182,7 @@ func TestInternCacheBoundedInBytes(t *testing.T) {
 			t.Fatalf("decode: %v", err)
 		}
 	}
-	n := 0
-	for s := range fast.intern {
-		n += len(s)
-	}
-	if n > 65536*maxInterned {
-		t.Fatalf("intern cache holds %d bytes", n)
-	}
-	if n > 1<<20 {
+	if n := fast.intern.Bytes(); n > 1<<20 {
 		t.Errorf("intern cache holds %d bytes after 50 records with 100 KB comms: long strings kept", n)
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // With a registry the codec writes the Confluent wire format with the id
@@ -38,27 +38,27 @@ func TestConfluentFraming(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, _ := schemas.FindingSchema(schemas.FindingLatest)
-	id, err := encode.Register(t.Context(), reg.URL(), "fi-value", text)
+	id, err := codec.Register(t.Context(), reg.URL(), "fi-value", text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h, _, err := encode.ParseHeader(cm); err != nil || h.Framing != encode.Confluent || h.SchemaID != id {
+	if h, _, err := codec.ParseHeader(cm); err != nil || h.Framing != codec.Confluent || h.SchemaID != id {
 		t.Fatalf("header %+v %v, want confluent id %d", h, err, id)
 	}
 
 	// An older audit with a registry wrote v1 under the same subject.
 	v1, _ := schemas.FindingSchema(1)
-	v1id, err := encode.Register(t.Context(), reg.URL(), "fi-value", v1)
+	v1id, err := codec.Register(t.Context(), reg.URL(), "fi-value", v1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, _ := newCodec("old", func(int) (string, error) { return v1, nil }, 1)
-	body, _ := old.marshal(&schemas.Finding{FindingID: "r", State: "open", Rule: "sshd", HostID: "id", FirstSeen: at, Time: at})
-	h, _ := encode.ConfluentHeader(v1id)
+	old, _ := codec.NewVersioned("old", func(int) (string, error) { return v1, nil }, 1)
+	body, _ := old.Marshal(&schemas.Finding{FindingID: "r", State: "open", Rule: "sshd", HostID: "id", FirstSeen: at, Time: at})
+	h, _ := codec.ConfluentHeader(v1id)
 	oldMsg := append(h, body[10:]...)
 
 	reader, _ := NewCodec()
-	if _, err := reader.DecodeFinding(cm); !errors.Is(err, errFraming) {
+	if _, err := reader.DecodeFinding(cm); !errors.Is(err, codec.ErrFraming) {
 		t.Errorf("confluent message without a registry: %v, want an error saying so", err)
 	}
 	if err := reader.ReadRegistry(reg.URL()); err != nil {
@@ -79,7 +79,7 @@ func TestConfluentFraming(t *testing.T) {
 // The audit's event decoder refuses its own records: a finding produced
 // to the events topic has a host_id and a seq, and is no event.
 func TestEventDecoderRefusesAuditRecords(t *testing.T) {
-	slow, err := encode.NewDecoder("")
+	slow, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}

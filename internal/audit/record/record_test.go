@@ -1,6 +1,7 @@
 package record
 
 import (
+	"github.com/bindwatch/bindwatch/schemas/codec"
 	"reflect"
 	"testing"
 	"time"
@@ -97,15 +98,15 @@ func TestReadsOlderVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := func(text func(int) (string, error)) *codec {
-		oc, err := newCodec("old", func(int) (string, error) { return text(1) }, 1)
+	old := func(text func(int) (string, error)) *codec.Versioned {
+		oc, err := codec.NewVersioned("old", func(int) (string, error) { return text(1) }, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return oc
 	}
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	fm, err := old(schemas.FindingSchema).marshal(&schemas.Finding{FindingID: "r", State: "open", Rule: "sshd", HostID: "id", FirstSeen: at, Time: at})
+	fm, err := old(schemas.FindingSchema).Marshal(&schemas.Finding{FindingID: "r", State: "open", Rule: "sshd", HostID: "id", FirstSeen: at, Time: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +117,11 @@ func TestReadsOlderVersions(t *testing.T) {
 	if f.Kind != findings.KindRequire || f.Rule != "sshd" || f.Reason != "" || f.AwaitingInventory {
 		t.Errorf("v1 require finding read as %+v", f)
 	}
-	fm, _ = old(schemas.FindingSchema).marshal(&schemas.Finding{FindingID: "l", State: "open", HostID: "id", Port: 80, FirstSeen: at, Time: at})
+	fm, _ = old(schemas.FindingSchema).Marshal(&schemas.Finding{FindingID: "l", State: "open", HostID: "id", Port: 80, FirstSeen: at, Time: at})
 	if f, err = c.DecodeFinding(fm); err != nil || f.Kind != findings.KindListener || f.Port != 80 {
 		t.Errorf("v1 listener finding read as %+v, %v", f, err)
 	}
-	hm, err := old(schemas.ListenerStateSchema).marshal(&schemas.ListenerState{Record: schemas.StateHost, HostID: "id", Seq: 5, Time: at, SnapshotComplete: true})
+	hm, err := old(schemas.ListenerStateSchema).Marshal(&schemas.ListenerState{Record: schemas.StateHost, HostID: "id", Seq: 5, Time: at, SnapshotComplete: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // policy1000 is 1 000 allow rules like a fleet's: most pin an executable
@@ -49,8 +49,8 @@ func BenchmarkEvaluate1000Rules(b *testing.B) {
 		b.Fatal(err)
 	}
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, _ := encode.NewSingleObject([]byte(text))
-	slow, _ := encode.NewDecoder("")
+	enc, _ := codec.NewSingleObject([]byte(text))
+	slow, _ := codec.NewDecoder("")
 	dec, _ := record.NewEventDecoder(slow)
 	const hosts, perHost = 1000, 64
 	msgs := make([][]byte, 0, hosts*perHost)

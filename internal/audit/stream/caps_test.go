@@ -20,8 +20,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // offlinePartition is a partition of an instance that never dials: its
@@ -165,7 +165,7 @@ func TestListenerCapThroughKafka(t *testing.T) {
 	cfg := testConfig(cl.Addrs)
 	cfg.BatchSize = 10000
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := encode.NewSingleObject([]byte(text))
+	enc, err := codec.NewSingleObject([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/siem"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // requireConfluentKafka stops t unless Debian's python3-confluent-kafka
@@ -114,7 +114,7 @@ func TestConfluentClientReadsAuditTopics(t *testing.T) {
 		cfg.StateTopic:    registered(t, reg.URL(), cfg.StateTopic+"-value", schemas.ListenerStateSchema, schemas.ListenerStateLatest),
 		cfg.FindingsTopic: registered(t, reg.URL(), cfg.FindingsTopic+"-value", schemas.FindingSchema, schemas.FindingLatest),
 	}
-	dec, err := encode.NewDecoder(reg.URL())
+	dec, err := codec.NewDecoder(reg.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestConfluentClientReadsAuditTopics(t *testing.T) {
 			tombstones++
 			continue
 		}
-		if h, _, err := encode.ParseHeader(m.Value); err != nil || h.Framing != encode.Confluent || h.SchemaID != wantID[got.Topic] {
+		if h, _, err := codec.ParseHeader(m.Value); err != nil || h.Framing != codec.Confluent || h.SchemaID != wantID[got.Topic] {
 			t.Errorf("%s offset %d: header %+v %v, want confluent with id %d", got.Topic, got.Offset, h, err, wantID[got.Topic])
 		}
 		names := make([]string, 0, len(got.Value))
@@ -216,8 +216,8 @@ func registered(t *testing.T, url, subject string, text func(int) (string, error
 		t.Fatalf("subject %s: %s %v", subject, resp.Status, err)
 	}
 	want, _ := text(latest)
-	a, _ := encode.Fingerprint([]byte(want))
-	b, err := encode.Fingerprint([]byte(v.Schema))
+	a, _ := codec.Fingerprint([]byte(want))
+	b, err := codec.Fingerprint([]byte(v.Schema))
 	if err != nil || a != b {
 		t.Fatalf("subject %s holds another schema than v%d: %v", subject, latest, err)
 	}
@@ -242,13 +242,13 @@ func schemaFields(t *testing.T, text func(int) (string, error), latest int) []st
 
 // recordMap is a decoded record as Python prints it: timestamps in
 // microseconds since the epoch.
-func recordMap(fields []encode.Field) map[string]any {
+func recordMap(fields []codec.Field) map[string]any {
 	m := map[string]any{}
 	for _, f := range fields {
 		switch v := f.Value.(type) {
 		case time.Time:
 			m[f.Name] = v.UnixMicro()
-		case []encode.Field:
+		case []codec.Field:
 			m[f.Name] = recordMap(v)
 		default:
 			m[f.Name] = v
@@ -316,19 +316,19 @@ func TestRebuildReadsBothFramings(t *testing.T) {
 	}, reg.URL())
 	in.stop()
 
-	framings := map[encode.Framing]int{}
+	framings := map[codec.Framing]int{}
 	for _, name := range []string{cfg.StateTopic, cfg.FindingsTopic} {
 		for p := range 3 {
 			_ = readPartition(t.Context(), &kafka.Dialer{Timeout: 5 * time.Second}, cl.Addrs, name, p, func(m kafka.Message) error {
 				if m.Value != nil {
-					h, _, _ := encode.ParseHeader(m.Value)
+					h, _, _ := codec.ParseHeader(m.Value)
 					framings[h.Framing]++
 				}
 				return nil
 			})
 		}
 	}
-	if framings[encode.SingleObject] == 0 || framings[encode.Confluent] == 0 {
+	if framings[codec.SingleObject] == 0 || framings[codec.Confluent] == 0 {
 		t.Fatalf("framings in the audit's topics: %v, want both", framings)
 	}
 

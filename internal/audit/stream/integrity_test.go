@@ -15,8 +15,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/integrity"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/seal"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // sealingHost writes one host's timeline as a sealing agent does: a
@@ -39,7 +39,7 @@ func (h *sealingHost) pub() ed25519.PublicKey { return h.key.Public().(ed25519.P
 
 // batch is evs as the agent publishes them: the host key first (once), the
 // records, the seal.
-func (h *sealingHost) batch(t testing.TB, enc encode.Encoder, evs ...*schemas.BindEvent) []kafka.Message {
+func (h *sealingHost) batch(t testing.TB, enc codec.Encoder, evs ...*schemas.BindEvent) []kafka.Message {
 	t.Helper()
 	if !h.announced {
 		h.announced = true
@@ -55,7 +55,7 @@ func (h *sealingHost) batch(t testing.TB, enc encode.Encoder, evs ...*schemas.Bi
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := encode.Body(v)
+		body, _ := codec.Body(v)
 		m.Add(e.Seq, body)
 		s.SealedSeqs = append(s.SealedSeqs, e.Seq)
 		msgs = append(msgs, kafka.Message{Key: []byte(h.id), Value: v})

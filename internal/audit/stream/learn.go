@@ -12,7 +12,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
 	"github.com/bindwatch/bindwatch/internal/topic"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // Learn shows the learner the fleet's current listeners (the state topic,
@@ -25,7 +25,7 @@ func Learn(ctx context.Context, d *kafka.Dialer, cfg *auditconfig.Config, dur ti
 			l.Add(ln)
 		}
 	}
-	slow, err := encode.NewDecoder(cfg.RegistryURL)
+	slow, err := codec.NewDecoder(cfg.RegistryURL)
 	if err != nil {
 		return 0, err
 	}

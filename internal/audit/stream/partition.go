@@ -16,7 +16,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/integrity"
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // partition is one assigned partition of one generation.
@@ -166,7 +166,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var o integrity.Outcome
 	for _, m := range batch {
 		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
-			if errors.Is(err, encode.ErrRegistryUnavailable) {
+			if errors.Is(err, codec.ErrRegistryUnavailable) {
 				// Not bad data: nothing of this batch is committed, and the
 				// partition is read again from its last commit once it
 				// restarts (every second).
@@ -208,7 +208,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 			out = pc.hostCap(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time})
 			continue
 		}
-		body, _ := encode.Body(m.Value)
+		body, _ := codec.Body(m.Value)
 		o = integrity.Outcome{Ready: o.Ready[:0], Problems: o.Problems[:0], Pinned: o.Pinned[:0], Sealing: o.Sealing[:0]}
 		pc.verifier.Offer(integrity.Record{Event: ev, Digest: sha256.Sum256(body), Offset: m.Offset, At: m.Time}, &o)
 		for _, pr := range o.Problems {

@@ -28,7 +28,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/kafkaconn"
 	"github.com/bindwatch/bindwatch/internal/topic"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // Processor is one audit instance.
@@ -36,7 +36,7 @@ type Processor struct {
 	cfg     *auditconfig.Config
 	dialer  *kafka.Dialer
 	codec   *record.Codec
-	decoder *encode.Decoder
+	decoder *codec.Decoder
 	writer  *kafka.Writer
 	log     *slog.Logger
 	Metrics *Metrics
@@ -64,16 +64,16 @@ type Processor struct {
 
 // New prepares an instance; Run starts it.
 func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out io.Writer, log *slog.Logger) (*Processor, error) {
-	codec, err := record.NewCodec()
+	rc, err := record.NewCodec()
 	if err != nil {
 		return nil, err
 	}
-	dec, err := encode.NewDecoder(cfg.RegistryURL)
+	dec, err := codec.NewDecoder(cfg.RegistryURL)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.RegistryURL != "" {
-		if err := codec.ReadRegistry(cfg.RegistryURL); err != nil {
+		if err := rc.ReadRegistry(cfg.RegistryURL); err != nil {
 			return nil, err
 		}
 	}
@@ -81,7 +81,7 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, dialer: dialer, codec: codec, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys}
+	p := &Processor{cfg: cfg, dialer: dialer, codec: rc, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys}
 	p.policy.Store(pol)
 	p.writer = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...),

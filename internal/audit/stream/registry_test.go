@@ -15,8 +15,8 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/findings"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // A registry that answers 503 at first does not make the audit skip the
@@ -38,7 +38,7 @@ func TestRegistryOutageIsRetried(t *testing.T) {
 	t.Cleanup(front.Close)
 
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	id, err := encode.Register(context.Background(), reg.URL(), "bindwatch.bind-events-value", text)
+	id, err := codec.Register(context.Background(), reg.URL(), "bindwatch.bind-events-value", text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestRegistryOutageIsRetried(t *testing.T) {
 	cfg := testConfig(cl.Addrs)
 	cfg.RegistryURL = front.URL
 	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
-	if prod.enc, err = encode.NewConfluent([]byte(text), id); err != nil {
+	if prod.enc, err = codec.NewConfluent([]byte(text), id); err != nil {
 		t.Fatal(err)
 	}
 	in := startInstance(t, cfg)

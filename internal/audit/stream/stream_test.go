@@ -16,8 +16,8 @@ import (
 	"github.com/bindwatch/bindwatch/internal/audit/record"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 const testPolicy = `
@@ -51,12 +51,12 @@ func (h *fakeHost) ev(kind, exe string, proto string, addr string, port int32, c
 type producer struct {
 	t   *testing.T
 	w   *kafka.Writer
-	enc encode.Encoder
+	enc codec.Encoder
 }
 
 func newProducer(t *testing.T, brokers []string, topicName string) *producer {
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, err := encode.NewSingleObject([]byte(text))
+	enc, err := codec.NewSingleObject([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}

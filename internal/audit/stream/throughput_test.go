@@ -13,8 +13,8 @@ import (
 
 	"github.com/bindwatch/bindwatch/internal/audit/policy"
 	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // BenchmarkThroughputKafka is one instance through Kafka: 200 000 events
@@ -35,7 +35,7 @@ func benchmarkThroughputKafka(b *testing.B, sealed bool) {
 	cl := kafkatest.Start(b, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
 	cfg := testConfig(cl.Addrs)
 	text, _ := schemas.BindEventSchema(schemas.Latest)
-	enc, _ := encode.NewSingleObject([]byte(text))
+	enc, _ := codec.NewSingleObject([]byte(text))
 	w := &kafka.Writer{Addr: kafka.TCP(cl.Addrs...), Topic: cfg.EventsTopic, Balancer: &kafka.Murmur2Balancer{}, BatchSize: 5000,
 		BatchBytes: 1000000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()

@@ -1,7 +1,7 @@
 """Verifies a bindwatch host's seals without bindwatch's code: Apache Avro's
 Python reader (python3-avro) for the records, pyca/cryptography
 (python3-cryptography) for Ed25519, and openssl pkeyutl for a second
-opinion, following the README's "Seal format" and nothing else.
+opinion, following docs/schemas.md's "Seal format" and nothing else.
 
 Reads one JSON request on stdin:
   {"schema": text, "public_key": hex, "messages": [hex, ...]}
