@@ -14,9 +14,11 @@ import (
 	"github.com/bindwatch/bindwatch/internal/testenv"
 )
 
-// A state write the brokers refuse after the batch's findings went out:
-// the instance rebuilds the partition from the topics, replays the batch,
-// and publishes its finding no second time.
+// A state write the brokers refuse after the batch's findings went out,
+// for a reason that is neither a retry's nor the message's (not
+// authorized: the partition stops rather than skip or set aside): the
+// instance rebuilds the partition from the topics, replays the batch, and
+// publishes its finding no second time.
 func TestRefusedStateWriteRaisesNothingTwice(t *testing.T) {
 	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
 	cfg := testConfig(cl.Addrs)
@@ -37,7 +39,7 @@ func TestRefusedStateWriteRaisesNothingTwice(t *testing.T) {
 				for _, p := range t.Partitions {
 					rp := kmsg.NewProduceResponseTopicPartition()
 					rp.Partition = p.Partition
-					rp.ErrorCode = 87 // INVALID_RECORD: not worth a retry
+					rp.ErrorCode = 29 // TOPIC_AUTHORIZATION_FAILED: not worth a retry, nor the message's fault
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)

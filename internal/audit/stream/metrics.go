@@ -6,19 +6,20 @@ import (
 
 // Metrics are the audit's Prometheus series.
 type Metrics struct {
-	Registry    *prometheus.Registry
-	events      *prometheus.CounterVec
-	evaluations prometheus.Counter
-	findings    *prometheus.CounterVec
-	listeners   *prometheus.GaugeVec
-	open        *prometheus.GaugeVec
-	lag         *prometheus.GaugeVec
-	rebuilds    prometheus.Counter
-	rebuildSecs prometheus.Histogram
-	partitions  prometheus.Gauge
-	refused     *prometheus.CounterVec
-	tooLarge    *prometheus.CounterVec
-	expired     prometheus.Counter
+	Registry     *prometheus.Registry
+	events       *prometheus.CounterVec
+	evaluations  prometheus.Counter
+	findings     *prometheus.CounterVec
+	listeners    *prometheus.GaugeVec
+	open         *prometheus.GaugeVec
+	lag          *prometheus.GaugeVec
+	rebuilds     prometheus.Counter
+	rebuildSecs  prometheus.Histogram
+	partitions   prometheus.Gauge
+	refused      *prometheus.CounterVec
+	setAside     *prometheus.CounterVec
+	writeRetries *prometheus.CounterVec
+	expired      prometheus.Counter
 }
 
 // NewMetrics registers the series on a registry of their own.
@@ -47,10 +48,12 @@ func NewMetrics() *Metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_refused_total",
 			Help: "Records refused in a host's name, by integrity reason (unsigned counts records applied unverified)."}, []string{"reason"}),
 	}
-	m.tooLarge = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_outputs_set_aside_total",
-		Help: "State and finding messages too large to write, set aside so the partition goes on, by topic."}, []string{"topic"})
+	m.setAside = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_outputs_set_aside_total",
+		Help: "State and finding messages set aside so the partition goes on, by topic and reason: output_too_large (over what the audit writes), output_refused (the brokers refused the message for what it is)."}, []string{"topic", "reason"})
+	m.writeRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_write_retries_total",
+		Help: "Writes to the audit's topics retried after a failure that may pass (no leader, not enough replicas, timeouts, the network), by topic."}, []string{"topic"})
 	m.expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_hosts_expired_total",
 		Help: "Hosts expired after audit.host_expiry without a record: their listeners and host record removed from the state topic, their open findings resolved."})
-	r.MustRegister(m.expired, m.tooLarge, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
+	r.MustRegister(m.expired, m.setAside, m.writeRetries, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
 	return m
 }

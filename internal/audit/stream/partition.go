@@ -44,6 +44,10 @@ type partition struct {
 	// logged about one, at undecodableLogged.
 	undecodable       int
 	undecodableLogged time.Time
+	// retryLogged is when a write retry was last logged; asideRun counts,
+	// by topic, the messages set aside since one was last written there.
+	retryLogged time.Time
+	asideRun    map[string]int
 	// hostCapOpen are the ids of the partition's open host_cap findings
 	// (one, but more may be restored), once hostCapLoaded.
 	hostCapOpen   []string
@@ -70,6 +74,11 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	var err error
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
 		return err
+	}
+	// The audit's topics must have this partition before anything reads
+	// or writes it there (a reader would wait for it without end).
+	if err := p.outputsFor(ctx, pc.id+1); err != nil {
+		return fmt.Errorf("partition %d: %w", pc.id, err)
 	}
 	var st RebuildStats
 	st, err = Rebuild(ctx, p.dialer, c.Brokers, c.StateTopic, c.FindingsTopic, pc.id, p.codec, pc.table, pc.tracker)
@@ -165,14 +174,15 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	var ev state.Event
 	var o integrity.Outcome
 	for _, m := range batch {
-		if err := pc.decoder.Decode(ctx, m.Value, &ev); err != nil {
-			if errors.Is(err, codec.ErrRegistryUnavailable) {
-				// Not bad data: nothing of this batch is committed, and the
-				// partition is read again from its last commit once it
-				// restarts (every second).
-				p.Metrics.events.WithLabelValues("registry_unavailable").Inc()
-				return fmt.Errorf("offset %d: %w", m.Offset, err)
+		err := pc.decoder.Decode(ctx, m.Value, &ev)
+		if errors.Is(err, codec.ErrRegistryUnavailable) {
+			// Not bad data: the message is decoded again once the
+			// registry answers, and nothing is committed past it.
+			if err = pc.awaitRegistry(ctx, m, &ev, err); errors.Is(err, codec.ErrRegistryUnavailable) {
+				return fmt.Errorf("offset %d: %w", m.Offset, err) // ctx ended
 			}
+		}
+		if err != nil {
 			p.Metrics.events.WithLabelValues("undecodable").Inc()
 			// At most one line a second: a flood of bad messages must not
 			// flood the logs (the metric counts every one).
@@ -259,7 +269,8 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		if err != nil {
 			return err
 		}
-		msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.HostKey(h.HostID)), Value: v}
+		msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.HostKey(h.HostID)), Value: v,
+			WriterData: &origin{hostID: h.HostID, host: h.Host, bootID: h.BootID, seq: h.LastSeq, at: now}}
 		if !fits(&msg) {
 			out = pc.tooLarge(out, &state.Event{HostID: h.HostID, Host: h.Host, BootID: h.BootID, Seq: h.LastSeq, Time: now}, p.cfg.StateTopic, &msg)
 			continue
@@ -274,43 +285,44 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	// findings and the state, the next owner would find a finding resolved
 	// on one topic and its listener still open on the other, replay the
 	// close and resolve it again (seen in TestAuditEndToEnd as "open
-	// resolved resolved"). Bounded, so a dead broker cannot hold a stop.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchWriteTimeout)
+	// resolved resolved"). Bounded once ctx ends, so a dead broker cannot
+	// hold a stop; until then a write that may pass is retried.
+	ctx, cancel := writeContext(ctx)
 	defer cancel()
-	if len(out) > 0 {
-		msgs := make([]kafka.Message, 0, len(out))
-		// The loop may add to out: a finding too large to write is set
-		// aside and reported by a small one.
-		for i := 0; i < len(out); i++ {
-			v, err := p.codec.EncodeFinding(&out[i])
-			if err != nil {
-				return err
-			}
-			msg := kafka.Message{Topic: p.cfg.FindingsTopic, Partition: pc.id, Key: []byte(out[i].ID), Value: v}
-			if !fits(&msg) {
-				f := out[i]
-				out = pc.tooLarge(out, &state.Event{HostID: f.HostID, Host: f.Host, BootID: f.BootID, Seq: f.Seq, Time: f.Time}, p.cfg.FindingsTopic, &msg)
-				out = slices.Delete(out, i, i+1)
-				i--
-				continue
-			}
-			msgs = append(msgs, msg)
-			if ocsf, ok, err := p.ocsfMessage(pc.id, &out[i]); err != nil {
-				return err
-			} else if ok {
-				msgs = append(msgs, ocsf)
-			}
-			p.Metrics.findings.WithLabelValues(out[i].State).Inc()
-		}
-		if err := p.writer.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("publishing findings: %w", err)
-		}
-		p.print(out)
+	msgs, out, err := pc.findingMessages(out)
+	if err != nil {
+		return err
 	}
+	aside, err := pc.publish(ctx, msgs)
+	if err != nil {
+		return fmt.Errorf("publishing findings: %w", err)
+	}
+	p.print(out)
 	if len(stateMsgs) > 0 {
-		if err := p.writer.WriteMessages(ctx, stateMsgs...); err != nil {
+		more, err := pc.publish(ctx, stateMsgs)
+		if err != nil {
 			return fmt.Errorf("publishing listener state: %w", err)
 		}
+		aside = append(aside, more...)
+	}
+	if len(aside) > 0 {
+		// Messages the brokers refused for what they are: set aside, and
+		// reported by findings of their own (which, refused too, are
+		// only counted and logged).
+		refused := pc.setAside(nil, aside)
+		msgs, refused, err := pc.findingMessages(refused)
+		if err != nil {
+			return err
+		}
+		again, err := pc.publish(ctx, msgs)
+		if err != nil {
+			return fmt.Errorf("publishing findings: %w", err)
+		}
+		for _, r := range again {
+			p.Metrics.setAside.WithLabelValues(r.msg.Topic, integrity.ReasonRefused).Inc()
+			p.log.Error("the brokers refused the finding reporting a message they refused: set aside", "partition", pc.id, "topic", r.msg.Topic, "err", r.err)
+		}
+		p.print(refused)
 	}
 	if len(batch) > 0 {
 		next := batch[len(batch)-1].Offset + 1
@@ -330,6 +342,79 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	}
 	pc.gauges()
 	return nil
+}
+
+// awaitRegistry decodes m again, after a backoff growing from retryMin
+// to retryMax, until the registry answers (or says it does not know the
+// schema id: the message is undecodable) or ctx ends. It returns the last
+// decoding's error.
+func (pc *partition) awaitRegistry(ctx context.Context, m kafka.Message, ev *state.Event, err error) error {
+	p := pc.p
+	bo := p.newBackoff()
+	p.failing.Add(1)
+	defer p.failing.Add(-1)
+	for errors.Is(err, codec.ErrRegistryUnavailable) {
+		p.Metrics.events.WithLabelValues("registry_unavailable").Inc()
+		d := bo.next()
+		if now := time.Now(); now.Sub(pc.retryLogged) >= time.Second {
+			pc.retryLogged = now
+			p.log.Warn("schema registry unavailable; decoding again later", "partition", pc.id, "offset", m.Offset, "in", d.Round(time.Millisecond), "err", err)
+		}
+		if p.sleep(ctx, d) != nil {
+			return err
+		}
+		err = pc.decoder.Decode(ctx, m.Value, ev)
+	}
+	return err
+}
+
+// findingMessages are the messages of findings (and their OCSF ones),
+// counted; a finding too large to write is set aside and reported by a
+// small one, which out then holds instead.
+func (pc *partition) findingMessages(out []findings.Finding) ([]kafka.Message, []findings.Finding, error) {
+	p := pc.p
+	if len(out) == 0 {
+		return nil, out, nil
+	}
+	msgs := make([]kafka.Message, 0, len(out))
+	// The loop may add to out: a finding too large to write is set
+	// aside and reported by a small one.
+	for i := 0; i < len(out); i++ {
+		v, err := p.codec.EncodeFinding(&out[i])
+		if err != nil {
+			return nil, out, err
+		}
+		msg := kafka.Message{Topic: p.cfg.FindingsTopic, Partition: pc.id, Key: []byte(out[i].ID), Value: v}
+		if !fits(&msg) {
+			f := out[i]
+			out = pc.tooLarge(out, &state.Event{HostID: f.HostID, Host: f.Host, BootID: f.BootID, Seq: f.Seq, Time: f.Time}, p.cfg.FindingsTopic, &msg)
+			out = slices.Delete(out, i, i+1)
+			i--
+			continue
+		}
+		o := findingOrigin(&out[i])
+		msg.WriterData = o
+		msgs = append(msgs, msg)
+		if ocsf, ok, err := p.ocsfMessage(pc.id, &out[i]); err != nil {
+			return nil, out, err
+		} else if ok {
+			ocsf.WriterData = o
+			msgs = append(msgs, ocsf)
+		}
+		p.Metrics.findings.WithLabelValues(out[i].State).Inc()
+	}
+	return msgs, out, nil
+}
+
+// writeContext is ctx for a batch's writes: it does not end with ctx, but
+// batchWriteTimeout after it.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(batchWriteTimeout, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() { stop(); cancel() }
 }
 
 // seenAt is when a host was last heard of, for its record Kafka took at
@@ -405,8 +490,12 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 	if !replayed {
 		out = append(out, fs...)
 	}
+	var from *origin
 	for _, ch := range res.Changes {
-		msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.ListenerKey(ch.L.HostID, ch.L.Key))}
+		if from == nil {
+			from = &origin{hostID: ev.HostID, host: ev.Host, bootID: ev.BootID, seq: ev.Seq, at: r.At}
+		}
+		msg := kafka.Message{Topic: p.cfg.StateTopic, Partition: pc.id, Key: []byte(record.ListenerKey(ch.L.HostID, ch.L.Key)), WriterData: from}
 		if ch.Op != state.Removed {
 			var err error
 			if msg.Value, err = p.codec.EncodeListener(ch.L); err != nil {
@@ -439,7 +528,7 @@ func fits(msg *kafka.Message) bool { return len(msg.Key)+len(msg.Value) <= maxOu
 // tooLarge sets aside an output message that cannot be written, counts it
 // and reports it as an integrity finding of the host whose record made it.
 func (pc *partition) tooLarge(out []findings.Finding, ev *state.Event, topic string, msg *kafka.Message) []findings.Finding {
-	pc.p.Metrics.tooLarge.WithLabelValues(topic).Inc()
+	pc.p.Metrics.setAside.WithLabelValues(topic, integrity.ReasonTooLarge).Inc()
 	return pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: ev.Time,
 		Reason: integrity.ReasonTooLarge, Detail: fmt.Sprintf("a record of the host (seq %d) made a %s message of %d bytes, over the %d the audit writes: set aside, the partition goes on without it",
 			ev.Seq, topic, len(msg.Key)+len(msg.Value), maxOutputBytes)})
@@ -449,7 +538,7 @@ func (pc *partition) tooLarge(out []findings.Finding, ev *state.Event, topic str
 func (pc *partition) refuse(out []findings.Finding, pr integrity.Problem) []findings.Finding {
 	pc.p.Metrics.refused.WithLabelValues(pr.Reason).Inc()
 	switch pr.Reason {
-	case integrity.ReasonUnsigned, integrity.ReasonTooLarge, integrity.ReasonCut, integrity.ReasonListenerCap: // applied
+	case integrity.ReasonUnsigned, integrity.ReasonTooLarge, integrity.ReasonRefused, integrity.ReasonCut, integrity.ReasonListenerCap: // applied
 	default:
 		pc.p.Metrics.events.WithLabelValues("refused").Inc()
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,16 @@ type Processor struct {
 	// grew is on its partition for the old count).
 	hostKeys map[string]ed25519.PublicKey
 	counts   atomic.Pointer[[]int]
+	// outParts is how many partitions the state and findings (and OCSF)
+	// topics are known to have; growMu serializes adding to them.
+	outParts atomic.Int64
+	growMu   sync.Mutex
+
+	// sleep waits between retries (sleepCtx; tests record the delays),
+	// jitter draws the backoff's jitter (rand.Float64 when nil).
+	sleep  func(context.Context, time.Duration) error
+	jitter func() float64
+
 	// hostCap, when above 0, replaces state.MaxHosts (tests).
 	hostCap int
 
@@ -81,7 +92,7 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, dialer: dialer, codec: rc, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys}
+	p := &Processor{cfg: cfg, dialer: dialer, codec: rc, decoder: dec, log: log, Metrics: NewMetrics(), out: out, ready: make(chan struct{}), hostKeys: keys, sleep: sleepCtx}
 	p.policy.Store(pol)
 	p.writer = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...),
@@ -92,7 +103,10 @@ func New(cfg *auditconfig.Config, dialer *kafka.Dialer, pol *policy.Policy, out 
 		BatchTimeout: time.Millisecond,
 		BatchSize:    10000,
 		BatchBytes:   1000000, // under the brokers' default message.max.bytes
-		Transport:    kafkaconn.TransportOf(dialer),
+		// A few quick attempts; past them publish retries with a longer
+		// backoff, and sets aside what the brokers refuse for what it is.
+		MaxAttempts: 3,
+		Transport:   kafkaconn.TransportOf(dialer),
 	}
 	return p, nil
 }
@@ -105,7 +119,7 @@ func (p *Processor) SetPolicy(pol *policy.Policy) {
 }
 
 // Healthy says what is wrong, if anything: partitions failing to publish
-// or commit (they retry every second).
+// or commit, or waiting for the registry (they retry with backoff).
 func (p *Processor) Healthy() error {
 	if n := p.failing.Load(); n > 0 {
 		return fmt.Errorf("%d partitions failing to publish or commit", n)
@@ -133,6 +147,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	p.counts.Store(&[]int{n})
+	p.outParts.Store(int64(n))
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: c.Group, Brokers: c.Brokers, Dialer: p.dialer, Topics: []string{c.EventsTopic},
 		SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.SessionTimeout,
@@ -161,7 +176,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		p.notePartitionCount(ctx)
+		if n := p.notePartitionCount(ctx); n > 0 {
+			// Before anything is written for a new partition (each
+			// partition's holder checks again before its rebuild).
+			if err := p.outputsFor(ctx, n); err != nil {
+				p.log.Error("the events topic grew, the audit's topics did not", "err", err)
+			}
+		}
 		assigned := gen.Assignments[c.EventsTopic]
 		p.Metrics.partitions.Set(float64(len(assigned)))
 		p.log.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", partitionIDs(assigned))
@@ -203,6 +224,10 @@ func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.Par
 		}
 	}()
 	offset := a.Offset
+	// A partition that keeps failing (a topic the audit may not write) is
+	// rebuilt after a growing delay, not every second; one that committed
+	// since its last failure starts over from the shortest.
+	bo := p.newBackoff()
 	for {
 		pc := &partition{p: p, gen: gen, id: a.ID, label: strconv.Itoa(a.ID), built: built, committed: -1}
 		err := pc.run(ctx, offset)
@@ -215,12 +240,12 @@ func (p *Processor) hold(ctx context.Context, gen *kafka.Generation, a kafka.Par
 		}
 		if pc.committed >= 0 {
 			offset = pc.committed
+			bo.reset()
 		}
-		p.log.Error("partition failed; rebuilding it in a second", "partition", a.ID, "resume_offset", offset, "err", err)
-		select {
-		case <-ctx.Done():
+		d := bo.next()
+		p.log.Error("partition failed; rebuilding it", "partition", a.ID, "resume_offset", offset, "in", d.Round(time.Millisecond), "err", err)
+		if p.sleep(ctx, d) != nil {
 			return
-		case <-time.After(time.Second):
 		}
 	}
 }
@@ -257,23 +282,65 @@ func (p *Processor) print(fs []findings.Finding) {
 }
 
 // notePartitionCount adds the events topic's partition count to those seen,
-// when it changed (a new generation follows a change).
-func (p *Processor) notePartitionCount(ctx context.Context) {
+// when it changed (a new generation follows a change), and returns it (0
+// when it could not be looked up).
+func (p *Processor) notePartitionCount(ctx context.Context) int {
 	parts, err := topic.Partitions(ctx, p.dialer, p.cfg.Brokers, p.cfg.EventsTopic)
 	if err != nil {
-		return
+		return 0
 	}
 	var old []int
 	if cp := p.counts.Load(); cp != nil {
 		old = *cp
 	}
 	if slices.Contains(old, len(parts)) {
-		return
+		return len(parts)
 	}
 	p.log.Warn("the events topic's partition count changed: hosts move to other partitions, and the state and findings topics need as many",
 		"topic", p.cfg.EventsTopic, "partitions", len(parts), "before", old)
 	counts := append(slices.Clone(old), len(parts))
 	p.counts.Store(&counts)
+	return len(parts)
+}
+
+// outputsFor makes sure the audit's topics have n partitions or more, so
+// that partition n-1 of the events topic has its partition in each: it
+// adds them when audit.create_topics is set (Kafka cannot take partitions
+// away: the events topic only grows), then checks them, still compacted.
+func (p *Processor) outputsFor(ctx context.Context, n int) error {
+	if p.outParts.Load() >= int64(n) {
+		return nil
+	}
+	p.growMu.Lock()
+	defer p.growMu.Unlock()
+	if p.outParts.Load() >= int64(n) {
+		return nil
+	}
+	names := p.outputTopics()
+	if p.cfg.CreateTopics {
+		if err := growTopics(ctx, p.dialer, p.cfg.Brokers, n, names...); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		parts, err := topic.Partitions(ctx, p.dialer, p.cfg.Brokers, name)
+		if err != nil {
+			return err
+		}
+		if len(parts) < n {
+			return fmt.Errorf("topic %s has %d partitions, the events topic %s %d or more: add them (kafka-topics --alter --topic %s --partitions %d), or set audit.create_topics", name, len(parts), p.cfg.EventsTopic, n, name, n)
+		}
+		policy, err := cleanupPolicy(ctx, p.dialer, p.cfg.Brokers, name)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", name, err)
+		}
+		if !slices.Contains(strings.Split(policy, ","), "compact") {
+			return fmt.Errorf("topic %s has cleanup.policy=%s, want compact", name, policy)
+		}
+	}
+	p.log.Warn("the audit's topics have the events topic's new partitions", "topics", names, "partitions", n)
+	p.outParts.Store(int64(n))
+	return nil
 }
 
 // onKeyPartition says whether partition is where the agent's producer puts

@@ -45,15 +45,51 @@ func ensureTopics(ctx context.Context, d *kafka.Dialer, brokers []string, events
 		if !slices.Contains(strings.Split(policy, ","), "compact") {
 			return 0, fmt.Errorf("topic %s has cleanup.policy=%s, want compact: the audit keeps the latest record per key there, and a rebuild reads it all (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", name, policy, name)
 		}
+		if create {
+			// The events topic may have grown while no audit ran.
+			if err := growTopics(ctx, d, brokers, n, name); err != nil {
+				return 0, err
+			}
+		}
 		got, err := topic.Partitions(ctx, d, brokers, name)
 		if err != nil {
 			return 0, err
 		}
 		if len(got) != n {
-			return 0, fmt.Errorf("topic %s has %d partitions, the events topic %s %d: they must be equal", name, len(got), events, n)
+			return 0, fmt.Errorf("topic %s has %d partitions, the events topic %s %d: they must be equal (kafka-topics --alter --topic %s --partitions %d, or set audit.create_topics)", name, len(got), events, n, name, n)
 		}
 	}
 	return n, nil
+}
+
+// growTopics gives each of names n partitions where it has fewer: the
+// events topic grew, and partition p of each holds what partition p of the
+// events topic made. Partitions another instance added first are kept.
+func growTopics(ctx context.Context, d *kafka.Dialer, brokers []string, n int, names ...string) error {
+	var grow []kafka.TopicPartitionsConfig
+	for _, name := range names {
+		parts, err := topic.Partitions(ctx, d, brokers, name)
+		if err != nil {
+			return err
+		}
+		if len(parts) < n {
+			grow = append(grow, kafka.TopicPartitionsConfig{Name: name, Count: int32(n)})
+		}
+	}
+	if len(grow) == 0 {
+		return nil
+	}
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: kafkaconn.TransportOf(d), Timeout: 10 * time.Second}
+	resp, err := cl.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: grow})
+	if err != nil {
+		return fmt.Errorf("adding partitions to the audit's topics (to %d, as the events topic): %w", n, err)
+	}
+	for name, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.InvalidPartitionNumber) { // INVALID_PARTITIONS: it has them already
+			return fmt.Errorf("adding partitions to topic %s (to %d, as the events topic): %w", name, n, err)
+		}
+	}
+	return nil
 }
 
 // cleanupPolicy is a topic's cleanup.policy; an error for a topic that
