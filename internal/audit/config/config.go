@@ -35,6 +35,8 @@ type Config struct {
 	BatchSize      int
 	BatchTimeout   time.Duration
 	PrintFindings  bool
+	// HostExpiry is how long a host may send nothing before it expires.
+	HostExpiry time.Duration
 	// HostKeys are the only host keys believed, by host id (base64 of the
 	// 32 bytes); empty: trust on first use.
 	HostKeys map[string]string
@@ -42,6 +44,18 @@ type Config struct {
 	MetricsListen string
 	LogLevel      string
 }
+
+// Bounds of audit.host_expiry. A host is silent (a coverage finding,
+// which stays open) after three heartbeat intervals, at most 3h (the
+// agent's heartbeat.interval is 1s to 1h); expiry is final, so it waits
+// far longer: at least a day, a week by default (a machine powered off
+// over a long weekend or a holiday week comes back as the same host), at
+// most 90 days.
+const (
+	DefaultHostExpiry = 7 * 24 * time.Hour
+	MinHostExpiry     = 24 * time.Hour
+	MaxHostExpiry     = 90 * 24 * time.Hour
+)
 
 // Defaults is the configuration of an empty file.
 func Defaults() Config {
@@ -59,6 +73,7 @@ func Defaults() Config {
 		BatchSize:      1000,
 		BatchTimeout:   50 * time.Millisecond,
 		PrintFindings:  true,
+		HostExpiry:     DefaultHostExpiry,
 		MetricsListen:  "127.0.0.1:9465",
 		LogLevel:       "info",
 	}

@@ -59,6 +59,7 @@ var keys = []key{
 	{"audit.batch_size", kindInt, "events applied between two commits, 1 to 100000", func(c *Config) any { return &c.BatchSize }},
 	{"audit.batch_timeout", kindDuration, "longest a partial batch waits", func(c *Config) any { return &c.BatchTimeout }},
 	{"audit.host_keys", kindMap, "host_id: base64 Ed25519 public key (the agent logs it at start as public_key); when set, only these keys are believed and other hosts are refused; empty: each host's first key is pinned (trust on first use)", func(c *Config) any { return &c.HostKeys }},
+	{"audit.host_expiry", kindDuration, "how long a host may send no record before it expires, stopped or not (decommissioned): its listeners and host record leave the state topic, its open findings are resolved (\"host expired\"), and a host that sends again starts fresh, its key pinned anew; 24h to 2160h (90 days)", func(c *Config) any { return &c.HostExpiry }},
 	{"audit.print_findings", kindBool, "print findings as JSON lines on stdout", func(c *Config) any { return &c.PrintFindings }},
 
 	{"metrics.listen", kindString, "where /metrics and /healthz listen, host:port; empty disables", func(c *Config) any { return &c.MetricsListen }},

@@ -202,6 +202,9 @@ func check(file string, c *Config) []error {
 	if c.SessionTimeout < time.Second {
 		bad("audit.session_timeout", "%s is not allowed; want at least 1s", c.SessionTimeout)
 	}
+	if c.HostExpiry < MinHostExpiry || c.HostExpiry > MaxHostExpiry {
+		bad("audit.host_expiry", "%s is not allowed; want %s to %s (a day to 90 days)", c.HostExpiry, MinHostExpiry, MaxHostExpiry)
+	}
 	if _, err := c.PublicKeys(); err != nil {
 		bad("audit.host_keys", "%s", err)
 	}

@@ -1,6 +1,7 @@
 package findings
 
 import (
+	"slices"
 	"time"
 
 	"github.com/bindwatch/bindwatch/internal/audit/state"
@@ -29,4 +30,26 @@ func (t *Tracker) ResolveIntegrity(hostID, reason, why string, ev *state.Event, 
 		return t.resolve(f, ev, why, out)
 	}
 	return out
+}
+
+// ResolveOpen resolves the open finding id, saying why, as of at (with
+// the boot and seq it was opened with); nothing if it is not open.
+func (t *Tracker) ResolveOpen(id, why string, at time.Time, out []Finding) []Finding {
+	if f := t.open[id]; f != nil {
+		return t.resolve(f, &state.Event{HostID: f.HostID, BootID: f.BootID, Seq: f.Seq, Time: at}, why, out)
+	}
+	return out
+}
+
+// OpenOf lists the ids of the open findings of kind and reason, sorted.
+// It walks every open finding: for what is rare (a partition at its cap).
+func (t *Tracker) OpenOf(kind, reason string) []string {
+	var ids []string
+	for id, f := range t.open {
+		if f.Kind == kind && f.Reason == reason {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -123,6 +123,14 @@ func (v *Verifier) Pin(hostID string, key []byte) {
 	}
 }
 
+// Forget drops what the verifier keeps of a host that expired: its pinned
+// key, its candidates and the records waiting for a seal. A host that
+// sends again is new: under trust on first use its key is pinned anew.
+func (v *Verifier) Forget(hostID string) {
+	delete(v.hosts, hostID)
+	delete(v.withPending, hostID)
+}
+
 // Key is the key pinned for a host, nil when none.
 func (v *Verifier) Key(hostID string) ed25519.PublicKey {
 	if h := v.hosts[hostID]; h != nil {

@@ -19,6 +19,7 @@ type Metrics struct {
 	refused      *prometheus.CounterVec
 	setAside     *prometheus.CounterVec
 	writeRetries *prometheus.CounterVec
+	expired      prometheus.Counter
 }
 
 // NewMetrics registers the series on a registry of their own.
@@ -51,6 +52,8 @@ func NewMetrics() *Metrics {
 		Help: "State and finding messages set aside so the partition goes on, by topic and reason: output_too_large (over what the audit writes), output_refused (the brokers refused the message for what it is)."}, []string{"topic", "reason"})
 	m.writeRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindwatch_audit_write_retries_total",
 		Help: "Writes to the audit's topics retried after a failure that may pass (no leader, not enough replicas, timeouts, the network), by topic."}, []string{"topic"})
-	r.MustRegister(m.setAside, m.writeRetries, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
+	m.expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_hosts_expired_total",
+		Help: "Hosts expired after audit.host_expiry without a record: their listeners and host record removed from the state topic, their open findings resolved."})
+	r.MustRegister(m.expired, m.setAside, m.writeRetries, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
 	return m
 }

@@ -48,6 +48,12 @@ type partition struct {
 	// by topic, the messages set aside since one was last written there.
 	retryLogged time.Time
 	asideRun    map[string]int
+	// hostCapOpen are the ids of the partition's open host_cap findings
+	// (one, but more may be restored), once hostCapLoaded.
+	hostCapOpen   []string
+	hostCapLoaded bool
+	// expiryChecked is when hosts were last checked for expiry.
+	expiryChecked time.Time
 }
 
 // silenceCheckInterval spaces the walks over every host that look for
@@ -64,6 +70,7 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	start := time.Now()
 	pc.polGen = p.policyGen.Load()
 	pc.table, pc.tracker = state.New(), findings.New(p.policy.Load())
+	pc.table.HostCap = p.hostCap
 	var err error
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
 		return err
@@ -207,6 +214,10 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 				Reason: integrity.ReasonWrongPartition, Detail: fmt.Sprintf("a record of host %s on partition %d (offset %d), where its key puts it on %d: refused", ev.HostID, m.Partition, m.Offset, want)})
 			continue
 		}
+		if pc.overHostCap(ev.HostID) {
+			out = pc.hostCap(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: m.Time})
+			continue
+		}
 		body, _ := codec.Body(m.Value)
 		o = integrity.Outcome{Ready: o.Ready[:0], Problems: o.Problems[:0], Pinned: o.Pinned[:0], Sealing: o.Sealing[:0]}
 		pc.verifier.Offer(integrity.Record{Event: ev, Digest: sha256.Sum256(body), Offset: m.Offset, At: m.Time}, &o)
@@ -243,6 +254,9 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 	}
 	if caughtUp && now.Sub(pc.silenceChecked) >= silenceCheckInterval {
 		pc.silenceChecked = now
+		// Expired hosts first: one gone for audit.host_expiry is not
+		// called silent on its way out.
+		out, stateMsgs = pc.expire(now, out, stateMsgs, dirtyHosts)
 		silent := pc.tracker.Silent(pc.table, now)
 		for _, f := range silent {
 			h := pc.table.Hosts[f.HostID]
@@ -458,8 +472,7 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 	res := pc.table.Apply(ev)
 	switch res.OverCap {
 	case "hosts":
-		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonHostCap,
-			Detail: fmt.Sprintf("partition %d already holds %d hosts (the cap): a record of a new host was refused", pc.id, state.MaxHosts)})
+		out = pc.hostCap(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At})
 		return out, stateMsgs, nil
 	case "listeners":
 		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonListenerCap,
