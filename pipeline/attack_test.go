@@ -30,7 +30,7 @@ import (
 	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/pipeline"
-	"github.com/bindwatch/bindwatch/pipeline/encode"
+	"github.com/bindwatch/bindwatch/schemas/codec"
 )
 
 // attackPolicy allows sshd only: the attacker's port is not allowed.
@@ -310,7 +310,7 @@ func readTopic(t *testing.T, brokers []string, name string) []map[string]any {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	dec, err := encode.NewDecoder("")
+	dec, err := codec.NewDecoder("")
 	if err != nil {
 		t.Fatal(err)
 	}
