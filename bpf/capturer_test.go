@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // testHooks are the hooks the native tests exercise: BINDWATCH_TEST_HOOKS

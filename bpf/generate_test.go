@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestGeneratedUpToDate rebuilds the BPF object and its Go bindings from the

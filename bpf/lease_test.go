@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestLeaseStopsOrphanedCapture: an agent's pinned capture goes on after it

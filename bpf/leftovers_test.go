@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestLeftoversFindsPinnedCapture: a pinned probe shows in Leftovers (its

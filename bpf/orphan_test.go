@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 func pinNames(t *testing.T, dir string) []string {

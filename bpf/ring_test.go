@@ -8,7 +8,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // readSeqs reads n events and returns their sequence numbers.

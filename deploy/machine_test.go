@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // pinSet is the pinned maps under a pin directory: file name and inode.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestPackageLifecycle builds the packages of this tree twice with `make

@@ -17,9 +17,9 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/bindwatch/bindwatch/internal/gaps"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // timerDropIn makes bindwatch-unpin.timer fire every 2 s instead of every

@@ -22,13 +22,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/config"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/seal"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
 	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // containerUID is the user the "container" binds as; the agent filters on

@@ -21,16 +21,16 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
-	"github.com/bindwatch/bindwatch/internal/audit/policy"
-	"github.com/bindwatch/bindwatch/internal/audit/stream"
-	"github.com/bindwatch/bindwatch/internal/avrotest"
+	auditconfig "github.com/bindwatch/bindwatch/audit/config"
+	"github.com/bindwatch/bindwatch/audit/policy"
+	"github.com/bindwatch/bindwatch/audit/stream"
 	"github.com/bindwatch/bindwatch/internal/config"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/pipeline"
 	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // attackPolicy allows sshd only: the attacker's port is not allowed.

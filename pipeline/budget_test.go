@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // floodScript binds UDP sockets as fast as it can for a second and prints

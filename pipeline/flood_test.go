@@ -13,11 +13,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // floodListenScript floods as fast as it can (argv[1]: "bind", UDP binds;

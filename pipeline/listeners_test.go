@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // listenScript runs in the "container": before the agent starts it opens a

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestReloadWhileRunning reloads while Run starts its stages and the

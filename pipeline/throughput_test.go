@@ -12,10 +12,10 @@ import (
 
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/config"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // BenchmarkPipelineThroughput measures decoded events to acknowledged Kafka

@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/internal/config"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/internal/testenv/runtimes"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv/runtimes"
 )
 
 // workloadUID is the user every listener of these tests runs as; the agent

@@ -11,8 +11,8 @@ import (
 
 	"github.com/hamba/avro/v2"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/avrotest"
 )
 
 // family is one record's versioned schemas.

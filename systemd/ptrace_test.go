@@ -21,10 +21,10 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/dacread"
 	"github.com/bindwatch/bindwatch/internal/sdnotify"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/enrich"
 	"github.com/bindwatch/bindwatch/pipeline/inventory"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // holdVar makes the test binary listen on a TCP socket, write "pid fd

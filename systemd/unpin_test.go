@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // The timer and the oneshot service it starts, which unpin a capture whose

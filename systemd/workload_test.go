@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/internal/testenv/runtimes"
+	"github.com/bindwatch/bindwatch/test/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv/runtimes"
 )
 
 // dockerService is a dockerd of the container's own, as Debian's docker.io

@@ -15,10 +15,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 
-	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
-	"github.com/bindwatch/bindwatch/internal/audit/learn"
-	"github.com/bindwatch/bindwatch/internal/audit/policy"
-	"github.com/bindwatch/bindwatch/internal/audit/stream"
+	auditconfig "github.com/bindwatch/bindwatch/audit/config"
+	"github.com/bindwatch/bindwatch/audit/learn"
+	"github.com/bindwatch/bindwatch/audit/policy"
+	"github.com/bindwatch/bindwatch/audit/stream"
 	"github.com/bindwatch/bindwatch/internal/metrics"
 )
 

@@ -18,13 +18,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/bindwatch/bindwatch/internal/audit/findings"
-	"github.com/bindwatch/bindwatch/internal/audit/record"
-	"github.com/bindwatch/bindwatch/internal/avrotest"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/audit/findings"
+	"github.com/bindwatch/bindwatch/audit/record"
 	"github.com/bindwatch/bindwatch/internal/topic"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // auditUID is the user the audit test's listeners run as; its agent

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 // The audit's command lines: its schemas print, misused flags are refused

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bindwatch/bindwatch/internal/audit/record"
+	"github.com/bindwatch/bindwatch/audit/record"
 	"github.com/bindwatch/bindwatch/internal/config"
 	"github.com/bindwatch/bindwatch/internal/gaps"
 	"github.com/bindwatch/bindwatch/internal/siem"

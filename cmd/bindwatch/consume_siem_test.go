@@ -12,11 +12,11 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/bindwatch/bindwatch/internal/audit/findings"
-	"github.com/bindwatch/bindwatch/internal/audit/record"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/audit/findings"
+	"github.com/bindwatch/bindwatch/audit/record"
 	"github.com/bindwatch/bindwatch/schemas"
 	"github.com/bindwatch/bindwatch/schemas/codec"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 // consume --format ecs|ocsf maps events and findings read from Kafka (a

@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	auditconfig "github.com/bindwatch/bindwatch/internal/audit/config"
-	"github.com/bindwatch/bindwatch/internal/audit/record"
-	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/internal/audit/stream"
+	auditconfig "github.com/bindwatch/bindwatch/audit/config"
+	"github.com/bindwatch/bindwatch/audit/record"
+	"github.com/bindwatch/bindwatch/audit/state"
+	"github.com/bindwatch/bindwatch/audit/stream"
 )
 
 // fleetFlags select the fleet's listeners.

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // agentConfig is what the tests set in a `bindwatch run` configuration;

@@ -14,8 +14,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestUnpinIfOrphanedCommand runs `bindwatch unpin --if-orphaned` as

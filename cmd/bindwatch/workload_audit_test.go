@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
-	"github.com/bindwatch/bindwatch/internal/testenv/runtimes"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv/runtimes"
 )
 
 // TestAuditWorkloadDocker: real Docker containers (Debian's dockerd,

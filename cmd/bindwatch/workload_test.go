@@ -11,10 +11,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/bindwatch/bindwatch/internal/audit/record"
-	"github.com/bindwatch/bindwatch/internal/audit/state"
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/audit/record"
+	"github.com/bindwatch/bindwatch/audit/state"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 // workloadRows are the listeners both listeners tests show: a host

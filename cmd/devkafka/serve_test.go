@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 	"github.com/segmentio/kafka-go"
 )
 

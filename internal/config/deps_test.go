@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestNoPipelineImport keeps the configuration below the pipeline: the

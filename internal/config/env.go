@@ -9,7 +9,7 @@ import (
 // keys and that Load lets pass: they steer the test tiers, which run the
 // agent with them set.
 //
-//	BINDWATCH_REQUIRE_ALL  1 turns skipped host-dependent tests into failures (internal/testenv)
+//	BINDWATCH_REQUIRE_ALL  1 turns skipped host-dependent tests into failures (test/testenv)
 //	BINDWATCH_IN_VM        set inside the qemu test VM
 //	BINDWATCH_TEST_*       test settings: BINDWATCH_TEST_HOOKS (hooks the capture
 //	                       tests exercise), BINDWATCH_TEST_CHILD_* (helper processes)

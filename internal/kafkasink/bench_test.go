@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 // eventLike makes n values of about size bytes that compress like encoded

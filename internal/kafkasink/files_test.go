@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 type testPKIFiles struct{ cert, otherKey, notPEM string }

@@ -15,8 +15,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 const topic = "bind-events"

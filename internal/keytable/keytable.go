@@ -1,7 +1,7 @@
 // Package keytable is what a table of dotted configuration keys needs
 // whatever configuration it describes: the sections its names make and
 // the names each section allows. The agent's table (internal/config) and
-// the audit's (internal/audit/config) both walk theirs with it.
+// the audit's (audit/config) both walk theirs with it.
 package keytable
 
 import (

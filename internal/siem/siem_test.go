@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/audit/findings"
-	"github.com/bindwatch/bindwatch/internal/audit/record"
+	"github.com/bindwatch/bindwatch/audit/findings"
+	"github.com/bindwatch/bindwatch/audit/record"
 	"github.com/bindwatch/bindwatch/schemas"
 	"github.com/bindwatch/bindwatch/schemas/codec"
 )

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // inMountNamespace makes cmd start in a mount namespace of its own. Go's

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // python is Debian's interpreter; the pyenv one first on PATH would do as

@@ -8,8 +8,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/topic"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 // TestOpenFromTheEnd: without fromBeginning, only messages written after

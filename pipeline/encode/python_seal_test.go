@@ -10,9 +10,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/avrotest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // An independent verifier (testdata/verify_seals.py: python3-avro,

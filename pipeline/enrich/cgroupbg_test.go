@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 func TestCgroupIndexScan(t *testing.T) {

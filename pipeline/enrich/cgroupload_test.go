@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // testCgroupSubtree makes a cgroup of the test's own under the cgroup2 mount

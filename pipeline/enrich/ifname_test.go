@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 func TestIfnameParsers(t *testing.T) {

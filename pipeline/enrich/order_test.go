@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // fakeRing is a ring whose writers stand at pos.

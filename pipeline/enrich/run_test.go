@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // runEnricher runs e on in and returns the records' events.

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // listenersInNamespaces opens per listeners TCP listeners in each of n new

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bindwatch/bindwatch/bpf"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 func TestParseSocketLine(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestNoKafkaImport keeps the stage independent of any one output: it

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/sinktest"
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/record"
+	"github.com/bindwatch/bindwatch/test/sinktest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // counts is what a counting Observer was told.

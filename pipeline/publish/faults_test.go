@@ -17,12 +17,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/sink"
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // seqBatch is an encoded batch of n events numbered from first: each value

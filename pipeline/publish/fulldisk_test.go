@@ -13,11 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 
-	"github.com/bindwatch/bindwatch/internal/kafkatest"
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
+	"github.com/bindwatch/bindwatch/test/kafkatest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // smallDisk mounts a tmpfs of size bytes on a new directory, unmounted at

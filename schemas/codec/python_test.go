@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/avrotest"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/avrotest"
 )
 
-// pyAvro runs python3-avro through internal/avrotest.
+// pyAvro runs python3-avro through test/avrotest.
 func pyAvro(t *testing.T, req, ans any) {
 	t.Helper()
 	avrotest.PyAvro(t, req, ans)

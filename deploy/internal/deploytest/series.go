@@ -13,9 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/bindwatch/bindwatch/internal/audit/stream"
+	"github.com/bindwatch/bindwatch/audit/stream"
 	"github.com/bindwatch/bindwatch/internal/metrics"
-	"github.com/bindwatch/bindwatch/internal/testenv"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // Exported lists the series the agent and the audit serve: every metric
