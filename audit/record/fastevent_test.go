@@ -130,7 +130,7 @@ func TestFastReaderNewFields(t *testing.T) {
 	// Append the two fields' encodings: union branch 1, then the value.
 	body = append(body, 2, 10, '/', 'u', 's', 'e', 'r', 2, 0xd0, 0x0f) // "/user", 1000
 	var ev state.Event
-	if err := r.read(body, &ev, &codec.Interner{}, &codec.Value{}); err != nil {
+	if err := r.read(body, &ev, &codec.Interner{}); err != nil {
 		t.Fatal(err)
 	}
 	if ev.CgroupPath == nil || *ev.CgroupPath != "/user" || ev.CgroupOwnerUID == nil || *ev.CgroupOwnerUID != 1000 || ev.Exe != "/usr/sbin/avahi-daemon" {
