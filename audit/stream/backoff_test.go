@@ -5,24 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/bindwatch/bindwatch/audit/findings"
 	"github.com/bindwatch/bindwatch/audit/policy"
-	"github.com/bindwatch/bindwatch/schemas"
-	"github.com/bindwatch/bindwatch/schemas/codec"
-	"github.com/bindwatch/bindwatch/test/kafkatest"
 )
 
 func TestBackoff(t *testing.T) {
@@ -66,32 +56,7 @@ func TestBackoff(t *testing.T) {
 // rebuilt for each, nothing is committed past the message, and once the
 // registry answers the record is judged.
 func TestRegistryRetryBacksOff(t *testing.T) {
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
-	var refused atomic.Int32
-	target, _ := url.Parse(reg.URL())
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") && refused.Add(1) <= 6 {
-			http.Error(w, `{"error_code":50301,"message":"registry warming up"}`, http.StatusServiceUnavailable)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-
-	text, _ := schemas.BindEventSchema(schemas.Latest)
-	id, err := codec.Register(context.Background(), reg.URL(), "bindwatch.bind-events-value", text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := kafkatest.Start(t, kafkatest.Options{Topic: "bindwatch.bind-events", Partitions: 3})
-	cfg := testConfig(cl.Addrs)
-	cfg.RegistryURL = front.URL
-	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
-	if prod.enc, err = codec.NewConfluent([]byte(text), id); err != nil {
-		t.Fatal(err)
-	}
+	cl, cfg, prod, refused := registryBehind503s(t, 6)
 
 	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
 	if err != nil {

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	auditconfig "github.com/bindwatch/bindwatch/audit/config"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,13 +24,36 @@ import (
 // records it cannot decode yet (F5): they are read again, not committed
 // past, and judged once it answers.
 func TestRegistryOutageIsRetried(t *testing.T) {
+	cl, cfg, prod, refused := registryBehind503s(t, 3)
+	in := startInstance(t, cfg)
+
+	h := &fakeHost{id: "registry-host", name: "r-1", boot: "b"}
+	prod.send(h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1))
+	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "the listener judged after the registry answered", func(log map[string][]findings.Finding) error {
+		if s := states(log[findings.ListenerID(h.id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", 4444)]); s != "open " {
+			return fmt.Errorf("4444: %q", s)
+		}
+		return nil
+	}, cfg.RegistryURL)
+	if n := counter(t, in.p, "bindwatch_audit_events_total", "undecodable"); n != 0 {
+		t.Errorf("%v records skipped as undecodable while the registry was down", n)
+	}
+	t.Logf("registry refused %d look-ups first; retried %v times", min(refused.Load(), 3), counter(t, in.p, "bindwatch_audit_events_total", "registry_unavailable"))
+}
+
+// registryBehind503s is a cluster with the events topic, a registry behind
+// a front whose first n lookups of a schema by id answer 503, the audit's
+// configuration pointed at that front, and a producer writing the Confluent
+// framing with the id the registry gave; refused counts the lookups.
+func registryBehind503s(t *testing.T, n int32) (*kafkatest.Cluster, *auditconfig.Config, *producer, *atomic.Int32) {
+	t.Helper()
 	reg := srfake.New()
 	t.Cleanup(reg.Close)
-	var refused atomic.Int32
+	refused := new(atomic.Int32)
 	target, _ := url.Parse(reg.URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") && refused.Add(1) <= 3 {
+		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") && refused.Add(1) <= n {
 			http.Error(w, `{"error_code":50301,"message":"registry warming up"}`, http.StatusServiceUnavailable)
 			return
 		}
@@ -49,18 +73,5 @@ func TestRegistryOutageIsRetried(t *testing.T) {
 	if prod.enc, err = codec.NewConfluent([]byte(text), id); err != nil {
 		t.Fatal(err)
 	}
-	in := startInstance(t, cfg)
-
-	h := &fakeHost{id: "registry-host", name: "r-1", boot: "b"}
-	prod.send(h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1))
-	waitFindings(t, cl.Addrs, cfg.FindingsTopic, "the listener judged after the registry answered", func(log map[string][]findings.Finding) error {
-		if s := states(log[findings.ListenerID(h.id, ptrTrue(), 4026531840, "TCP", "0.0.0.0", 4444)]); s != "open " {
-			return fmt.Errorf("4444: %q", s)
-		}
-		return nil
-	}, cfg.RegistryURL)
-	if n := counter(t, in.p, "bindwatch_audit_events_total", "undecodable"); n != 0 {
-		t.Errorf("%v records skipped as undecodable while the registry was down", n)
-	}
-	t.Logf("registry refused %d look-ups first; retried %v times", min(refused.Load(), 3), counter(t, in.p, "bindwatch_audit_events_total", "registry_unavailable"))
+	return cl, cfg, prod, refused
 }
