@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"io"
 	"log/slog"
 	"os"
@@ -270,7 +271,7 @@ func TestFloodAttackThroughAudit(t *testing.T) {
 	var ring, own, snapshots, inversions int
 	var maxRing, maxOwn int64 = -1, -1
 	for _, r := range recs {
-		seq := num(r["seq"])
+		seq := codectest.Int(r["seq"])
 		switch r["kind"] {
 		case "seal", "host_key":
 			continue
@@ -331,22 +332,6 @@ func readTopic(t *testing.T, brokers []string, name string) []map[string]any {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := map[string]any{}
-		for _, fl := range rec.Fields {
-			f[fl.Name] = fl.Value
-		}
-		out = append(out, f)
+		out = append(out, rec.Map())
 	}
-}
-
-func num(v any) int64 {
-	switch n := v.(type) {
-	case int:
-		return int64(n)
-	case int32:
-		return int64(n)
-	case int64:
-		return n
-	}
-	return -1
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"os"
 	"os/exec"
 	"sync"
@@ -114,12 +115,8 @@ func floodAndListen(t *testing.T, mode string) {
 				t.Error(err)
 				return
 			}
-			f := map[string]any{}
-			for _, fl := range rec.Fields {
-				f[fl.Name] = fl.Value
-			}
 			mu.Lock()
-			got = append(got, arrival{at, f})
+			got = append(got, arrival{at, rec.Map()})
 			mu.Unlock()
 		}
 	}()
@@ -174,10 +171,10 @@ func listenerSeen(got []arrival, port int64, uid int, listenAt, closeAt time.Tim
 	holds := map[string]bool{} // snapshot ids holding the port
 	for _, a := range got {
 		f := a.fields
-		mine := asInt(f["port"]) == port && asInt(f["uid"]) == int64(uid)
+		mine := codectest.Int(f["port"]) == port && codectest.Int(f["uid"]) == int64(uid)
 		switch f["kind"] {
 		case "listen":
-			if mine && asInt(f["error"]) == 0 && seen.IsZero() {
+			if mine && codectest.Int(f["error"]) == 0 && seen.IsZero() {
 				seen = a.at
 			}
 		case "snapshot":
@@ -203,16 +200,4 @@ func listenerSeen(got []arrival, port int64, uid int, listenAt, closeAt time.Tim
 
 func unixFloat(s float64) time.Time {
 	return time.Unix(0, int64(s*float64(time.Second)))
-}
-
-func asInt(v any) int64 {
-	switch n := v.(type) {
-	case int:
-		return int64(n)
-	case int32:
-		return int64(n)
-	case int64:
-		return n
-	}
-	return -1
 }

@@ -113,3 +113,17 @@ func SchemaText(t testing.TB, v int) string {
 	}
 	return text
 }
+
+// Int is a decoded int or long field's value (the generic decoder gives
+// int, int32 or int64), or -1 for anything else, null included.
+func Int(v any) int64 {
+	switch n := v.(type) {
+	case int:
+		return int64(n)
+	case int32:
+		return int64(n)
+	case int64:
+		return n
+	}
+	return -1
+}
