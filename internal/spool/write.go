@@ -37,23 +37,36 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	}
 	n := uint64(len(batch))
 	size := recordSize(batch)
+	ks, kinds := batchKinds(batch)
 	if size > s.opts.MaxBytes || size-headerSize > maxPayload || n > math.MaxUint32 {
 		err := fmt.Errorf("spool %s: %w: %d messages in %d bytes, max %d", s.dir, ErrTooLarge, n, size, s.opts.MaxBytes)
-		s.drop(Drop{Reason: TooLarge, Batches: 1, Messages: n, Err: err})
+		s.drop(Drop{Reason: TooLarge, Batches: 1, Messages: n, Kinds: kinds, Err: err})
 		return err
+	}
+	if s.used+size > s.opts.MaxBytes {
+		if s.opts.FullPolicy == DropNewest && !s.expendable(ks) && s.opts.Expendable != 0 {
+			// A batch that is not expendable takes the place of
+			// expendable ones, if they make room.
+			d := Drop{Reason: FullOldest}
+			s.dropExpendable(&d, size)
+			if d.Batches > 0 {
+				d.Err = fmt.Errorf("spool full (%d bytes): dropped %d expendable messages in %d batches (%s) for a batch that is not", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
+				s.drop(d)
+			}
+		}
 	}
 	if s.used+size > s.opts.MaxBytes {
 		if s.opts.FullPolicy == DropNewest {
 			err := fmt.Errorf("spool %s: %w: %d of %d bytes used, batch of %d messages needs %d", s.dir, ErrFull, s.used, s.opts.MaxBytes, n, size)
-			s.drop(Drop{Reason: FullNewest, Batches: 1, Messages: n, Err: err})
+			s.drop(Drop{Reason: FullNewest, Batches: 1, Messages: n, Kinds: kinds, Err: err})
 			return err
 		}
 		if err := s.makeRoom(size); err != nil {
-			return s.notWritten(fmt.Errorf("spool %s: making room: %w", s.dir, err), n, keep)
+			return s.notWritten(fmt.Errorf("spool %s: making room: %w", s.dir, err), n, kinds, keep)
 		}
 	}
 	if err := s.ensureSegment(size); err != nil {
-		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
 	}
 	seg := s.active
 	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
@@ -66,7 +79,7 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	}
 	if err != nil {
 		s.undoWrite(seg, n)
-		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
 	}
 	seg.size += size
 	if s.plan.segmentOnAppend {
@@ -87,11 +100,11 @@ func (s *Spool) append(batch []Message, keep bool) error {
 
 // notWritten is the outcome of an append of n messages that failed with
 // err: counted as a WriteError drop, unless the caller keeps the batch.
-func (s *Spool) notWritten(err error, n uint64, keep bool) error {
+func (s *Spool) notWritten(err error, n uint64, kinds [NumKinds]uint64, keep bool) error {
 	if keep {
 		return fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
-	s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
+	s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Kinds: kinds, Err: err})
 	return err
 }
 
@@ -169,6 +182,7 @@ func (s *Spool) seal(seg *segment) {
 func (s *Spool) makeRoom(size int64) error {
 	var d Drop
 	var err error
+	s.dropExpendable(&d, size)
 	for s.used+size > s.opts.MaxBytes {
 		var seg *segment
 		var sp span
@@ -181,11 +195,13 @@ func (s *Spool) makeRoom(size int64) error {
 			continue
 		}
 		s.countGap(seg, sp)
-		if sp.h.end() > s.ackPos {
+		if sp.h.end() > s.ackPos && !sp.h.dropped() {
+			s.countKinds(&d, seg, sp, s.ackPos)
 			d.Batches++
 			d.Messages += sp.h.end() - max(sp.h.first, s.ackPos)
 			s.ackPos = sp.h.end()
 		}
+		s.ackPos = max(s.ackPos, sp.h.end())
 		s.advance(seg, sp)
 	}
 	if errors.Is(err, ErrEmpty) {
@@ -193,7 +209,7 @@ func (s *Spool) makeRoom(size int64) error {
 	}
 	if d.Batches > 0 {
 		d.Reason = FullOldest
-		d.Err = fmt.Errorf("spool full (%d bytes): dropped the oldest %d messages in %d batches, through sequence number %d", s.opts.MaxBytes, d.Messages, d.Batches, s.ackPos-1)
+		d.Err = fmt.Errorf("spool full (%d bytes): dropped the oldest %d messages in %d batches (%s)", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
 		s.drop(d)
 		s.persistAck()
 	}

@@ -1,0 +1,296 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dropping by kind. A full spool gives up expendable records (all of their
+// messages of kinds in Options.Expendable) before the others. The oldest
+// expendable record is rarely at the head, where the spool drops by moving
+// the acknowledged position; one further on is dropped in place: its
+// header is rewritten with flagDropped (readers skip it, a restart does not
+// replay it) and its payload's whole blocks are punched out of the file,
+// which frees them on disk at once. The search for expendable records
+// resumes where the last one ended (scanSeg, scanOff), so that protected
+// records are stepped over once each, not at every append: appends stay
+// O(1), and a full spool's drops cost one header read per record.
+
+// punchBlock is the granularity assumed of hole punching: the bytes of a
+// record dropped in place that stay on disk are its header and the
+// partial blocks at each end of its payload.
+const punchBlock = 4096
+
+// deadShare bounds what records dropped in place keep on disk (Spool.dead)
+// to MaxBytes/deadShare, on top of MaxBytes.
+const deadShare = 8
+
+// punched is the range of sp's payload a hole punch frees.
+func punched(sp span) (off, n int64) {
+	from := (sp.off + headerSize + punchBlock - 1) / punchBlock * punchBlock
+	to := (sp.off + sp.h.size()) / punchBlock * punchBlock
+	if to <= from {
+		return from, 0
+	}
+	return from, to - from
+}
+
+// deadBytes is what the record of sp takes on disk once dropped in place.
+func deadBytes(sp span) int64 {
+	_, n := punched(sp)
+	return sp.h.size() - n
+}
+
+// expendable reports whether a record of the kinds ks is expendable.
+func (s *Spool) expendable(ks KindSet) bool {
+	return s.opts.Expendable != 0 && ks != 0 && ks&^s.opts.Expendable == 0
+}
+
+// batchKinds returns the kinds of batch and its messages counted by kind.
+func batchKinds(batch []Message) (KindSet, [NumKinds]uint64) {
+	var ks KindSet
+	var n [NumKinds]uint64
+	for i := range batch {
+		k := batch[i].kind()
+		ks |= KindSet(1) << k
+		n[k]++
+	}
+	return ks, n
+}
+
+// countKinds adds to d the kinds of the messages of the record sp in seg
+// from sequence number from on: from its header when it holds one kind,
+// else from the kinds that open its payload. What cannot be read is left
+// for drop to count as KindUnknown.
+func (s *Spool) countKinds(d *Drop, seg *segment, sp span, from uint64) {
+	skip := uint64(0)
+	if from > sp.h.first {
+		skip = from - sp.h.first
+	}
+	if skip >= uint64(sp.h.count) {
+		return
+	}
+	n := uint64(sp.h.count) - skip
+	if sp.h.version == recordV1 {
+		d.Kinds[KindUnknown] += n
+		return
+	}
+	if k, ok := sp.h.kinds.only(); ok {
+		d.Kinds[k] += n
+		return
+	}
+	if seg.r == nil {
+		return
+	}
+	buf := make([]byte, n)
+	if _, err := seg.r.ReadAt(buf, sp.off+headerSize+int64(skip)); err != nil {
+		return
+	}
+	for _, k := range buf {
+		if Kind(k) < NumKinds && sp.h.kinds.Has(Kind(k)) {
+			d.Kinds[k]++
+		}
+	}
+}
+
+// nextExpendable returns the oldest live expendable record at or after the
+// scan position, and moves the position past it; ok is false when there is
+// none.
+func (s *Spool) nextExpendable() (seg *segment, sp span, ok bool) {
+	if s.opts.Expendable == 0 || s.noPunch || len(s.segs) == 0 {
+		return nil, span{}, false
+	}
+	i, off := 0, s.headOff
+	if s.scanSeg != nil {
+		j, found := slices.BinarySearchFunc(s.segs, s.scanSeg.index, func(g *segment, idx uint64) int {
+			switch {
+			case g.index < idx:
+				return -1
+			case g.index > idx:
+				return 1
+			}
+			return 0
+		})
+		if found && s.segs[j] == s.scanSeg {
+			i, off = j, s.scanOff
+		}
+	}
+	for ; i < len(s.segs); i, off = i+1, 0 {
+		seg = s.segs[i]
+		if i == 0 {
+			off = max(off, s.headOff)
+		}
+		s.scanSeg, s.scanOff = seg, off
+		if seg.records == 0 || off >= seg.size {
+			s.scanOff = seg.size
+			continue
+		}
+		if seg.r == nil {
+			f, err := os.Open(seg.path)
+			if err != nil {
+				continue // the head reader deals with it when it gets there
+			}
+			seg.r = f
+		}
+		if s.srSeg != seg {
+			s.sr.r, s.sr.woff, s.sr.wn = seg.r, 0, 0
+			s.srSeg = seg
+		}
+		s.sr.size = seg.size
+		for off < seg.size {
+			var err error
+			sp, err = s.sr.next(off, false)
+			if err != nil {
+				break
+			}
+			off = sp.end
+			s.scanOff = off
+			if sp.kind != spanRecord || sp.h.dropped() || sp.h.end() <= s.ackPos || !s.expendable(sp.h.kinds) {
+				continue
+			}
+			return seg, sp, true
+		}
+		s.scanOff = seg.size
+	}
+	return nil, span{}, false
+}
+
+// dropExpendable drops expendable records, oldest first, until size more
+// bytes fit, counting them in d. It reports whether they fit.
+func (s *Spool) dropExpendable(d *Drop, size int64) bool {
+	for s.used+size > s.opts.MaxBytes {
+		seg, sp, ok := s.nextExpendable()
+		if !ok {
+			return false
+		}
+		n := sp.h.end() - max(sp.h.first, s.ackPos)
+		atHead := seg == s.segs[0] && sp.off == s.headOff
+		if !atHead && s.dead+deadBytes(sp) > s.opts.MaxBytes/deadShare {
+			// What dropped records keep on disk is at its bound: the
+			// record stays, for the next search, once the replay or the
+			// head's drops have freed some.
+			s.scanSeg, s.scanOff = seg, sp.off
+			return false
+		}
+		if atHead {
+			// At the head: dropped as the head always was.
+			s.countKinds(d, seg, sp, s.ackPos)
+			s.countGap(seg, sp)
+			s.ackPos = sp.h.end()
+			s.advance(seg, sp)
+		} else {
+			if err := s.markDropped(seg, sp); err != nil {
+				s.log.Error("cannot drop a record in place; the spool drops from its head from now on", "error", err)
+				s.noPunch = true
+				return false
+			}
+			s.countKinds(d, seg, sp, sp.h.first)
+			n = uint64(sp.h.count)
+		}
+		d.Batches++
+		d.Messages += n
+	}
+	return true
+}
+
+// markDropped drops the record sp of seg in place: its header is rewritten
+// with flagDropped, then its payload's whole blocks are punched out.
+func (s *Spool) markDropped(seg *segment, sp span) error {
+	f := seg.w
+	if f == nil {
+		if s.markSeg != seg {
+			if s.markF != nil {
+				s.markF.Close()
+				s.markF, s.markSeg = nil, nil
+			}
+			mf, err := os.OpenFile(seg.path, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			s.markF, s.markSeg = mf, seg
+		}
+		f = s.markF
+	}
+	var hb [headerSize]byte
+	copy(hb[0:4], recordMagic[:])
+	hb[4], hb[5] = sp.h.version, sp.h.flags|flagDropped
+	binary.LittleEndian.PutUint16(hb[6:8], uint16(sp.h.kinds))
+	binary.LittleEndian.PutUint64(hb[8:16], sp.h.first)
+	binary.LittleEndian.PutUint32(hb[16:20], sp.h.count)
+	binary.LittleEndian.PutUint32(hb[20:24], sp.h.length)
+	binary.LittleEndian.PutUint32(hb[24:28], crc32.Checksum(hb[0:24], castagnoli))
+	binary.LittleEndian.PutUint32(hb[28:32], sp.h.crc)
+	if _, err := f.WriteAt(hb[:], sp.off); err != nil {
+		return fmt.Errorf("mark a dropped record in %s: %w", seg.path, err)
+	}
+	if s.plan.segmentOnAppend {
+		// Under FsyncAlways the mark is on disk before the payload goes:
+		// a crash cannot leave a record whose payload is holes.
+		if err := s.fsync(f, seg.path); err != nil {
+			s.syncFailed(err)
+		}
+	}
+	// The readers' windows may hold the old header.
+	if s.hrSeg == seg {
+		s.hr.wn = 0
+	}
+	if s.srSeg == seg {
+		s.sr.wn = 0
+	}
+	if off, n := punched(sp); n > 0 {
+		err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+		if err != nil {
+			// The record is dropped all the same, its bytes stay until
+			// its segment goes; later ones are dropped from the head.
+			s.noPunch = true
+			s.dead += n
+			seg.dead += n
+			if !errors.Is(err, unix.EOPNOTSUPP) {
+				s.log.Error("cannot punch a dropped record out of its segment", "segment", seg.path, "error", err)
+			}
+		}
+	}
+	size := sp.h.size()
+	seg.records--
+	s.batches--
+	s.used -= size
+	seg.dropped += size
+	dead := deadBytes(sp)
+	seg.dead += dead
+	s.dead += dead
+	return nil
+}
+
+// advancePastDropped accounts for the read position moving past sp, a
+// record dropped in place.
+func (s *Spool) advancePastDropped(seg *segment, sp span) {
+	size := sp.end - sp.off
+	seg.dropped -= size
+	dead := min(deadBytes(sp), seg.dead)
+	seg.dead -= dead
+	s.dead -= dead
+}
+
+// kindsSaid lists counts by kind for a log line: "kind 1: 500, kind 2: 3".
+func (s *Spool) kindsSaid(n [NumKinds]uint64) string {
+	var b []byte
+	for k, v := range n {
+		if v == 0 {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = fmt.Appendf(b, "kind %d: %d", k, v)
+	}
+	if b == nil {
+		return "no messages"
+	}
+	return string(b)
+}
