@@ -12,6 +12,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
@@ -74,7 +75,31 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.Dropped["spool_full"] = lost[spool.FullOldest] + lost[spool.FullNewest] + lost[spool.TooLarge]
 	snap.Dropped["spool_write_error"] = lost[spool.WriteError]
 	snap.Dropped["spool_corrupt"] = lost[spool.Corrupt]
+	if snap.DroppedByKind == nil {
+		snap.DroppedByKind = map[string]map[string]uint64{}
+	}
+	for reason, rs := range spoolKindReasons {
+		for _, r := range rs {
+			for k, n := range sp.DroppedByKind[r] {
+				if n == 0 {
+					continue
+				}
+				if snap.DroppedByKind[reason] == nil {
+					snap.DroppedByKind[reason] = map[string]uint64{}
+				}
+				snap.DroppedByKind[reason][publish.SpoolKindName(spool.Kind(k))] += n
+			}
+		}
+	}
 	return snap
+}
+
+// spoolKindReasons are the spool's reasons under each drop reason of the
+// metrics.
+var spoolKindReasons = map[string][]spool.Reason{
+	"spool_full":        {spool.FullOldest, spool.FullNewest, spool.TooLarge},
+	"spool_write_error": {spool.WriteError},
+	"spool_corrupt":     {spool.Corrupt},
 }
 
 // addKernelDrops puts the kernel's drop counters under their reasons.

@@ -111,6 +111,9 @@ func (s *Spool) dropHead(seg *segment) {
 	if s.scanSeg == seg {
 		s.scanSeg = nil
 	}
+	if s.lastRunSeg == seg {
+		s.lastRunSeg = nil
+	}
 	s.dead -= seg.dead
 	seg.dead, seg.dropped = 0, 0
 	s.segs = s.segs[1:]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"slices"
 
@@ -171,7 +172,7 @@ func (s *Spool) dropExpendable(d *Drop, size int64) bool {
 		}
 		n := sp.h.end() - max(sp.h.first, s.ackPos)
 		atHead := seg == s.segs[0] && sp.off == s.headOff
-		if !atHead && s.dead+deadBytes(sp) > s.opts.MaxBytes/deadShare {
+		if !atHead && s.dead+s.deadGrowth(seg, sp) > s.opts.MaxBytes/deadShare {
 			// What dropped records keep on disk is at its bound: the
 			// record stays, for the next search, once the replay or the
 			// head's drops have freed some.
@@ -200,7 +201,11 @@ func (s *Spool) dropExpendable(d *Drop, size int64) bool {
 }
 
 // markDropped drops the record sp of seg in place: its header is rewritten
-// with flagDropped, then its payload's whole blocks are punched out.
+// with flagDropped, then its payload's whole blocks are punched out. A
+// record right after the last one dropped in place joins it: that header
+// is rewritten to span both (its count and length grow), and the record's
+// own header is punched out too, so a run of dropped records keeps two
+// blocks on disk, not two each.
 func (s *Spool) markDropped(seg *segment, sp span) error {
 	f := seg.w
 	if f == nil {
@@ -217,16 +222,19 @@ func (s *Spool) markDropped(seg *segment, sp span) error {
 		}
 		f = s.markF
 	}
+	run, before := s.joinRun(seg, sp)
+	h := run.h
+	h.flags |= flagDropped
 	var hb [headerSize]byte
 	copy(hb[0:4], recordMagic[:])
-	hb[4], hb[5] = sp.h.version, sp.h.flags|flagDropped
-	binary.LittleEndian.PutUint16(hb[6:8], uint16(sp.h.kinds))
-	binary.LittleEndian.PutUint64(hb[8:16], sp.h.first)
-	binary.LittleEndian.PutUint32(hb[16:20], sp.h.count)
-	binary.LittleEndian.PutUint32(hb[20:24], sp.h.length)
+	hb[4], hb[5] = h.version, h.flags
+	binary.LittleEndian.PutUint16(hb[6:8], uint16(h.kinds))
+	binary.LittleEndian.PutUint64(hb[8:16], h.first)
+	binary.LittleEndian.PutUint32(hb[16:20], h.count)
+	binary.LittleEndian.PutUint32(hb[20:24], h.length)
 	binary.LittleEndian.PutUint32(hb[24:28], crc32.Checksum(hb[0:24], castagnoli))
-	binary.LittleEndian.PutUint32(hb[28:32], sp.h.crc)
-	if _, err := f.WriteAt(hb[:], sp.off); err != nil {
+	binary.LittleEndian.PutUint32(hb[28:32], h.crc)
+	if _, err := f.WriteAt(hb[:], run.off); err != nil {
 		return fmt.Errorf("mark a dropped record in %s: %w", seg.path, err)
 	}
 	if s.plan.segmentOnAppend {
@@ -243,7 +251,8 @@ func (s *Spool) markDropped(seg *segment, sp span) error {
 	if s.srSeg == seg {
 		s.sr.wn = 0
 	}
-	if off, n := punched(sp); n > 0 {
+	run.h = h
+	if off, n := punched(run); n > 0 {
 		err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 		if err != nil {
 			// The record is dropped all the same, its bytes stay until
@@ -261,10 +270,34 @@ func (s *Spool) markDropped(seg *segment, sp span) error {
 	s.batches--
 	s.used -= size
 	seg.dropped += size
-	dead := deadBytes(sp)
+	dead := deadBytes(run) - before
 	seg.dead += dead
 	s.dead += dead
+	s.lastRun, s.lastRunSeg = run, seg
 	return nil
+}
+
+// joinRun returns the span of dropped records sp is to be part of: the
+// last run dropped in place when sp follows it, still ahead of the read
+// position, else sp alone; and what that run kept on disk before.
+func (s *Spool) joinRun(seg *segment, sp span) (span, int64) {
+	r := s.lastRun
+	if s.lastRunSeg != seg || r.end != sp.off || (seg == s.segs[0] && r.off < s.headOff) ||
+		r.h.version != sp.h.version || uint64(r.h.count)+uint64(sp.h.count) > math.MaxUint32 {
+		return sp, 0
+	}
+	before := deadBytes(r)
+	r.h.count += sp.h.count
+	r.h.length += uint32(sp.end - sp.off)
+	r.h.kinds |= sp.h.kinds
+	r.end = sp.end
+	return r, before
+}
+
+// deadGrowth is what dropping sp in place adds to Spool.dead.
+func (s *Spool) deadGrowth(seg *segment, sp span) int64 {
+	run, before := s.joinRun(seg, sp)
+	return deadBytes(run) - before
 }
 
 // advancePastDropped accounts for the read position moving past sp, a
@@ -287,7 +320,11 @@ func (s *Spool) kindsSaid(n [NumKinds]uint64) string {
 		if len(b) > 0 {
 			b = append(b, ", "...)
 		}
-		b = fmt.Appendf(b, "kind %d: %d", k, v)
+		if k < len(s.opts.KindNames) && s.opts.KindNames[k] != "" {
+			b = fmt.Appendf(b, "%s %d", s.opts.KindNames[k], v)
+		} else {
+			b = fmt.Appendf(b, "kind %d: %d", k, v)
+		}
 	}
 	if b == nil {
 		return "no messages"

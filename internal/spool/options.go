@@ -85,6 +85,9 @@ type Options struct {
 	// the set). Within each class FullPolicy holds. Empty: every record
 	// is alike, as before kinds.
 	Expendable KindSet
+	// KindNames name kinds in the spool's messages (KindNames[k] for Kind
+	// k); a kind without a name is said as its number.
+	KindNames []string
 	// OnDrop, when set, is called once for every loss the spool counts,
 	// after the spool's lock is released, in the goroutine whose call
 	// found the loss; it may call the spool. The caller logs the drops

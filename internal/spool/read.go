@@ -106,7 +106,7 @@ func (s *Spool) shrunk(err error) bool {
 	if s.srSeg == seg {
 		s.sr.wn = 0
 	}
-	s.scanSeg = nil
+	s.scanSeg, s.lastRunSeg = nil, nil
 	newOff := max(s.headOff, fi.Size())
 	s.used -= seg.size - newOff
 	s.headOff = min(s.headOff, fi.Size())

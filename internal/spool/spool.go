@@ -63,6 +63,10 @@ type Spool struct {
 	// markF writes headers into markSeg, a sealed segment (markDropped).
 	markF   *os.File
 	markSeg *segment
+	// lastRun is the last run of records dropped in place, in lastRunSeg:
+	// a record dropped right after it joins it (markDropped).
+	lastRun    span
+	lastRunSeg *segment
 	// noPunch: the file system cannot punch holes, so records are no
 	// longer dropped in place (their bytes would stay on disk).
 	noPunch  bool
