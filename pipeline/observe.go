@@ -78,19 +78,7 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	if snap.DroppedByKind == nil {
 		snap.DroppedByKind = map[string]map[string]uint64{}
 	}
-	for reason, rs := range spoolKindReasons {
-		for _, r := range rs {
-			for k, n := range sp.DroppedByKind[r] {
-				if n == 0 {
-					continue
-				}
-				if snap.DroppedByKind[reason] == nil {
-					snap.DroppedByKind[reason] = map[string]uint64{}
-				}
-				snap.DroppedByKind[reason][publish.SpoolKindName(spool.Kind(k))] += n
-			}
-		}
-	}
+	addSpoolDropsByKind(snap.DroppedByKind, sp)
 	return snap
 }
 
@@ -100,6 +88,24 @@ var spoolKindReasons = map[string][]spool.Reason{
 	"spool_full":        {spool.FullOldest, spool.FullNewest, spool.TooLarge},
 	"spool_write_error": {spool.WriteError},
 	"spool_corrupt":     {spool.Corrupt},
+}
+
+// addSpoolDropsByKind puts the spool's drops by kind under the metrics'
+// reasons and kind names.
+func addSpoolDropsByKind(byKind map[string]map[string]uint64, st spool.Stats) {
+	for reason, rs := range spoolKindReasons {
+		for _, r := range rs {
+			for k, n := range st.DroppedByKind[r] {
+				if n == 0 {
+					continue
+				}
+				if byKind[reason] == nil {
+					byKind[reason] = map[string]uint64{}
+				}
+				byKind[reason][publish.SpoolKindName(spool.Kind(k))] += n
+			}
+		}
+	}
 }
 
 // addKernelDrops puts the kernel's drop counters under their reasons.
