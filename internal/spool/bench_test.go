@@ -88,21 +88,25 @@ func BenchmarkAppendPeekAck(b *testing.B) {
 
 // BenchmarkAppendFull appends the agent's batch (500 messages of 200 bytes)
 // to a spool kept full (DropOldest, fsync never, MaxBytes 64 batches,
-// segments of 8 batches): every append drops a batch to make room. With
-// mixed=true one batch in eight holds a protected message (setKinds), the
-// rest are expendable, so makeRoom must step over protected records.
+// segments of 8 batches): every append drops a batch to make room. All
+// batches are binds (expendable, benchKinds); with mixed=true one in eight
+// holds a listen (setKinds), so makeRoom must step over those and drop
+// binds in place, not at the head.
 func BenchmarkAppendFull(b *testing.B) {
 	const msgs, size = 500, 200
 	for _, mixed := range []bool{false, true} {
 		b.Run(fmt.Sprintf("mixed=%v", mixed), func(b *testing.B) {
 			plain := batchOf(0, msgs, size)
 			protected := batchOf(1, msgs, size)
-			if mixed {
-				setKinds(plain, protected)
+			setKinds(plain, protected)
+			if !mixed {
+				protected = plain
 			}
 			rs := recordSize(plain) + 1024
-			s, err := Open(benchDir(b), Options{MaxBytes: 64 * rs, SegmentBytes: 8 * rs, Fsync: FsyncNever,
-				FullPolicy: DropOldest, Logger: slog.New(slog.DiscardHandler), OnDrop: func(Drop) {}})
+			opts := Options{MaxBytes: 64 * rs, SegmentBytes: 8 * rs, Fsync: FsyncNever,
+				FullPolicy: DropOldest, Logger: slog.New(slog.DiscardHandler), OnDrop: func(Drop) {}}
+			benchKinds(&opts)
+			s, err := Open(benchDir(b), opts)
 			if err != nil {
 				b.Fatal(err)
 			}

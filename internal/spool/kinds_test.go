@@ -18,6 +18,9 @@ const (
 	kindListen Kind = 2
 )
 
+// benchKinds makes binds expendable.
+func benchKinds(o *Options) { o.Expendable = Kinds(kindBind) }
+
 // setKinds makes plain all binds, and protected binds but for one listen.
 func setKinds(plain, protected []Message) {
 	for i := range plain {

@@ -129,7 +129,7 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 				live = true
 			}
 			switch {
-			case sp.kind == spanRecord && sp.h.dropped():
+			case sp.kind != spanGarbage && sp.h.dropped():
 				seg.dropped += sp.end - sp.off
 				seg.dead += deadBytes(sp)
 			case sp.kind == spanRecord:

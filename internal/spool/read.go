@@ -124,7 +124,7 @@ func (s *Spool) shrunk(err error) bool {
 			break
 		}
 		switch {
-		case sp.kind == spanRecord && sp.h.dropped():
+		case sp.kind != spanGarbage && sp.h.dropped():
 			seg.dropped += sp.end - sp.off
 			seg.dead += deadBytes(sp)
 		case sp.kind == spanRecord:
@@ -227,7 +227,7 @@ func (s *Spool) skipSegment(seg *segment, err error) {
 // advance moves the read position past sp, the span at the head.
 func (s *Spool) advance(seg *segment, sp span) {
 	s.headOff = sp.end
-	if sp.kind == spanRecord && sp.h.dropped() {
+	if sp.kind != spanGarbage && sp.h.dropped() {
 		s.advancePastDropped(seg, sp)
 		s.peeked = nil
 		return
@@ -261,7 +261,11 @@ func (s *Spool) skipDamaged(seg *segment, sp span) {
 	} else {
 		s.stats.CorruptRegions++
 		d := Drop{Reason: Corrupt, Err: fmt.Errorf("%s at bytes %d..%d of %s: %w", sp.kind, sp.off, sp.end, seg.path, sp.err)}
-		if end := sp.h.end(); end > s.ackPos {
+		if end := sp.h.end(); end > s.ackPos && sp.h.dropped() {
+			// Dropped before, and counted then.
+			s.countGap(seg, sp)
+			s.ackPos = end
+		} else if end > s.ackPos {
 			d.Batches = 1
 			d.Messages = end - max(sp.h.first, s.ackPos)
 			if k, ok := sp.h.kinds.only(); ok && sp.h.version != recordV1 {

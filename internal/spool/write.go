@@ -52,6 +52,7 @@ func (s *Spool) append(batch []Message, keep bool) error {
 			if d.Batches > 0 {
 				d.Err = fmt.Errorf("spool full (%d bytes): dropped %d expendable messages in %d batches (%s) for a batch that is not", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
 				s.drop(d)
+				s.persistAck()
 			}
 		}
 	}
