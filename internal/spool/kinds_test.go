@@ -119,7 +119,10 @@ func TestFullKeepsProtected(t *testing.T) {
 				}
 				du += sst.Blocks * 512
 			}
-			t.Logf("%d bytes of records kept, %d allocated on disk, max %d", st.Bytes, du, opts.MaxBytes)
+			t.Logf("%d bytes of records kept, %d of dropped ones, %d allocated on disk, max %d", st.Bytes, st.DeadBytes, du, opts.MaxBytes)
+			if st.DeadBytes <= 0 || st.DeadBytes > opts.MaxBytes/deadShare {
+				t.Errorf("dead bytes %d, want some, at most %d", st.DeadBytes, opts.MaxBytes/deadShare)
+			}
 			if du > opts.MaxBytes+opts.MaxBytes/deadShare+punchBlock {
 				t.Errorf("segments take %d bytes on disk, max bytes %d: dropped records were not freed", du, opts.MaxBytes)
 			}
@@ -146,6 +149,9 @@ func TestFullKeepsProtected(t *testing.T) {
 			// Every listen batch, and the newest bind-only batches.
 			s = mustOpen(t, dir, opts)
 			defer s.Close()
+			if again := s.Stats(); again.Bytes != st.Bytes || again.DeadBytes != st.DeadBytes || again.Batches != st.Batches {
+				t.Fatalf("reopened: %d batches, %d bytes, %d dead; before: %d, %d, %d", again.Batches, again.Bytes, again.DeadBytes, st.Batches, st.Bytes, st.DeadBytes)
+			}
 			ids, kinds := peekAll(t, s, size)
 			for i, r := range py.Records {
 				if r.First != uint64(ids[i]*n) {
@@ -165,7 +171,7 @@ func TestFullKeepsProtected(t *testing.T) {
 			if kinds[kindListen] != len(listens) {
 				t.Fatalf("replayed %d listens, want %d", kinds[kindListen], len(listens))
 			}
-			if st := s.Stats(); st.Dropped() != 0 || st.CorruptRegions != 0 {
+			if st := s.Stats(); st.Dropped() != 0 || st.CorruptRegions != 0 || st.DeadBytes != 0 || st.Bytes != 0 {
 				t.Fatalf("the restarted spool counted drops %v, %d corrupt regions", st.DroppedMessages, st.CorruptRegions)
 			}
 		})

@@ -139,7 +139,7 @@ func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Batches, st.Bytes, st.Segments = s.batches, s.used, len(s.segs)
+	st.Batches, st.Bytes, st.Segments, st.DeadBytes = s.batches, s.used, len(s.segs), s.dead
 	st.Acked, st.Next = s.ackPos, s.nextSeq
 	return st
 }

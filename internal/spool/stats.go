@@ -53,6 +53,9 @@ type Stats struct {
 	Batches  int
 	Bytes    int64
 	Segments int
+	// DeadBytes is what records dropped in place still take on disk, on
+	// top of Bytes: at most MaxBytes/8.
+	DeadBytes int64
 	// Acked is the sequence number of the first message not acknowledged
 	// (nor dropped); Next is the number the next appended message gets.
 	Acked, Next uint64
