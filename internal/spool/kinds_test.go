@@ -252,3 +252,49 @@ func TestVersion1Records(t *testing.T) {
 		t.Fatalf("spool holds %v with kinds %v, want [1 4 5 6], %d unknown", ids, kinds, n)
 	}
 }
+
+// TestDroppedInPlaceAcrossAcks: records dropped in place, some batches
+// replayed and acknowledged past them, then a restart: the reopened spool
+// counts the same batches and bytes, and replays the rest, no drop counted
+// again.
+func TestDroppedInPlaceAcrossAcks(t *testing.T) {
+	const n, size = 500, 200
+	rec := recordSize(kindsBatch(0, n, size, false))
+	dir := t.TempDir()
+	opts := Options{MaxBytes: 6 * rec, SegmentBytes: 3 * rec, Expendable: Kinds(kindBind), OnDrop: func(Drop) {}}
+	s := mustOpen(t, dir, opts)
+	// Listens at 0, 2, 4; binds between; the binds 1 and 3 go for 6 and 7.
+	for i := range 8 {
+		mustAppend(t, s, kindsBatch(i, n, size, i%2 == 0 && i < 6))
+	}
+	if st := s.Stats(); st.DroppedByKind[FullOldest][kindBind] != 2*n || st.DeadBytes == 0 {
+		t.Fatalf("dropped by kind %v, %d dead bytes; want two bind batches dropped in place", st.DroppedByKind[FullOldest], st.DeadBytes)
+	}
+	var got []int
+	for range 3 {
+		b, err := s.Peek()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, batchID(t, b, size))
+		if err := s.Ack(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := s.Stats()
+	s.Close()
+	s = mustOpen(t, dir, opts)
+	defer s.Close()
+	after := s.Stats()
+	if after.Batches != before.Batches || after.Bytes != before.Bytes || after.DeadBytes != before.DeadBytes {
+		t.Fatalf("reopened: %d batches, %d bytes, %d dead; before: %d, %d, %d", after.Batches, after.Bytes, after.DeadBytes, before.Batches, before.Bytes, before.DeadBytes)
+	}
+	rest, _ := peekAll(t, s, size)
+	got = append(got, rest...)
+	if !slices.Equal(got, []int{0, 2, 4, 5, 6, 7}) {
+		t.Fatalf("replayed %v, want [0 2 4 5 6 7]", got)
+	}
+	if st := s.Stats(); st.Dropped() != 0 || st.DeadBytes != 0 || st.Segments > 1 {
+		t.Fatalf("after the replay: drops %v, %d dead bytes, %d segments", st.DroppedMessages, st.DeadBytes, st.Segments)
+	}
+}
