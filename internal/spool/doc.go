@@ -38,7 +38,8 @@
 // Options.Expendable, records all of whose messages are of those kinds
 // (a bind storm's batches) go first: DropOldest drops the oldest of them
 // wherever they are, before any other record; under DropNewest a batch
-// that is not expendable takes the place of the oldest expendable ones.
+// that is not expendable takes the place of the newest expendable ones
+// (FullNewest), and an expendable batch is refused.
 // Only when no expendable record is left (or what drops keep on disk is
 // at its bound, below) is a record holding another kind dropped, oldest
 // first. Every drop is counted by reason and by the kinds of the messages

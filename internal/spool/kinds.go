@@ -170,33 +170,108 @@ func (s *Spool) dropExpendable(d *Drop, size int64) bool {
 		if !ok {
 			return false
 		}
-		n := sp.h.end() - max(sp.h.first, s.ackPos)
-		atHead := seg == s.segs[0] && sp.off == s.headOff
-		if !atHead && s.dead+s.deadGrowth(seg, sp) > s.opts.MaxBytes/deadShare {
-			// What dropped records keep on disk is at its bound: the
-			// record stays, for the next search, once the replay or the
-			// head's drops have freed some.
+		if !s.dropOne(d, seg, sp) {
+			// The record stays, for the next search.
 			s.scanSeg, s.scanOff = seg, sp.off
 			return false
 		}
-		if atHead {
-			// At the head: dropped as the head always was.
-			s.countKinds(d, seg, sp, s.ackPos)
-			s.countGap(seg, sp)
-			s.ackPos = sp.h.end()
-			s.advance(seg, sp)
-		} else {
-			if err := s.markDropped(seg, sp); err != nil {
-				s.log.Error("cannot drop a record in place; the spool drops from its head from now on", "error", err)
-				s.noPunch = true
-				return false
-			}
-			s.countKinds(d, seg, sp, sp.h.first)
-			n = uint64(sp.h.count)
-		}
-		d.Batches++
-		d.Messages += n
 	}
+	return true
+}
+
+// dropNewestExpendable drops the newest expendable records appended
+// (Spool.recent), newest first, until size more bytes fit, counting them
+// in d. It reports whether they fit.
+func (s *Spool) dropNewestExpendable(d *Drop, size int64) bool {
+	for s.used+size > s.opts.MaxBytes {
+		if len(s.recent) == 0 || s.noPunch || len(s.segs) == 0 {
+			return false
+		}
+		r := s.recent[len(s.recent)-1]
+		s.recent = s.recent[:len(s.recent)-1]
+		seg, sp, ok := s.spanAt(r)
+		if !ok {
+			continue // acknowledged or dropped since
+		}
+		if !s.dropOne(d, seg, sp) {
+			s.recent = append(s.recent, r)
+			return false
+		}
+	}
+	return true
+}
+
+// recentRef is where an expendable record was appended.
+type recentRef struct {
+	seg *segment
+	off int64
+}
+
+// maxRecent bounds Spool.recent: DropNewest finds the newest expendable
+// records among the last ones appended (between maxRecent/2 and
+// maxRecent of them), and no further back; then it refuses the batch.
+const maxRecent = 1024
+
+// spanAt returns the record at r if it is still live and expendable.
+func (s *Spool) spanAt(r recentRef) (*segment, span, bool) {
+	i, found := slices.BinarySearchFunc(s.segs, r.seg.index, func(g *segment, idx uint64) int {
+		switch {
+		case g.index < idx:
+			return -1
+		case g.index > idx:
+			return 1
+		}
+		return 0
+	})
+	if !found || s.segs[i] != r.seg || (i == 0 && r.off < s.headOff) || r.off >= r.seg.size {
+		return nil, span{}, false
+	}
+	seg := r.seg
+	if seg.r == nil {
+		f, err := os.Open(seg.path)
+		if err != nil {
+			return nil, span{}, false
+		}
+		seg.r = f
+	}
+	if s.srSeg != seg {
+		s.sr.r, s.sr.woff, s.sr.wn = seg.r, 0, 0
+		s.srSeg = seg
+	}
+	s.sr.size = seg.size
+	sp, err := s.sr.next(r.off, false)
+	if err != nil || sp.kind != spanRecord || sp.h.dropped() || sp.h.end() <= s.ackPos || !s.expendable(sp.h.kinds) {
+		return nil, span{}, false
+	}
+	return seg, sp, true
+}
+
+// dropOne drops the expendable record sp of seg, at the head as the head
+// always was, elsewhere in place, and counts it in d. It reports false,
+// dropping nothing, when what dropped records keep on disk is at its bound
+// or the record cannot be dropped in place.
+func (s *Spool) dropOne(d *Drop, seg *segment, sp span) bool {
+	n := sp.h.end() - max(sp.h.first, s.ackPos)
+	if seg == s.segs[0] && sp.off == s.headOff {
+		s.countKinds(d, seg, sp, s.ackPos)
+		s.countGap(seg, sp)
+		s.ackPos = sp.h.end()
+		s.advance(seg, sp)
+	} else {
+		if s.dead+s.deadGrowth(seg, sp) > s.opts.MaxBytes/deadShare {
+			// Freed when the replay or the head's drops pass them.
+			return false
+		}
+		if err := s.markDropped(seg, sp); err != nil {
+			s.log.Error("cannot drop a record in place; the spool drops from its head from now on", "error", err)
+			s.noPunch = true
+			return false
+		}
+		s.countKinds(d, seg, sp, sp.h.first)
+		n = uint64(sp.h.count)
+	}
+	d.Batches++
+	d.Messages += n
 	return true
 }
 

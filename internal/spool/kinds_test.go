@@ -198,25 +198,26 @@ func TestFullOfProtectedDropsThem(t *testing.T) {
 }
 
 // TestDropNewestKinds: under DropNewest a batch holding a listen takes the
-// place of the oldest bind-only one; a bind-only batch is refused.
+// place of the newest bind-only one; a bind-only batch is refused.
 func TestDropNewestKinds(t *testing.T) {
-	const n, size = 10, 100
+	const n, size = 500, 200
 	rec := recordSize(kindsBatch(0, n, size, false))
-	s := mustOpen(t, t.TempDir(), Options{MaxBytes: 3 * rec, FullPolicy: DropNewest, Expendable: Kinds(kindBind), OnDrop: func(Drop) {}})
+	s := mustOpen(t, t.TempDir(), Options{MaxBytes: 4 * rec, FullPolicy: DropNewest, Expendable: Kinds(kindBind), OnDrop: func(Drop) {}})
 	defer s.Close()
-	for i := range 3 {
+	for i := range 4 {
 		mustAppend(t, s, kindsBatch(i, n, size, false))
 	}
-	mustAppend(t, s, kindsBatch(3, n, size, true))
-	if err := s.Append(kindsBatch(4, n, size, false)); !errors.Is(err, ErrFull) {
+	mustAppend(t, s, kindsBatch(4, n, size, true)) // drops 3
+	mustAppend(t, s, kindsBatch(5, n, size, true)) // drops 2
+	if err := s.Append(kindsBatch(6, n, size, false)); !errors.Is(err, ErrFull) {
 		t.Fatalf("Append of a bind-only batch to a full spool: %v, want ErrFull", err)
 	}
 	st := s.Stats()
-	if st.DroppedByKind[FullOldest][kindBind] != n || st.DroppedByKind[FullNewest][kindBind] != n || st.Dropped() != 2*n {
-		t.Fatalf("dropped by kind %v, want %d binds oldest and %d newest", st.DroppedByKind, n, n)
+	if st.DroppedByKind[FullNewest][kindBind] != 3*n || st.DroppedBatches[FullNewest] != 3 || st.Dropped() != 3*n {
+		t.Fatalf("dropped by kind %v, want %d binds, newest", st.DroppedByKind, 3*n)
 	}
-	if ids := drain(t, s, size); !slices.Equal(ids, []int{1, 2, 3}) {
-		t.Fatalf("spool holds %v, want [1 2 3]", ids)
+	if ids := drain(t, s, size); !slices.Equal(ids, []int{0, 1, 4, 5}) {
+		t.Fatalf("spool holds %v, want [0 1 4 5]", ids)
 	}
 }
 

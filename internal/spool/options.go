@@ -18,8 +18,8 @@ const (
 	DropOldest FullPolicy = "drop_oldest"
 	// DropNewest refuses the new batch and keeps what is spooled; a batch
 	// that is not expendable (Options.Expendable) takes the place of the
-	// oldest expendable ones spooled, if they make room, before it is
-	// refused.
+	// newest expendable ones spooled (among the last 512 to 1024
+	// appended), if they make room, before it is refused.
 	DropNewest FullPolicy = "drop_newest"
 )
 

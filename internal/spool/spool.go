@@ -67,6 +67,9 @@ type Spool struct {
 	// a record dropped right after it joins it (markDropped).
 	lastRun    span
 	lastRunSeg *segment
+	// recent are the last expendable records appended, oldest first, for
+	// DropNewest (dropNewestExpendable).
+	recent []recentRef
 	// noPunch: the file system cannot punch holes, so records are no
 	// longer dropped in place (their bytes would stay on disk).
 	noPunch  bool

@@ -47,10 +47,10 @@ func (s *Spool) append(batch []Message, keep bool) error {
 		if s.opts.FullPolicy == DropNewest && !s.expendable(ks) && s.opts.Expendable != 0 {
 			// A batch that is not expendable takes the place of
 			// expendable ones, if they make room.
-			d := Drop{Reason: FullOldest}
-			s.dropExpendable(&d, size)
+			d := Drop{Reason: FullNewest}
+			s.dropNewestExpendable(&d, size)
 			if d.Batches > 0 {
-				d.Err = fmt.Errorf("spool full (%d bytes): dropped %d expendable messages in %d batches (%s) for a batch that is not", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
+				d.Err = fmt.Errorf("spool full (%d bytes): dropped the newest %d expendable messages in %d batches (%s) for a batch that is not", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
 				s.drop(d)
 				s.persistAck()
 			}
@@ -81,6 +81,13 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	if err != nil {
 		s.undoWrite(seg, n)
 		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
+	}
+	if s.opts.FullPolicy == DropNewest && s.expendable(ks) {
+		if len(s.recent) == maxRecent {
+			// The older half goes: amortized O(1) an append.
+			s.recent = append(s.recent[:0], s.recent[maxRecent/2:]...)
+		}
+		s.recent = append(s.recent, recentRef{seg: seg, off: seg.size})
 	}
 	seg.size += size
 	if s.plan.segmentOnAppend {
