@@ -262,12 +262,17 @@ func (s *Spool) dropOne(d *Drop, seg *segment, sp span) bool {
 			// Freed when the replay or the head's drops pass them.
 			return false
 		}
+		// Its kinds are read before its payload is punched out.
+		var k Drop
+		s.countKinds(&k, seg, sp, sp.h.first)
 		if err := s.markDropped(seg, sp); err != nil {
 			s.log.Error("cannot drop a record in place; the spool drops from its head from now on", "error", err)
 			s.noPunch = true
 			return false
 		}
-		s.countKinds(d, seg, sp, sp.h.first)
+		for i, c := range k.Kinds {
+			d.Kinds[i] += c
+		}
 		n = uint64(sp.h.count)
 	}
 	d.Batches++

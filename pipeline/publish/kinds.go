@@ -28,10 +28,14 @@ var SpoolKinds = [...]string{
 // A kind's number must fit the spool's.
 var _ [spool.NumKinds - len(SpoolKinds)]struct{}
 
-// Expendable are the kinds a full spool gives up first: binds. A batch
-// holding any other record (a listen, a close, the inventory, a heartbeat,
-// a seal...) is kept over every bind-only batch.
-var Expendable = spool.Kinds(SpoolKind(schemas.KindBind))
+// Expendable are the kinds a full spool gives up first: binds, and seals.
+// A batch holding any other record (a listen, a close, the inventory, a
+// heartbeat, a host key...) is kept over every batch of binds only. The
+// encode stage closes every batch with a seal that signs its records, so
+// a seal alone would make every batch kept and the preference void; a
+// seal has no use without the records it signs, and goes or stays with
+// them.
+var Expendable = spool.Kinds(SpoolKind(schemas.KindBind), SpoolKind(schemas.KindSeal))
 
 // SpoolKind is the spool.Kind of a record of kind kind.
 func SpoolKind(kind string) spool.Kind {

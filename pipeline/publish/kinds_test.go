@@ -14,7 +14,8 @@ import (
 )
 
 // TestSpoolKinds: every record kind has a spool kind of its own, below
-// the spool's bound, and is named back by it; binds alone are expendable.
+// the spool's bound, and is named back by it; binds and seals alone are
+// expendable.
 func TestSpoolKinds(t *testing.T) {
 	kinds := []string{schemas.KindBind, schemas.KindListen, schemas.KindClose, schemas.KindSnapshot,
 		schemas.KindSnapshotEnd, schemas.KindSuppressed, schemas.KindHeartbeat, schemas.KindStop,
@@ -29,7 +30,7 @@ func TestSpoolKinds(t *testing.T) {
 		if SpoolKindName(sk) != k {
 			t.Errorf("spool kind %d is named %q, want %q", sk, SpoolKindName(sk), k)
 		}
-		if got, want := Expendable.Has(sk), k == schemas.KindBind; got != want {
+		if got, want := Expendable.Has(sk), k == schemas.KindBind || k == schemas.KindSeal; got != want {
 			t.Errorf("%s expendable: %v, want %v", k, got, want)
 		}
 	}
@@ -39,8 +40,8 @@ func TestSpoolKinds(t *testing.T) {
 }
 
 // TestFullSpoolKeepsListens runs the stage against a sink that is down,
-// with a spool too small for the outage: batches of binds and, one in
-// four, a listen among the binds. The spool drops bind-only batches and
+// with a spool too small for the outage: batches of binds closed by a
+// seal and, one in four, a listen among the binds. The spool drops bind-only batches and
 // says so by kind; once the sink is back every listen is delivered.
 func TestFullSpoolKeepsListens(t *testing.T) {
 	const n, size, capacity, total = 500, 200, 12, 40
@@ -53,6 +54,7 @@ func TestFullSpoolKeepsListens(t *testing.T) {
 		if i%4 == 0 {
 			b.Kinds[n/2] = schemas.KindListen
 		}
+		b.Kinds[n-1] = schemas.KindSeal // as the encode stage closes every batch
 		return b
 	}
 	msgs := seqMsgs(0, n, size)
@@ -99,10 +101,11 @@ func TestFullSpoolKeepsListens(t *testing.T) {
 		}
 	}
 	st := sp.Stats()
-	bind, listen := SpoolKind(schemas.KindBind), SpoolKind(schemas.KindListen)
+	bind, listen, seal := SpoolKind(schemas.KindBind), SpoolKind(schemas.KindListen), SpoolKind(schemas.KindSeal)
 	dropped := st.DroppedMessages[spool.FullOldest]
-	if dropped == 0 || st.DroppedByKind[spool.FullOldest][listen] != 0 || st.DroppedByKind[spool.FullOldest][bind] != dropped {
-		t.Fatalf("the spool dropped %d messages, by kind %v: want binds only", dropped, st.DroppedByKind[spool.FullOldest])
+	byKind := st.DroppedByKind[spool.FullOldest]
+	if dropped == 0 || byKind[listen] != 0 || byKind[seal] != dropped/n || byKind[bind]+byKind[seal] != dropped {
+		t.Fatalf("the spool dropped %d messages, by kind %v: want binds and their batches' seals only", dropped, byKind)
 	}
 	t.Logf("spooled %d events, %d binds dropped by the full spool", stats.Spooled.Load(), dropped)
 
