@@ -122,6 +122,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		FullPolicy: cfg.Spool.FullPolicy,
 		Fsync:      cfg.Spool.Fsync,
 		Expendable: publish.Expendable,
+		SplitMixed: true,
 		KindNames:  publish.SpoolKinds[:],
 		Logger:     log,
 	}); err != nil {

@@ -411,3 +411,36 @@ func (s *Spool) kindsSaid(n [NumKinds]uint64) string {
 	}
 	return string(b)
 }
+
+// rememberExpendable notes an expendable record appended at off of seg,
+// for DropNewest.
+func (s *Spool) rememberExpendable(seg *segment, off int64) {
+	if len(s.recent) == maxRecent {
+		// The older half goes: amortized O(1) an append.
+		s.recent = append(s.recent[:0], s.recent[maxRecent/2:]...)
+	}
+	s.recent = append(s.recent, recentRef{seg: seg, off: off})
+}
+
+// splitAt returns where batch, size bytes as one record, is cut into
+// records of expendable messages and records of the others, in order:
+// the end of each run, or nil to write it as one record. A batch is cut
+// only when it mixes both classes and the spool is past half full with
+// it, where drops come near: then a bind storm's batch that holds a
+// listen loses its binds to a full spool and keeps the listen, at the
+// cost of more, smaller records to replay.
+func (s *Spool) splitAt(batch []Message, ks KindSet, size int64) []int {
+	if !s.opts.SplitMixed || s.opts.Expendable == 0 || s.noPunch || s.used+size <= s.opts.MaxBytes/2 ||
+		ks&s.opts.Expendable == 0 || ks&^s.opts.Expendable == 0 {
+		return nil
+	}
+	ends := s.ends[:0]
+	for i := 1; i < len(batch); i++ {
+		if s.opts.Expendable.Has(batch[i].kind()) != s.opts.Expendable.Has(batch[i-1].kind()) {
+			ends = append(ends, i)
+		}
+	}
+	ends = append(ends, len(batch))
+	s.ends = ends
+	return ends
+}

@@ -299,3 +299,74 @@ func TestDroppedInPlaceAcrossAcks(t *testing.T) {
 		t.Fatalf("after the replay: drops %v, %d dead bytes, %d segments", st.DroppedMessages, st.DeadBytes, st.Segments)
 	}
 }
+
+// TestSplitMixedKeepsListens: every batch holds a listen among its binds,
+// so no batch is expendable whole. With SplitMixed, once the spool is past
+// half full, batches are cut into runs of binds and the listens between;
+// a full spool drops the binds and keeps every listen, in order, and a
+// restart replays the same. (Within the bound on what drops in place keep
+// on disk, MaxBytes/8, about 4 KiB a run: a longer outage than this test's
+// drops the oldest records whatever they hold.)
+func TestSplitMixedKeepsListens(t *testing.T) {
+	const n, size, capacity, total = 500, 200, 16, 24
+	rec := recordSize(kindsBatch(0, n, size, false))
+	dir := t.TempDir()
+	opts := Options{MaxBytes: capacity * rec, SegmentBytes: 4 * rec, Expendable: Kinds(kindBind),
+		SplitMixed: true, OnDrop: func(Drop) {}}
+	s := mustOpen(t, dir, opts)
+	for i := range total {
+		mustAppend(t, s, kindsBatch(i, n, size, true))
+	}
+	st := s.Stats()
+	if st.DroppedByKind[FullOldest][kindListen] != 0 || st.DroppedByKind[FullOldest][kindBind] == 0 {
+		t.Fatalf("dropped by kind %v: want binds, no listen", st.DroppedByKind[FullOldest])
+	}
+	s.Close()
+	s = mustOpen(t, dir, opts)
+	defer s.Close()
+	var listens []uint64
+	var last uint64
+	for {
+		b, err := s.Peek()
+		if errors.Is(err, ErrEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.First < last {
+			t.Fatalf("batch from %d after %d", b.First, last)
+		}
+		last = b.First
+		for j, m := range b.Messages {
+			if m.Kind == kindListen {
+				listens = append(listens, b.First+uint64(j))
+			}
+		}
+		if err := s.Ack(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(listens) != total {
+		t.Fatalf("replayed %d listens, want %d: %v", len(listens), total, listens)
+	}
+	for i, seq := range listens {
+		if want := uint64(i*n + n/2); seq != want {
+			t.Fatalf("listen %d has sequence number %d, want %d", i, seq, want)
+		}
+	}
+	if st := s.Stats(); st.Dropped() != 0 || st.CorruptRegions != 0 {
+		t.Fatalf("the restarted spool counted drops %v, %d corrupt regions", st.DroppedMessages, st.CorruptRegions)
+	}
+
+	// Without SplitMixed the same storm loses listens: every batch is
+	// kept or dropped whole.
+	s2 := mustOpen(t, t.TempDir(), Options{MaxBytes: capacity * rec, SegmentBytes: 4 * rec, Expendable: Kinds(kindBind), OnDrop: func(Drop) {}})
+	defer s2.Close()
+	for i := range total {
+		mustAppend(t, s2, kindsBatch(i, n, size, true))
+	}
+	if got := s2.Stats().DroppedByKind[FullOldest][kindListen]; got == 0 {
+		t.Fatalf("without SplitMixed no listen was dropped")
+	}
+}

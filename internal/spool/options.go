@@ -85,6 +85,12 @@ type Options struct {
 	// the set). Within each class FullPolicy holds. Empty: every record
 	// is alike, as before kinds.
 	Expendable KindSet
+	// SplitMixed cuts a batch that mixes expendable messages and others
+	// into records of each (runs, in order) once the spool is past half
+	// full with it: a full spool then drops the binds of a batch that
+	// holds a listen and keeps the listen. The cost is more, smaller
+	// records to replay, so it is done only where drops come near.
+	SplitMixed bool
 	// KindNames name kinds in the spool's messages (KindNames[k] for Kind
 	// k); a kind without a name is said as its number.
 	KindNames []string

@@ -70,6 +70,7 @@ type Spool struct {
 	// recent are the last expendable records appended, oldest first, for
 	// DropNewest (dropNewestExpendable).
 	recent []recentRef
+	ends   []int // splitAt's
 	// noPunch: the file system cannot punch holes, so records are no
 	// longer dropped in place (their bytes would stay on disk).
 	noPunch  bool

@@ -38,6 +38,8 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	n := uint64(len(batch))
 	size := recordSize(batch)
 	ks, kinds := batchKinds(batch)
+	ends := s.splitAt(batch, ks, size)
+	size += headerSize * int64(max(len(ends)-1, 0))
 	if size > s.opts.MaxBytes || size-headerSize > maxPayload || n > math.MaxUint32 {
 		err := fmt.Errorf("spool %s: %w: %d messages in %d bytes, max %d", s.dir, ErrTooLarge, n, size, s.opts.MaxBytes)
 		s.drop(Drop{Reason: TooLarge, Batches: 1, Messages: n, Kinds: kinds, Err: err})
@@ -70,7 +72,18 @@ func (s *Spool) append(batch []Message, keep bool) error {
 		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
 	}
 	seg := s.active
-	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
+	s.wbuf = s.wbuf[:0]
+	if ends == nil {
+		s.wbuf = appendRecord(s.wbuf, s.nextSeq, batch)
+	}
+	start := 0
+	for i, e := range ends {
+		if s.opts.FullPolicy == DropNewest && s.opts.Expendable.Has(batch[start].kind()) {
+			s.rememberExpendable(seg, seg.size+int64(len(s.wbuf)))
+		}
+		s.wbuf = appendRecord(s.wbuf, s.nextSeq+uint64(start), batch[start:e])
+		start = ends[i]
+	}
 	_, err := seg.w.WriteAt(s.wbuf, seg.size)
 	if err == nil && s.plan.segmentOnAppend {
 		err = s.fsync(seg.w, seg.path)
@@ -82,22 +95,19 @@ func (s *Spool) append(batch []Message, keep bool) error {
 		s.undoWrite(seg, n)
 		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
 	}
-	if s.opts.FullPolicy == DropNewest && s.expendable(ks) {
-		if len(s.recent) == maxRecent {
-			// The older half goes: amortized O(1) an append.
-			s.recent = append(s.recent[:0], s.recent[maxRecent/2:]...)
-		}
-		s.recent = append(s.recent, recentRef{seg: seg, off: seg.size})
+	if ends == nil && s.opts.FullPolicy == DropNewest && s.expendable(ks) {
+		s.rememberExpendable(seg, seg.size)
 	}
+	records := max(len(ends), 1)
 	seg.size += size
 	if s.plan.segmentOnAppend {
 		seg.synced = seg.size
 	}
-	seg.records++
-	s.batches++
+	seg.records += records
+	s.batches += records
 	s.used += size
 	s.nextSeq += n
-	s.stats.AppendedBatches++
+	s.stats.AppendedBatches += uint64(records)
 	s.stats.AppendedMessages += n
 	select {
 	case s.notify <- struct{}{}:
