@@ -50,8 +50,14 @@
 // payload are punched out of the file (fallocate PUNCH_HOLE), which frees
 // them at once. What stays on disk (its header's block and its last,
 // partial block: at most 8 KiB a record) is bounded by MaxBytes/8 on top
-// of MaxBytes, and freed when the replay passes it. On a file system that
-// cannot punch holes, records are dropped from the head only.
+// of MaxBytes, and freed when the replay passes it; consecutive records
+// dropped in place join one run under one header. When that bound is
+// reached (a long outage), the oldest records are dropped whatever they
+// hold. On a file system that cannot punch holes, records are dropped from
+// the head only. With Options.SplitMixed, a batch mixing expendable
+// messages and others is written, once the spool is past half full, as
+// several records (the runs of each class, in order), so that a bind
+// storm's batches give up their binds and keep their listens.
 // A batch larger than MaxBytes alone is refused (TooLarge). A failed write
 // is cut off the segment and refused (WriteError); the spool stays usable,
 // and appends succeed again once there is space. A dropped batch that was
