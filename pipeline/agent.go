@@ -122,6 +122,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Agent,
 		MaxBytes:   cfg.Spool.MaxBytes,
 		FullPolicy: cfg.Spool.FullPolicy,
 		Fsync:      cfg.Spool.Fsync,
+		Expendable: publish.Expendable,
+		SplitMixed: true,
+		KindNames:  publish.SpoolKinds[:],
 		Logger:     log,
 	}); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/bindwatch/bindwatch/bpf"
 	"github.com/bindwatch/bindwatch/internal/metrics"
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/pipeline/publish"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 )
 
@@ -74,7 +75,37 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.Dropped["spool_full"] = lost[spool.FullOldest] + lost[spool.FullNewest] + lost[spool.TooLarge]
 	snap.Dropped["spool_write_error"] = lost[spool.WriteError]
 	snap.Dropped["spool_corrupt"] = lost[spool.Corrupt]
+	if snap.DroppedByKind == nil {
+		snap.DroppedByKind = map[string]map[string]uint64{}
+	}
+	addSpoolDropsByKind(snap.DroppedByKind, sp)
 	return snap
+}
+
+// spoolKindReasons are the spool's reasons under each drop reason of the
+// metrics.
+var spoolKindReasons = map[string][]spool.Reason{
+	"spool_full":        {spool.FullOldest, spool.FullNewest, spool.TooLarge},
+	"spool_write_error": {spool.WriteError},
+	"spool_corrupt":     {spool.Corrupt},
+}
+
+// addSpoolDropsByKind puts the spool's drops by kind under the metrics'
+// reasons and kind names.
+func addSpoolDropsByKind(byKind map[string]map[string]uint64, st spool.Stats) {
+	for reason, rs := range spoolKindReasons {
+		for _, r := range rs {
+			for k, n := range st.DroppedByKind[r] {
+				if n == 0 {
+					continue
+				}
+				if byKind[reason] == nil {
+					byKind[reason] = map[string]uint64{}
+				}
+				byKind[reason][publish.SpoolKindName(spool.Kind(k))] += n
+			}
+		}
+	}
 }
 
 // addKernelDrops puts the kernel's drop counters under their reasons.

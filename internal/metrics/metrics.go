@@ -130,6 +130,16 @@ var kindDropReasons = []string{"ring_buffer_full", "ring_reserved", "budget", "q
 // these stages drop them.
 var DropKinds = []string{"bind", "listen", "close"}
 
+// spoolDropReasons are the spool's reasons, also split by kind: every
+// record kind goes through the spool (SpoolDropKinds).
+var spoolDropReasons = []string{"spool_full", "spool_write_error", "spool_corrupt"}
+
+// SpoolDropKinds are the kind label values of the spool's reasons: every
+// record kind, and unknown (damaged bytes, and spools written before the
+// spool knew kinds).
+var SpoolDropKinds = []string{"unknown", "bind", "listen", "close", "snapshot", "snapshot_end", "suppressed",
+	"heartbeat", "stop", "host_key", "seal", "key_rotation"}
+
 // Outcomes of cgroup lookups the cache could not answer, the label values
 // of bindwatch_cgroup_lookups_total: miss (every such lookup), deferred
 // (handed to the background resolver, the record went on without a
@@ -158,7 +168,7 @@ var (
 	descSpooled     = prometheus.NewDesc("bindwatch_events_spooled_total", "Events written to the disk spool while Kafka was unavailable.", nil, nil)
 	descReplayed    = prometheus.NewDesc("bindwatch_events_replayed_total", "Spooled events published once Kafka was back.", nil, nil)
 	descDropped     = prometheus.NewDesc("bindwatch_events_dropped_total", "Events lost, by reason.", []string{"reason"}, nil)
-	descDroppedKind = prometheus.NewDesc("bindwatch_events_dropped_by_kind_total", "Events lost in the ring buffer, to users' budgets or in the capture queue, by reason and record kind.", []string{"reason", "kind"}, nil)
+	descDroppedKind = prometheus.NewDesc("bindwatch_events_dropped_by_kind_total", "Events lost in the ring buffer, to users' budgets, in the capture queue or in the disk spool, by reason and record kind.", []string{"reason", "kind"}, nil)
 	descQueueWaits  = prometheus.NewDesc("bindwatch_capture_queue_waits_total", "Events the capture stage held while its queue was full; the ring buffer held what came meanwhile.", nil, nil)
 	descWriteErrs   = prometheus.NewDesc("bindwatch_kafka_write_errors_total", "Messages in Kafka writes that failed (then retried or spooled).", nil, nil)
 	descSpool       = prometheus.NewDesc("bindwatch_spool_bytes", "Bytes waiting in the disk spool.", nil, nil)
@@ -194,6 +204,11 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range kindDropReasons {
 		for _, k := range DropKinds {
+			counter(descDroppedKind, s.DroppedByKind[r][k], r, k)
+		}
+	}
+	for _, r := range spoolDropReasons {
+		for _, k := range SpoolDropKinds {
 			counter(descDroppedKind, s.DroppedByKind[r][k], r, k)
 		}
 	}

@@ -20,7 +20,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 func TestMetricsSeries(t *testing.T) {
 	m := New(BuildInfo{Version: "v1.2.3", Revision: "abc", GoVersion: "go1.26"}, "tracepoint", func() Snapshot {
 		return Snapshot{KernelEvents: 10, Captured: 9, Published: 7, Spooled: 2, Replayed: 1, WriteErrors: 3, SpoolBytes: 4096,
-			Dropped:       map[string]uint64{"ring_buffer_full": 1, "queue_full": 4, "no_socket": 8},
+			Dropped:       map[string]uint64{"ring_buffer_full": 1, "queue_full": 4, "no_socket": 8, "spool_full": 5},
+			DroppedByKind: map[string]map[string]uint64{"ring_reserved": {"bind": 2}, "spool_full": {"bind": 4, "snapshot": 1}},
 			CgroupLookups: map[string]uint64{"miss": 6, "deferred": 5}, CgroupScans: 2, WorkloadPending: 3, WorkloadLate: map[string]uint64{"found": 1}, CRIPending: map[string]uint64{"image_digest": 2}}
 	})
 	m.EventLatency.Observe(0.03)
@@ -41,7 +42,13 @@ func TestMetricsSeries(t *testing.T) {
 		`bindwatch_events_dropped_total{reason="queue_full"} 4`,
 		`bindwatch_events_dropped_total{reason="no_socket"} 8`,
 		`bindwatch_events_dropped_total{reason="pending_full"} 0`,
-		`bindwatch_events_dropped_total{reason="spool_full"} 0`,
+		`bindwatch_events_dropped_total{reason="spool_full"} 5`,
+		`bindwatch_events_dropped_by_kind_total{kind="bind",reason="ring_reserved"} 2`,
+		`bindwatch_events_dropped_by_kind_total{kind="listen",reason="ring_buffer_full"} 0`,
+		`bindwatch_events_dropped_by_kind_total{kind="bind",reason="spool_full"} 4`,
+		`bindwatch_events_dropped_by_kind_total{kind="snapshot",reason="spool_full"} 1`,
+		`bindwatch_events_dropped_by_kind_total{kind="listen",reason="spool_full"} 0`,
+		`bindwatch_events_dropped_by_kind_total{kind="unknown",reason="spool_corrupt"} 0`,
 		`bindwatch_events_dropped_total{reason="encode_error"} 0`,
 		`bindwatch_cgroup_lookups_total{result="miss"} 6`,
 		`bindwatch_cgroup_lookups_total{result="deferred"} 5`,

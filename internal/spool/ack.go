@@ -101,6 +101,21 @@ func (s *Spool) dropHead(seg *segment) {
 	if s.hrSeg == seg {
 		s.hrSeg = nil
 	}
+	if s.srSeg == seg {
+		s.srSeg = nil
+	}
+	if s.markSeg == seg {
+		s.markF.Close()
+		s.markF, s.markSeg = nil, nil
+	}
+	if s.scanSeg == seg {
+		s.scanSeg = nil
+	}
+	if s.lastRunSeg == seg {
+		s.lastRunSeg = nil
+	}
+	s.dead -= seg.dead
+	seg.dead, seg.dropped = 0, 0
 	s.segs = s.segs[1:]
 	s.headOff = 0
 }

@@ -85,3 +85,46 @@ func BenchmarkAppendPeekAck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendFull appends the agent's batch (500 messages of 200 bytes)
+// to a spool kept full (DropOldest, fsync never, MaxBytes 64 batches,
+// segments of 8 batches): every append drops a batch to make room. All
+// batches are binds (expendable, benchKinds); with mixed=true one in eight
+// holds a listen (setKinds), so makeRoom must step over those and drop
+// binds in place, not at the head.
+func BenchmarkAppendFull(b *testing.B) {
+	const msgs, size = 500, 200
+	for _, mixed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("mixed=%v", mixed), func(b *testing.B) {
+			plain := batchOf(0, msgs, size)
+			protected := batchOf(1, msgs, size)
+			setKinds(plain, protected)
+			if !mixed {
+				protected = plain
+			}
+			rs := recordSize(plain) + 1024
+			opts := Options{MaxBytes: 64 * rs, SegmentBytes: 8 * rs, Fsync: FsyncNever,
+				FullPolicy: DropOldest, Logger: slog.New(slog.DiscardHandler), OnDrop: func(Drop) {}}
+			benchKinds(&opts)
+			s, err := Open(benchDir(b), opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.SetBytes(recordSize(plain))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch := plain
+				if i%8 == 0 {
+					batch = protected
+				}
+				if err := s.Append(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*msgs)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

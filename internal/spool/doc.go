@@ -33,8 +33,31 @@
 //
 // The unacknowledged bytes (records as framed, and damaged bytes not yet
 // skipped) stay within Options.MaxBytes. When an append would exceed it,
-// DropOldest drops whole records from the head, oldest first and no more
-// than needed (FullOldest), and DropNewest refuses the append (FullNewest).
+// DropOldest drops whole records, oldest first and no more than needed
+// (FullOldest), and DropNewest refuses the append (FullNewest). With
+// Options.Expendable, records all of whose messages are of those kinds
+// (a bind storm's batches) go first: DropOldest drops the oldest of them
+// wherever they are, before any other record; under DropNewest a batch
+// that is not expendable takes the place of the newest expendable ones
+// (FullNewest), and an expendable batch is refused.
+// Only when no expendable record is left (or what drops keep on disk is
+// at its bound, below) is a record holding another kind dropped, oldest
+// first. Every drop is counted by reason and by the kinds of the messages
+// lost (Stats.DroppedByKind).
+//
+// An expendable record that is not at the head is dropped in place: its
+// header is rewritten with the dropped flag, then the whole blocks of its
+// payload are punched out of the file (fallocate PUNCH_HOLE), which frees
+// them at once. What stays on disk (its header's block and its last,
+// partial block: at most 8 KiB a record) is bounded by MaxBytes/8 on top
+// of MaxBytes, and freed when the replay passes it; consecutive records
+// dropped in place join one run under one header. When that bound is
+// reached (a long outage), the oldest records are dropped whatever they
+// hold. On a file system that cannot punch holes, records are dropped from
+// the head only. With Options.SplitMixed, a batch mixing expendable
+// messages and others is written, once the spool is past half full, as
+// several records (the runs of each class, in order), so that a bind
+// storm's batches give up their binds and keep their listens.
 // A batch larger than MaxBytes alone is refused (TooLarge). A failed write
 // is cut off the segment and refused (WriteError); the spool stays usable,
 // and appends succeed again once there is space. A dropped batch that was
@@ -55,16 +78,17 @@
 // it: its records count as Corrupt, their messages from the gap in sequence
 // numbers the next record shows.
 //
-// # Segment file format (version 1)
+// # Segment file format (versions 1 and 2)
 //
 // A segment is a sequence of records and nothing else. All integers are
 // little-endian. A record is a 32-byte header followed by its payload:
 //
 //	offset size field
 //	0      4    magic: the bytes 'B' 'W' 'S' 'R' (0x42 0x57 0x53 0x52)
-//	4      1    version: 1
-//	5      1    flags: 0 (no flag is defined in version 1)
-//	6      2    reserved: 0
+//	4      1    version: 2 (1 in spools of agents before kinds)
+//	5      1    flags: version 1: 0; version 2: bit 0 dropped, others 0
+//	6      2    kinds: version 1: 0; version 2: bit k set if a message of
+//	            kind k is in the record, and no other bit (u16)
 //	8      8    first: sequence number of the record's first message (u64)
 //	16     4    count: number of messages, at least 1 (u32)
 //	20     4    length: payload bytes following the header (u32)
@@ -76,7 +100,9 @@
 // iSCSI, ext4 and Go's crc32.Castagnoli. The record CRC is computed
 // continuing over bytes 0..27 and the payload as one stream.
 //
-// The payload is count messages, each:
+// In version 2 the payload opens with count bytes, the kind of each
+// message in order (each below 16), so length is at least count; then, as
+// the whole payload of version 1, count messages, each:
 //
 //	offset size      field
 //	0      4         key length K (u32)
@@ -90,11 +116,19 @@
 // previous record's first plus its count. A writer never reuses a number,
 // so gaps mean lost messages.
 //
+// A record with the dropped flag was given up to make room in a full
+// spool, its messages counted then: a reader skips it, and counts its
+// messages neither as replayed nor as lost. Its payload is not checked
+// (its whole blocks read as zeros); its record CRC is that of the record
+// before it was dropped.
+//
 // Reading: at an offset, take 32 bytes; if the magic matches and the
 // header CRC of bytes 0..23 equals bytes 24..27, the header is authentic.
-// Its record spans 32+length bytes. If version, flags or reserved are not
+// Its record spans 32+length bytes. If version, flags or kinds are not
 // those above, skip the record by its length (its messages are lost to
-// this reader). If the record passes the end of the file (a torn write) or
+// this reader). An older reader, which knows version 1 only, loses every
+// version 2 record this way: a spool is read by the agent that wrote it or
+// a newer one. If the record passes the end of the file (a torn write) or
 // its record CRC does not match, its messages are lost; its bytes end at
 // the first offset after its start that holds an authentic header, or at
 // its length (the end of the file), whichever comes first. If the magic or

@@ -135,7 +135,7 @@ func TestTooLarge(t *testing.T) {
 			defer s.Close()
 			mustAppend(t, s, batchOf(0, 2, 100))
 			err := s.Append(batchOf(1, 20, 200))
-			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "20 messages in 4832 bytes, max 4096") {
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "20 messages in 4852 bytes, max 4096") {
 				t.Fatalf("Append of a batch larger than the spool: %v", err)
 			}
 			st := s.Stats()

@@ -46,6 +46,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		ack:      ack,
 		notify:   make(chan struct{}, 1),
 		hr:       newSegmentReader(nil, 0),
+		sr:       newSegmentReader(nil, 0),
 		dirDirty: created,
 	}
 	s.mu.Lock() // only for unlockReport, which reports what load finds
@@ -127,7 +128,11 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 				}
 				live = true
 			}
-			if sp.kind == spanRecord {
+			switch {
+			case sp.kind != spanGarbage && sp.h.dropped():
+				seg.dropped += sp.end - sp.off
+				seg.dead += deadBytes(sp)
+			case sp.kind == spanRecord:
 				seg.records++
 			}
 		}
@@ -157,7 +162,8 @@ func (s *Spool) load(slot ackSlot, haveAck bool) error {
 		f.Close() // reopened when the replay gets there
 		s.segs = append(s.segs, seg)
 		s.batches += seg.records
-		s.used += seg.size
+		s.used += seg.size - seg.dropped
+		s.dead += seg.dead
 	}
 	s.used -= s.headOff
 	if !haveAck {

@@ -12,9 +12,14 @@ type FullPolicy string
 
 const (
 	// DropOldest deletes the oldest unacknowledged batches, one record at a
-	// time and no more than needed, to make room for the new one.
+	// time and no more than needed, to make room for the new one: the
+	// oldest expendable ones (Options.Expendable) first, wherever they
+	// are, then the oldest of the others.
 	DropOldest FullPolicy = "drop_oldest"
-	// DropNewest refuses the new batch and keeps what is spooled.
+	// DropNewest refuses the new batch and keeps what is spooled; a batch
+	// that is not expendable (Options.Expendable) takes the place of the
+	// newest expendable ones spooled (among the last 512 to 1024
+	// appended), if they make room, before it is refused.
 	DropNewest FullPolicy = "drop_newest"
 )
 
@@ -74,6 +79,21 @@ type Options struct {
 	SegmentBytes int64
 	// Logger receives the spool's diagnostics; slog.Default() when nil.
 	Logger *slog.Logger
+	// Expendable are the kinds of message a full spool gives up first: a
+	// record all of whose messages are of these kinds is dropped before
+	// any record holding another kind (KindUnknown included, unless in
+	// the set). Within each class FullPolicy holds. Empty: every record
+	// is alike, as before kinds.
+	Expendable KindSet
+	// SplitMixed cuts a batch that mixes expendable messages and others
+	// into records of each (runs, in order) once the spool is past half
+	// full with it: a full spool then drops the binds of a batch that
+	// holds a listen and keeps the listen. The cost is more, smaller
+	// records to replay, so it is done only where drops come near.
+	SplitMixed bool
+	// KindNames name kinds in the spool's messages (KindNames[k] for Kind
+	// k); a kind without a name is said as its number.
+	KindNames []string
 	// OnDrop, when set, is called once for every loss the spool counts,
 	// after the spool's lock is released, in the goroutine whose call
 	// found the loss; it may call the spool. The caller logs the drops

@@ -29,6 +29,7 @@ func TestPythonReader(t *testing.T) {
 		b := batchOf(i, msgs, size)
 		b[1].Time = time.Unix(1700000000+int64(i), 7)
 		b[2].Key = nil
+		b[0].Kind, b[1].Kind = Kind(i%3), kindBind
 		return b
 	}
 	rec := recordSize(batch(0))
@@ -63,6 +64,7 @@ func TestPythonReader(t *testing.T) {
 			Messages []struct {
 				Key, Value string
 				Time       int64
+				Kind       Kind
 			}
 		}
 		Lost, Regions uint64
@@ -100,8 +102,8 @@ func TestPythonReader(t *testing.T) {
 			if !m.Time.IsZero() {
 				ns = m.Time.UnixNano()
 			}
-			if pm := p.Messages[j]; pm.Key != string(m.Key) || pm.Value != string(m.Value) || pm.Time != ns {
-				t.Fatalf("record %d message %d: python %+v, spool %q %q %d", i, j, pm, m.Key, m.Value, ns)
+			if pm := p.Messages[j]; pm.Key != string(m.Key) || pm.Value != string(m.Value) || pm.Time != ns || pm.Kind != m.Kind {
+				t.Fatalf("record %d message %d: python %+v, spool %q %q %d kind %d", i, j, pm, m.Key, m.Value, ns, m.Kind)
 			}
 		}
 	}

@@ -39,6 +39,12 @@ func (s *Spool) Peek() (Batch, error) {
 			s.advance(seg, sp) // acknowledged before, found again
 			continue
 		}
+		if sp.h.dropped() {
+			s.countGap(seg, sp)
+			s.ackPos = sp.h.end()
+			s.advance(seg, sp)
+			continue
+		}
 		if seg == s.active && s.plan.segmentBeforePeek && seg.synced < sp.end {
 			// What is replayed must be what survives a power loss, or a
 			// consumer could see events the spool later loses.
@@ -93,6 +99,14 @@ func (s *Spool) shrunk(err error) bool {
 	}
 	s.stats.CorruptRegions++
 	s.drop(Drop{Reason: Corrupt, Err: fmt.Errorf("%s was cut from %d to %d bytes while open: %w", seg.path, seg.size, fi.Size(), err)})
+	// Records dropped in place are counted again from the headers left.
+	s.used += seg.dropped
+	s.dead -= seg.dead
+	seg.dropped, seg.dead = 0, 0
+	if s.srSeg == seg {
+		s.sr.wn = 0
+	}
+	s.scanSeg, s.lastRunSeg = nil, nil
 	newOff := max(s.headOff, fi.Size())
 	s.used -= seg.size - newOff
 	s.headOff = min(s.headOff, fi.Size())
@@ -109,11 +123,17 @@ func (s *Spool) shrunk(err error) bool {
 		if err != nil {
 			break
 		}
-		if sp.kind == spanRecord {
+		switch {
+		case sp.kind != spanGarbage && sp.h.dropped():
+			seg.dropped += sp.end - sp.off
+			seg.dead += deadBytes(sp)
+		case sp.kind == spanRecord:
 			seg.records++
 		}
 		off = sp.end
 	}
+	s.used -= seg.dropped
+	s.dead += seg.dead
 	s.batches += seg.records
 	if seg == s.active {
 		s.seal(seg)
@@ -188,7 +208,7 @@ func (s *Spool) skipSegment(seg *segment, err error) {
 	d := Drop{Reason: Corrupt, Batches: uint64(seg.records),
 		Err: fmt.Errorf("segment %s cannot be read, its %d batches are skipped: %w", seg.path, seg.records, err)}
 	s.batches -= seg.records
-	s.used -= seg.size - s.headOff
+	s.used -= seg.size - s.headOff - seg.dropped
 	s.dropHead(seg)
 	s.peeked = nil
 	rest := false
@@ -207,6 +227,11 @@ func (s *Spool) skipSegment(seg *segment, err error) {
 // advance moves the read position past sp, the span at the head.
 func (s *Spool) advance(seg *segment, sp span) {
 	s.headOff = sp.end
+	if sp.kind != spanGarbage && sp.h.dropped() {
+		s.advancePastDropped(seg, sp)
+		s.peeked = nil
+		return
+	}
 	s.used -= sp.end - sp.off
 	if sp.kind == spanRecord {
 		seg.records--
@@ -236,9 +261,16 @@ func (s *Spool) skipDamaged(seg *segment, sp span) {
 	} else {
 		s.stats.CorruptRegions++
 		d := Drop{Reason: Corrupt, Err: fmt.Errorf("%s at bytes %d..%d of %s: %w", sp.kind, sp.off, sp.end, seg.path, sp.err)}
-		if end := sp.h.end(); end > s.ackPos {
+		if end := sp.h.end(); end > s.ackPos && sp.h.dropped() {
+			// Dropped before, and counted then.
+			s.countGap(seg, sp)
+			s.ackPos = end
+		} else if end > s.ackPos {
 			d.Batches = 1
 			d.Messages = end - max(sp.h.first, s.ackPos)
+			if k, ok := sp.h.kinds.only(); ok && sp.h.version != recordV1 {
+				d.Kinds[k] = d.Messages
+			}
 			s.countGap(seg, sp)
 			s.ackPos = end
 		}

@@ -9,12 +9,19 @@ import (
 	"time"
 )
 
-// Record framing, version 1 (see the package documentation for the byte
-// layout).
+// Record framing, versions 1 and 2 (see the package documentation for the
+// byte layout). Appends write version 2; version 1 records (no kinds) are
+// still read, their messages of kind KindUnknown.
 const (
 	headerSize    = 32
 	messageHeader = 16 // key length, value length, time
-	recordVersion = 1
+	recordV1      = 1
+	recordVersion = 2
+
+	// flagDropped marks a version 2 record dropped in place to make room
+	// (dropExpendable): its payload is not read nor checked, its messages
+	// were counted as dropped when it was marked.
+	flagDropped = 0x01
 
 	// maxPayload is what the u32 length field can say.
 	maxPayload = math.MaxUint32
@@ -29,10 +36,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type header struct {
 	version uint8
 	flags   uint8
-	first   uint64 // spool sequence number of the record's first message
-	count   uint32 // messages in the record
-	length  uint32 // payload bytes after the header
-	crc     uint32 // CRC-32C of header bytes 0..27 and the payload
+	kinds   KindSet // version 2: the kinds of the record's messages
+	first   uint64  // spool sequence number of the record's first message
+	count   uint32  // messages in the record
+	length  uint32  // payload bytes after the header
+	crc     uint32  // CRC-32C of header bytes 0..27 and the payload
 }
 
 // end is the sequence number after the record's last message.
@@ -40,6 +48,17 @@ func (h header) end() uint64 { return h.first + uint64(h.count) }
 
 // size is the record's bytes on disk, header included.
 func (h header) size() int64 { return headerSize + int64(h.length) }
+
+// dropped reports a record marked dropped in place.
+func (h header) dropped() bool { return h.flags&flagDropped != 0 }
+
+// kindsLen is the bytes of per-message kinds that open the payload.
+func (h header) kindsLen() int64 {
+	if h.version == recordV1 {
+		return 0
+	}
+	return int64(h.count)
+}
 
 var (
 	// errNoHeader: the bytes are not a record header (bad magic or header
@@ -68,13 +87,17 @@ func parseHeader(b []byte) (header, error) {
 	h := header{
 		version: b[4],
 		flags:   b[5],
+		kinds:   KindSet(binary.LittleEndian.Uint16(b[6:8])),
 		first:   binary.LittleEndian.Uint64(b[8:16]),
 		count:   binary.LittleEndian.Uint32(b[16:20]),
 		length:  binary.LittleEndian.Uint32(b[20:24]),
 		crc:     binary.LittleEndian.Uint32(b[28:32]),
 	}
-	if h.version != recordVersion || h.flags != 0 || b[6] != 0 || b[7] != 0 {
-		return h, fmt.Errorf("%w: version %d, flags %#x, reserved %#x", errUnsupported, h.version, h.flags, b[6:8])
+	switch {
+	case h.version == recordV1 && h.flags == 0 && h.kinds == 0:
+	case h.version == recordVersion && h.flags&^flagDropped == 0 && h.length >= h.count:
+	default:
+		return h, fmt.Errorf("%w: version %d, flags %#x, bytes 6..7 %#x", errUnsupported, h.version, h.flags, b[6:8])
 	}
 	return h, nil
 }
@@ -83,7 +106,7 @@ func parseHeader(b []byte) (header, error) {
 func recordSize(msgs []Message) int64 {
 	n := int64(headerSize)
 	for i := range msgs {
-		n += messageHeader + int64(len(msgs[i].Key)) + int64(len(msgs[i].Value))
+		n += 1 + messageHeader + int64(len(msgs[i].Key)) + int64(len(msgs[i].Value))
 	}
 	return n
 }
@@ -92,14 +115,35 @@ func recordSize(msgs []Message) int64 {
 // dst. The caller has checked that the payload fits maxPayload and that
 // there are at most math.MaxUint32 messages.
 func appendRecord(dst []byte, first uint64, msgs []Message) []byte {
+	return appendRecordVersion(dst, recordVersion, first, msgs)
+}
+
+// appendRecordVersion is appendRecord in the given version: recordV1 (no
+// kinds: the messages' Kind is not written) is for tests, and readers of
+// old spools.
+func appendRecordVersion(dst []byte, version uint8, first uint64, msgs []Message) []byte {
 	start := len(dst)
+	var kinds KindSet
+	for i := range msgs {
+		kinds |= KindSet(1) << msgs[i].kind()
+	}
+	if version == recordV1 {
+		kinds = 0
+	}
 	dst = append(dst, recordMagic[:]...)
-	dst = append(dst, recordVersion, 0, 0, 0)
+	dst = append(dst, version, 0)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(kinds))
 	dst = binary.LittleEndian.AppendUint64(dst, first)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(msgs)))
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // length, set below
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // header crc
 	dst = binary.LittleEndian.AppendUint32(dst, 0) // record crc
+	for i := range msgs {
+		if version == recordV1 {
+			break
+		}
+		dst = append(dst, byte(msgs[i].kind()))
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(m.Key)))
@@ -126,12 +170,20 @@ func appendRecord(dst []byte, first uint64, msgs []Message) []byte {
 func decodePayload(h header, p []byte) ([]Message, error) {
 	// The count is bounded by the payload before anything is allocated
 	// from it: every message takes at least messageHeader bytes.
-	if uint64(h.count)*messageHeader > uint64(len(p)) {
+	nk := h.kindsLen() // one byte a message in version 2
+	if uint64(h.count)*messageHeader+uint64(nk) > uint64(len(p)) {
 		return nil, fmt.Errorf("%w: %d messages cannot fit in %d bytes", errPayload, h.count, len(p))
 	}
 	msgs := make([]Message, h.count)
-	off := 0
+	off := int(nk)
 	for i := range msgs {
+		if nk > 0 {
+			k := Kind(p[i])
+			if k >= NumKinds || !h.kinds.Has(k) {
+				return nil, fmt.Errorf("%w: message %d of kind %d, not in the header's kinds %#x", errPayload, i, k, uint16(h.kinds))
+			}
+			msgs[i].Kind = k
+		}
 		if len(p)-off < messageHeader {
 			return nil, fmt.Errorf("%w: message %d header cut at byte %d", errPayload, i, off)
 		}
@@ -158,6 +210,15 @@ func decodePayload(h header, p []byte) ([]Message, error) {
 	if off != len(p) {
 		return nil, fmt.Errorf("%w: %d bytes after the last message", errPayload, len(p)-off)
 	}
+	if nk > 0 {
+		var seen KindSet
+		for i := range msgs {
+			seen |= KindSet(1) << msgs[i].Kind
+		}
+		if seen != h.kinds {
+			return nil, fmt.Errorf("%w: the header's kinds %#x are not the messages' %#x", errPayload, uint16(h.kinds), uint16(seen))
+		}
+	}
 	return msgs, nil
 }
 
@@ -165,4 +226,52 @@ func decodePayload(h header, p []byte) ([]Message, error) {
 // bytes hb.
 func checkPayload(hb []byte, h header, payload []byte) bool {
 	return crc32.Update(crc32.Checksum(hb[0:28], castagnoli), castagnoli, payload) == h.crc
+}
+
+// Kind classifies a message for the spool: which records a full spool
+// drops first (Options.Expendable) and how its drops are counted
+// (Stats.DroppedByKind). Its meaning is the caller's; KindUnknown is a
+// message of no kind, and every message of a version 1 record.
+type Kind uint8
+
+// KindUnknown is the zero Kind.
+const KindUnknown Kind = 0
+
+// NumKinds bounds Kind: a message's kind must be below it.
+const NumKinds = 16
+
+// KindSet is a set of kinds, bit k for Kind k.
+type KindSet uint16
+
+// Kinds returns the set of ks.
+func Kinds(ks ...Kind) KindSet {
+	var s KindSet
+	for _, k := range ks {
+		s |= KindSet(1) << k
+	}
+	return s
+}
+
+// Has reports whether k is in s.
+func (s KindSet) Has(k Kind) bool { return k < NumKinds && s&(KindSet(1)<<k) != 0 }
+
+// only returns the one kind in s, if s holds exactly one.
+func (s KindSet) only() (Kind, bool) {
+	if s == 0 || s&(s-1) != 0 {
+		return 0, false
+	}
+	k := Kind(0)
+	for s&1 == 0 {
+		s >>= 1
+		k++
+	}
+	return k, true
+}
+
+// kind is m's Kind, KindUnknown if out of range.
+func (m *Message) kind() Kind {
+	if m.Kind >= NumKinds {
+		return KindUnknown
+	}
+	return m.Kind
 }

@@ -94,9 +94,10 @@ func TestParseHeader(t *testing.T) {
 		{"length flipped", func(b []byte) []byte { b[23] ^= 0x80; return b }, errNoHeader},
 		{"header crc flipped", func(b []byte) []byte { b[26] ^= 4; return b }, errNoHeader},
 		{"record crc flipped is not the header's business", func(b []byte) []byte { b[30] ^= 4; return b }, nil},
-		{"version 2", func(b []byte) []byte { b[4] = 2; reheader(b); return b }, errUnsupported},
-		{"flag set", func(b []byte) []byte { b[5] = 1; reheader(b); return b }, errUnsupported},
-		{"reserved set", func(b []byte) []byte { b[7] = 1; reheader(b); return b }, errUnsupported},
+		{"version 3", func(b []byte) []byte { b[4] = 3; reheader(b); return b }, errUnsupported},
+		{"unknown flag set", func(b []byte) []byte { b[5] = 2; reheader(b); return b }, errUnsupported},
+		{"version 1 with the dropped flag", func(b []byte) []byte { b[4], b[5] = 1, 1; reheader(b); return b }, errUnsupported},
+		{"version 1 with kinds", func(b []byte) []byte { b[4], b[7] = 1, 1; reheader(b); return b }, errUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestDecodePayloadRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodePayload(header{count: tt.count, length: uint32(len(tt.payload))}, tt.payload)
+			_, err := decodePayload(header{version: recordV1, count: tt.count, length: uint32(len(tt.payload))}, tt.payload)
 			if !errors.Is(err, errPayload) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("decodePayload error %v, want errPayload with %q", err, tt.want)
 			}
@@ -166,7 +167,7 @@ func TestGoldenSegment(t *testing.T) {
 	var seg []byte
 	var seq uint64 = 41
 	for _, b := range goldenBatches() {
-		seg = appendRecord(seg, seq, b)
+		seg = appendRecordVersion(seg, recordV1, seq, b)
 		seq += uint64(len(b))
 	}
 	path := filepath.Join("testdata", "v1.seg")

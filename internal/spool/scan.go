@@ -127,7 +127,7 @@ func (sr *segmentReader) next(off int64, verify bool) (span, error) {
 	if herr != nil {
 		return span{kind: spanDamaged, off: off, end: end, h: h, err: herr}, nil
 	}
-	if verify {
+	if verify && !h.dropped() {
 		var hdr [headerSize]byte
 		copy(hdr[:], hb)
 		crc := crc32.Checksum(hdr[0:28], castagnoli)

@@ -24,7 +24,7 @@ func TestWalkSegment(t *testing.T) {
 		return c
 	}
 	unsupported := bytes.Clone(r1)
-	unsupported[4] = 2
+	unsupported[4] = 3
 	reheader(unsupported)
 	absurd := bytes.Clone(r1[:headerSize])
 	binary.LittleEndian.PutUint32(absurd[20:24], 0xfffffff0)

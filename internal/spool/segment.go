@@ -23,9 +23,12 @@ type segment struct {
 	path    string
 	size    int64 // bytes written, all of them part of some span
 	synced  int64 // bytes known to be on stable storage
-	records int   // intact-header records not yet read past
-	w       *os.File
-	r       *os.File
+	records int   // intact-header live records not yet read past
+	// dropped and dead are the bytes of records dropped in place not yet
+	// read past: all of them, and those still on disk (Spool.dead).
+	dropped, dead int64
+	w             *os.File
+	r             *os.File
 }
 
 func segmentName(index uint64) string {

@@ -14,6 +14,9 @@ import (
 type Message struct {
 	Key, Value []byte
 	Time       time.Time
+	// Kind says what the message holds, for the full policy and the drop
+	// counters; it must be below NumKinds.
+	Kind Kind
 }
 
 // Batch is a spooled batch as Peek returns it.
@@ -46,15 +49,39 @@ type Spool struct {
 	nextSeq   uint64
 	nextIndex uint64
 	batches   int
-	used      int64 // bytes from the read position to the end of the last segment
-	dirDirty  bool  // a directory change not synced yet
-	peeked    *peeked
-	hr        *segmentReader // reads segs[0]
-	hrSeg     *segment
-	wbuf      []byte
-	stats     Stats
-	pending   []Drop
-	notify    chan struct{}
+	used      int64 // bytes from the read position to the end of the last segment, less dropped records
+	// dead is what records dropped in place (markDropped) still take on
+	// disk past the read position: what hole punching did not free.
+	dead int64
+	// scanSeg and scanOff are where the search for expendable records
+	// resumes: no live expendable record is before it. scanSeg nil, or no
+	// longer in segs, means the read position.
+	scanSeg *segment
+	scanOff int64
+	sr      *segmentReader // reads scanSeg
+	srSeg   *segment
+	// markF writes headers into markSeg, a sealed segment (markDropped).
+	markF   *os.File
+	markSeg *segment
+	// lastRun is the last run of records dropped in place, in lastRunSeg:
+	// a record dropped right after it joins it (markDropped).
+	lastRun    span
+	lastRunSeg *segment
+	// recent are the last expendable records appended, oldest first, for
+	// DropNewest (dropNewestExpendable).
+	recent []recentRef
+	ends   []int // splitAt's
+	// noPunch: the file system cannot punch holes, so records are no
+	// longer dropped in place (their bytes would stay on disk).
+	noPunch  bool
+	dirDirty bool // a directory change not synced yet
+	peeked   *peeked
+	hr       *segmentReader // reads segs[0]
+	hrSeg    *segment
+	wbuf     []byte
+	stats    Stats
+	pending  []Drop
+	notify   chan struct{}
 }
 
 type peeked struct {
@@ -65,6 +92,16 @@ type peeked struct {
 
 // drop counts d and queues it for reporting once the lock is released.
 func (s *Spool) drop(d Drop) {
+	var known uint64
+	for _, n := range d.Kinds {
+		known += n
+	}
+	if known < d.Messages {
+		d.Kinds[KindUnknown] += d.Messages - known
+	}
+	for k, n := range d.Kinds {
+		s.stats.DroppedByKind[d.Reason][k] += n
+	}
 	s.stats.DroppedMessages[d.Reason] += d.Messages
 	s.stats.DroppedBatches[d.Reason] += d.Batches
 	s.pending = append(s.pending, d)
@@ -106,7 +143,7 @@ func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Batches, st.Bytes, st.Segments = s.batches, s.used, len(s.segs)
+	st.Batches, st.Bytes, st.Segments, st.DeadBytes = s.batches, s.used, len(s.segs), s.dead
 	st.Acked, st.Next = s.ackPos, s.nextSeq
 	return st
 }
@@ -156,6 +193,9 @@ func (s *Spool) closeFiles() {
 		if seg.w != nil {
 			seg.w.Close()
 		}
+	}
+	if s.markF != nil {
+		s.markF.Close()
 	}
 	s.ack.close()
 	s.dirf.Close()

@@ -39,6 +39,9 @@ type Drop struct {
 	// messages they held are reported in a later Corrupt drop, when the
 	// next readable record shows the gap in sequence numbers.
 	Messages uint64
+	// Kinds splits Messages by the messages' Kind; messages whose kind is
+	// not known (unreadable bytes, version 1 records) are KindUnknown.
+	Kinds [NumKinds]uint64
 	// Err says what happened, and where on disk for Corrupt.
 	Err error
 }
@@ -50,6 +53,9 @@ type Stats struct {
 	Batches  int
 	Bytes    int64
 	Segments int
+	// DeadBytes is what records dropped in place still take on disk, on
+	// top of Bytes: at most MaxBytes/8.
+	DeadBytes int64
 	// Acked is the sequence number of the first message not acknowledged
 	// (nor dropped); Next is the number the next appended message gets.
 	Acked, Next uint64
@@ -59,6 +65,8 @@ type Stats struct {
 	// DroppedMessages and DroppedBatches are indexed by Reason.
 	DroppedMessages [NumReasons]uint64
 	DroppedBatches  [NumReasons]uint64
+	// DroppedByKind splits DroppedMessages by the messages' Kind.
+	DroppedByKind [NumReasons][NumKinds]uint64
 	// CorruptRegions counts damaged records and runs of unreadable bytes
 	// skipped.
 	CorruptRegions uint64

@@ -37,26 +37,53 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	}
 	n := uint64(len(batch))
 	size := recordSize(batch)
+	ks, kinds := batchKinds(batch)
+	ends := s.splitAt(batch, ks, size)
+	size += headerSize * int64(max(len(ends)-1, 0))
 	if size > s.opts.MaxBytes || size-headerSize > maxPayload || n > math.MaxUint32 {
 		err := fmt.Errorf("spool %s: %w: %d messages in %d bytes, max %d", s.dir, ErrTooLarge, n, size, s.opts.MaxBytes)
-		s.drop(Drop{Reason: TooLarge, Batches: 1, Messages: n, Err: err})
+		s.drop(Drop{Reason: TooLarge, Batches: 1, Messages: n, Kinds: kinds, Err: err})
 		return err
+	}
+	if s.used+size > s.opts.MaxBytes {
+		if s.opts.FullPolicy == DropNewest && !s.expendable(ks) && s.opts.Expendable != 0 {
+			// A batch that is not expendable takes the place of
+			// expendable ones, if they make room.
+			d := Drop{Reason: FullNewest}
+			s.dropNewestExpendable(&d, size)
+			if d.Batches > 0 {
+				d.Err = fmt.Errorf("spool full (%d bytes): dropped the newest %d expendable messages in %d batches (%s) for a batch that is not", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
+				s.drop(d)
+				s.persistAck()
+			}
+		}
 	}
 	if s.used+size > s.opts.MaxBytes {
 		if s.opts.FullPolicy == DropNewest {
 			err := fmt.Errorf("spool %s: %w: %d of %d bytes used, batch of %d messages needs %d", s.dir, ErrFull, s.used, s.opts.MaxBytes, n, size)
-			s.drop(Drop{Reason: FullNewest, Batches: 1, Messages: n, Err: err})
+			s.drop(Drop{Reason: FullNewest, Batches: 1, Messages: n, Kinds: kinds, Err: err})
 			return err
 		}
 		if err := s.makeRoom(size); err != nil {
-			return s.notWritten(fmt.Errorf("spool %s: making room: %w", s.dir, err), n, keep)
+			return s.notWritten(fmt.Errorf("spool %s: making room: %w", s.dir, err), n, kinds, keep)
 		}
 	}
 	if err := s.ensureSegment(size); err != nil {
-		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
 	}
 	seg := s.active
-	s.wbuf = appendRecord(s.wbuf[:0], s.nextSeq, batch)
+	s.wbuf = s.wbuf[:0]
+	if ends == nil {
+		s.wbuf = appendRecord(s.wbuf, s.nextSeq, batch)
+	}
+	start := 0
+	for i, e := range ends {
+		if s.opts.FullPolicy == DropNewest && s.opts.Expendable.Has(batch[start].kind()) {
+			s.rememberExpendable(seg, seg.size+int64(len(s.wbuf)))
+		}
+		s.wbuf = appendRecord(s.wbuf, s.nextSeq+uint64(start), batch[start:e])
+		start = ends[i]
+	}
 	_, err := seg.w.WriteAt(s.wbuf, seg.size)
 	if err == nil && s.plan.segmentOnAppend {
 		err = s.fsync(seg.w, seg.path)
@@ -66,17 +93,21 @@ func (s *Spool) append(batch []Message, keep bool) error {
 	}
 	if err != nil {
 		s.undoWrite(seg, n)
-		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, keep)
+		return s.notWritten(fmt.Errorf("spool %s: %w", s.dir, err), n, kinds, keep)
 	}
+	if ends == nil && s.opts.FullPolicy == DropNewest && s.expendable(ks) {
+		s.rememberExpendable(seg, seg.size)
+	}
+	records := max(len(ends), 1)
 	seg.size += size
 	if s.plan.segmentOnAppend {
 		seg.synced = seg.size
 	}
-	seg.records++
-	s.batches++
+	seg.records += records
+	s.batches += records
 	s.used += size
 	s.nextSeq += n
-	s.stats.AppendedBatches++
+	s.stats.AppendedBatches += uint64(records)
 	s.stats.AppendedMessages += n
 	select {
 	case s.notify <- struct{}{}:
@@ -87,11 +118,11 @@ func (s *Spool) append(batch []Message, keep bool) error {
 
 // notWritten is the outcome of an append of n messages that failed with
 // err: counted as a WriteError drop, unless the caller keeps the batch.
-func (s *Spool) notWritten(err error, n uint64, keep bool) error {
+func (s *Spool) notWritten(err error, n uint64, kinds [NumKinds]uint64, keep bool) error {
 	if keep {
 		return fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
-	s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Err: err})
+	s.drop(Drop{Reason: WriteError, Batches: 1, Messages: n, Kinds: kinds, Err: err})
 	return err
 }
 
@@ -169,6 +200,7 @@ func (s *Spool) seal(seg *segment) {
 func (s *Spool) makeRoom(size int64) error {
 	var d Drop
 	var err error
+	s.dropExpendable(&d, size)
 	for s.used+size > s.opts.MaxBytes {
 		var seg *segment
 		var sp span
@@ -181,11 +213,13 @@ func (s *Spool) makeRoom(size int64) error {
 			continue
 		}
 		s.countGap(seg, sp)
-		if sp.h.end() > s.ackPos {
+		if sp.h.end() > s.ackPos && !sp.h.dropped() {
+			s.countKinds(&d, seg, sp, s.ackPos)
 			d.Batches++
 			d.Messages += sp.h.end() - max(sp.h.first, s.ackPos)
 			s.ackPos = sp.h.end()
 		}
+		s.ackPos = max(s.ackPos, sp.h.end())
 		s.advance(seg, sp)
 	}
 	if errors.Is(err, ErrEmpty) {
@@ -193,7 +227,7 @@ func (s *Spool) makeRoom(size int64) error {
 	}
 	if d.Batches > 0 {
 		d.Reason = FullOldest
-		d.Err = fmt.Errorf("spool full (%d bytes): dropped the oldest %d messages in %d batches, through sequence number %d", s.opts.MaxBytes, d.Messages, d.Batches, s.ackPos-1)
+		d.Err = fmt.Errorf("spool full (%d bytes): dropped the oldest %d messages in %d batches (%s)", s.opts.MaxBytes, d.Messages, d.Batches, s.kindsSaid(d.Kinds))
 		s.drop(d)
 		s.persistAck()
 	}

@@ -23,10 +23,13 @@ type StageStats struct {
 // that happened at Times[i], kept so that delivery can measure how long each
 // event took from bind to acknowledgement. Ack is the delivery token of the
 // whole batch, records that failed to encode included: delivery reports it
-// so their ring space is freed too.
+// so their ring space is freed too. Kinds[i], when Kinds is set, is the
+// event's kind (schemas.Kind*), carried beside the encoded value so that the
+// spool can tell a bind from a listen without decoding.
 type Batch struct {
 	Values [][]byte
 	Times  []time.Time
+	Kinds  []string
 	Ack    record.Ack
 }
 
@@ -45,6 +48,7 @@ func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out 
 		buf := make([]byte, 0, perRecord*(len(batch)+2))
 		ends := make([]int, 0, len(batch)+2)
 		times := make([]time.Time, 0, len(batch)+2)
+		kinds := make([]string, 0, len(batch)+2)
 		seqs = seqs[:0]
 		var ack record.Ack
 		add := func(ev *schemas.BindEvent) {
@@ -57,6 +61,7 @@ func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out 
 			buf = next
 			ends = append(ends, len(buf))
 			times = append(times, ev.Time)
+			kinds = append(kinds, ev.Kind)
 			seqs = append(seqs, ev.Seq)
 		}
 		if sealer != nil {
@@ -91,7 +96,7 @@ func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out 
 			perRecord = len(buf)/len(ends) + 16
 		}
 		stats.Encoded.Add(uint64(len(ends)))
-		out <- Batch{Values: msgs, Times: times, Ack: ack}
+		out <- Batch{Values: msgs, Times: times, Kinds: kinds, Ack: ack}
 	}
 	return nil
 }

@@ -273,6 +273,9 @@ func (s *Stage) take(b encode.Batch) pending {
 	msgs := make([]spool.Message, len(b.Values))
 	for i, v := range b.Values {
 		msgs[i] = spool.Message{Key: s.Key, Value: v, Time: b.Times[i]}
+		if i < len(b.Kinds) {
+			msgs[i].Kind = SpoolKind(b.Kinds[i])
+		}
 	}
 	s.Observer.Taken(len(msgs))
 	return pending{msgs: msgs, events: len(msgs), ack: b.Ack}

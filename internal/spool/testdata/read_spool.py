@@ -34,9 +34,17 @@ def header_at(seg, off):
         return None
     if crc32c(h[0:24]) != struct.unpack_from("<I", h, 24)[0]:
         return None
-    version, flags, reserved, first, count, length, _, rcrc = struct.unpack_from("<BBHQIIII", h, 4)
-    return dict(version=version, flags=flags, reserved=reserved, first=first, count=count,
+    version, flags, kinds, first, count, length, _, rcrc = struct.unpack_from("<BBHQIIII", h, 4)
+    return dict(version=version, flags=flags, kinds=kinds, first=first, count=count,
                 length=length, crc=rcrc)
+
+
+def supported(h):
+    """Version 1 with flags and bytes 6..7 zero, or version 2 with no flag
+    but bit 0 (dropped) and at least one payload byte a message."""
+    if h["version"] == 1:
+        return h["flags"] == 0 and h["kinds"] == 0
+    return h["version"] == 2 and h["flags"] & ~1 == 0 and h["length"] >= h["count"]
 
 
 def find_header(seg, start, limit):
@@ -59,8 +67,10 @@ def walk(seg):
         if end > len(seg):
             end = find_header(seg, off + 1, len(seg))
             yield "damaged", off, end, h, None
-        elif h["version"] != 1 or h["flags"] != 0 or h["reserved"] != 0:
+        elif not supported(h):
             yield "damaged", off, end, h, None
+        elif h["flags"] & 1:
+            yield "dropped", off, end, h, None
         elif crc32c(seg[off + 32:end], crc32c(seg[off:off + 28])) != h["crc"]:
             end = find_header(seg, off + 1, end)
             yield "damaged", off, end, h, None
@@ -71,12 +81,18 @@ def walk(seg):
 
 def messages(h, payload):
     out, p = [], 0
-    for _ in range(h["count"]):
+    kinds = []
+    if h["version"] == 2:
+        kinds, p = list(payload[:h["count"]]), h["count"]
+        assert all(h["kinds"] >> k & 1 for k in kinds), "a kind not in the header"
+        assert sum(1 << k for k in set(kinds)) == h["kinds"], "header kinds not the messages'"
+    for i in range(h["count"]):
         kl, vl, t = struct.unpack_from("<IIq", payload, p)
         p += 16
         key, value = payload[p:p + kl], payload[p + kl:p + kl + vl]
         p += kl + vl
-        out.append(dict(key=key.decode("latin-1"), value=value.decode("latin-1"), time=t))
+        out.append(dict(key=key.decode("latin-1"), value=value.decode("latin-1"), time=t,
+                        kind=kinds[i] if kinds else 0))
     assert p == len(payload), "payload not filled exactly"
     return out
 
@@ -114,6 +130,11 @@ def main(d):
             if expected is None:
                 expected = h["first"]
             stop = h["first"] + h["count"]
+            if kind == "dropped":
+                # Dropped in place to make room: counted when it was, not
+                # a loss found here; like an acknowledged record.
+                expected = max(expected, stop)
+                continue
             if kind == "damaged":
                 regions += 1
                 if stop > expected:
