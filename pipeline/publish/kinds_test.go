@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindwatch/bindwatch/internal/sinktest"
 	"github.com/bindwatch/bindwatch/internal/spool"
-	"github.com/bindwatch/bindwatch/internal/testenv"
 	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/pipeline/record"
 	"github.com/bindwatch/bindwatch/schemas"
+	"github.com/bindwatch/bindwatch/test/sinktest"
+	"github.com/bindwatch/bindwatch/test/testenv"
 )
 
 // TestSpoolKinds: every record kind has a spool kind of its own, below
