@@ -3,6 +3,7 @@ package encode
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"github.com/bindwatch/bindwatch/schemas/codec"
 	"github.com/bindwatch/bindwatch/schemas/codec/codectest"
 	"io"
@@ -55,8 +56,9 @@ func testSealer(t *testing.T) *Sealer {
 		Reserve: func(n uint64) (uint64, error) { next += n; return next - n, nil }}
 }
 
-// Each batch ends with a seal whose signature covers the seqs and bodies
-// of the batch's records; the first batch starts with the host key. The
+// Each batch's records are sealed run by run: a run of binds, or of other
+// records (the host key the first batch starts with), is followed by a seal
+// whose signature covers the seqs and bodies of exactly that run. The
 // signature is over the bodies, so re-framing a message (a Confluent id
 // given late) keeps it valid.
 func TestSealerSealsEachBatch(t *testing.T) {
@@ -75,7 +77,7 @@ func TestSealerSealsEachBatch(t *testing.T) {
 	for bi, b := range batches {
 		want := sizes[bi] + 1
 		if bi == 0 {
-			want++ // the host key
+			want += 2 // the host key, and its seal
 		}
 		if len(b.Values) != want {
 			t.Fatalf("batch %d: %d messages, want %d", bi, len(b.Values), want)
@@ -85,37 +87,75 @@ func TestSealerSealsEachBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sealMsg := b.Values[len(b.Values)-1]
-		sv := decodeEvent(t, text, sealMsg)
-		if sv.Kind != schemas.KindSeal || len(sv.SealedSeqs) != len(b.Values)-1 {
-			t.Fatalf("batch %d: last record %+v, want a seal of the others", bi, sv)
-		}
-		m := seal.NewMessage(nil, "h1", "b1", sv.Seq)
-		for i, v := range b.Values[:len(b.Values)-1] {
-			ev := decodeEvent(t, text, v)
-			if ev.Seq != sv.SealedSeqs[i] {
-				t.Fatalf("sealed seq %d is record %d's %d", sv.SealedSeqs[i], i, ev.Seq)
+		runs := checkRuns(t, text, pub, b)
+		if bi == 0 {
+			if len(runs) != 2 || runs[0][0].Kind != schemas.KindHostKey || !pub.Equal(ed25519.PublicKey(runs[0][0].PublicKey)) {
+				t.Fatalf("batch 0: runs %+v, want the host key sealed alone, then the binds", runs)
 			}
-			if bi == 0 && i == 0 && (ev.Kind != schemas.KindHostKey || !pub.Equal(ed25519.PublicKey(ev.PublicKey))) {
-				t.Fatalf("first record %+v, want the host key", ev)
+			if b.Kinds[1] != schemas.KindSeal || b.Kinds[len(b.Kinds)-1] != SealOfBinds {
+				t.Fatalf("batch 0: kinds %v, want the host key's seal a seal and the binds' a seal of binds", b.Kinds)
 			}
-			body, _ := codec.Body(v)
-			m.Add(ev.Seq, body)
 		}
-		if !seal.Verify(pub, m.Bytes(), sv.Signature) {
-			t.Fatalf("batch %d: the seal does not verify", bi)
-		}
-		body, _ := codec.Body(b.Values[0])
+		body, _ := codec.Body(b.Values[len(b.Values)-2])
 		body[len(body)-1] ^= 1
-		m = seal.NewMessage(nil, "h1", "b1", sv.Seq)
-		for i, v := range b.Values[:len(b.Values)-1] {
-			body, _ := codec.Body(v)
-			m.Add(sv.SealedSeqs[i], body)
-		}
-		if seal.Verify(pub, m.Bytes(), sv.Signature) {
+		if checkRunsErr(text, pub, b) == nil {
 			t.Fatalf("batch %d: the seal verifies a changed record", bi)
 		}
 	}
+}
+
+// checkRuns checks that b is runs of records each followed by a seal that
+// covers exactly that run and verifies with pub; it returns the runs.
+func checkRuns(t *testing.T, text string, pub ed25519.PublicKey, b Batch) [][]schemas.BindEvent {
+	t.Helper()
+	runs, err := runsOf(text, pub, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
+func checkRunsErr(text string, pub ed25519.PublicKey, b Batch) error {
+	_, err := runsOf(text, pub, b)
+	return err
+}
+
+func runsOf(text string, pub ed25519.PublicKey, b Batch) ([][]schemas.BindEvent, error) {
+	var runs [][]schemas.BindEvent
+	var run []schemas.BindEvent
+	var bodies [][]byte
+	for i, v := range b.Values {
+		body, err := codec.Body(v)
+		if err != nil {
+			return nil, err
+		}
+		var ev schemas.BindEvent
+		if err := avro.Unmarshal(avro.MustParse(text), body, &ev); err != nil {
+			return nil, err
+		}
+		if ev.Kind != schemas.KindSeal {
+			run, bodies = append(run, ev), append(bodies, body)
+			continue
+		}
+		if len(ev.SealedSeqs) != len(run) || len(run) == 0 {
+			return nil, fmt.Errorf("message %d: a seal of %d records after a run of %d", i, len(ev.SealedSeqs), len(run))
+		}
+		m := seal.NewMessage(nil, "h1", "b1", ev.Seq)
+		for j, r := range run {
+			if r.Seq != ev.SealedSeqs[j] {
+				return nil, fmt.Errorf("message %d: sealed seq %d is the run's record %d's %d", i, ev.SealedSeqs[j], j, r.Seq)
+			}
+			m.Add(r.Seq, bodies[j])
+		}
+		if !seal.Verify(pub, m.Bytes(), ev.Signature) {
+			return nil, fmt.Errorf("message %d: the seal does not verify", i)
+		}
+		runs, run, bodies = append(runs, run), nil, nil
+	}
+	if len(run) > 0 {
+		return nil, fmt.Errorf("%d records after the last seal", len(run))
+	}
+	return runs, nil
 }
 
 func decodeEvent(t *testing.T, text string, msg []byte) schemas.BindEvent {
@@ -208,13 +248,7 @@ func TestSealerRotates(t *testing.T) {
 		!seal.Verify(old, seal.RotationMessage("h1", "b1", rot.Seq, newPub), rot.Signature) {
 		t.Fatalf("first record %+v, want a rotation to the new key signed by the old", rot)
 	}
-	sv := decodeEvent(t, text, b.Values[len(b.Values)-1])
-	m := seal.NewMessage(nil, "h1", "b1", sv.Seq)
-	for i, v := range b.Values[:len(b.Values)-1] {
-		body, _ := codec.Body(v)
-		m.Add(sv.SealedSeqs[i], body)
-	}
-	if !seal.Verify(newPub, m.Bytes(), sv.Signature) {
-		t.Fatal("the batch is not sealed by the new key")
+	if runs := checkRuns(t, text, newPub, b); len(runs) != 2 {
+		t.Fatalf("%d runs, want the rotation's and the binds', both sealed by the new key", len(runs))
 	}
 }

@@ -37,8 +37,9 @@ type Batch struct {
 // framed messages, as slices of it, on out; it closes out when in is closed.
 // A record that fails to encode is counted and left out of its batch.
 //
-// With a sealer, each batch also carries a seal record after its records
-// (and now and then a host_key record before them): see Sealer.
+// With a sealer, each run of binds and each run of other records of a
+// batch is followed by a seal record of its own (sealRuns), and now and
+// then a host_key record comes before them: see Sealer.
 func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out chan<- Batch, stats *StageStats, sealer *Sealer, log *slog.Logger) error {
 	defer close(out)
 	// Sized from the previous batch, so a batch usually takes one allocation.
@@ -51,52 +52,104 @@ func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out 
 		kinds := make([]string, 0, len(batch)+2)
 		seqs = seqs[:0]
 		var ack record.Ack
-		add := func(ev *schemas.BindEvent) {
+		// add encodes ev as the next message; kind is its Batch.Kinds name.
+		// It returns the message's index, or -1 when ev does not encode.
+		add := func(ev *schemas.BindEvent, kind string) int {
 			next, err := enc.Append(buf, ev)
 			if err != nil {
 				stats.Errors.Add(1)
 				log.Error("dropping an event that does not encode", "component", "encode", "kind", ev.Kind, "seq", ev.Seq, "error", err)
-				return
+				return -1
 			}
 			buf = next
 			ends = append(ends, len(buf))
 			times = append(times, ev.Time)
-			kinds = append(kinds, ev.Kind)
+			kinds = append(kinds, kind)
 			seqs = append(seqs, ev.Seq)
+			return len(ends) - 1
 		}
 		if sealer != nil {
 			if hk := sealer.hostKey(); hk != nil {
-				add(hk)
+				add(hk, hk.Kind)
 			}
 		}
 		for i := range batch {
 			ack = ack.Later(batch[i].Ack)
-			add(&batch[i].Event)
+			add(&batch[i].Event, batch[i].Event.Kind)
+		}
+		// order is the index of each message in the order they go out:
+		// with a sealer, each run of binds and each run of other records
+		// is followed by its own seal (see sealRuns).
+		order := make([]int, len(ends), len(ends)+2)
+		for i := range order {
+			order[i] = i
 		}
 		if sealer != nil && len(ends) > 0 {
-			// The framing is fixed per encoder: the body is what follows
-			// the header of the first message.
-			bodies := make([][]byte, len(ends))
-			start := 0
-			for i, end := range ends {
-				bodies[i], _ = codec.Body(buf[start:end])
-				start = end
-			}
-			if s := sealer.seal(slices.Clone(seqs), bodies); s != nil {
-				add(s)
-			}
+			order = sealRuns(sealer, buf, ends, seqs, kinds, order[:0], add)
 		}
-		msgs := make([][]byte, len(ends))
-		start := 0
-		for i, end := range ends {
-			msgs[i] = buf[start:end:end]
-			start = end
+		msgs := make([][]byte, len(order))
+		outTimes := make([]time.Time, len(order))
+		outKinds := make([]string, len(order))
+		for i, j := range order {
+			start := 0
+			if j > 0 {
+				start = ends[j-1]
+			}
+			msgs[i] = buf[start:ends[j]:ends[j]]
+			outTimes[i], outKinds[i] = times[j], kinds[j]
 		}
 		if len(ends) > 0 {
 			perRecord = len(buf)/len(ends) + 16
 		}
 		stats.Encoded.Add(uint64(len(ends)))
-		out <- Batch{Values: msgs, Times: times, Kinds: kinds, Ack: ack}
+		out <- Batch{Values: msgs, Times: outTimes, Kinds: outKinds, Ack: ack}
 	}
 	return nil
+}
+
+// SealOfBinds is the Batch.Kinds name of a seal that signs binds only: a
+// full spool may give it up with the binds it signs, and must keep every
+// other seal (publish.Expendable).
+const SealOfBinds = "seal of binds"
+
+// sealRuns seals a batch's records run by run: each run of binds, and each
+// run of other records (listens, closes, the inventory's, host keys...), is
+// followed by a seal of its own. A full spool gives up binds first, cutting
+// a batch where its records change class; a seal over a whole mixed batch
+// would then sign records that are gone, and the listens kept beside it
+// could never be verified. A consumer sees each seal right after the
+// records it signs, as before; a batch without a listen has one seal. It
+// returns the order the messages go out in (indexes into ends, the seals
+// appended by add after the records).
+func sealRuns(sealer *Sealer, buf []byte, ends []int, seqs []int64, kinds []string, order []int, add func(*schemas.BindEvent, string) int) []int {
+	n := len(ends)
+	// The framing is fixed per encoder: the body is what follows the
+	// header of each message.
+	bodies := make([][]byte, n)
+	start := 0
+	for i, end := range ends[:n] {
+		bodies[i], _ = codec.Body(buf[start:end])
+		start = end
+	}
+	for first := 0; first < n; {
+		binds := kinds[first] == schemas.KindBind
+		last := first + 1
+		for last < n && (kinds[last] == schemas.KindBind) == binds {
+			last++
+		}
+		for i := first; i < last; i++ {
+			order = append(order, i)
+		}
+		if s := sealer.seal(slices.Clone(seqs[first:last]), bodies[first:last]); s != nil {
+			kind := s.Kind
+			if binds {
+				kind = SealOfBinds
+			}
+			if i := add(s, kind); i >= 0 {
+				order = append(order, i)
+			}
+		}
+		first = last
+	}
+	return order
 }

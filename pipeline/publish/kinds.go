@@ -2,6 +2,7 @@ package publish
 
 import (
 	"github.com/bindwatch/bindwatch/internal/spool"
+	"github.com/bindwatch/bindwatch/pipeline/encode"
 	"github.com/bindwatch/bindwatch/schemas"
 )
 
@@ -23,25 +24,28 @@ var SpoolKinds = [...]string{
 	9:                 schemas.KindHostKey,
 	10:                schemas.KindSeal,
 	11:                schemas.KindKeyRotation,
+	12:                schemas.KindSeal, // encode.SealOfBinds: a seal of binds only
 }
 
 // A kind's number must fit the spool's.
 var _ [spool.NumKinds - len(SpoolKinds)]struct{}
 
-// Expendable are the kinds a full spool gives up first: binds, and seals.
-// A batch holding any other record (a listen, a close, the inventory, a
-// heartbeat, a host key...) is kept over every batch of binds only. The
-// encode stage closes every batch with a seal that signs its records, so
-// a seal alone would make every batch kept and the preference void; a
-// seal has no use without the records it signs, and goes or stays with
-// them.
-var Expendable = spool.Kinds(SpoolKind(schemas.KindBind), SpoolKind(schemas.KindSeal))
+// Expendable are the kinds a full spool gives up first: binds, and the
+// seals that sign binds only. A batch holding any other record (a listen,
+// a close, the inventory, a heartbeat, a host key, the seal that signs
+// them...) is kept over every batch of binds. The encode stage seals each
+// run of binds and each run of other records apart (encode.SealOfBinds),
+// so a spool that cuts a batch where its records change class keeps every
+// listen with the seal that signs it, and verifiable.
+var Expendable = spool.Kinds(SpoolKind(schemas.KindBind), SpoolKind(encode.SealOfBinds))
 
 // SpoolKind is the spool.Kind of a record of kind kind.
 func SpoolKind(kind string) spool.Kind {
 	switch kind {
 	case schemas.KindBind:
 		return 1 // the common case first
+	case encode.SealOfBinds:
+		return 12
 	}
 	for k, name := range SpoolKinds {
 		if k > 0 && name == kind {

@@ -30,9 +30,13 @@ func TestSpoolKinds(t *testing.T) {
 		if SpoolKindName(sk) != k {
 			t.Errorf("spool kind %d is named %q, want %q", sk, SpoolKindName(sk), k)
 		}
-		if got, want := Expendable.Has(sk), k == schemas.KindBind || k == schemas.KindSeal; got != want {
+		if got, want := Expendable.Has(sk), k == schemas.KindBind; got != want {
 			t.Errorf("%s expendable: %v, want %v", k, got, want)
 		}
+	}
+	// A seal of binds only goes with them; it is counted as a seal.
+	if sk := SpoolKind(encode.SealOfBinds); !Expendable.Has(sk) || seen[sk] != "" || SpoolKindName(sk) != schemas.KindSeal {
+		t.Errorf("a seal of binds has spool kind %d (taken by %q), named %q, expendable %v", sk, seen[sk], SpoolKindName(sk), Expendable.Has(sk))
 	}
 	if SpoolKind("no such kind") != spool.KindUnknown || SpoolKindName(spool.KindUnknown) != "unknown" {
 		t.Error("an unknown kind is not spool.KindUnknown, named unknown")
@@ -41,8 +45,10 @@ func TestSpoolKinds(t *testing.T) {
 
 // TestFullSpoolKeepsListens runs the stage against a sink that is down,
 // with a spool too small for the outage: batches of binds closed by a
-// seal and, one in four, a listen among the binds. The spool drops bind-only batches and
-// says so by kind; once the sink is back every listen is delivered.
+// seal and, one in four, a listen among the binds, sealed as the encode
+// stage seals (each run of binds and the listen's run each followed by its
+// own seal). The spool drops bind-only runs and their seals and says so by
+// kind; once the sink is back every listen is delivered with its seal.
 func TestFullSpoolKeepsListens(t *testing.T) {
 	const n, size, capacity, total = 500, 200, 12, 40
 	mixed := func(i int) encode.Batch {
@@ -52,9 +58,11 @@ func TestFullSpoolKeepsListens(t *testing.T) {
 			b.Kinds[j] = schemas.KindBind
 		}
 		if i%4 == 0 {
+			b.Kinds[n/2-1] = encode.SealOfBinds
 			b.Kinds[n/2] = schemas.KindListen
+			b.Kinds[n/2+1] = schemas.KindSeal
 		}
-		b.Kinds[n-1] = schemas.KindSeal // as the encode stage closes every batch
+		b.Kinds[n-1] = encode.SealOfBinds // as the encode stage closes a run of binds
 		return b
 	}
 	msgs := seqMsgs(0, n, size)
@@ -101,25 +109,29 @@ func TestFullSpoolKeepsListens(t *testing.T) {
 		}
 	}
 	st := sp.Stats()
-	bind, listen, seal := SpoolKind(schemas.KindBind), SpoolKind(schemas.KindListen), SpoolKind(schemas.KindSeal)
+	bind, listen := SpoolKind(schemas.KindBind), SpoolKind(schemas.KindListen)
+	seal, sealOfBinds := SpoolKind(schemas.KindSeal), SpoolKind(encode.SealOfBinds)
 	dropped := st.DroppedMessages[spool.FullOldest]
 	byKind := st.DroppedByKind[spool.FullOldest]
-	if dropped == 0 || byKind[listen] != 0 || byKind[seal] != dropped/n || byKind[bind]+byKind[seal] != dropped {
-		t.Fatalf("the spool dropped %d messages, by kind %v: want binds and their batches' seals only", dropped, byKind)
+	if dropped == 0 || byKind[listen] != 0 || byKind[seal] != 0 || byKind[sealOfBinds] == 0 || byKind[bind]+byKind[sealOfBinds] != dropped {
+		t.Fatalf("the spool dropped %d messages, by kind %v: want binds and the seals of binds only", dropped, byKind)
 	}
 	t.Logf("spooled %d events, %d binds dropped by the full spool", stats.Spooled.Load(), dropped)
 
 	fake.SetDown(false)
 	testenv.Eventually(t, "the spool replayed", 20*time.Second, func() bool { n, _ := sp.Len(); return n == 0 })
-	listens := map[uint64]bool{}
+	listens, seals := map[uint64]bool{}, map[uint64]bool{}
 	for _, m := range fake.Taken() {
-		if m.Kind == listen {
+		switch m.Kind {
+		case listen:
 			listens[seqOf(m.Value)] = true
+		case seal:
+			seals[seqOf(m.Value)] = true
 		}
 	}
 	for i := 0; i < total; i += 4 {
-		if seq := uint64(i*n + n/2); !listens[seq] {
-			t.Errorf("the listen of batch %d (event %d) was not delivered", i, seq)
+		if seq := uint64(i*n + n/2); !listens[seq] || !seals[seq+1] {
+			t.Errorf("the listen of batch %d (event %d) was not delivered with its seal: listen %v, seal %v", i, seq, listens[seq], seals[seq+1])
 		}
 	}
 }
