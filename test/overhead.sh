@@ -33,33 +33,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmdline="test/overhead.sh${*:+ $*}"
 rounds=${1:-5} secs=${2:-3} storm_secs=${3:-10}
-if [ "$(id -u)" != 0 ]; then
-	echo "overhead.sh loads BPF programs: run it as root" >&2
-	exit 1
-fi
-# The agent as it ships (Makefile's release target: static, stripped).
-make -s release PKGDIR=bin >/dev/null
-go build -o bin/devkafka ./cmd/devkafka
-go build -o bin/loadgen ./test/loadgen
-
-work=$(mktemp -d /tmp/bindwatch-overhead.XXXXXX)
-running=() # pids of what this script started and has not stopped yet
-cleanup() {
-	local p
-	for p in "${running[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	sleep 0.5
-	for p in "${running[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-forget() { # forget PID: it has been stopped and waited for
-	local keep=() p
-	for p in "${running[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	running=(${keep[@]+"${keep[@]}"})
-}
+me=overhead.sh
+. test/lib.sh
+bench_setup overhead
 
 # Contenders: name, header lines printed once attached, command.
 names=() lines=() cmds=()
@@ -205,16 +181,6 @@ echo "== the agent under a ${storm_secs} s UDP bind storm (loadgen as root on CP
 taskset -c 1 bin/devkafka --listen 127.0.0.1:0 --brokers 1 --partitions 1 --topic bindwatch.bind-events >"$work/devkafka.out" 2>"$work/devkafka.log" &
 devkafka=$!
 running+=("$devkafka")
-wait_for() { # wait_for FILE PATTERN
-	local i
-	for ((i = 0; i < 300; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "overhead.sh: timed out waiting for '$2' in $1:" >&2
-	cat "$1" >&2
-	exit 1
-}
 wait_for "$work/devkafka.out" '^broker '
 broker=$(sed -n 's/^broker //p' "$work/devkafka.out" | head -n 1)
 cat >"$work/bindwatch.yaml" <<EOF
@@ -237,21 +203,8 @@ agent=$!
 running+=("$agent")
 wait_for "$work/agent.log" 'bindwatch agent started'
 agent_hook=$(grep -o 'msg="hook attached".*hook=[a-z]*' "$work/agent.log" | sed 's/.*hook=//' || true)
-scrape() { curl -sf --unix-socket "$work/metrics.sock" http://agent/metrics >"$1"; }
-metric() { # metric FILE NAME [LABELS]: the sum of NAME's series (matching LABELS)
-	awk -v n="$2" -v l="${3:-}" 'index($1, n) == 1 && (substr($1, length(n) + 1) == "" || substr($1, length(n) + 1, 1) == "{") && index($1, l) { s += $2 } END { printf "%.0f", s }' "$1"
-}
-settle() { # until published+spooled+dropped stopped moving (at most 30 s)
-	local last="" now i
-	for ((i = 0; i < 60; i++)); do
-		scrape "$work/m.now"
-		now="$(metric "$work/m.now" bindwatch_events_published_total) $(metric "$work/m.now" bindwatch_events_spooled_total) $(metric "$work/m.now" bindwatch_events_dropped_total)"
-		[ "$now" = "$last" ] && return 0
-		last=$now
-		sleep 0.5
-	done
-}
-settle
+metrics=$work/metrics.sock
+settle "$work"
 cp "$work/m.now" "$work/m.before"
 rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
 # The resident set in parts, sampled through the storm: the agent's own
@@ -270,7 +223,7 @@ rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
 sampler=$!
 running+=("$sampler")
 read -r storm_ns storm_rate < <(secs=$storm_secs measure udp)
-settle
+settle "$work"
 cp "$work/m.now" "$work/m.after"
 hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent/status")
 read -r anon_kib file_kib <"$work/rss.parts"

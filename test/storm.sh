@@ -44,13 +44,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5} secs=${2:-10}
 storm_uid=4349 # testenv.UserStorm
-if [ "$(id -u)" != 0 ]; then
-	echo "storm.sh loads BPF programs: run it as root" >&2
-	exit 1
-fi
-make -s release PKGDIR=bin >/dev/null
-go build -o bin/devkafka ./cmd/devkafka
-go build -o bin/loadgen ./test/loadgen
+me=storm.sh
+. test/lib.sh
+bench_setup storm
 agent=${AGENT:-bin/bindwatch}
 if [ -n "${PROFILE:-}" ]; then
 	mkdir -p "$PROFILE"
@@ -64,36 +60,6 @@ agents=()
 [ -z "${BASELINE:-}" ] || agents+=("$BASELINE")
 agents+=("$agent")
 
-work=$(mktemp -d /tmp/bindwatch-storm.XXXXXX)
-running=()
-cleanup() {
-	local p
-	for p in "${running[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	sleep 0.5
-	for p in "${running[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget() {
-	local keep=() p
-	for p in "${running[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	running=(${keep[@]+"${keep[@]}"})
-}
-wait_for() { # wait_for FILE PATTERN
-	local i
-	for ((i = 0; i < 300; i++)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "storm.sh: timed out waiting for '$2' in $1:" >&2
-	cat "$1" >&2
-	exit 1
-}
-metric() { # metric FILE NAME [LABELS...]: the sum of NAME's series whose labels contain every LABELS
-	awk -v n="$2" -v l1="${3:-}" -v l2="${4:-}" 'index($1, n) == 1 && (substr($1, length(n) + 1) == "" || substr($1, length(n) + 1, 1) == "{") && index($1, l1) && index($1, l2) { s += $2 } END { printf "%.0f", s }' "$1"
-}
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
@@ -134,19 +100,9 @@ EOF
 	agent=$!
 	running+=("$agent")
 	wait_for "$w/agent.log" 'bindwatch agent started'
-	scrape() { curl -sf --unix-socket "$w/metrics.sock" http://agent/metrics >"$1"; }
+	metrics=$w/metrics.sock
 	delta() { echo $(($(metric "$w/m.after" "$@") - $(metric "$w/m.before" "$@"))); }
-	settle() {
-		local last="" now i
-		for ((i = 0; i < 60; i++)); do
-			scrape "$w/m.now"
-			now="$(metric "$w/m.now" bindwatch_events_published_total) $(metric "$w/m.now" bindwatch_events_spooled_total) $(metric "$w/m.now" bindwatch_events_dropped_total)"
-			[ "$now" = "$last" ] && return 0
-			last=$now
-			sleep 0.5
-		done
-	}
-	settle
+	settle "$w"
 	cp "$w/m.now" "$w/m.before"
 	rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$agent/status")
 	a0=$(cpu_ticks "$agent") k0=$(cpu_ticks "$devkafka")
@@ -169,7 +125,7 @@ EOF
 		wb1=$(awk '/^write_bytes:/ { print $2 }' "/proc/$agent/io")
 		wait "$perf_rec" "$perf_stat" || true
 	fi
-	settle
+	settle "$w"
 	# Then until every record numbered is published, spooled or counted
 	# as dropped (at most 120 s): counters that stand still can be a write
 	# that stalls, with records waiting behind it in the ring.
