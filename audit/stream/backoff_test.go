@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/bindwatch/bindwatch/audit/findings"
-	"github.com/bindwatch/bindwatch/audit/policy"
 )
 
 func TestBackoff(t *testing.T) {
@@ -58,14 +54,7 @@ func TestBackoff(t *testing.T) {
 func TestRegistryRetryBacksOff(t *testing.T) {
 	cl, cfg, prod, refused := registryBehind503s(t, 6)
 
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, &kafka.Dialer{Timeout: 5 * time.Second}, pol, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newProcessor(t, cfg, testPolicy, io.Discard)
 	var mu sync.Mutex
 	var delays []time.Duration
 	p.jitter = func() float64 { return 0.5 }
@@ -75,17 +64,7 @@ func TestRegistryRetryBacksOff(t *testing.T) {
 		mu.Unlock()
 		return sleepCtx(ctx, time.Millisecond)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-p.Ready():
-	case err := <-done:
-		t.Fatalf("instance ended: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("instance not ready after 30s")
-	}
+	runInstance(t, p)
 
 	h := &fakeHost{id: "registry-host", name: "r-1", boot: "b"}
 	prod.send(h.ev("listen", "/usr/bin/nc", "TCP", "0.0.0.0", 4444, 1))

@@ -245,26 +245,9 @@ func TestHostCapThroughKafka(t *testing.T) {
 	cfg := testConfig(cl.Addrs)
 	cfg.HostExpiry = 3 * time.Second
 	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, &kafka.Dialer{Timeout: 5 * time.Second}, pol, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newProcessor(t, cfg, testPolicy, nil)
 	p.hostCap = 3
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-p.Ready():
-	case err := <-done:
-		t.Fatalf("instance ended: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("instance not ready after 30s")
-	}
+	runInstance(t, p)
 
 	// Five hosts of one partition.
 	var hosts []*fakeHost

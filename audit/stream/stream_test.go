@@ -104,6 +104,13 @@ func startInstance(t *testing.T, cfg *auditconfig.Config) *instance {
 // printing its findings' JSON lines to out.
 func startInstanceWith(t *testing.T, cfg *auditconfig.Config, policyText string, out io.Writer) *instance {
 	t.Helper()
+	return runInstance(t, newProcessor(t, cfg, policyText, out))
+}
+
+// newProcessor makes a Processor with the policy text given, for a test to
+// change before runInstance runs it.
+func newProcessor(t *testing.T, cfg *auditconfig.Config, policyText string, out io.Writer) *Processor {
+	t.Helper()
 	pol, err := policy.Parse("test.yaml", []byte(policyText))
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +119,12 @@ func startInstanceWith(t *testing.T, cfg *auditconfig.Config, policyText string,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// runInstance runs p until the test ends, once it is ready.
+func runInstance(t *testing.T, p *Processor) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{p: p, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- p.Run(ctx) }()
