@@ -57,6 +57,8 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.WorkloadPending = es.WorkloadPending
 	snap.WorkloadLate = map[string]uint64{"found": es.WorkloadLate, "given_up": es.WorkloadMissing}
 	snap.CRIPending = map[string]uint64{"pod_labels": es.PodLabelsPending, "image_digest": es.ImageDigestPending}
+	snap.RecordOrder = map[string]uint64{"held": es.OrderHeld, "expired": es.OrderExpired, "late": es.OrderLate}
+	snap.OrderWait = es.OrderWaited
 	snap.QueueWaits = s.Capture.Waited.Load()
 	if d, err := a.probe.Drops(); err == nil {
 		snap.Lease = a.leaseSnapshot(d, snap.Dropped)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"slices"
+	"time"
 )
 
 // Snapshot is the agent's counters at one moment.
@@ -42,6 +43,12 @@ type Snapshot struct {
 	// CRIPending counts records of containerd CRI containers that went out
 	// before the CRI answered, by field: pod_labels, image_digest.
 	CRIPending map[string]uint64
+	// RecordOrder counts the agent's own records (inventory, heartbeat,
+	// stop, suppressed) the enricher held until the ring's records numbered
+	// before them were read, by outcome: see orderResults. OrderWait is
+	// how long they waited, in all.
+	RecordOrder map[string]uint64
+	OrderWait   time.Duration
 	// Lease is the capture lease and what happened while no agent ran.
 	Lease Lease
 	// BlindSpots name what capture cannot see on this host (programs
@@ -152,6 +159,13 @@ var cgroupResults = []string{"miss", "deferred", "queue_full", "unknown"}
 // (nothing appeared in time; later records say "none").
 var workloadResults = []string{"found", "given_up"}
 
+// Outcomes of the enricher's holds, the label values of
+// bindwatch_record_order_total: held (an agent record waited for the ring's
+// records numbered before it), expired (the wait ran out: 100 ms without a
+// ring record, 1 s in all), late (an agent record came after a ring record
+// numbered above it had gone out: out of order in the topic).
+var orderResults = []string{"held", "expired", "late"}
+
 // criFields are the fields asked of containerd's CRI, the label values of
 // bindwatch_workload_cri_pending_records_total.
 var criFields = []string{"pod_labels", "image_digest"}
@@ -162,6 +176,8 @@ var (
 	descWlPending   = prometheus.NewDesc("bindwatch_workload_pending_records_total", "Records sent with workload_source pending: their container's runtime state was not readable yet.", nil, nil)
 	descWlLate      = prometheus.NewDesc("bindwatch_workload_late_total", "Containers whose workload was pending at first sight, by outcome.", []string{"result"}, nil)
 	descWlCRI       = prometheus.NewDesc("bindwatch_workload_cri_pending_records_total", "Records of containerd CRI containers sent before the CRI told a field, by field.", []string{"field"}, nil)
+	descOrder       = prometheus.NewDesc("bindwatch_record_order_total", "The agent's own records the enricher held until the ring's records numbered before them were read, by outcome.", []string{"result"}, nil)
+	descOrderWait   = prometheus.NewDesc("bindwatch_record_order_wait_seconds_total", "How long the agent's own records were held for the ring's records numbered before them, in all.", nil, nil)
 	descKernel      = prometheus.NewDesc("bindwatch_kernel_events_total", "Records numbered in the kernel's sequence (the next sequence number): binds that passed the in-kernel filters, and the records the agent numbers itself (inventory, heartbeats, host keys, seals).", nil, nil)
 	descCaptured    = prometheus.NewDesc("bindwatch_events_captured_total", "Events read from the BPF ring buffer.", nil, nil)
 	descPublished   = prometheus.NewDesc("bindwatch_events_published_total", "Events acknowledged by Kafka.", nil, nil)
@@ -183,7 +199,7 @@ var (
 type snapshotCollector struct{ snapshot func() Snapshot }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descDroppedKind, descQueueWaits, descWriteErrs, descSpool, descCgroup, descCgroupScans, descWlPending, descWlLate, descWlCRI, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
+	for _, d := range []*prometheus.Desc{descKernel, descCaptured, descPublished, descSpooled, descReplayed, descDropped, descDroppedKind, descQueueWaits, descWriteErrs, descSpool, descCgroup, descCgroupScans, descWlPending, descWlLate, descWlCRI, descOrder, descOrderWait, descLeaseExp, descOrphaned, descWaiting, descLostBefore, descBlind} {
 		ch <- d
 	}
 }
@@ -221,6 +237,10 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range workloadResults {
 		counter(descWlLate, s.WorkloadLate[r], r)
 	}
+	for _, r := range orderResults {
+		counter(descOrder, s.RecordOrder[r], r)
+	}
+	ch <- prometheus.MustNewConstMetric(descOrderWait, prometheus.CounterValue, s.OrderWait.Seconds())
 	for _, f := range criFields {
 		counter(descWlCRI, s.CRIPending[f], f)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -22,7 +23,8 @@ func TestMetricsSeries(t *testing.T) {
 		return Snapshot{KernelEvents: 10, Captured: 9, Published: 7, Spooled: 2, Replayed: 1, WriteErrors: 3, SpoolBytes: 4096,
 			Dropped:       map[string]uint64{"ring_buffer_full": 1, "queue_full": 4, "no_socket": 8, "spool_full": 5},
 			DroppedByKind: map[string]map[string]uint64{"ring_reserved": {"bind": 2}, "spool_full": {"bind": 4, "snapshot": 1}},
-			CgroupLookups: map[string]uint64{"miss": 6, "deferred": 5}, CgroupScans: 2, WorkloadPending: 3, WorkloadLate: map[string]uint64{"found": 1}, CRIPending: map[string]uint64{"image_digest": 2}}
+			CgroupLookups: map[string]uint64{"miss": 6, "deferred": 5}, CgroupScans: 2, WorkloadPending: 3, WorkloadLate: map[string]uint64{"found": 1}, CRIPending: map[string]uint64{"image_digest": 2},
+			RecordOrder: map[string]uint64{"held": 7, "late": 1}, OrderWait: 1500 * time.Millisecond}
 	})
 	m.EventLatency.Observe(0.03)
 	m.BatchSize.Observe(500)
@@ -59,6 +61,10 @@ func TestMetricsSeries(t *testing.T) {
 		`bindwatch_workload_late_total{result="given_up"} 0`,
 		`bindwatch_workload_cri_pending_records_total{field="image_digest"} 2`,
 		`bindwatch_workload_cri_pending_records_total{field="pod_labels"} 0`,
+		`bindwatch_record_order_total{result="held"} 7`,
+		`bindwatch_record_order_total{result="expired"} 0`,
+		`bindwatch_record_order_total{result="late"} 1`,
+		"bindwatch_record_order_wait_seconds_total 1.5",
 		`bindwatch_build_info{goversion="go1.26",revision="abc",version="v1.2.3"} 1`,
 		`bindwatch_hook_info{hook="tracepoint"} 1`,
 		"bindwatch_event_delivery_seconds_count 1",
