@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"github.com/bindwatch/bindwatch/audit/state"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -37,6 +38,9 @@ type Config struct {
 	PrintFindings  bool
 	// HostExpiry is how long a host may send nothing before it expires.
 	HostExpiry time.Duration
+	// MaxHosts is the most hosts one partition's table keeps, and
+	// MaxListeners the most listeners it keeps of one host.
+	MaxHosts, MaxListeners int
 	// HostKeys are the only host keys believed, by host id (base64 of the
 	// 32 bytes); empty: trust on first use.
 	HostKeys map[string]string
@@ -57,6 +61,15 @@ const (
 	MaxHostExpiry     = 90 * 24 * time.Hour
 )
 
+// Bounds of audit.max_hosts and audit.max_listeners. The table's heap is
+// about 2 KB a host and 700 bytes a listener (audit/stream's
+// TestHostCapAtScale: 481 MiB at 250 000 hosts; state's TestListenerCap:
+// 46 MiB for one host at 65 536 listeners).
+const (
+	MinMaxHosts, MaxMaxHosts         = 1000, 5000000
+	MinMaxListeners, MaxMaxListeners = 1024, 1 << 20
+)
+
 // Defaults is the configuration of an empty file.
 func Defaults() Config {
 	return Config{
@@ -74,6 +87,8 @@ func Defaults() Config {
 		BatchTimeout:   50 * time.Millisecond,
 		PrintFindings:  true,
 		HostExpiry:     DefaultHostExpiry,
+		MaxHosts:       state.MaxHosts,
+		MaxListeners:   state.MaxListeners,
 		MetricsListen:  "127.0.0.1:9465",
 		LogLevel:       "info",
 	}

@@ -60,6 +60,8 @@ var keys = []key{
 	{"audit.batch_timeout", kindDuration, "longest a partial batch waits", func(c *Config) any { return &c.BatchTimeout }},
 	{"audit.host_keys", kindMap, "host_id: base64 Ed25519 public key (the agent logs it at start as public_key); when set, only these keys are believed and other hosts are refused; empty: each host's first key is pinned (trust on first use)", func(c *Config) any { return &c.HostKeys }},
 	{"audit.host_expiry", kindDuration, "how long a host may send no record before it expires, stopped or not (decommissioned): its listeners and host record leave the state topic, its open findings are resolved (\"host expired\"), and a host that sends again starts fresh, its key pinned anew; 24h to 2160h (90 days)", func(c *Config) any { return &c.HostExpiry }},
+	{"audit.max_hosts", kindInt, "the most hosts one partition keeps; records of new hosts over it are refused under a host_cap finding (about 2 KB of heap a host); 1000 to 5000000", func(c *Config) any { return &c.MaxHosts }},
+	{"audit.max_listeners", kindInt, "the most listeners kept of one host; listeners over it are refused under a listener_cap finding (about 700 bytes of heap each); 1024 to 1048576", func(c *Config) any { return &c.MaxListeners }},
 	{"audit.print_findings", kindBool, "print findings as JSON lines on stdout", func(c *Config) any { return &c.PrintFindings }},
 
 	{"metrics.listen", kindString, "where /metrics and /healthz listen, host:port; empty disables", func(c *Config) any { return &c.MetricsListen }},

@@ -205,6 +205,12 @@ func check(file string, c *Config) []error {
 	if c.HostExpiry < MinHostExpiry || c.HostExpiry > MaxHostExpiry {
 		bad("audit.host_expiry", "%s is not allowed; want %s to %s (a day to 90 days)", c.HostExpiry, MinHostExpiry, MaxHostExpiry)
 	}
+	if c.MaxHosts < MinMaxHosts || c.MaxHosts > MaxMaxHosts {
+		bad("audit.max_hosts", "%d is not allowed; want %d to %d hosts per partition", c.MaxHosts, MinMaxHosts, MaxMaxHosts)
+	}
+	if c.MaxListeners < MinMaxListeners || c.MaxListeners > MaxMaxListeners {
+		bad("audit.max_listeners", "%d is not allowed; want %d to %d listeners per host", c.MaxListeners, MinMaxListeners, MaxMaxListeners)
+	}
 	if _, err := c.PublicKeys(); err != nil {
 		bad("audit.host_keys", "%s", err)
 	}

@@ -35,8 +35,8 @@ const (
 	ReasonBadHostID      = "bad_host_id"      // a host_id far longer than a machine-id
 	ReasonTooLarge       = "output_too_large" // a record whose state or finding message could not be written
 	ReasonRefused        = "output_refused"   // a record whose state or finding message the brokers refused for what it is
-	ReasonListenerCap    = "listener_cap"     // a host over state.MaxListeners
-	ReasonHostCap        = "host_cap"         // a partition over state.MaxHosts
+	ReasonListenerCap    = "listener_cap"     // a host over audit.max_listeners
+	ReasonHostCap        = "host_cap"         // a partition over audit.max_hosts
 	ReasonCut            = "field_cut"        // a record with strings longer than the table keeps, cut
 )
 

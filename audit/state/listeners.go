@@ -3,15 +3,15 @@ package state
 // A host's listeners: adding, replacing, closing (O(1) per member of a
 // service), removing and sweeping them.
 
-import ()
-
-func (h *Host) add(ev *Event, ch []Change) []Change {
+// add adds ev's listener, unless the host already has max (the table's
+// MaxListenersPerHost): then it is counted in overCap.
+func (h *Host) add(ev *Event, ch []Change, max int) []Change {
 	k := keyOf(ev)
 	if l, ok := h.Listeners[k]; ok {
 		l.confirmed = ev.Seq
 		return ch
 	}
-	if len(h.Listeners) >= MaxListeners {
+	if len(h.Listeners) >= max {
 		h.overCap++
 		return ch
 	}

@@ -147,9 +147,10 @@ func newHost(ev *Event) *Host {
 // Table is the listener table of the hosts of one partition.
 type Table struct {
 	Hosts map[string]*Host // by host id
-	// HostCap, when above 0, is the most hosts the table keeps instead of
-	// MaxHosts (tests).
-	HostCap int
+	// HostCap and ListenerCap, when above 0, are the most hosts the table
+	// keeps and the most listeners it keeps of one host, instead of
+	// MaxHosts and MaxListeners (audit.max_hosts, audit.max_listeners).
+	HostCap, ListenerCap int
 	// early are noted seqs of a host or boot the table does not have yet
 	// (the agent's host key comes before its first record): the boot's
 	// first record takes them.
@@ -163,6 +164,15 @@ type earlySeqs struct {
 
 // New returns an empty table.
 func New() *Table { return &Table{Hosts: map[string]*Host{}, early: map[string]earlySeqs{}} }
+
+// MaxListenersPerHost is the most listeners the table keeps of one host:
+// ListenerCap, or the package's MaxListeners.
+func (t *Table) MaxListenersPerHost() int {
+	if t.ListenerCap > 0 {
+		return t.ListenerCap
+	}
+	return MaxListeners
+}
 
 // MaxHosts is the most hosts the table keeps: HostCap, or the package's
 // MaxHosts.
@@ -288,7 +298,7 @@ func (t *Table) Apply(ev *Event) Result {
 		if isUDP(ev.Protocol) && (ev.PortExplicit == nil || !*ev.PortExplicit) {
 			break // a UDP client's socket: bound, but no server
 		}
-		res.Changes = h.add(ev, res.Changes)
+		res.Changes = h.add(ev, res.Changes, t.MaxListenersPerHost())
 	case KindSnapshotEnd:
 		sweep := len(ev.SnapshotIncomplete) == 0
 		switch {
@@ -310,13 +320,13 @@ func (t *Table) Apply(ev *Event) Result {
 		}
 	case KindListen:
 		if ev.Error == 0 {
-			res.Changes = h.add(ev, res.Changes)
+			res.Changes = h.add(ev, res.Changes, t.MaxListenersPerHost())
 		}
 	case KindClose:
 		res.Changes = h.remove(keyOf(ev), res.Changes)
 	case KindBind, "":
 		if isUDP(ev.Protocol) && ev.Error == 0 && ev.RequestedPort != 0 {
-			res.Changes = h.add(ev, res.Changes)
+			res.Changes = h.add(ev, res.Changes, t.MaxListenersPerHost())
 		}
 	}
 	if h.pendingWorkloads > 0 && ev.ContainerID != "" && known(ev.Workload) {

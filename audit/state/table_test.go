@@ -438,3 +438,20 @@ func TestNoteBeforeFirstRecord(t *testing.T) {
 		t.Fatalf("new boot: gap %+v", res.Gap)
 	}
 }
+
+// A table's ListenerCap (audit.max_listeners) replaces MaxListeners.
+func TestListenerCapConfigured(t *testing.T) {
+	tb := New()
+	tb.ListenerCap = 3
+	ev := Event{Kind: KindListen, HostID: "h", BootID: "b", Protocol: "TCP", Addr: "0.0.0.0", NetNS: 1}
+	for i := range 4 {
+		ev.Seq, ev.Cookie, ev.Port = int64(i+1), int64(i+1), int32(i+1)
+		res := tb.Apply(&ev)
+		if over := i >= 3; (res.OverCap == "listeners") != over || (len(res.Changes) == 1) == over {
+			t.Fatalf("listener %d of a cap of 3: %+v", i+1, res)
+		}
+	}
+	if n := len(tb.Hosts["h"].Listeners); n != 3 {
+		t.Fatalf("%d listeners kept, want 3", n)
+	}
+}

@@ -65,7 +65,7 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 		return out, stateMsgs, nil
 	case "listeners":
 		out = pc.refuse(out, integrity.Problem{HostID: ev.HostID, Host: ev.Host, BootID: ev.BootID, Seq: ev.Seq, Time: r.At, Reason: integrity.ReasonListenerCap,
-			Detail: fmt.Sprintf("the host already has %d listeners (the cap): the listener of its record seq %d was not added, and others after it may be missing", state.MaxListeners, ev.Seq)})
+			Detail: fmt.Sprintf("the host already has %d listeners (the cap): the listener of its record seq %d was not added, and others after it may be missing", pc.table.MaxListenersPerHost(), ev.Seq)})
 	}
 	if res.Skipped {
 		p.Metrics.events.WithLabelValues("duplicate").Inc()

@@ -245,8 +245,8 @@ func TestHostCapThroughKafka(t *testing.T) {
 	cfg := testConfig(cl.Addrs)
 	cfg.HostExpiry = 3 * time.Second
 	prod := newProducer(t, cl.Addrs, cfg.EventsTopic)
+	cfg.MaxHosts = 3 // under audit.max_hosts' minimum: this test only
 	p := newProcessor(t, cfg, testPolicy, nil)
-	p.hostCap = 3
 	runInstance(t, p)
 
 	// Five hosts of one partition.

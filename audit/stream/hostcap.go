@@ -9,7 +9,8 @@ import (
 )
 
 // overHostCap says whether a record of hostID would add a host to a table
-// at its cap (state.MaxHosts, or the table's HostCap). Asked before the verifier sees the record:
+// at its cap (audit.max_hosts, the table's MaxHosts). Asked before the
+// verifier sees the record:
 // a host refused keeps nothing, not even the verifier's entry or an
 // unsigned finding, so a flood of new host ids costs no memory.
 func (pc *partition) overHostCap(hostID string) bool {

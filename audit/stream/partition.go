@@ -69,7 +69,7 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	start := time.Now()
 	pc.polGen = p.policyGen.Load()
 	pc.table, pc.tracker = state.New(), findings.New(p.policy.Load())
-	pc.table.HostCap = p.hostCap
+	pc.table.HostCap, pc.table.ListenerCap = p.cfg.MaxHosts, p.cfg.MaxListeners
 	var err error
 	if pc.decoder, err = record.NewEventDecoder(p.decoder); err != nil {
 		return err

@@ -61,9 +61,6 @@ type Processor struct {
 	sleep  func(context.Context, time.Duration) error
 	jitter func() float64
 
-	// hostCap, when above 0, replaces state.MaxHosts (tests).
-	hostCap int
-
 	outMu sync.Mutex
 	out   io.Writer // findings as JSON lines; nil prints nothing
 
