@@ -3,7 +3,11 @@
 // It is pure: events in, changes out, no Kafka and no clock.
 package state
 
-import "time"
+import (
+	"time"
+
+	"github.com/bindwatch/bindwatch/schemas"
+)
 
 // Event is the part of a BindEvent record the listener table reads.
 type Event struct {
@@ -55,19 +59,20 @@ type Workload struct {
 // carry its workload (Updated).
 const SourcePending = "pending"
 
-// Kinds of event.
+// Kinds of event: the values of the schema's kind field, whose names
+// schemas owns.
 const (
-	KindBind        = "bind"
-	KindListen      = "listen"
-	KindClose       = "close"
-	KindSnapshot    = "snapshot"
-	KindSnapshotEnd = "snapshot_end"
-	KindSuppressed  = "suppressed"
-	KindHeartbeat   = "heartbeat"
-	KindStop        = "stop"
-	KindHostKey     = "host_key"
-	KindSeal        = "seal"
-	KindKeyRotation = "key_rotation"
+	KindBind        = schemas.KindBind
+	KindListen      = schemas.KindListen
+	KindClose       = schemas.KindClose
+	KindSnapshot    = schemas.KindSnapshot
+	KindSnapshotEnd = schemas.KindSnapshotEnd
+	KindSuppressed  = schemas.KindSuppressed
+	KindHeartbeat   = schemas.KindHeartbeat
+	KindStop        = schemas.KindStop
+	KindHostKey     = schemas.KindHostKey
+	KindSeal        = schemas.KindSeal
+	KindKeyRotation = schemas.KindKeyRotation
 )
 
 // isUDP says whether a protocol has no listen(): its servers are bound
