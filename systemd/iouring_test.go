@@ -136,19 +136,7 @@ func TestShippedUnitSeesIoUring(t *testing.T) {
 			t.Fatalf("with %s the agent's capabilities are %s: want CAP_BPF and CAP_PERFMON, not CAP_NET_ADMIN", noNetAdminDropIn, c.capEff(t, pid))
 		}
 		// What it loses, in its own words.
-		var log string
-		testenv.Eventually(t, "the blind spots in the journal", 10*time.Second, func() error {
-			log = c.agentLog(t, pid)
-			if !strings.Contains(log, "IORING_OP_BIND") {
-				return fmt.Errorf("no blind spot named yet:\n%s", log)
-			}
-			return nil
-		})
-		for _, line := range strings.Split(log, "\n") {
-			if strings.Contains(line, "not seen on this host") {
-				t.Logf("journal: %s", line)
-			}
-		}
+		c.waitJournal(t, pid, "the blind spots", "IORING_OP_BIND", "not seen on this host")
 		blind := c.blindMetric(t)
 		t.Logf("bindwatch_capture_blind: %q", blind)
 		if !strings.Contains(strings.Join(blind, "\n"), "IORING_OP_BIND") {
@@ -256,6 +244,24 @@ func (c *container) hasCap(t *testing.T, pid string, capability int) bool {
 func (c *container) agentLog(t *testing.T, pid string) string {
 	t.Helper()
 	return c.run("journalctl", "--no-pager", "-o", "cat", "_PID="+pid)
+}
+
+// waitJournal waits (10 s) until the agent pid's journal holds want, then
+// logs its lines that hold show.
+func (c *container) waitJournal(t *testing.T, pid, what, want, show string) {
+	t.Helper()
+	var log string
+	testenv.Eventually(t, what+" in the journal", 10*time.Second, func() error {
+		if log = c.agentLog(t, pid); !strings.Contains(log, want) {
+			return fmt.Errorf("no %q yet:\n%s", want, log)
+		}
+		return nil
+	})
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, show) {
+			t.Logf("journal: %s", line)
+		}
+	}
 }
 
 // blindMetric lists the what labels of bindwatch_capture_blind, read from

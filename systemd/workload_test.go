@@ -188,19 +188,7 @@ func TestWorkloadUnderShippedUnit(t *testing.T) {
 			listen.WorkloadSource == nil || *listen.WorkloadSource != "pending" {
 			t.Errorf("without the capability the listen carries %s: want container %s, no name or image, workload_source pending", listen.workload(), id)
 		}
-		var log string
-		testenv.Eventually(t, "the journal names the state it cannot read", 10*time.Second, func() error {
-			log = c.agentLog(t, pid)
-			if !strings.Contains(log, "runtime state not readable") {
-				return fmt.Errorf("not yet:\n%s", log)
-			}
-			return nil
-		})
-		for _, line := range strings.Split(log, "\n") {
-			if strings.Contains(line, "runtime state not readable") {
-				t.Logf("journal: %s", line)
-			}
-		}
+		c.waitJournal(t, pid, "the state it cannot read", "runtime state not readable", "runtime state not readable")
 	})
 }
 
