@@ -77,32 +77,27 @@ func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out 
 			ack = ack.Later(batch[i].Ack)
 			add(&batch[i].Event, batch[i].Event.Kind)
 		}
-		// order is the index of each message in the order they go out:
-		// with a sealer, each run of binds and each run of other records
-		// is followed by its own seal (see sealRuns).
-		order := make([]int, len(ends), len(ends)+2)
-		for i := range order {
-			order[i] = i
-		}
+		// With a sealer, each run of binds and each run of other records
+		// is followed by its own seal (sealRuns), added after the records:
+		// order is where each message goes out.
+		var order []int
 		if sealer != nil && len(ends) > 0 {
-			order = sealRuns(sealer, buf, ends, seqs, kinds, order[:0], add)
+			order = sealRuns(sealer, buf, ends, seqs, kinds, make([]int, 0, len(ends)+2), add)
 		}
-		msgs := make([][]byte, len(order))
-		outTimes := make([]time.Time, len(order))
-		outKinds := make([]string, len(order))
-		for i, j := range order {
-			start := 0
-			if j > 0 {
-				start = ends[j-1]
-			}
-			msgs[i] = buf[start:ends[j]:ends[j]]
-			outTimes[i], outKinds[i] = times[j], kinds[j]
+		msgs := make([][]byte, len(ends))
+		start := 0
+		for i, end := range ends {
+			msgs[i] = buf[start:end:end]
+			start = end
+		}
+		if order != nil {
+			msgs, times, kinds = permute(msgs, order), permute(times, order), permute(kinds, order)
 		}
 		if len(ends) > 0 {
 			perRecord = len(buf)/len(ends) + 16
 		}
 		stats.Encoded.Add(uint64(len(ends)))
-		out <- Batch{Values: msgs, Times: outTimes, Kinds: outKinds, Ack: ack}
+		out <- Batch{Values: msgs, Times: times, Kinds: kinds, Ack: ack}
 	}
 	return nil
 }
@@ -127,7 +122,7 @@ func sealRuns(sealer *Sealer, buf []byte, ends []int, seqs []int64, kinds []stri
 	// header of each message.
 	bodies := make([][]byte, n)
 	start := 0
-	for i, end := range ends[:n] {
+	for i, end := range ends {
 		bodies[i], _ = codec.Body(buf[start:end])
 		start = end
 	}
@@ -152,4 +147,13 @@ func sealRuns(sealer *Sealer, buf []byte, ends []int, seqs []int64, kinds []stri
 		first = last
 	}
 	return order
+}
+
+// permute is s in order: permute(s, order)[i] = s[order[i]].
+func permute[T any](s []T, order []int) []T {
+	out := make([]T, len(order))
+	for i, j := range order {
+		out[i] = s[j]
+	}
+	return out
 }
