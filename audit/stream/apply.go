@@ -151,12 +151,29 @@ func partitionOf(key []byte, n int) int {
 	if n <= 0 {
 		return -1
 	}
-	parts := make([]int, n)
-	for i := range parts {
-		parts[i] = i
+	parts := partitionNumbers[:min(n, len(partitionNumbers))]
+	if n > len(partitionNumbers) {
+		parts = make([]int, n)
+		for i := range parts {
+			parts[i] = i
+		}
 	}
-	return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: key}, parts...)
+	return murmur2.Balance(kafka.Message{Key: key}, parts...)
 }
+
+// partitionNumbers are 0, 1, 2, ...: the partitions of a topic, shared and read
+// only, so that asking a record's partition (every record) allocates no
+// list; the balancer keeps no state.
+var (
+	partitionNumbers = func() []int {
+		ids := make([]int, 1024)
+		for i := range ids {
+			ids[i] = i
+		}
+		return ids
+	}()
+	murmur2 kafka.Murmur2Balancer
+)
 
 // clip cuts a string a record brought to what a finding may carry.
 func clip(s string) string {

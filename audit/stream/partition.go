@@ -37,8 +37,9 @@ type partition struct {
 	// rebuild: the policy may have changed while nobody held it.
 	reevaluate bool
 	evals      uint64
-	// silenceChecked is when hosts were last checked for silence.
-	silenceChecked time.Time
+	// silenceChecked is when hosts were last checked for silence, and
+	// gaugedAt when the gauges last counted the table.
+	silenceChecked, gaugedAt time.Time
 	// undecodable counts the undecodable messages since the last line
 	// logged about one, at undecodableLogged.
 	undecodable       int
@@ -96,7 +97,7 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	p.log.Info("partition rebuilt", "partition", pc.id, "hosts", st.Hosts, "listeners", st.Listeners, "open_findings", st.Open,
 		"state_records", st.StateRecords, "finding_records", st.FindingRecords, "took", time.Since(start).Round(time.Millisecond), "from_offset", offset)
 	pc.reevaluate = true
-	pc.gauges()
+	pc.gauges(true)
 	defer func() {
 		for _, g := range []interface{ DeleteLabelValues(...string) bool }{p.Metrics.listeners, p.Metrics.lag} {
 			g.DeleteLabelValues(pc.label)
@@ -331,7 +332,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 			next = oldest
 		}
 		if next <= pc.committed {
-			pc.gauges()
+			pc.gauges(false)
 			return nil
 		}
 		if err := pc.gen.CommitOffsets(map[string]map[int]int64{p.cfg.EventsTopic: {pc.id: next}}); err != nil {
@@ -339,7 +340,7 @@ func (pc *partition) process(ctx context.Context, batch []kafka.Message, caughtU
 		}
 		pc.committed = next
 	}
-	pc.gauges()
+	pc.gauges(false)
 	return nil
 }
 
@@ -427,13 +428,26 @@ func seenAt(at time.Time, now time.Time, caughtUp bool) time.Time {
 	return at
 }
 
-func (pc *partition) gauges() {
+// gaugeInterval bounds how often the gauges walk the table: counting the
+// listeners walks every host (250 000 at the cap), too much for every
+// batch; a scrape every few seconds sees them a second late at most.
+const gaugeInterval = time.Second
+
+// gauges sets the partition's listener and open-finding gauges, at most
+// once a gaugeInterval unless force.
+func (pc *partition) gauges(force bool) {
+	now := time.Now()
+	if !force && now.Sub(pc.gaugedAt) < gaugeInterval {
+		return
+	}
+	pc.gaugedAt = now
 	n := 0
 	for _, h := range pc.table.Hosts {
 		n += len(h.Listeners)
 	}
 	pc.p.Metrics.listeners.WithLabelValues(pc.label).Set(float64(n))
+	open := pc.tracker.OpenByKind()
 	for _, kind := range findings.Kinds {
-		pc.p.Metrics.open.WithLabelValues(pc.label, kind).Set(float64(pc.tracker.OpenByKind()[kind]))
+		pc.p.Metrics.open.WithLabelValues(pc.label, kind).Set(float64(open[kind]))
 	}
 }
