@@ -170,11 +170,16 @@ func newCoverage(h *state.Host, reason string, ev *state.Event, detail ...string
 	}
 }
 
-// resolve appends f's resolution, saying why.
+// resolve appends f's resolution, saying why after its detail (a listener
+// finding has none).
 func (t *Tracker) resolve(f *Finding, ev *state.Event, why string, out []Finding) []Finding {
 	g := *f
 	g.State = Resolved
-	g.Detail = f.Detail + ". Resolved: " + why
+	if g.Detail == "" {
+		g.Detail = "Resolved: " + why
+	} else {
+		g.Detail += ". Resolved: " + why
+	}
 	return t.transition(g, ev, out)
 }
 

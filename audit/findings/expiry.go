@@ -43,15 +43,7 @@ func (t *Tracker) Expire(hosts []*state.Host, at time.Time, after time.Duration,
 	})
 	for _, f := range fs {
 		h := byID[f.HostID]
-		g := *f
-		g.State = Resolved
-		why := ExpiredWhy(h, after)
-		if g.Detail == "" {
-			g.Detail = "Resolved: " + why
-		} else {
-			g.Detail += ". Resolved: " + why
-		}
-		out = t.transition(g, &state.Event{HostID: h.HostID, BootID: h.BootID, Seq: h.LastSeq, Time: at}, out)
+		out = t.resolve(f, &state.Event{HostID: h.HostID, BootID: h.BootID, Seq: h.LastSeq, Time: at}, ExpiredWhy(h, after), out)
 	}
 	for _, h := range hosts {
 		for _, l := range h.Listeners {

@@ -137,11 +137,12 @@ func (pc *partition) refuse(out []findings.Finding, pr integrity.Problem) []find
 	if h := pc.table.Hosts[pr.HostID]; h != nil {
 		host = h.Host // the name the host gave itself, not the one a forger claims
 	}
-	if pc.tracker.IsOpen(findings.IntegrityID(pr.HostID, pr.Reason)) {
-		return out
+	n := len(out)
+	out = pc.tracker.Integrity(pr.HostID, host, pr.BootID, pr.Reason, pr.Detail, pr.Seq, pr.Time, out)
+	if len(out) > n { // opened now: logged once, as the finding is
+		pc.p.log.Warn("integrity: "+pr.Detail, "partition", pc.id, "host_id", pr.HostID, "reason", pr.Reason)
 	}
-	pc.p.log.Warn("integrity: "+pr.Detail, "partition", pc.id, "host_id", pr.HostID, "reason", pr.Reason)
-	return pc.tracker.Integrity(pr.HostID, host, pr.BootID, pr.Reason, pr.Detail, pr.Seq, pr.Time, out)
+	return out
 }
 
 // partitionOf is the partition the agent's producer (kafka-go's murmur2
