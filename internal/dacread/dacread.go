@@ -176,8 +176,9 @@ func (r *Reader) split(path string) (root, rel string, ok bool) {
 	return "", "", false
 }
 
-// noOpenat2 makes openBeneath walk with openat, as where openat2 is
-// refused (for tests).
+// noOpenat2 makes openBeneath walk with openat: set once openat2 was
+// refused (a system call filter refuses it every time, so it is not tried
+// again), or by tests.
 var noOpenat2 atomic.Bool
 
 // openBeneath opens rel beneath root: no symlink, no "..", no other
@@ -204,6 +205,7 @@ func openBeneath(root, rel string) (int, error) {
 		if err != unix.ENOSYS && err != unix.EPERM {
 			return fd, err
 		}
+		noOpenat2.Store(true)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(dir, &st); err != nil {
