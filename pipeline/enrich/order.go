@@ -48,14 +48,16 @@ type merge struct {
 	e   *Enricher
 	out chan<- record.Record
 	// lastAck is the ring position after the last ring record received;
-	// maxSeq the highest seq among them (seen: any at all).
+	// maxSeq the highest seq among them (0 before any).
 	lastAck uint64
 	maxSeq  uint64
-	seen    bool
-	// held is an agent record waiting for ring records numbered before
-	// it: until the ring reaches heldPos, or a later seq comes. heldAt is
-	// when the wait began, progress when a ring record last arrived.
-	held             *record.Record
+	// held is an agent record waiting (holding) for ring records numbered
+	// before it: until the ring reaches heldPos, or a later seq comes.
+	// heldAt is when the wait began, progress when a ring record last
+	// arrived. Kept by value, as stash: a pointer to the record taken
+	// would move every agent record to the heap.
+	held             record.Record
+	holding          bool
 	heldRest         int
 	heldPos          uint64
 	heldAt, progress time.Time
@@ -65,7 +67,8 @@ type merge struct {
 	// came meanwhile. groupAt is when the group began.
 	groupLeft int
 	groupAt   time.Time
-	stash     *record.Record
+	stash     record.Record
+	stashed   bool
 	timer     *time.Timer
 }
 
@@ -80,11 +83,11 @@ func newMerge(e *Enricher, out chan<- record.Record) *merge {
 func (m *merge) ringOpen() bool { return m.groupLeft == 0 }
 
 // agentOpen says whether agent records are read now (not while one waits).
-func (m *merge) agentOpen() bool { return m.held == nil }
+func (m *merge) agentOpen() bool { return !m.holding }
 
 // waiting is the timer's channel while a wait runs, else nil.
 func (m *merge) waiting() <-chan time.Time {
-	if m.held == nil && m.groupLeft == 0 {
+	if !m.holding && m.groupLeft == 0 {
 		return nil
 	}
 	return m.timer.C
@@ -93,23 +96,20 @@ func (m *merge) waiting() <-chan time.Time {
 // ring passes on a ring record, rec (already enriched), with its seq.
 func (m *merge) ring(rec *record.Record, seq uint64) {
 	m.lastAck = max(m.lastAck, uint64(rec.Ack))
-	if !m.seen || seq > m.maxSeq {
-		m.maxSeq, m.seen = seq, true
-	}
-	if m.held != nil {
+	m.maxSeq = max(m.maxSeq, seq)
+	if m.holding {
 		m.progress = time.Now()
 		if int64(seq) > m.held.Event.Seq {
 			// Numbered after the held record: the ring has passed it.
 			m.release(false)
 			if m.groupLeft > 0 {
-				r := *rec
-				m.stash = &r
+				m.stash, m.stashed = *rec, true
 				return
 			}
 		}
 	}
 	m.out <- *rec
-	if m.held != nil && m.lastAck >= m.heldPos {
+	if m.holding && m.lastAck >= m.heldPos {
 		m.release(false)
 	}
 }
@@ -122,7 +122,7 @@ func (m *merge) agent(rec record.Record, rest int, ringClosed bool) {
 		m.send(rec, rest)
 		return
 	}
-	if m.seen && m.maxSeq > uint64(rec.Event.Seq) {
+	if m.maxSeq > uint64(rec.Event.Seq) {
 		m.e.orderLate.Add(1) // too late to put it before them
 		m.send(rec, rest)
 		return
@@ -136,7 +136,7 @@ func (m *merge) agent(rec record.Record, rest int, ringClosed bool) {
 		m.send(rec, rest)
 		return
 	}
-	m.held, m.heldRest, m.heldPos = &rec, rest, pos
+	m.held, m.holding, m.heldRest, m.heldPos = rec, true, rest, pos
 	m.heldAt, m.progress = time.Now(), time.Now()
 	m.e.orderHeld.Add(1)
 	m.timer.Reset(orderIdle)
@@ -144,8 +144,8 @@ func (m *merge) agent(rec record.Record, rest int, ringClosed bool) {
 
 // release sends the held record; expired says its wait ran out.
 func (m *merge) release(expired bool) {
-	rec, rest := *m.held, m.heldRest
-	m.held = nil
+	rec, rest := m.held, m.heldRest
+	m.held, m.holding = record.Record{}, false
 	m.e.orderWaitedNS.Add(int64(time.Since(m.heldAt)))
 	m.timer.Stop()
 	if expired {
@@ -178,9 +178,9 @@ func (m *merge) endGroup(expired bool) {
 	// Never while a record is held: one is held only outside a group.
 	m.groupLeft = 0
 	m.timer.Stop()
-	if m.stash != nil {
-		rec := *m.stash
-		m.stash = nil
+	if m.stashed {
+		rec := m.stash
+		m.stash, m.stashed = record.Record{}, false
 		m.out <- rec
 	}
 }
@@ -188,7 +188,7 @@ func (m *merge) endGroup(expired bool) {
 // tick handles the timer: a wait that ran out ends.
 func (m *merge) tick(now time.Time) {
 	switch {
-	case m.held != nil:
+	case m.holding:
 		left := min(m.progress.Add(orderIdle).Sub(now), m.heldAt.Add(orderMax).Sub(now))
 		if left > 0 {
 			m.timer.Reset(left)
@@ -206,7 +206,7 @@ func (m *merge) tick(now time.Time) {
 
 // ringClosed: no ring record is coming any more, none is waited for.
 func (m *merge) ringClosed() {
-	if m.held != nil {
+	if m.holding {
 		m.release(false)
 	}
 }
