@@ -39,6 +39,11 @@ type Reader struct {
 	// order Read returns them (see readAhead); pos is what Position says.
 	ahead []readRecord
 	pos   uint64
+	// spinAt is the ring position of the record fill last waited for a
+	// program to finish writing, and spinUntil when that wait ends: one
+	// wait per record, however many Reads find it still being written.
+	spinAt    uint64
+	spinUntil time.Time
 }
 
 // readAhead is how many records Read takes from the ring at once, when
@@ -115,7 +120,6 @@ func (r *Reader) Read(ev *Event) error {
 // ahead, sorted by seq: a record goes before those numbered after it
 // (records that do not decode stay where they are).
 func (r *Reader) fill() error {
-	var spin time.Time
 	for len(r.ahead) < readAhead {
 		start := r.ring.position()
 		rec, err := r.ring.next()
@@ -123,10 +127,10 @@ func (r *Reader) fill() error {
 			// A program is writing the next record: the one that
 			// overtook it, if any, is ahead. Wait the few microseconds
 			// it takes rather than return that one first.
-			if spin.IsZero() {
-				spin = time.Now().Add(busySpin)
+			if r.spinUntil.IsZero() || start != r.spinAt {
+				r.spinAt, r.spinUntil = start, time.Now().Add(busySpin)
 			}
-			if time.Now().Before(spin) {
+			if time.Now().Before(r.spinUntil) {
 				runtime.Gosched()
 				continue
 			}
