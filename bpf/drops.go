@@ -43,6 +43,14 @@ func (k KindDrops) Each(f func(reason string, kind Kind, n uint64)) {
 	}
 }
 
+// BudgetListeners is how many listen and close records users' budgets
+// suppressed: what says a listener flood goes on, in two counters the
+// kernel keeps, not a walk of every user's budget.
+func (k KindDrops) BudgetListeners() uint64 {
+	b := k[bindwatchKindDropReasonKIND_DROP_BUDGET]
+	return b[KindListen] + b[KindClose]
+}
+
 // kindDropReasons name enum kind_drop_reason's values.
 var kindDropReasons = [...]string{
 	bindwatchKindDropReasonKIND_DROP_RING_FULL: "ring_buffer_full",

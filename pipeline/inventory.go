@@ -141,14 +141,11 @@ func (f *listenerFlood) retake(now time.Time) bool {
 	if now.Sub(f.last) < floodRetakeInterval {
 		return false
 	}
-	counts, err := f.a.probe.Suppressed()
+	d, err := f.a.probe.Drops()
 	if err != nil {
-		return false // reportSuppressed says so
+		return false // the metrics' scrape says so
 	}
-	var n uint64
-	for _, s := range counts {
-		n += s.Listeners
-	}
+	n := d.ByKind.BudgetListeners()
 	if n <= f.seen {
 		return false
 	}
