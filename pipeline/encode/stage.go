@@ -3,7 +3,6 @@ package encode
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -90,7 +89,7 @@ func Run(ctx context.Context, enc codec.Encoder, in <-chan []record.Record, out 
 			msgs[i] = buf[start:end:end]
 			start = end
 		}
-		if order != nil {
+		if !inOrder(order) {
 			msgs, times, kinds = permute(msgs, order), permute(times, order), permute(kinds, order)
 		}
 		if len(ends) > 0 {
@@ -135,7 +134,8 @@ func sealRuns(sealer *Sealer, buf []byte, ends []int, seqs []int64, kinds []stri
 		for i := first; i < last; i++ {
 			order = append(order, i)
 		}
-		if s := sealer.seal(slices.Clone(seqs[first:last]), bodies[first:last]); s != nil {
+		// The seal is encoded by add before seqs grows: it may alias them.
+		if s := sealer.seal(seqs[first:last], bodies[first:last]); s != nil {
 			kind := s.Kind
 			if binds {
 				kind = SealOfBinds
@@ -147,6 +147,17 @@ func sealRuns(sealer *Sealer, buf []byte, ends []int, seqs []int64, kinds []stri
 		first = last
 	}
 	return order
+}
+
+// inOrder says whether order leaves every message where it is (a batch of
+// one run: its records, then its seal), or is nil.
+func inOrder(order []int) bool {
+	for i, j := range order {
+		if i != j {
+			return false
+		}
+	}
+	return true
 }
 
 // permute is s in order: permute(s, order)[i] = s[order[i]].
