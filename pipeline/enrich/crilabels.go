@@ -59,7 +59,10 @@ type criPodLabels struct {
 	socket string
 	// tasks is containerd's task directory of the CRI's namespace
 	// (<state>/io.containerd.runtime.v2.task/k8s.io), watched for new pods.
-	tasks   string
+	tasks string
+	// files reads the bundles as the workload's files are read (through
+	// the elevated reader where they are root's alone).
+	files   *workloadFiles
 	reqs    chan criQuery
 	results chan podLabelsResult
 	asked   atomic.Uint64
@@ -67,10 +70,11 @@ type criPodLabels struct {
 	log     *slog.Logger
 }
 
-func newCRIPodLabels(socket, tasks string, log *slog.Logger) *criPodLabels {
+func newCRIPodLabels(socket, tasks string, files *workloadFiles, log *slog.Logger) *criPodLabels {
 	return &criPodLabels{
 		socket:  socket,
 		tasks:   tasks,
+		files:   files,
 		reqs:    make(chan criQuery, podLabelsQueueSize),
 		results: make(chan podLabelsResult, podLabelsQueueSize),
 		log:     log,
@@ -176,7 +180,7 @@ func (c *criPodLabels) run(ctx context.Context) {
 
 // annotations reads the spec of the task id in c.tasks.
 func (c *criPodLabels) annotations(id string) (map[string]string, error) {
-	b, err := readState(filepath.Join(c.tasks, id, "config.json"))
+	b, err := c.files.read(filepath.Join(c.tasks, id, "config.json"))
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func New(cfg Config) (*Enricher, error) {
 		cfg.Runtimes.Docker, cfg.Runtimes.Containerd, cfg.Runtimes.Storage, cfg.Runtimes.RunStorage)}
 	var criLabels *criPodLabels
 	if cfg.Runtimes.CRISocket != "" {
-		criLabels = newCRIPodLabels(cfg.Runtimes.CRISocket, filepath.Join(cfg.Runtimes.Containerd, containerdTasks, "k8s.io"), log)
+		criLabels = newCRIPodLabels(cfg.Runtimes.CRISocket, filepath.Join(cfg.Runtimes.Containerd, containerdTasks, "k8s.io"), files, log)
 	}
 	cgroups := newCgroupResolver(cfg.ProcRoot, mount, cfg.CgroupCacheSize, cfg.NegativeTTL, files)
 	var bg *cgroupBackground

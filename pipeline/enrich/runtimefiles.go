@@ -69,7 +69,8 @@ type workloadFiles struct {
 	elevated *dacread.Reader
 }
 
-// read is readState of a runtime state file, through open.
+// read reads a runtime state file, at most maxStateFile bytes, through
+// open.
 func (f *workloadFiles) read(path string) ([]byte, error) {
 	fh, err := f.open(path)
 	if err != nil {
@@ -141,16 +142,6 @@ func (f *workloadFiles) resolve(runtime, id string, o cgroupOwner) Workload {
 	}
 	w.Trusted = !o.delegated
 	return w
-}
-
-// readState reads a runtime's state file, at most maxStateFile bytes.
-func readState(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	return readLimited(fh)
 }
 
 // readLimited reads a state file, at most maxStateFile bytes.
