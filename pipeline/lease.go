@@ -42,10 +42,10 @@ func (a *Agent) renewLease() {
 	a.leaseRenewed.Store(time.Now().UnixNano())
 }
 
-// leaseSnapshot is the lease part of a metrics scrape, and the kernel's
-// drops since this agent started.
-func (a *Agent) leaseSnapshot(now bpf.Drops, dropped map[string]uint64) metrics.Lease {
-	addKernelDrops(dropped, now.Minus(a.before.drops))
+// leaseSnapshot is the lease part of a metrics scrape; it adds to dropped
+// the kernel's drops since this agent started.
+func (a *Agent) leaseSnapshot(since bpf.Drops, dropped map[string]uint64) metrics.Lease {
+	addKernelDrops(dropped, since)
 	l := metrics.Lease{
 		OrphanedSeconds: a.before.orphaned.Seconds(),
 		WaitingBytes:    uint64(a.before.waiting),

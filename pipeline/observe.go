@@ -60,14 +60,12 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.RecordOrder = map[string]uint64{"held": es.OrderHeld, "expired": es.OrderExpired, "late": es.OrderLate}
 	snap.OrderWait = es.OrderWaited
 	snap.QueueWaits = s.Capture.Waited.Load()
+	snap.DroppedByKind = map[string]map[string]uint64{}
 	if d, err := a.probe.Drops(); err == nil {
-		snap.Lease = a.leaseSnapshot(d, snap.Dropped)
-		snap.DroppedByKind = map[string]map[string]uint64{}
-		d.Minus(a.before.drops).ByKind.Each(func(reason string, kind bpf.Kind, n uint64) {
-			if snap.DroppedByKind[reason] == nil {
-				snap.DroppedByKind[reason] = map[string]uint64{}
-			}
-			snap.DroppedByKind[reason][kind.String()] = n
+		since := d.Minus(a.before.drops)
+		snap.Lease = a.leaseSnapshot(since, snap.Dropped)
+		since.ByKind.Each(func(reason string, kind bpf.Kind, n uint64) {
+			addByKind(snap.DroppedByKind, reason, kind.String(), n)
 		})
 	}
 	snap.BlindSpots = a.probe.BlindSpots()
@@ -77,9 +75,6 @@ func (a *Agent) Snapshot() metrics.Snapshot {
 	snap.Dropped["spool_full"] = lost[spool.FullOldest] + lost[spool.FullNewest] + lost[spool.TooLarge]
 	snap.Dropped["spool_write_error"] = lost[spool.WriteError]
 	snap.Dropped["spool_corrupt"] = lost[spool.Corrupt]
-	if snap.DroppedByKind == nil {
-		snap.DroppedByKind = map[string]map[string]uint64{}
-	}
 	addSpoolDropsByKind(snap.DroppedByKind, sp)
 	return snap
 }
@@ -98,13 +93,9 @@ func addSpoolDropsByKind(byKind map[string]map[string]uint64, st spool.Stats) {
 	for reason, rs := range spoolKindReasons {
 		for _, r := range rs {
 			for k, n := range st.DroppedByKind[r] {
-				if n == 0 {
-					continue
+				if n > 0 {
+					addByKind(byKind, reason, publish.SpoolKindName(spool.Kind(k)), n)
 				}
-				if byKind[reason] == nil {
-					byKind[reason] = map[string]uint64{}
-				}
-				byKind[reason][publish.SpoolKindName(spool.Kind(k))] += n
 			}
 		}
 	}
@@ -244,4 +235,12 @@ func buildInfo() metrics.BuildInfo {
 		}
 	}
 	return b
+}
+
+// addByKind adds n drops of kind for reason.
+func addByKind(byKind map[string]map[string]uint64, reason, kind string, n uint64) {
+	if byKind[reason] == nil {
+		byKind[reason] = map[string]uint64{}
+	}
+	byKind[reason][kind] += n
 }
