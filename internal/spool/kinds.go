@@ -1,10 +1,8 @@
 package spool
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"os"
 	"slices"
@@ -306,14 +304,7 @@ func (s *Spool) markDropped(seg *segment, sp span) error {
 	h := run.h
 	h.flags |= flagDropped
 	var hb [headerSize]byte
-	copy(hb[0:4], recordMagic[:])
-	hb[4], hb[5] = h.version, h.flags
-	binary.LittleEndian.PutUint16(hb[6:8], uint16(h.kinds))
-	binary.LittleEndian.PutUint64(hb[8:16], h.first)
-	binary.LittleEndian.PutUint32(hb[16:20], h.count)
-	binary.LittleEndian.PutUint32(hb[20:24], h.length)
-	binary.LittleEndian.PutUint32(hb[24:28], crc32.Checksum(hb[0:24], castagnoli))
-	binary.LittleEndian.PutUint32(hb[28:32], h.crc)
+	h.put(hb[:])
 	if _, err := f.WriteAt(hb[:], run.off); err != nil {
 		return fmt.Errorf("mark a dropped record in %s: %w", seg.path, err)
 	}

@@ -52,6 +52,19 @@ func (h header) size() int64 { return headerSize + int64(h.length) }
 // dropped reports a record marked dropped in place.
 func (h header) dropped() bool { return h.flags&flagDropped != 0 }
 
+// put writes h as the record header's bytes into b (headerSize of them):
+// bytes 0..27 and their CRC, then h.crc, the record's.
+func (h header) put(b []byte) {
+	copy(b[0:4], recordMagic[:])
+	b[4], b[5] = h.version, h.flags
+	binary.LittleEndian.PutUint16(b[6:8], uint16(h.kinds))
+	binary.LittleEndian.PutUint64(b[8:16], h.first)
+	binary.LittleEndian.PutUint32(b[16:20], h.count)
+	binary.LittleEndian.PutUint32(b[20:24], h.length)
+	binary.LittleEndian.PutUint32(b[24:28], crc32.Checksum(b[0:24], castagnoli))
+	binary.LittleEndian.PutUint32(b[28:32], h.crc)
+}
+
 // kindsLen is the bytes of per-message kinds that open the payload.
 func (h header) kindsLen() int64 {
 	if h.version == recordV1 {
@@ -123,26 +136,14 @@ func appendRecord(dst []byte, first uint64, msgs []Message) []byte {
 // old spools.
 func appendRecordVersion(dst []byte, version uint8, first uint64, msgs []Message) []byte {
 	start := len(dst)
-	var kinds KindSet
-	for i := range msgs {
-		kinds |= KindSet(1) << msgs[i].kind()
-	}
-	if version == recordV1 {
-		kinds = 0
-	}
-	dst = append(dst, recordMagic[:]...)
-	dst = append(dst, version, 0)
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(kinds))
-	dst = binary.LittleEndian.AppendUint64(dst, first)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(msgs)))
-	dst = binary.LittleEndian.AppendUint32(dst, 0) // length, set below
-	dst = binary.LittleEndian.AppendUint32(dst, 0) // header crc
-	dst = binary.LittleEndian.AppendUint32(dst, 0) // record crc
-	for i := range msgs {
-		if version == recordV1 {
-			break
+	dst = append(dst, make([]byte, headerSize)...) // put below, once the payload is known
+	h := header{version: version, first: first, count: uint32(len(msgs))}
+	if version != recordV1 {
+		for i := range msgs {
+			k := msgs[i].kind()
+			h.kinds |= KindSet(1) << k
+			dst = append(dst, byte(k))
 		}
-		dst = append(dst, byte(msgs[i].kind()))
 	}
 	for i := range msgs {
 		m := &msgs[i]
@@ -157,10 +158,10 @@ func appendRecordVersion(dst []byte, version uint8, first uint64, msgs []Message
 		dst = append(dst, m.Value...)
 	}
 	rec := dst[start:]
-	binary.LittleEndian.PutUint32(rec[20:24], uint32(len(rec)-headerSize))
-	binary.LittleEndian.PutUint32(rec[24:28], crc32.Checksum(rec[0:24], castagnoli))
-	crc := crc32.Update(crc32.Checksum(rec[0:28], castagnoli), castagnoli, rec[headerSize:])
-	binary.LittleEndian.PutUint32(rec[28:32], crc)
+	h.length = uint32(len(rec) - headerSize)
+	h.put(rec)
+	h.crc = crc32.Update(crc32.Checksum(rec[0:28], castagnoli), castagnoli, rec[headerSize:])
+	binary.LittleEndian.PutUint32(rec[28:32], h.crc)
 	return dst
 }
 
