@@ -256,14 +256,15 @@ func (s *Spool) dropOne(d *Drop, seg *segment, sp span) bool {
 		s.ackPos = sp.h.end()
 		s.advance(seg, sp)
 	} else {
-		if s.dead+s.deadGrowth(seg, sp) > s.opts.MaxBytes/deadShare {
+		run, before := s.joinRun(seg, sp)
+		if s.dead+deadBytes(run)-before > s.opts.MaxBytes/deadShare {
 			// Freed when the replay or the head's drops pass them.
 			return false
 		}
 		// Its kinds are read before its payload is punched out.
 		var k Drop
 		s.countKinds(&k, seg, sp, sp.h.first)
-		if err := s.markDropped(seg, sp); err != nil {
+		if err := s.markDropped(seg, sp, run, before); err != nil {
 			s.log.Error("cannot drop a record in place; the spool drops from its head from now on", "error", err)
 			s.noPunch = true
 			return false
@@ -283,8 +284,8 @@ func (s *Spool) dropOne(d *Drop, seg *segment, sp span) bool {
 // record right after the last one dropped in place joins it: that header
 // is rewritten to span both (its count and length grow), and the record's
 // own header is punched out too, so a run of dropped records keeps two
-// blocks on disk, not two each.
-func (s *Spool) markDropped(seg *segment, sp span) error {
+// blocks on disk, not two each. run and before are joinRun's for sp.
+func (s *Spool) markDropped(seg *segment, sp, run span, before int64) error {
 	f := seg.w
 	if f == nil {
 		if s.markSeg != seg {
@@ -300,7 +301,6 @@ func (s *Spool) markDropped(seg *segment, sp span) error {
 		}
 		f = s.markF
 	}
-	run, before := s.joinRun(seg, sp)
 	h := run.h
 	h.flags |= flagDropped
 	var hb [headerSize]byte
@@ -363,12 +363,6 @@ func (s *Spool) joinRun(seg *segment, sp span) (span, int64) {
 	r.h.kinds |= sp.h.kinds
 	r.end = sp.end
 	return r, before
-}
-
-// deadGrowth is what dropping sp in place adds to Spool.dead.
-func (s *Spool) deadGrowth(seg *segment, sp span) int64 {
-	run, before := s.joinRun(seg, sp)
-	return deadBytes(run) - before
 }
 
 // advancePastDropped accounts for the read position moving past sp, a
