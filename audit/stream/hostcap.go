@@ -24,6 +24,7 @@ func (pc *partition) overHostCap(hostID string) bool {
 // flood, what the cap is there to prevent. The finding is resolved once
 // the partition is under its cap again (hosts expired).
 func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []findings.Finding {
+	pc.loadHostCap()
 	if len(pc.hostCapOpen) > 0 {
 		pc.p.Metrics.refused.WithLabelValues(integrity.ReasonHostCap).Inc()
 		pc.p.Metrics.events.WithLabelValues("refused").Inc()
@@ -37,9 +38,20 @@ func (pc *partition) hostCap(out []findings.Finding, pr integrity.Problem) []fin
 	return out
 }
 
+// loadHostCap finds, once per partition run, the host_cap findings the
+// findings topic has open (from before a restart or a rebalance): they
+// stand for the partition's, and are resolved with it.
+func (pc *partition) loadHostCap() {
+	if !pc.hostCapLoaded {
+		pc.hostCapLoaded = true
+		pc.hostCapOpen = pc.tracker.OpenOf(findings.KindIntegrity, integrity.ReasonHostCap)
+	}
+}
+
 // hostCapOver resolves the partition's host_cap findings once it holds
 // fewer hosts than the cap.
 func (pc *partition) hostCapOver(now time.Time, out []findings.Finding) []findings.Finding {
+	pc.loadHostCap()
 	if len(pc.hostCapOpen) == 0 || len(pc.table.Hosts) >= pc.table.MaxHosts() {
 		return out
 	}

@@ -49,9 +49,9 @@ type partition struct {
 	retryLogged time.Time
 	asideRun    map[string]int
 	// hostCapOpen are the ids of the partition's open host_cap findings
-	// (one, but more may be restored from before a restart or a
-	// rebalance: they stand for the partition's, and are resolved with it).
-	hostCapOpen []string
+	// (one, but more may be restored), once hostCapLoaded.
+	hostCapOpen   []string
+	hostCapLoaded bool
 	// expiryChecked is when hosts were last checked for expiry.
 	expiryChecked time.Time
 }
@@ -97,7 +97,6 @@ func (pc *partition) run(ctx context.Context, offset int64) error {
 	p.log.Info("partition rebuilt", "partition", pc.id, "hosts", st.Hosts, "listeners", st.Listeners, "open_findings", st.Open,
 		"state_records", st.StateRecords, "finding_records", st.FindingRecords, "took", time.Since(start).Round(time.Millisecond), "from_offset", offset)
 	pc.reevaluate = true
-	pc.hostCapOpen = pc.tracker.OpenOf(findings.KindIntegrity, integrity.ReasonHostCap)
 	pc.gauges(true)
 	defer func() {
 		for _, g := range []interface{ DeleteLabelValues(...string) bool }{p.Metrics.listeners, p.Metrics.lag} {
