@@ -88,17 +88,6 @@ func overlay(t *testing.T, lower, target, work string) {
 	testenv.Mount(t, "overlay", target, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+wd)
 }
 
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func checkOwner(t *testing.T, path, uid string, mode os.FileMode) {
 	t.Helper()
 	fi, err := os.Stat(path)

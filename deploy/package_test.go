@@ -120,7 +120,7 @@ func TestPackageLifecycle(t *testing.T) {
 			if _, err := os.Stat(built); err != nil {
 				t.Fatalf("make package wrote no %s: %v", f.file(v), err)
 			}
-			copyFile(t, built, filepath.Join(root, "root", f.file(v)))
+			testenv.CopyFile(t, built, filepath.Join(root, "root", f.file(v)), 0o644)
 		}
 	}
 

@@ -215,11 +215,5 @@ func copyStandin(t *testing.T, path string) {
 	if builtStandin.err != nil {
 		t.Fatal(builtStandin.err)
 	}
-	b, err := os.ReadFile(builtStandin.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CopyFile(t, builtStandin.path, path, 0o755)
 }

@@ -91,11 +91,18 @@ func WorldReadableDir(t testing.TB) string {
 // so it can be re-run as another user or in another root.
 func CopyTestBinary(t testing.TB, path string) {
 	t.Helper()
-	b, err := os.ReadFile(os.Args[0])
+	CopyFile(t, os.Args[0], path, 0o755)
+}
+
+// CopyFile copies the file from to a new file to with mode perm; it fails t
+// on any error.
+func CopyFile(t testing.TB, from, to string, perm os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, b, 0o755); err != nil {
+	if err := os.WriteFile(to, b, perm); err != nil {
 		t.Fatal(err)
 	}
 }
