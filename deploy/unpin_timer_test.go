@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,7 +106,8 @@ func (e *lifecycle) timerKeepsRestartingAgent(t *testing.T) {
 	}
 	c.run(t, "systemctl", "start", "bindwatch")
 	t.Logf("agent stopped for %v", time.Since(stopped).Round(100*time.Millisecond))
-	binds, pid := load.wait(t)
+	pid := load.Cmd.Process.Pid
+	binds := load.Binds(t)
 	waitPublished(t, e.metrics, 1)
 	if now := pinnedMaps(t, e.pins); !pinned.Equal(now) {
 		t.Errorf("pinned maps before the stop %v, after the start %v", pinned, now)
@@ -248,38 +247,9 @@ func checkTopic(t *testing.T, brokers string, pid, binds int, from uint64) {
 	}
 }
 
-// loadProcess is test/loadgen binding UDP as testenv.UserPackageLoad from the
-// host (the container shares its kernel and network).
-type loadProcess struct {
-	*testenv.Process
-	out strings.Builder
-}
-
-func startLoad(t *testing.T, rate int, d time.Duration) *loadProcess {
+// startLoad is test/loadgen binding UDP as testenv.UserPackageLoad from
+// the host (the container shares its kernel and network).
+func startLoad(t *testing.T, rate int, d time.Duration) *testenv.Loadgen {
 	t.Helper()
-	exe := filepath.Join(testenv.WorldReadableDir(t), "loadgen")
-	if out, err := exec.Command("go", "build", "-o", exe, "../test/loadgen").CombinedOutput(); err != nil {
-		t.Fatalf("building loadgen: %v\n%s", err, out)
-	}
-	p := &loadProcess{}
-	cmd := exec.Command(exe, "-rate", strconv.Itoa(rate), "-duration", d.String())
-	cmd.Stdout = &p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testenv.UserPackageLoad, Gid: testenv.UserPackageLoad}}
-	p.Process = testenv.Start(t, cmd, d+30*time.Second)
-	return p
-}
-
-// wait returns how many binds the load generator made, and its pid.
-func (p *loadProcess) wait(t *testing.T) (binds, pid int) {
-	t.Helper()
-	pid = p.Cmd.Process.Pid
-	if err := p.Wait(t); err != nil {
-		t.Fatalf("loadgen: %v: %s%s", err, p.out.String(), p.Output())
-	}
-	m := regexp.MustCompile(`binds=(\d+)`).FindStringSubmatch(p.out.String())
-	if m == nil {
-		t.Fatalf("loadgen output %q", p.out.String())
-	}
-	binds, _ = strconv.Atoi(m[1])
-	return binds, pid
+	return testenv.StartLoadgen(t, "../test/loadgen", testenv.WorldReadableDir(t), testenv.UserPackageLoad, rate, d)
 }

@@ -195,7 +195,7 @@ func TestAgentOperations(t *testing.T) {
 	testenv.Eventually(t, "healthy", 15*time.Second, func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
 
 	// Metrics during a real run.
-	binds := startLoad(t, 2000, 200*time.Millisecond).wait(t)
+	binds := startLoad(t, 2000, 200*time.Millisecond).Binds(t)
 	var page string
 	testenv.Eventually(t, "events published", 15*time.Second, func() bool {
 		_, page = httpGet(t, url+"/metrics")
@@ -239,7 +239,7 @@ func TestAgentOperations(t *testing.T) {
 	writeFile(t, cfgPath, good.yaml())
 	agent.Signal(syscall.SIGHUP)
 	agent.waitLog(t, "configuration reloaded")
-	startLoad(t, 2000, 100*time.Millisecond).wait(t)
+	startLoad(t, 2000, 100*time.Millisecond).Binds(t)
 	time.Sleep(200 * time.Millisecond)
 	_, page = httpGet(t, url+"/metrics")
 	if after := metricValue(t, page, "bindwatch_events_captured_total"); after != before {

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +41,7 @@ func TestAgentSIGKILLLosesNothing(t *testing.T) {
 	time.Sleep(time.Second) // binds go on with no agent running
 	second := runAgentProcess(t, cfgPath)
 	t.Log("agent restarted")
-	binds := load.wait(t)
+	binds := load.Binds(t)
 
 	// Everything is in once the topic holds at least one message per bind.
 	testenv.Eventually(t, "a message per bind on the topic", 30*time.Second, func() error {
@@ -109,36 +105,8 @@ func TestAgentSIGKILLLosesNothing(t *testing.T) {
 	}
 }
 
-// loadProcess is test/loadgen binding as loadUID.
-type loadProcess struct {
-	*testenv.Process
-	out strings.Builder // stdout
-}
-
-func startLoad(t *testing.T, rate int, d time.Duration) *loadProcess {
+// startLoad is test/loadgen binding as loadUID.
+func startLoad(t *testing.T, rate int, d time.Duration) *testenv.Loadgen {
 	t.Helper()
-	exe := filepath.Join(filepath.Dir(binary), "loadgen")
-	if out, err := exec.Command("go", "build", "-o", exe, "../../test/loadgen").CombinedOutput(); err != nil {
-		t.Fatalf("building loadgen: %v\n%s", err, out)
-	}
-	p := &loadProcess{}
-	cmd := exec.Command(exe, "-rate", strconv.Itoa(rate), "-duration", d.String())
-	cmd.Stdout = &p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: loadUID, Gid: loadUID}}
-	p.Process = testenv.Start(t, cmd, d+30*time.Second)
-	return p
-}
-
-// wait returns how many binds the load generator made.
-func (p *loadProcess) wait(t *testing.T) int {
-	t.Helper()
-	if err := p.Wait(t); err != nil {
-		t.Fatalf("loadgen: %v: %s%s", err, p.out.String(), p.Output())
-	}
-	m := regexp.MustCompile(`binds=(\d+)`).FindStringSubmatch(p.out.String())
-	if m == nil {
-		t.Fatalf("loadgen output %q", p.out.String())
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	return testenv.StartLoadgen(t, "../../test/loadgen", filepath.Dir(binary), loadUID, rate, d)
 }
