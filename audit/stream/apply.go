@@ -38,7 +38,7 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 	switch ev.Kind {
 	case state.KindSeal, state.KindHostKey, state.KindKeyRotation:
 		pc.table.Note(ev)
-		p.Metrics.events.WithLabelValues("verified").Inc()
+		p.Metrics.verified.Inc()
 		return out, stateMsgs, nil
 	}
 	if h := pc.table.Hosts[ev.HostID]; h != nil {
@@ -68,10 +68,10 @@ func (pc *partition) apply(r *integrity.Record, now time.Time, caughtUp bool, ou
 			Detail: fmt.Sprintf("the host already has %d listeners (the cap): the listener of its record seq %d was not added, and others after it may be missing", pc.table.MaxListenersPerHost(), ev.Seq)})
 	}
 	if res.Skipped {
-		p.Metrics.events.WithLabelValues("duplicate").Inc()
+		p.Metrics.duplicate.Inc()
 		return out, stateMsgs, nil
 	}
-	p.Metrics.events.WithLabelValues("applied").Inc()
+	p.Metrics.applied.Inc()
 	h := pc.table.Hosts[ev.HostID]
 	dirtyHosts[h.HostID] = h
 	h.LastSeen = seenAt(r.At, now, caughtUp)

@@ -20,6 +20,9 @@ type Metrics struct {
 	setAside     *prometheus.CounterVec
 	writeRetries *prometheus.CounterVec
 	expired      prometheus.Counter
+	// applied, duplicate and verified are events' outcomes counted for
+	// every record: looked up once, not by label at each.
+	applied, duplicate, verified prometheus.Counter
 }
 
 // NewMetrics registers the series on a registry of their own.
@@ -54,6 +57,7 @@ func NewMetrics() *Metrics {
 		Help: "Writes to the audit's topics retried after a failure that may pass (no leader, not enough replicas, timeouts, the network), by topic."}, []string{"topic"})
 	m.expired = prometheus.NewCounter(prometheus.CounterOpts{Name: "bindwatch_audit_hosts_expired_total",
 		Help: "Hosts expired after audit.host_expiry without a record: their listeners and host record removed from the state topic, their open findings resolved."})
+	m.applied, m.duplicate, m.verified = m.events.WithLabelValues("applied"), m.events.WithLabelValues("duplicate"), m.events.WithLabelValues("verified")
 	r.MustRegister(m.expired, m.setAside, m.writeRetries, m.refused, m.events, m.evaluations, m.findings, m.listeners, m.open, m.lag, m.rebuilds, m.rebuildSecs, m.partitions)
 	return m
 }
