@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -327,12 +326,8 @@ func (p *Processor) outputsFor(ctx context.Context, n int) error {
 		if len(parts) < n {
 			return fmt.Errorf("topic %s has %d partitions, the events topic %s %d or more: add them (kafka-topics --alter --topic %s --partitions %d), or set audit.create_topics", name, len(parts), p.cfg.EventsTopic, n, name, n)
 		}
-		policy, err := cleanupPolicy(ctx, p.dialer, p.cfg.Brokers, name)
-		if err != nil {
-			return fmt.Errorf("topic %s: %w", name, err)
-		}
-		if !slices.Contains(strings.Split(policy, ","), "compact") {
-			return fmt.Errorf("topic %s has cleanup.policy=%s, want compact", name, policy)
+		if err := checkCompacted(ctx, p.dialer, p.cfg.Brokers, name); err != nil {
+			return err
 		}
 	}
 	p.log.Warn("the audit's topics have the events topic's new partitions", "topics", names, "partitions", n)

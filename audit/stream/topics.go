@@ -32,25 +32,26 @@ func ensureTopics(ctx context.Context, d *kafka.Dialer, brokers []string, events
 		return 0, err
 	}
 	n := len(parts)
-	for _, name := range names {
-		if create {
+	if create {
+		for _, name := range names {
 			if err := createCompacted(ctx, d, brokers, name, n); err != nil {
 				return 0, err
 			}
 		}
-		policy, err := cleanupPolicy(ctx, d, brokers, name)
-		if err != nil {
-			return 0, fmt.Errorf("topic %s: %w", name, err)
+	}
+	// Described first: describing a missing topic creates nothing.
+	for _, name := range names {
+		if err := checkCompacted(ctx, d, brokers, name); err != nil {
+			return 0, err
 		}
-		if !slices.Contains(strings.Split(policy, ","), "compact") {
-			return 0, fmt.Errorf("topic %s has cleanup.policy=%s, want compact: the audit keeps the latest record per key there, and a rebuild reads it all (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", name, policy, name)
+	}
+	if create {
+		// The events topic may have grown while no audit ran.
+		if err := growTopics(ctx, d, brokers, n, names...); err != nil {
+			return 0, err
 		}
-		if create {
-			// The events topic may have grown while no audit ran.
-			if err := growTopics(ctx, d, brokers, n, name); err != nil {
-				return 0, err
-			}
-		}
+	}
+	for _, name := range names {
 		got, err := topic.Partitions(ctx, d, brokers, name)
 		if err != nil {
 			return 0, err
@@ -88,6 +89,19 @@ func growTopics(ctx context.Context, d *kafka.Dialer, brokers []string, n int, n
 		if err != nil && !errors.Is(err, kafka.InvalidPartitionNumber) { // INVALID_PARTITIONS: it has them already
 			return fmt.Errorf("adding partitions to topic %s (to %d, as the events topic): %w", name, n, err)
 		}
+	}
+	return nil
+}
+
+// checkCompacted refuses a topic whose cleanup.policy is not compact, or
+// that does not exist.
+func checkCompacted(ctx context.Context, d *kafka.Dialer, brokers []string, name string) error {
+	policy, err := cleanupPolicy(ctx, d, brokers, name)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", name, err)
+	}
+	if !slices.Contains(strings.Split(policy, ","), "compact") {
+		return fmt.Errorf("topic %s has cleanup.policy=%s, want compact: the audit keeps the latest record per key there, and a rebuild reads it all (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", name, policy, name)
 	}
 	return nil
 }
