@@ -39,6 +39,10 @@ type Reader struct {
 	// order Read returns them (see readAhead); pos is what Position says.
 	ahead []readRecord
 	pos   uint64
+	// buf is ahead's array, twice readAhead: pop moves ahead's start
+	// forward, and fill moves what is left back to buf's start only when
+	// the room after it runs out, not at every record.
+	buf []readRecord
 	// spinAt is the ring position of the record fill last waited for a
 	// program to finish writing, and spinUntil when that wait ends: one
 	// wait per record, however many Reads find it still being written.
@@ -78,7 +82,8 @@ func (p *Probe) NewReader() (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
-	return &Reader{ring: r, ahead: make([]readRecord, 0, readAhead), pos: r.position()}, nil
+	buf := make([]readRecord, 0, 2*readAhead)
+	return &Reader{ring: r, ahead: buf, buf: buf, pos: r.position()}, nil
 }
 
 // Read blocks until the next event and decodes it into ev. It does not
@@ -120,6 +125,9 @@ func (r *Reader) Read(ev *Event) error {
 // ahead, sorted by seq: a record goes before those numbered after it
 // (records that do not decode stay where they are).
 func (r *Reader) fill() error {
+	if cap(r.ahead) < readAhead {
+		r.ahead = append(r.buf[:0], r.ahead...)
+	}
 	for len(r.ahead) < readAhead {
 		start := r.ring.position()
 		rec, err := r.ring.next()
@@ -171,8 +179,7 @@ func (r *Reader) pop(ev *Event) error {
 	a := &r.ahead[0]
 	*ev = a.ev
 	err := a.err
-	n := copy(r.ahead, r.ahead[1:])
-	r.ahead = r.ahead[:n]
+	r.ahead = r.ahead[1:]
 	r.pos = r.ring.position()
 	for i := range r.ahead {
 		r.pos = min(r.pos, r.ahead[i].start)
